@@ -1,0 +1,97 @@
+"""cdp-sdk: one normalized, typed API over IoT SIM Connected Device Platforms.
+
+>>> import cdp_sdk
+>>> [c.name for c in cdp_sdk.available_connectors()]  # doctest: +SKIP
+>>> with cdp_sdk.connect("emnify", application_token="...") as emnify:  # doctest: +SKIP
+...     for sim in emnify.subscriptions():
+...         print(sim.iccid, sim.status)
+"""
+
+from cdp_sdk._connector import BaseConnector
+from cdp_sdk._facade import AsyncConnector, Connector
+from cdp_sdk._registry import (
+    ENTRY_POINT_GROUP,
+    ConnectorLoadWarning,
+    available_connectors,
+    connect,
+    connect_async,
+    load_connector,
+)
+from cdp_sdk._settings import ConnectorSettings
+from cdp_sdk._version import __version__
+from cdp_sdk.errors import (
+    AuthenticationError,
+    CdpError,
+    ConfigurationError,
+    ConflictError,
+    ConnectorNotFoundError,
+    InvalidRequestError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitedError,
+    TransientError,
+    UnexpectedResponseError,
+    UnsupportedCapabilityError,
+)
+from cdp_sdk.models import (
+    ActivationMode,
+    AuditEvent,
+    AuditKind,
+    Bearer,
+    Capability,
+    ConnectorInfo,
+    Direction,
+    Granularity,
+    Invoice,
+    InvoiceLine,
+    SimStatus,
+    StatusChange,
+    Subscription,
+    Tag,
+    Tariff,
+    Unit,
+    UsageRecord,
+)
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "ActivationMode",
+    "AsyncConnector",
+    "AuditEvent",
+    "AuditKind",
+    "AuthenticationError",
+    "BaseConnector",
+    "Bearer",
+    "Capability",
+    "CdpError",
+    "ConfigurationError",
+    "ConflictError",
+    "Connector",
+    "ConnectorInfo",
+    "ConnectorLoadWarning",
+    "ConnectorNotFoundError",
+    "ConnectorSettings",
+    "Direction",
+    "Granularity",
+    "InvalidRequestError",
+    "Invoice",
+    "InvoiceLine",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitedError",
+    "SimStatus",
+    "StatusChange",
+    "Subscription",
+    "Tag",
+    "Tariff",
+    "TransientError",
+    "UnexpectedResponseError",
+    "Unit",
+    "UnsupportedCapabilityError",
+    "UsageRecord",
+    "__version__",
+    "available_connectors",
+    "connect",
+    "connect_async",
+    "load_connector",
+]

@@ -1,0 +1,227 @@
+"""The base class a platform plugin implements."""
+
+from __future__ import annotations
+
+import decimal
+import logging
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
+from datetime import datetime
+from typing import Any, ClassVar, TypeVar
+
+import httpx
+from pydantic import ValidationError
+
+from cdp_sdk._redact import register_secret
+from cdp_sdk._settings import ConnectorSettings
+from cdp_sdk.errors import CdpError, UnexpectedResponseError, UnsupportedCapabilityError
+from cdp_sdk.http import ErrorTable, HttpClient, RateLimiter, RetryPolicy
+from cdp_sdk.models import (
+    ActivationMode,
+    AuditEvent,
+    Capability,
+    ConnectorInfo,
+    Granularity,
+    Invoice,
+    SimStatus,
+    StatusChange,
+    Subscription,
+    Tariff,
+    UsageRecord,
+)
+
+__all__ = ["BaseConnector"]
+
+logger = logging.getLogger("cdp_sdk")
+
+T = TypeVar("T")
+
+
+class BaseConnector:
+    """A platform plugin: subclass it once, async, and register it as an entry point.
+
+    The protocol:
+
+    - Class attributes say who the connector is: ``name`` (its entry-point name),
+      ``title``, ``capabilities`` (what it implements), ``settings_model`` (a
+      :class:`~cdp_sdk.ConnectorSettings` subclass with the platform's credentials and
+      defaults) and ``error_table`` (the default table extended with the vendor's codes).
+    - :meth:`authentication` returns the ``httpx.Auth`` flow built from the settings.
+    - Each declared capability overrides its method below. Listing methods are async
+      generators that stream page by page through ``self.http.paginate`` and turn vendor
+      records into models with :meth:`map_records`. Arguments arrive already checked and
+      normalized by the facade: identifiers stripped, times as aware UTC datetimes, a
+      status change to ``retired`` only when confirmed.
+    - Methods of undeclared capabilities keep the default, which raises
+      :class:`~cdp_sdk.errors.UnsupportedCapabilityError`.
+
+    Constructing a connector makes no network call.
+    """
+
+    name: ClassVar[str]
+    title: ClassVar[str]
+    capabilities: ClassVar[frozenset[Capability]] = frozenset()
+    settings_model: ClassVar[type[ConnectorSettings]] = ConnectorSettings
+    error_table: ClassVar[ErrorTable] = ErrorTable()
+    burst: ClassVar[int] = 1
+
+    def __init__(
+        self,
+        settings: ConnectorSettings,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.settings = settings
+        for field in settings.secret_fields():
+            secret = getattr(settings, field)
+            if secret is not None:
+                register_secret(secret.get_secret_value())
+        self.skipped_records = 0
+        self.http = HttpClient(
+            connector=self.name,
+            base_url=settings.base_url,
+            auth=self.authentication(),
+            timeout=settings.timeout,
+            retry=RetryPolicy(max_retries=settings.max_retries),
+            limiter=RateLimiter(
+                settings.rate_limit, burst=self.burst, max_concurrency=settings.max_concurrency
+            ),
+            errors=self.error_table,
+            transport=transport,
+            allow_insecure_http=settings.allow_insecure_http,
+        )
+
+    @classmethod
+    def info(cls) -> ConnectorInfo:
+        """Name, title and capabilities of this connector."""
+        return ConnectorInfo(name=cls.name, title=cls.title, capabilities=cls.capabilities)
+
+    def authentication(self) -> httpx.Auth | None:
+        """The auth flow for this connector's settings (``None``: no authentication)."""
+        return None
+
+    async def aclose(self) -> None:
+        """Release the HTTP connections."""
+        await self.http.aclose()
+
+    async def check(self) -> None:
+        """Prove the settings work: log in afresh, or else read the first subscription.
+
+        A connector with neither a login flow nor the ``subscriptions`` capability
+        overrides this with its cheapest authenticated call.
+        """
+        if await self.http.authenticate():
+            return
+        if Capability.SUBSCRIPTIONS not in self.capabilities:
+            raise NotImplementedError(f"{type(self).__name__} must override check()")
+        async for _ in self.subscriptions(modified_since=None):
+            break
+
+    # -- capabilities: override the ones the connector declares --------------------------
+
+    def subscriptions(self, *, modified_since: datetime | None) -> AsyncIterator[Subscription]:
+        """Every subscription, or those changed since ``modified_since`` (incremental)."""
+        raise self.unsupported(Capability.SUBSCRIPTIONS)
+
+    async def subscription(self, iccid: str) -> Subscription:
+        """One subscription by ICCID; :class:`~cdp_sdk.errors.NotFoundError` if unknown."""
+        raise self.unsupported(Capability.SUBSCRIPTIONS)
+
+    async def activation_modes(self) -> list[ActivationMode]:
+        """The platform's lifecycle states and the moves between them."""
+        raise self.unsupported(Capability.SUBSCRIPTIONS)
+
+    async def change_status(self, iccid: str, status: SimStatus) -> StatusChange:
+        """Request a status change; illegal moves raise :class:`~cdp_sdk.errors.ConflictError`."""
+        raise self.unsupported(Capability.CHANGE_STATUS)
+
+    def tariffs(self) -> AsyncIterator[Tariff]:
+        """The tariffs (rate plans, price plans) of the account."""
+        raise self.unsupported(Capability.TARIFFS)
+
+    def usage(
+        self,
+        iccid: str | None,
+        *,
+        start: datetime | None,
+        end: datetime | None,
+        granularity: Granularity | None,
+    ) -> AsyncIterator[UsageRecord]:
+        """Usage records in ``[start, end)`` for one SIM, or for the account when ``None``."""
+        raise self.unsupported(Capability.USAGE)
+
+    def invoices(self, *, start: datetime | None, end: datetime | None) -> AsyncIterator[Invoice]:
+        """Invoices whose period overlaps ``[start, end)``."""
+        raise self.unsupported(Capability.INVOICES)
+
+    def audit_events(
+        self, iccid: str | None, *, start: datetime | None, end: datetime | None
+    ) -> AsyncIterator[AuditEvent]:
+        """Inventory changes in ``[start, end)``, for one SIM or the whole account."""
+        raise self.unsupported(Capability.AUDIT_EVENTS)
+
+    async def update_tags(
+        self, iccid: str, tags: Mapping[str, str | None], remove: tuple[str, ...]
+    ) -> None:
+        """Merge ``tags`` into the SIM's tags and delete the keys in ``remove``."""
+        raise self.unsupported(Capability.UPDATE_TAGS)
+
+    # -- helpers for implementations --------------------------------------------------
+
+    def unsupported(self, capability: Capability) -> UnsupportedCapabilityError:
+        """The error for a capability this connector does not offer."""
+        return UnsupportedCapabilityError(
+            f"{self.name} does not support {capability.value}", connector=self.name
+        )
+
+    def map_records(
+        self, records: Iterable[Any], mapper: Callable[[Any], T], *, endpoint: str
+    ) -> Iterator[T]:
+        """``mapper`` applied to each vendor record from ``endpoint``.
+
+        A record that cannot be mapped raises :class:`UnexpectedResponseError` naming the
+        endpoint and the field; with ``strict=False`` it is logged (redacted) and skipped.
+        """
+        for record in records:
+            try:
+                yield mapper(record)
+            except _MAPPING_ERRORS as exc:
+                error = self.mapping_error(exc, endpoint=endpoint)
+                if self.settings.strict:
+                    raise error from None
+                self.skipped_records += 1
+                logger.warning("%s: skipped a record: %s", self.name, error.message)
+
+    def map_one(self, record: Any, mapper: Callable[[Any], T], *, endpoint: str) -> T:
+        """``mapper(record)`` for a single-record answer; always strict."""
+        try:
+            return mapper(record)
+        except _MAPPING_ERRORS as exc:
+            raise self.mapping_error(exc, endpoint=endpoint) from None
+
+    def mapping_error(self, exc: Exception, *, endpoint: str) -> UnexpectedResponseError:
+        """An :class:`UnexpectedResponseError` describing why a record did not map."""
+        if isinstance(exc, CdpError):
+            reason = exc.message
+        elif isinstance(exc, ValidationError):
+            reason = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'record'}: {e['msg']}"
+                for e in exc.errors(include_input=False, include_url=False)
+            )
+        elif isinstance(exc, KeyError):
+            reason = f"missing field {exc.args[0]!r}"
+        else:
+            reason = f"{type(exc).__name__}: {exc}"
+        return UnexpectedResponseError(
+            f"{endpoint}: a record could not be mapped ({reason})", connector=self.name
+        )
+
+
+_MAPPING_ERRORS: tuple[type[Exception], ...] = (
+    UnexpectedResponseError,
+    KeyError,
+    TypeError,
+    ValueError,
+    AttributeError,
+    IndexError,
+    decimal.InvalidOperation,
+)

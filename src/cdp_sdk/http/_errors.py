@@ -1,0 +1,227 @@
+"""Classification of HTTP responses into cdp-sdk errors, driven by a table of rules."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from email.utils import parsedate_to_datetime
+from typing import Any, Literal
+
+import httpx
+
+from cdp_sdk.errors import (
+    AuthenticationError,
+    CdpError,
+    ConflictError,
+    InvalidRequestError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitedError,
+    TransientError,
+    UnexpectedResponseError,
+)
+
+__all__ = [
+    "DEFAULT_ERROR_RULES",
+    "ErrorRule",
+    "ErrorTable",
+    "RetryAfterHeader",
+    "VendorError",
+    "parse_error_body",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class VendorError:
+    """What a vendor's error body says: its own code and message, both optional."""
+
+    code: str | None = None
+    message: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorRule:
+    """Maps a failed response to an error class.
+
+    A rule matches on the vendor's error code, on the HTTP status (one code or an inclusive
+    ``(low, high)`` range), or on both. Rules are tried in order; the first match wins.
+    """
+
+    error: type[CdpError]
+    status: int | tuple[int, int] | None = None
+    vendor_code: str | None = None
+
+    def matches(self, status: int, vendor_code: str | None) -> bool:
+        if self.vendor_code is not None and self.vendor_code != vendor_code:
+            return False
+        if self.status is None:
+            return True
+        if isinstance(self.status, tuple):
+            low, high = self.status
+            return low <= status <= high
+        return status == self.status
+
+
+@dataclass(frozen=True, slots=True)
+class RetryAfterHeader:
+    """A response header that says how long to wait before calling again.
+
+    ``unit`` tells how to read it: ``"seconds"`` (delta seconds or an HTTP date, as in
+    ``Retry-After``), ``"epoch_seconds"`` or ``"epoch_millis"`` (a reset instant).
+    """
+
+    name: str
+    unit: Literal["seconds", "epoch_seconds", "epoch_millis"] = "seconds"
+
+
+DEFAULT_ERROR_RULES: tuple[ErrorRule, ...] = (
+    ErrorRule(AuthenticationError, status=401),
+    ErrorRule(PermissionDeniedError, status=403),
+    ErrorRule(NotFoundError, status=404),
+    ErrorRule(ConflictError, status=409),
+    ErrorRule(TransientError, status=408),
+    ErrorRule(RateLimitedError, status=429),
+    ErrorRule(TransientError, status=(500, 599)),
+    ErrorRule(InvalidRequestError, status=(400, 499)),
+    ErrorRule(UnexpectedResponseError, status=(300, 399)),
+)
+
+_CODE_KEYS = ("errorCode", "error_code", "code", "errorcode")
+_MESSAGE_KEYS = ("errorMessage", "error_message", "message", "detail", "title", "error")
+
+
+def parse_error_body(body: Any) -> VendorError:
+    """Read a vendor code and message from the common JSON error shapes.
+
+    Handles flat bodies (``{"errorCode": "1000", "errorMessage": "..."}``,
+    ``{"error_code": 1401, "message": "..."}``) and one level of nesting
+    (``{"fault": {"code": ..., "message": ...}}``, ``{"errorMessage": {"code": ...}}``).
+    """
+    if not isinstance(body, Mapping):
+        return VendorError()
+    code = _first_scalar(body, _CODE_KEYS)
+    message = _first_scalar(body, _MESSAGE_KEYS)
+    if code is None or message is None:
+        for value in body.values():
+            if isinstance(value, Mapping):
+                nested = parse_error_body(value)
+                code = code if code is not None else nested.code
+                message = message if message is not None else nested.message
+                break
+    return VendorError(code=code, message=message)
+
+
+def _first_scalar(body: Mapping[str, Any], keys: Iterable[str]) -> str | None:
+    for key in keys:
+        value = body.get(key)
+        if isinstance(value, str | int) and not isinstance(value, bool):
+            return str(value)
+    return None
+
+
+@dataclass(frozen=True)
+class ErrorTable:
+    """Turns failed responses into typed errors.
+
+    The table holds the rules (vendor rules first, then the HTTP defaults), the parser of
+    the vendor's error body, the headers that carry a request id and the headers that say
+    how long to wait after a 429 or 503. A connector extends the default table with its own
+    codes through :meth:`extend`.
+    """
+
+    rules: Sequence[ErrorRule] = DEFAULT_ERROR_RULES
+    parse_body: Callable[[Any], VendorError] = parse_error_body
+    request_id_headers: Sequence[str] = (
+        "X-Request-Id",
+        "Request-Id",
+        "X-Correlation-Id",
+        "X-Amzn-RequestId",
+        "Twilio-Request-Id",
+    )
+    retry_after_headers: Sequence[RetryAfterHeader] = (RetryAfterHeader("Retry-After"),)
+    wall_clock: Callable[[], float] = field(default=time.time, compare=False)
+
+    def extend(
+        self,
+        *rules: ErrorRule,
+        parse_body: Callable[[Any], VendorError] | None = None,
+        request_id_headers: Sequence[str] = (),
+        retry_after_headers: Sequence[RetryAfterHeader] = (),
+    ) -> ErrorTable:
+        """A new table whose ``rules`` take precedence over this one's."""
+        return replace(
+            self,
+            rules=(*rules, *self.rules),
+            parse_body=parse_body or self.parse_body,
+            request_id_headers=(*request_id_headers, *self.request_id_headers),
+            retry_after_headers=(*retry_after_headers, *self.retry_after_headers),
+        )
+
+    def request_id(self, response: httpx.Response) -> str | None:
+        """The vendor's id for this request, from the first request-id header present."""
+        for name in self.request_id_headers:
+            value: str | None = response.headers.get(name)
+            if value:
+                return value
+        return None
+
+    def retry_after(self, response: httpx.Response) -> float | None:
+        """Seconds the server asks us to wait, from the first wait header it sent."""
+        for header in self.retry_after_headers:
+            raw = response.headers.get(header.name)
+            if raw is None:
+                continue
+            seconds = _parse_wait(raw.strip(), header.unit, self.wall_clock())
+            if seconds is not None:
+                return max(0.0, seconds)
+        return None
+
+    def classify(self, response: httpx.Response, *, connector: str) -> CdpError | None:
+        """The error ``response`` stands for, or ``None`` for a success (2xx)."""
+        if 200 <= response.status_code < 300:
+            return None
+        vendor = self.parse_body(_json_or_none(response))
+        error_class: type[CdpError] = UnexpectedResponseError
+        for rule in self.rules:
+            if rule.matches(response.status_code, vendor.code):
+                error_class = rule.error
+                break
+        reason = vendor.message or response.reason_phrase or "request failed"
+        message = f"{response.request.method} {response.url.path} failed: {reason}"
+        context: dict[str, Any] = {
+            "connector": connector,
+            "status_code": response.status_code,
+            "vendor_code": vendor.code,
+            "request_id": self.request_id(response),
+        }
+        if error_class is RateLimitedError:
+            return RateLimitedError(message, retry_after=self.retry_after(response), **context)
+        if error_class is TransientError:
+            return TransientError(message, retry_after=self.retry_after(response), **context)
+        return error_class(message, **context)
+
+
+def _json_or_none(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+
+
+def _parse_wait(raw: str, unit: str, now: float) -> float | None:
+    try:
+        number = float(raw)
+    except ValueError:
+        number = None
+    if unit == "epoch_seconds" and number is not None:
+        return number - now
+    if unit == "epoch_millis" and number is not None:
+        return number / 1000 - now
+    if number is not None:
+        return number
+    try:
+        return parsedate_to_datetime(raw).timestamp() - now
+    except (TypeError, ValueError, IndexError):
+        return None
