@@ -23,9 +23,10 @@ __all__ = [
     "redact_text",
     "redact_url",
     "register_secret",
+    "registered_secrets",
 ]
 
-_IDENTIFIER = re.compile(r"(?<!\d)\+?\d{10,32}(?!\d)")
+_IDENTIFIER = re.compile(r"(?<!\d)\+?\d{10,}(?!\d)")
 _SENSITIVE_PARAM = re.compile(r"key|token|secret|password|auth|sig", re.IGNORECASE)
 _HASH_KEY = secrets.token_bytes(16)
 _MIN_SECRET_LENGTH = 6
@@ -39,6 +40,12 @@ def register_secret(value: str) -> None:
     if len(value) >= _MIN_SECRET_LENGTH:
         with _secrets_lock:
             _secrets.add(value)
+
+
+def registered_secrets() -> tuple[str, ...]:
+    """The secret values registered so far (for tools that scrub recorded traffic)."""
+    with _secrets_lock:
+        return tuple(_secrets)
 
 
 def redact_identifier(value: str) -> str:
@@ -62,6 +69,8 @@ def redact_url(url: str) -> str:
     """``url`` without credentials, with sensitive query values masked and ids redacted."""
     parts = urlsplit(url)
     netloc = parts.hostname or ""
+    if ":" in netloc:  # an IPv6 literal keeps its brackets
+        netloc = f"[{netloc}]"
     if parts.port:
         netloc = f"{netloc}:{parts.port}"
     query = urlencode(

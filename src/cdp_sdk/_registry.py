@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 from stevedore import DriverManager, ExtensionManager
-from stevedore.exception import MultipleMatches, NoMatches
+from stevedore.exception import NoMatches
 
 from cdp_sdk._connector import BaseConnector
 from cdp_sdk._facade import AsyncConnector, Connector
@@ -40,8 +40,12 @@ def _fresh(manager_class: type[Any], **kwargs: Any) -> Any:
     return manager_class(ENTRY_POINT_GROUP, **kwargs)
 
 
-def _installed_names() -> list[str]:
-    return sorted({ep.name for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)})
+def _installed() -> dict[str, list[importlib.metadata.EntryPoint]]:
+    """The registered entry points by name, read from metadata without importing plugins."""
+    found: dict[str, list[importlib.metadata.EntryPoint]] = {}
+    for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        found.setdefault(entry_point.name, []).append(entry_point)
+    return found
 
 
 def available_connectors() -> list[ConnectorInfo]:
@@ -59,6 +63,7 @@ def available_connectors() -> list[ConnectorInfo]:
             stacklevel=4,
         )
 
+    installed = _installed()
     manager = _fresh(ExtensionManager, invoke_on_load=False, on_load_failure_callback=on_failure)
     found: dict[str, ConnectorInfo] = {}
     for extension in manager:
@@ -67,7 +72,7 @@ def available_connectors() -> list[ConnectorInfo]:
         except ConfigurationError as error:
             on_failure(manager, extension.entry_point, error)
             continue
-        dist = getattr(extension.entry_point, "dist", None)
+        dist = next((ep.dist for ep in installed.get(extension.name, []) if ep.dist), None)
         found.setdefault(
             extension.name,
             connector_class.info().model_copy(
@@ -88,9 +93,16 @@ def load_connector(name: str) -> type[BaseConnector]:
         ConfigurationError: the plugin failed to load (the cause is attached), is not a
             connector class, or two installed distributions claim the name.
     """
-    installed = _installed_names()
+    installed = _installed()
     if name not in installed:
-        raise ConnectorNotFoundError(name, installed)
+        raise ConnectorNotFoundError(name, list(installed))
+    if len(installed[name]) > 1:
+        owners = sorted(ep.dist.metadata["Name"] for ep in installed[name] if ep.dist)
+        raise ConfigurationError(
+            f"more than one installed distribution registers a connector named {name!r}: "
+            + ", ".join(owners),
+            connector=name,
+        )
 
     def on_failure(manager: Any, entry_point: Any, error: BaseException) -> None:
         raise ConfigurationError(
@@ -108,12 +120,7 @@ def load_connector(name: str) -> type[BaseConnector]:
             on_missing_entrypoints_callback=None,
         )
     except NoMatches:
-        raise ConnectorNotFoundError(name, installed) from None
-    except MultipleMatches:
-        raise ConfigurationError(
-            f"more than one installed distribution registers a connector named {name!r}",
-            connector=name,
-        ) from None
+        raise ConnectorNotFoundError(name, list(installed)) from None
     return _as_connector_class(name, manager.driver)
 
 

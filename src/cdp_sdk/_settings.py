@@ -12,6 +12,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -44,6 +45,22 @@ class ConnectorSettings(BaseModel):
     allow_insecure_http: bool = Field(
         False, description="Allow plain http:// to a host that is not loopback."
     )
+
+    @field_validator("timeout", "rate_limit")
+    @classmethod
+    def _positive(cls, value: float | None) -> float | None:
+        # Checked here as well as by Field(gt=0): a connector that overrides the default
+        # (``rate_limit: float | None = 1.0``) drops the Field's constraints.
+        if value is not None and value <= 0:
+            raise ValueError("must be greater than 0")
+        return value
+
+    @field_validator("max_retries", "max_concurrency")
+    @classmethod
+    def _counts(cls, value: int | None, info: ValidationInfo) -> int | None:
+        if value is not None and value < (0 if info.field_name == "max_retries" else 1):
+            raise ValueError("out of range")
+        return value
 
     @field_validator("base_url")
     @classmethod

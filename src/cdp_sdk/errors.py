@@ -53,8 +53,8 @@ class CdpError(Exception):
             for label, value in (
                 ("connector", self.connector),
                 ("status", self.status_code),
-                ("vendor_code", self.vendor_code),
-                ("request_id", self.request_id),
+                ("vendor_code", _redacted(self.vendor_code)),
+                ("request_id", _redacted(self.request_id)),
             )
             if value is not None
         ]
@@ -63,9 +63,13 @@ class CdpError(Exception):
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(message={self.message!r}, connector={self.connector!r}, "
-            f"status_code={self.status_code!r}, vendor_code={self.vendor_code!r}, "
-            f"request_id={self.request_id!r})"
+            f"status_code={self.status_code!r}, vendor_code={_redacted(self.vendor_code)!r}, "
+            f"request_id={_redacted(self.request_id)!r})"
         )
+
+
+def _redacted(value: str | None) -> str | None:
+    return None if value is None else redact_text(value)
 
 
 class ConfigurationError(CdpError):

@@ -13,12 +13,15 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import copy
 import json
+import math
 import time
 from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
+from urllib.parse import quote_plus
 
 import httpx
 from pydantic import SecretStr
@@ -56,8 +59,9 @@ class BasicAuth(httpx.Auth):
 
     def __init__(self, username: str, password: SecretStr) -> None:
         credentials = f"{username}:{_reveal(password)}".encode()
-        self._header = SecretStr("Basic " + base64.b64encode(credentials).decode("ascii"))
-        register_secret(self._header.get_secret_value())
+        encoded = base64.b64encode(credentials).decode("ascii")
+        register_secret(encoded)
+        self._header = SecretStr(f"Basic {encoded}")
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         request.headers["Authorization"] = self._header.get_secret_value()
@@ -98,7 +102,20 @@ def jwt_expiry(token: str) -> float | None:
     except (IndexError, ValueError, binascii.Error):
         return None
     exp = claims.get("exp") if isinstance(claims, dict) else None
-    return float(exp) if isinstance(exp, int | float) and not isinstance(exp, bool) else None
+    if not isinstance(exp, int | float) or isinstance(exp, bool):
+        return None
+    try:
+        value = float(exp)
+    except OverflowError:  # an integer too large for a float
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _token_text(value: Any) -> str:
+    """The token a login answer carries; ``ValueError`` when it is null, empty or not text."""
+    if isinstance(value, bool) or not isinstance(value, str | int) or not str(value).strip():
+        raise ValueError("the login answer carries no token")
+    return str(value)
 
 
 class LoginTokenAuth(httpx.Auth, ABC):
@@ -128,8 +145,10 @@ class LoginTokenAuth(httpx.Auth, ABC):
         self._clock = clock
         self._token: Token | None = None
         self._lock = asyncio.Lock()
+        self._failure: CdpError | None = None
         self.connector = "unknown"
         self.errors = ErrorTable()
+        self.base_url: str | None = None
         self.logins = 0
 
     @abstractmethod
@@ -140,10 +159,18 @@ class LoginTokenAuth(httpx.Auth, ABC):
     def parse_login(self, response: httpx.Response) -> Token:
         """The token in a successful login response."""
 
-    def bind(self, *, connector: str, errors: ErrorTable) -> None:
-        """Name the connector and the error table used to report a failed login."""
+    def bind(self, *, connector: str, errors: ErrorTable, base_url: str | None = None) -> None:
+        """Name the connector, the error table for a failed login, and the base URL
+        (with any deployment prefix) that login paths are relative to."""
         self.connector = connector
         self.errors = errors
+        self.base_url = base_url
+
+    def endpoint(self, request: httpx.Request, path: str) -> httpx.URL:
+        """The absolute URL of a login ``path``: under the bound base URL, else the request's."""
+        if self.base_url is not None:
+            return httpx.URL(self.base_url.rstrip("/") + "/" + path.lstrip("/"))
+        return request.url.join(path)
 
     @property
     def token_valid(self) -> bool:
@@ -166,21 +193,40 @@ class LoginTokenAuth(httpx.Auth, ABC):
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
         if not self.token_valid:
+            stale, attempts = self._token, self.logins
             async with self._lock:
-                if not self.token_valid:
-                    login = yield self.login_request(request)
+                self._raise_failure_since(attempts)
+                # Skip the login when another task stored a new token while this one waited,
+                # even one already inside the refresh margin (short lifetime, clock skew).
+                if self._token is None or (self._token is stale and not self.token_valid):
+                    login = yield self._login_request(request)
                     await self._accept(login)
         used = self._token
         self._apply(request, used)
         response = yield request
         if response.status_code != 401:
             return
+        attempts = self.logins
         async with self._lock:
+            self._raise_failure_since(attempts)
             if self._token is used:
-                login = yield self.login_request(request)
+                login = yield self._login_request(request)
                 await self._accept(login)
         self._apply(request, self._token)
         yield request
+
+    def _raise_failure_since(self, attempts: int) -> None:
+        # A login failed while this task waited for the lock: share that answer instead of
+        # queueing one more login (a stampede risks lockout on the login endpoint).
+        if self.logins != attempts and self._failure is not None:
+            raise copy.copy(self._failure)
+
+    def _login_request(self, request: httpx.Request) -> httpx.Request:
+        login = self.login_request(request)
+        user_agent = request.headers.get("User-Agent")
+        if user_agent and "User-Agent" not in login.headers:
+            login.headers["User-Agent"] = user_agent
+        return login
 
     async def login(
         self, send: Callable[[httpx.Request], Awaitable[httpx.Response]], url: str
@@ -188,9 +234,17 @@ class LoginTokenAuth(httpx.Auth, ABC):
         """Log in now through ``send`` (used by ``check()``), replacing any cached token."""
         async with self._lock:
             self._token = None
-            await self._accept(await send(self.login_request(httpx.Request("GET", url))))
+            await self._accept(await send(self._login_request(httpx.Request("GET", url))))
 
     async def _accept(self, response: httpx.Response) -> None:
+        try:
+            self._token = await self._read_login(response)
+        except CdpError as error:
+            self._failure = error
+            raise
+        self._failure = None
+
+    async def _read_login(self, response: httpx.Response) -> Token:
         await response.aread()
         self.logins += 1
         error = self.errors.classify(response, connector=self.connector)
@@ -205,7 +259,7 @@ class LoginTokenAuth(httpx.Auth, ABC):
         if error is not None:
             raise error
         try:
-            self._token = self.parse_login(response)
+            return self.parse_login(response)
         except CdpError:
             raise
         except (KeyError, TypeError, ValueError) as exc:
@@ -244,6 +298,9 @@ class JsonLoginAuth(LoginTokenAuth):
         super().__init__(refresh_margin=refresh_margin, clock=clock)
         self.path = path
         self._payload = dict(payload)
+        for value in self._payload.values():
+            if isinstance(value, SecretStr):
+                register_secret(value.get_secret_value())
         self.token_field = token_field
         self.expires_in_field = expires_in_field
         self.default_lifetime = default_lifetime
@@ -253,11 +310,11 @@ class JsonLoginAuth(LoginTokenAuth):
             key: _reveal(value) if isinstance(value, SecretStr) else value
             for key, value in self._payload.items()
         }
-        return httpx.Request("POST", request.url.join(self.path), json=body)
+        return httpx.Request("POST", self.endpoint(request, self.path), json=body)
 
     def parse_login(self, response: httpx.Response) -> Token:
         body: dict[str, Any] = response.json()
-        token = str(body[self.token_field])
+        token = _token_text(body[self.token_field])
         return Token.bearer(token, expires_at=self._expiry(body, token))
 
     def _expiry(self, body: Mapping[str, Any], token: str) -> float:
@@ -303,12 +360,14 @@ class OAuth2ClientCredentials(LoginTokenAuth):
         headers = {"Accept": "application/json"}
         secret = _reveal(self._client_secret)
         if self.client_auth == "basic":
-            pair = base64.b64encode(f"{self.client_id}:{secret}".encode()).decode("ascii")
+            # RFC 6749 section 2.3.1: form-encode the id and secret before Basic.
+            credentials = f"{quote_plus(self.client_id)}:{quote_plus(secret)}"
+            pair = base64.b64encode(credentials.encode()).decode("ascii")
             register_secret(pair)
             headers["Authorization"] = f"Basic {pair}"
         else:
             body |= {"client_id": self.client_id, "client_secret": secret}
-        url = request.url.join(self.token_path)
+        url = self.endpoint(request, self.token_path)
         if self.body_format == "json":
             return httpx.Request("POST", url, json=body, headers=headers)
         return httpx.Request("POST", url, data=body, headers=headers)
@@ -317,4 +376,5 @@ class OAuth2ClientCredentials(LoginTokenAuth):
         body: dict[str, Any] = response.json()
         expires_in = body.get("expires_in")
         lifetime = float(expires_in) if expires_in is not None else self.default_lifetime
-        return Token.bearer(str(body["access_token"]), expires_at=self._clock() + lifetime)
+        token = _token_text(body["access_token"])
+        return Token.bearer(token, expires_at=self._clock() + lifetime)

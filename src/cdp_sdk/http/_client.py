@@ -6,6 +6,7 @@ import asyncio
 import ipaddress
 import json as jsonlib
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -56,6 +57,8 @@ def check_base_url(url: str, *, allow_insecure_http: bool = False) -> str:
         )
     if parts.query or parts.fragment:
         raise ValueError("base_url must not carry a query or a fragment")
+    if parts.username or parts.password:
+        raise ValueError("base_url must not carry credentials; use the connector's settings")
     return url.rstrip("/")
 
 
@@ -125,9 +128,10 @@ class HttpClient:
         self.errors = errors or ErrorTable()
         self.auth = auth
         if isinstance(auth, LoginTokenAuth):
-            auth.bind(connector=connector, errors=self.errors)
+            auth.bind(connector=connector, errors=self.errors, base_url=self.base_url)
         self._origin = urlsplit(self.base_url)[:2]
-        self._sleep = sleep
+        self.sleep = sleep
+        """The async sleep between retries (replaceable in tests)."""
         self._clock = clock
         self._observers: list[Callable[[CallRecord], None]] = []
         self._client = httpx.AsyncClient(
@@ -143,6 +147,10 @@ class HttpClient:
     def add_observer(self, observer: Callable[[CallRecord], None]) -> None:
         """Call ``observer`` with a :class:`CallRecord` after every attempt."""
         self._observers.append(observer)
+
+    def add_response_hook(self, hook: Callable[[httpx.Response], Awaitable[None]]) -> None:
+        """Run ``hook`` on every response (an ``httpx`` event hook; e.g. a recorder)."""
+        self._client.event_hooks["response"].append(hook)
 
     async def aclose(self) -> None:
         """Close the connection pool."""
@@ -185,15 +193,36 @@ class HttpClient:
         Raises:
             CdpError: the classified failure after the retry policy gave up.
         """
+        return await self._send(
+            method,
+            path,
+            self._url(path, path_params),
+            params=params,
+            json=json,
+            headers=headers,
+            idempotent=idempotent,
+        )
+
+    async def _send(
+        self,
+        method: str,
+        template: str,
+        url: str,
+        *,
+        params: Mapping[str, Any] | None,
+        json: Any,
+        headers: Mapping[str, str] | None,
+        idempotent: bool | None,
+    ) -> httpx.Response:
+        # ``template`` is what logs and call records show; ``url`` is what is sent.
         method = method.upper()
-        url = self._url(path, path_params)
         if idempotent is None:
             idempotent = method in IDEMPOTENT_METHODS
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.retry.max_retries + 1),
             wait=self._wait,
             retry=retry_if_exception_type(_Retry),
-            sleep=self._sleep,
+            sleep=self.sleep,
             before_sleep=self._log_retry,
             reraise=True,
         )
@@ -202,7 +231,7 @@ class HttpClient:
                 with attempt:
                     number = attempt.retry_state.attempt_number
                     return await self._attempt(
-                        method, path, url, params, json, headers, idempotent, number
+                        method, template, url, params, json, headers, idempotent, number
                     )
         except _Retry as retry:
             raise retry.error from None
@@ -262,11 +291,13 @@ class HttpClient:
                     f"{path}: more than {max_pages} pages", connector=self.connector
                 )
             seen.add(key)
-            response = await self.request(
+            response = await self._send(
                 method,
+                path,
                 self._same_origin(request.url, path),
                 params=request.params,
                 json=request.json,
+                headers=None,
                 idempotent=idempotent,
             )
             body = self.decode(response, path)
@@ -306,7 +337,6 @@ class HttpClient:
                 error = TransientError(
                     f"{method} {template} failed: {type(exc).__name__}", connector=self.connector
                 )
-                error.__cause__ = None
         if response is not None:
             error = self.errors.classify(response, connector=self.connector)
         self._record(method, template, response, error, self._clock() - started, number)
@@ -348,6 +378,10 @@ class HttpClient:
     ) -> None:
         status = response.status_code if response is not None else None
         request_id = self.errors.request_id(response) if response is not None else None
+        # Connectors pass templates; a concrete path (or a request id echoing one) is
+        # redacted all the same, so neither logs nor journals ever hold an identifier.
+        template = redact_text(template)
+        request_id = redact_text(request_id) if request_id is not None else None
         logger.debug(
             "%s: %s %s -> %s in %.0f ms (attempt %d)",
             self.connector,
@@ -373,6 +407,9 @@ class HttpClient:
     def _url(self, path: str, path_params: Mapping[str, Any] | None) -> str:
         if not path_params:
             return path
+        missing = set(re.findall(r"\{(\w+)\}", path)) - set(path_params)
+        if missing:
+            raise ValueError(f"{path}: no value for {', '.join(sorted(missing))}")
         return path.format_map(
             {key: quote(str(value), safe="") for key, value in path_params.items()}
         )
@@ -398,8 +435,15 @@ class HttpClient:
             found = items(body)
         elif items is None or body is None:
             found = body
+        elif isinstance(body, Mapping) and items in body:
+            found = body[items]
         else:
-            found = body.get(items) if isinstance(body, Mapping) else body
+            raise UnexpectedResponseError(
+                f"{response.request.method} {path}: the response has no {items!r} list",
+                connector=self.connector,
+                status_code=response.status_code,
+                request_id=self.errors.request_id(response),
+            )
         if found is None:
             found = []
         if not isinstance(found, list):
@@ -419,6 +463,7 @@ class HttpClient:
 
 
 def _query(params: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    if params is None:
-        return None
-    return {key: value for key, value in params.items() if value is not None}
+    # None when there is nothing to add: httpx replaces a URL's own query with any params
+    # mapping, even an empty one, which would drop the query of a next-page URL.
+    query = {key: value for key, value in (params or {}).items() if value is not None}
+    return query or None

@@ -6,6 +6,7 @@ import json
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import UTC
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 
@@ -196,10 +197,8 @@ class ErrorTable:
             "vendor_code": vendor.code,
             "request_id": self.request_id(response),
         }
-        if error_class is RateLimitedError:
-            return RateLimitedError(message, retry_after=self.retry_after(response), **context)
-        if error_class is TransientError:
-            return TransientError(message, retry_after=self.retry_after(response), **context)
+        if issubclass(error_class, RateLimitedError | TransientError):
+            return error_class(message, retry_after=self.retry_after(response), **context)
         return error_class(message, **context)
 
 
@@ -222,6 +221,10 @@ def _parse_wait(raw: str, unit: str, now: float) -> float | None:
     if number is not None:
         return number
     try:
-        return parsedate_to_datetime(raw).timestamp() - now
+        instant = parsedate_to_datetime(raw)
     except (TypeError, ValueError, IndexError):
         return None
+    if instant.tzinfo is None:
+        # HTTP dates are GMT; asctime dates and "-0000" parse as naive: not local time.
+        instant = instant.replace(tzinfo=UTC)
+    return instant.timestamp() - now

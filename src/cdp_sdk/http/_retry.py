@@ -44,5 +44,5 @@ class RetryPolicy:
         """Seconds to sleep after failed attempt number ``attempt`` (1-based)."""
         if isinstance(error, RateLimitedError | TransientError) and error.retry_after is not None:
             return error.retry_after
-        ceiling = min(self.max_wait, self.initial_wait * 2.0 ** (attempt - 1))
+        ceiling = min(self.max_wait, self.initial_wait * 2.0 ** min(attempt - 1, 64))
         return ceiling / 2 + self.jitter() * ceiling / 2

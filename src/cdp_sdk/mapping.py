@@ -1,0 +1,128 @@
+"""Pure helpers for connector mapping code: vendor dates, money, units, statuses, labels.
+
+Each helper raises ``ValueError`` (or ``TypeError``) on input it cannot read; inside
+:meth:`cdp_sdk.BaseConnector.map_records` that becomes an
+:class:`~cdp_sdk.errors.UnexpectedResponseError` naming the endpoint, or a skipped record
+with ``strict=False``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import UTC, date, datetime
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from typing import Any, Literal
+
+from cdp_sdk.models import SimStatus, Tag
+
+__all__ = [
+    "BYTES_PER_MB",
+    "BYTES_PER_MIB",
+    "from_epoch",
+    "labels_to_tags",
+    "lookup_status",
+    "megabytes_to_bytes",
+    "parse_date",
+    "parse_datetime",
+    "to_decimal",
+]
+
+BYTES_PER_MB = 1_000_000
+"""Decimal megabyte (SI), used where a vendor says "MB" without saying which."""
+BYTES_PER_MIB = 1_048_576
+"""Binary mebibyte, for vendors that document MB as 1024 x 1024 bytes."""
+
+_COMPACT_OFFSET = re.compile(r"([+-]\d{2})(\d{2})$")
+
+
+def parse_datetime(value: Any, *, assume_utc: bool = False) -> datetime | None:
+    """An aware UTC datetime from an ISO 8601-like string; ``None`` for empty input.
+
+    Reads ``2024-05-01T08:00:00Z``, ``2024-05-01T04:00:00-04:00``, and Cisco Control
+    Center's ``2016-06-29 00:21:33.339+0000``. A value without an offset is refused unless
+    ``assume_utc=True`` says the vendor documents UTC: never read as local time.
+    """
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, str):
+        text = _COMPACT_OFFSET.sub(r"\1:\2", value.strip())
+        parsed = datetime.fromisoformat(text)
+    else:
+        raise TypeError(f"expected a date-time string, got {type(value).__name__}")
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
+        if not assume_utc:
+            raise ValueError("date-time without a UTC offset")
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def parse_date(value: Any) -> date | None:
+    """A calendar date from ``YYYY-MM-DD`` (or the date part of a date-time string)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if not isinstance(value, str):
+        raise TypeError(f"expected a date string, got {type(value).__name__}")
+    return date.fromisoformat(value.strip()[:10])
+
+
+def from_epoch(value: Any, *, unit: Literal["s", "ms"] = "s") -> datetime | None:
+    """An aware UTC datetime from epoch seconds or milliseconds (numbers or digit strings)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise TypeError("expected an epoch number, got a boolean")
+    number = Decimal(str(value))
+    if unit == "ms":
+        number /= 1000
+    return datetime.fromtimestamp(float(number), tz=UTC)
+
+
+def to_decimal(value: Any) -> Decimal | None:
+    """An exact ``Decimal`` from a number or numeric string; floats go through ``str``."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise TypeError("expected a number, got a boolean")
+    try:
+        result = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise ValueError("not a number") from None
+    if not result.is_finite():
+        raise ValueError("not a finite number")
+    return result
+
+
+def megabytes_to_bytes(value: Any, *, bytes_per_mb: int = BYTES_PER_MB) -> int:
+    """Whole bytes from a megabyte figure (float or string), rounded half to even."""
+    megabytes = to_decimal(value)
+    if megabytes is None:
+        raise ValueError("missing volume")
+    if megabytes < 0:
+        raise ValueError("negative volume")
+    return int((megabytes * bytes_per_mb).to_integral_value(rounding=ROUND_HALF_EVEN))
+
+
+def lookup_status(table: Mapping[Any, SimStatus], raw: Any) -> tuple[SimStatus, str]:
+    """The normalized status for a vendor value and the raw value as text.
+
+    An unknown vendor value maps to :attr:`SimStatus.UNKNOWN`, never to an error: the raw
+    value is kept in ``status_raw`` so nothing is lost.
+    """
+    return table.get(raw, SimStatus.UNKNOWN), str(raw)
+
+
+def labels_to_tags(text: str | None, *, separator: str = ",") -> tuple[Tag, ...]:
+    """Tags (keys without values) from a free-text label list such as ``"a, b"``."""
+    if not text:
+        return ()
+    seen: dict[str, Tag] = {}
+    for label in text.split(separator):
+        key = label.strip()
+        if key and key not in seen:
+            seen[key] = Tag(key=key)
+    return tuple(seen.values())

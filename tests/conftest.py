@@ -1,0 +1,55 @@
+"""Shared fixtures: the toy platform and a way to install entry points for a test."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+
+import pytest
+
+from toy_connector import ToyPlatform
+
+InstallPlugins = Callable[..., None]
+
+
+@pytest.fixture
+def toy_platform() -> ToyPlatform:
+    return ToyPlatform()
+
+
+@pytest.fixture
+def install_plugins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[InstallPlugins]:
+    """Register ``cdp_sdk.connectors`` entry points (and optional modules) for one test.
+
+    Writes a throw-away distribution (``*.dist-info`` with ``entry_points.txt``) into a
+    temporary directory and puts it first on ``sys.path``, the way ``pip install`` would.
+    """
+    added: list[str] = []
+
+    def install(
+        entry_points: Mapping[str, str],
+        *,
+        modules: Mapping[str, str] | None = None,
+        distribution: str = "cdp-sdk-test-plugins",
+    ) -> None:
+        root = tmp_path / distribution
+        dist_info = root / f"{distribution.replace('-', '_')}-1.0.dist-info"
+        dist_info.mkdir(parents=True)
+        (dist_info / "METADATA").write_text(
+            f"Metadata-Version: 2.1\nName: {distribution}\nVersion: 1.0\n"
+        )
+        lines = [f"{name} = {target}" for name, target in entry_points.items()]
+        (dist_info / "entry_points.txt").write_text(
+            "[cdp_sdk.connectors]\n" + "\n".join(lines) + "\n"
+        )
+        for module, source in (modules or {}).items():
+            (root / f"{module}.py").write_text(source)
+            added.append(module)
+        monkeypatch.syspath_prepend(str(root))
+        importlib.invalidate_caches()
+
+    yield install
+    for module in added:
+        sys.modules.pop(module, None)

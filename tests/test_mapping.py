@@ -1,0 +1,103 @@
+"""The pure mapping helpers shared by connectors."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pytest
+
+from cdp_sdk import SimStatus, Tag
+from cdp_sdk.mapping import (
+    BYTES_PER_MIB,
+    from_epoch,
+    labels_to_tags,
+    lookup_status,
+    megabytes_to_bytes,
+    parse_date,
+    parse_datetime,
+    to_decimal,
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2016-06-29 00:21:33.339+0000", datetime(2016, 6, 29, 0, 21, 33, 339000, tzinfo=UTC)),
+        ("2024-05-01T08:00:00Z", datetime(2024, 5, 1, 8, tzinfo=UTC)),
+        ("2024-05-01T04:00:00-04:00", datetime(2024, 5, 1, 8, tzinfo=UTC)),
+        ("2024-05-01T10:00:00.000+0200", datetime(2024, 5, 1, 8, tzinfo=UTC)),
+    ],
+)
+def test_parse_datetime_reads_vendor_formats_as_utc(text: str, expected: datetime) -> None:
+    parsed = parse_datetime(text)
+    assert parsed == expected
+    assert parsed is not None
+    assert parsed.tzinfo is UTC
+
+
+def test_parse_datetime_never_assumes_local_time() -> None:
+    with pytest.raises(ValueError, match="offset"):
+        parse_datetime("2024-05-01 08:00:00")
+    assert parse_datetime("2024-05-01 08:00:00", assume_utc=True) == datetime(
+        2024, 5, 1, 8, tzinfo=UTC
+    )
+
+
+@pytest.mark.parametrize("bad", ["yesterday", "2024-13-01T00:00:00Z"])
+def test_parse_datetime_refuses_garbage(bad: str) -> None:
+    with pytest.raises(ValueError, match=r"Invalid isoformat|month must be"):
+        parse_datetime(bad)
+
+
+def test_empty_values_are_none() -> None:
+    for helper in (parse_datetime, parse_date, from_epoch, to_decimal):
+        assert helper(None) is None
+        assert helper("") is None
+
+
+def test_parse_date() -> None:
+    assert parse_date("2024-04-30") == date(2024, 4, 30)
+    assert parse_date("2024-04-30T10:00:00Z") == date(2024, 4, 30)
+    with pytest.raises(TypeError):
+        parse_date(20240430)
+
+
+def test_from_epoch_seconds_and_millis() -> None:
+    assert from_epoch(1714550400) == datetime(2024, 5, 1, 8, tzinfo=UTC)
+    assert from_epoch("1714550400123", unit="ms") == datetime(
+        2024, 5, 1, 8, 0, 0, 123000, tzinfo=UTC
+    )
+    with pytest.raises(TypeError):
+        from_epoch(True)
+
+
+def test_to_decimal_is_exact() -> None:
+    assert to_decimal(0.1) == Decimal("0.1")
+    assert to_decimal("12.50") == Decimal("12.50")
+    assert to_decimal(3) == Decimal(3)
+    for bad in ("NaN", "inf", "twelve"):
+        with pytest.raises(ValueError, match="not a"):
+            to_decimal(bad)
+
+
+def test_megabytes_to_bytes() -> None:
+    assert megabytes_to_bytes(1.5) == 1_500_000
+    assert megabytes_to_bytes("0.000001") == 1
+    assert megabytes_to_bytes("1", bytes_per_mb=BYTES_PER_MIB) == 1_048_576
+    assert megabytes_to_bytes(0.0000005) == 0  # half to even
+    with pytest.raises(ValueError, match="negative"):
+        megabytes_to_bytes(-1)
+
+
+def test_lookup_status_keeps_unknown_values() -> None:
+    table = {"ACTIVATED": SimStatus.ACTIVE, 1: SimStatus.ACTIVE}
+    assert lookup_status(table, "ACTIVATED") == (SimStatus.ACTIVE, "ACTIVATED")
+    assert lookup_status(table, 1) == (SimStatus.ACTIVE, "1")
+    assert lookup_status(table, "HIBERNATING") == (SimStatus.UNKNOWN, "HIBERNATING")
+
+
+def test_labels_to_tags() -> None:
+    assert labels_to_tags("a, b,,a") == (Tag(key="a"), Tag(key="b"))
+    assert labels_to_tags(None) == ()
+    assert labels_to_tags("x;y", separator=";") == (Tag(key="x"), Tag(key="y"))
