@@ -75,7 +75,8 @@ async def run_scenario_async(platform: ToyPlatform) -> list[object]:
 
 
 def test_sync_and_async_give_identical_results_and_requests() -> None:
-    sync_platform, async_platform = ToyPlatform(), ToyPlatform()
+    frozen = datetime(2024, 6, 1, tzinfo=UTC).timestamp
+    sync_platform, async_platform = ToyPlatform(clock=frozen), ToyPlatform(clock=frozen)
     sync_result = run_scenario_sync(sync_platform)
     async_result = asyncio.run(run_scenario_async(async_platform))
     assert sync_result == async_result
@@ -175,10 +176,17 @@ def test_bad_arguments_are_refused_before_any_request(
     assert toy_platform.requests == []
 
 
-def test_retiring_with_confirmation_reaches_the_connector(toy: Connector) -> None:
-    # The toy platform has no retired state: the connector itself refuses it.
-    with pytest.raises(UnsupportedCapabilityError):
+def test_retiring_with_confirmation_reaches_the_platform(
+    toy: Connector, toy_platform: ToyPlatform
+) -> None:
+    # ON -> DEAD is not a move the toy platform allows; STOPPED -> DEAD is.
+    with pytest.raises(ConflictError):
         toy.change_status(make_iccid(1), SimStatus.RETIRED, confirm_irreversible=True)
+    toy.change_status(make_iccid(1), SimStatus.DEACTIVATED)
+    change = toy.change_status(make_iccid(1), SimStatus.RETIRED, confirm_irreversible=True)
+    assert change.requested is SimStatus.RETIRED
+    assert toy.subscription(make_iccid(1)).status is SimStatus.RETIRED
+    assert [r.method for r in toy_platform.requests].count("PUT") == 3
 
 
 @pytest.mark.parametrize(

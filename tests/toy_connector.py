@@ -1,15 +1,14 @@
 """A small connector and an in-memory platform for it, used to test the core end to end.
 
-The toy API: ``POST /auth`` trades ``{"key"}`` for ``{"token", "expires_in"}``;
+The toy API: ``POST /auth`` trades ``{"key"}`` for ``{"token", "ttl"}``;
 ``GET /v1/sims?page&per_page[&changed_since]`` pages ``{"sims": [...], "last": bool}``;
 ``GET /v1/sims/{iccid}``; ``PUT /v1/sims/{iccid}`` with ``{"state"}`` (illegal moves answer
 409 ``{"code": "ILLEGAL_TRANSITION"}``); ``PATCH /v1/sims/{iccid}/labels``;
-``GET /v1/sims/{iccid}/usage``.
+``GET /v1/sims/{iccid}/usage``. :class:`ToyPlatform` emulates it on the sandbox framework.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -34,10 +33,36 @@ from cdp_sdk import (
 )
 from cdp_sdk.http import ErrorRule, ErrorTable, JsonLoginAuth, PageNumberPaginator, body_field
 from cdp_sdk.models import luhn_check_digit
+from cdp_sdk.sandbox import (
+    Emulator,
+    EmulatorRequest,
+    Fleet,
+    FleetSim,
+    TokenStore,
+    json_response,
+    route,
+)
 
-STATUS = {"NEW": SimStatus.INVENTORY, "ON": SimStatus.ACTIVE, "OFF": SimStatus.SUSPENDED}
+STATUS = {
+    "NEW": SimStatus.INVENTORY,
+    "TEST": SimStatus.TEST,
+    "READY": SimStatus.READY,
+    "ON": SimStatus.ACTIVE,
+    "OFF": SimStatus.SUSPENDED,
+    "STOPPED": SimStatus.DEACTIVATED,
+    "DEAD": SimStatus.RETIRED,
+}
 STATE_FOR = {status: state for state, status in STATUS.items()}
-MOVES = {"NEW": ("ON",), "ON": ("OFF",), "OFF": ("ON",)}
+MOVES = {
+    "NEW": ("ON",),
+    "TEST": ("ON",),
+    "READY": ("ON",),
+    "ON": ("OFF", "STOPPED"),
+    "OFF": ("ON", "STOPPED"),
+    "STOPPED": ("ON", "DEAD"),
+    "DEAD": (),
+}
+SETTABLE = {"ON", "OFF", "STOPPED", "DEAD"}
 
 
 def make_iccid(serial: int) -> str:
@@ -168,82 +193,117 @@ class ToyConnector(BaseConnector):
                     yield record
 
 
-class ToyPlatform:
-    """The toy API as an ``httpx.MockTransport`` over an in-memory fleet."""
+class ToyPlatform(Emulator):
+    """The toy API on the sandbox framework, over a fleet.
 
+    With no fleet given, a five-SIM scenario the core tests rely on: SIMs 1..5 with
+    ``updated`` on 2 to 6 May 2024, odd serials ON and even ones NEW, SIM 1 labelled
+    ``fleet-a``.
+    """
+
+    name = "toy"
     api_key = "toy-api-key-secret"
 
-    def __init__(self, sims: int = 5) -> None:
-        base = datetime(2024, 5, 1, tzinfo=UTC)
-        self.sims: dict[str, dict[str, Any]] = {}
-        for serial in range(1, sims + 1):
-            iccid = make_iccid(serial)
-            self.sims[iccid] = {
-                "id": serial,
-                "iccid": iccid,
-                "imsi": f"90143000000{serial:04d}",
-                "state": "ON" if serial % 2 else "NEW",
-                "updated": (base + timedelta(days=serial)).isoformat(),
-                "labels": ["fleet-a"] if serial == 1 else [],
-            }
-        self.requests: list[httpx.Request] = []
-        self.logins = 0
+    def __init__(self, fleet: Fleet | None = None, **options: Any) -> None:
+        super().__init__(fleet if fleet is not None else _five_sims(), **options)
+        self.tokens = TokenStore(ttl=3600)
         self.malformed: set[str] = set()
 
-    def transport(self) -> httpx.MockTransport:
-        return httpx.MockTransport(self.handle)
+    @property
+    def logins(self) -> int:
+        return self.tokens.issued
 
-    def handle(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        path = request.url.path
-        if path == "/auth":
-            if json.loads(request.content).get("key") != self.api_key:
-                return httpx.Response(401, json={"code": "BAD_KEY", "message": "bad key"})
-            self.logins += 1
-            return httpx.Response(200, json={"token": f"token-{self.logins}", "ttl": 3600})
-        if not request.headers.get("Authorization", "").startswith("Bearer token-"):
-            return httpx.Response(401, json={"code": "NO_TOKEN"})
-        parts = path.strip("/").split("/")
-        if parts == ["v1", "sims"]:
-            return self._list(request)
-        sim = self.sims.get(parts[2]) if len(parts) > 2 else None
-        if sim is None:
-            return httpx.Response(404, json={"code": "NOT_FOUND", "message": "no such SIM"})
-        if len(parts) == 3 and request.method == "GET":
-            return httpx.Response(200, json=self._render(sim))
-        if len(parts) == 3 and request.method == "PUT":
-            target = json.loads(request.content)["state"]
-            if target not in MOVES[sim["state"]]:
-                return httpx.Response(409, json={"code": "ILLEGAL_TRANSITION"})
-            sim["state"] = target
-            return httpx.Response(200, json=self._render(sim))
-        if parts[3:] == ["labels"]:
-            change = json.loads(request.content)
-            kept = [label for label in sim["labels"] if label not in change["remove"]]
-            sim["labels"] = kept + [label for label in change["add"] if label not in kept]
-            return httpx.Response(204)
-        if parts[3:] == ["usage"]:
-            return httpx.Response(200, json=[{"day": "2024-05-01", "up": 1000, "down": 5000}])
-        return httpx.Response(404, json={"code": "NO_ROUTE"})
+    def authenticate(self, request: EmulatorRequest) -> httpx.Response | None:
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        return None if self.tokens.valid(token) else self.error(401, "NO_TOKEN", "log in")
 
-    def _list(self, request: httpx.Request) -> httpx.Response:
-        page = int(request.url.params["page"])
-        size = int(request.url.params["per_page"])
-        since = request.url.params.get("changed_since")
+    @route("POST", "/auth", auth=False)
+    def login(self, request: EmulatorRequest) -> httpx.Response:
+        if (request.json() or {}).get("key") != self.api_key:
+            return self.error(401, "BAD_KEY", "bad key")
+        return json_response({"token": self.tokens.issue(), "ttl": self.tokens.ttl})
+
+    @route("GET", "/v1/sims")
+    def list_sims(self, request: EmulatorRequest) -> httpx.Response:
+        page = int(request.params.get("page", 1))
+        size = self.page_limit(request.params.get("per_page"), default=50, maximum=100)
+        since = request.params.get("changed_since")
         rows = [
             sim
-            for sim in self.sims.values()
-            if since is None
-            or datetime.fromisoformat(sim["updated"]) >= datetime.fromisoformat(since)
+            for sim in self.fleet.sorted_sims()
+            if since is None or sim.updated_at >= datetime.fromisoformat(since)
         ]
         chunk = rows[(page - 1) * size : page * size]
-        return httpx.Response(
-            200,
-            json={"sims": [self._render(sim) for sim in chunk], "last": page * size >= len(rows)},
+        return json_response(
+            {"sims": [self._render(sim) for sim in chunk], "last": page * size >= len(rows)},
             headers={"X-Request-Id": f"req-{len(self.requests)}"},
         )
 
-    def _render(self, sim: dict[str, Any]) -> dict[str, Any]:
-        if sim["iccid"] in self.malformed:
-            return {key: value for key, value in sim.items() if key != "iccid"}
-        return dict(sim)
+    @route("GET", "/v1/sims/{iccid}")
+    def get_sim(self, request: EmulatorRequest) -> httpx.Response:
+        sim = self.fleet.sim(request.path_params["iccid"])
+        if sim is None:
+            return self.error(404, "NOT_FOUND", "no such SIM")
+        return json_response(self._render(sim))
+
+    @route("PUT", "/v1/sims/{iccid}")
+    def set_state(self, request: EmulatorRequest) -> httpx.Response:
+        sim = self.fleet.sim(request.path_params["iccid"])
+        if sim is None:
+            return self.error(404, "NOT_FOUND", "no such SIM")
+        target = (request.json() or {}).get("state")
+        if target not in MOVES[STATE_FOR[sim.status]]:
+            return self.error(409, "ILLEGAL_TRANSITION", "not allowed from this state")
+        self.fleet.set_status(sim.iccid, STATUS[target], at=self._now(), actor="api")
+        return json_response(self._render(sim))
+
+    @route("PATCH", "/v1/sims/{iccid}/labels")
+    def set_labels(self, request: EmulatorRequest) -> httpx.Response:
+        sim = self.fleet.sim(request.path_params["iccid"])
+        if sim is None:
+            return self.error(404, "NOT_FOUND", "no such SIM")
+        change = request.json() or {}
+        labels = {k: None for k in sim.tags if k not in change.get("remove", [])}
+        labels |= dict.fromkeys(change.get("add", []))
+        self.fleet.set_tags(sim.iccid, labels, at=self._now(), actor="api")
+        return httpx.Response(204)
+
+    @route("GET", "/v1/sims/{iccid}/usage")
+    def usage(self, request: EmulatorRequest) -> httpx.Response:
+        sim = self.fleet.sim(request.path_params["iccid"])
+        if sim is None:
+            return self.error(404, "NOT_FOUND", "no such SIM")
+        days = self.fleet.usage_days(
+            sim.iccid, self.fleet.today - timedelta(days=30), self.fleet.today
+        )
+        return json_response(
+            [
+                {"day": d.day.isoformat(), "up": d.data_mo_bytes, "down": d.data_mt_bytes}
+                for d in days
+            ]
+        )
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock(), tz=UTC)
+
+    def _render(self, sim: FleetSim) -> dict[str, Any]:
+        record = {
+            "id": sim.serial,
+            "iccid": sim.iccid,
+            "imsi": sim.imsi,
+            "state": STATE_FOR[sim.status],
+            "updated": sim.updated_at.isoformat(),
+            "labels": sorted(sim.tags),
+        }
+        if sim.iccid in self.malformed:
+            del record["iccid"]
+        return record
+
+
+def _five_sims() -> Fleet:
+    fleet = Fleet(5, seed=1)
+    for sim in fleet.sorted_sims():
+        sim.status = SimStatus.ACTIVE if sim.serial % 2 else SimStatus.INVENTORY
+        sim.updated_at = datetime(2024, 5, 1, tzinfo=UTC) + timedelta(days=sim.serial)
+        sim.tags = {"fleet-a": None} if sim.serial == 1 else {}
+    return fleet

@@ -1,0 +1,444 @@
+"""The emulator framework: a vendor API as a plain request -> response function.
+
+An emulator subclasses :class:`Emulator`, declares its endpoints with :func:`route` and
+answers from a :class:`~cdp_sdk.sandbox.Fleet`. The base class adds what every vendor API
+has: authentication hooks, token expiry, rate limits answered the vendor's way, latency,
+and injected faults. The same emulator runs in-process (:meth:`Emulator.transport`, for
+``httpx`` sync and async clients) or on a loopback port (:meth:`Emulator.serve`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import secrets
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, ClassVar, Literal, TypeVar
+from urllib.parse import unquote
+
+import httpx
+
+from cdp_sdk.http import is_loopback
+from cdp_sdk.sandbox._fleet import Fleet
+
+__all__ = [
+    "Emulator",
+    "EmulatorRequest",
+    "EmulatorServer",
+    "EmulatorTransport",
+    "Fault",
+    "RateWindow",
+    "TokenStore",
+    "json_response",
+    "route",
+]
+
+Handler = Callable[[Any, "EmulatorRequest"], httpx.Response]
+H = TypeVar("H", bound=Handler)
+
+
+def route(method: str, template: str, *, auth: bool = True) -> Callable[[H], H]:
+    """Declare an emulator method as the handler of ``method template``.
+
+    ``template`` uses ``{name}`` placeholders for path segments (``/v1/sims/{sim_id}``);
+    ``auth=False`` marks a public endpoint such as the login call.
+    """
+
+    def mark(handler: H) -> H:
+        handler.__dict__["_route"] = (method.upper(), template, auth)
+        return handler
+
+    return mark
+
+
+def json_response(
+    data: Any, status: int = 200, *, headers: dict[str, str] | None = None
+) -> httpx.Response:
+    """A JSON response, as an emulator handler returns it."""
+    return httpx.Response(status, json=data, headers=headers)
+
+
+@dataclass(frozen=True)
+class EmulatorRequest:
+    """An incoming request with its matched path parameters."""
+
+    request: httpx.Request
+    path_params: dict[str, str]
+
+    @property
+    def method(self) -> str:
+        return self.request.method
+
+    @property
+    def params(self) -> httpx.QueryParams:
+        return self.request.url.params
+
+    @property
+    def headers(self) -> httpx.Headers:
+        return self.request.headers
+
+    def json(self) -> Any:
+        """The JSON body (``None`` when empty)."""
+        return (
+            httpx.Response(200, content=self.request.content).json()
+            if self.request.content
+            else None
+        )
+
+
+@dataclass
+class Fault:
+    """A failure to inject into the next matching request(s).
+
+    ``kind``: ``"status"`` answers ``status`` with the vendor's error body (429 goes
+    through the vendor's rate-limit answer); ``"timeout"`` and ``"drop"`` fail the
+    transport (a read timeout, a closed connection); ``"malformed"`` sends the real answer
+    with a truncated body; ``"replay"`` answers with the previous response to the same
+    path, as a server stuck on one page would. ``path`` is a regular expression searched
+    in the URL path (``None``: any path); ``times`` is how many requests it hits, after
+    letting ``after`` matching requests through.
+    """
+
+    kind: Literal["status", "timeout", "drop", "malformed", "replay"] = "status"
+    status: int = 503
+    path: str | None = None
+    method: str | None = None
+    times: int = 1
+    after: int = 0
+    """Matching requests to let through before the fault starts."""
+    retry_after: float | None = None
+
+    def matches(self, request: httpx.Request) -> bool:
+        if self.method and request.method != self.method.upper():
+            return False
+        return self.path is None or re.search(self.path, request.url.path) is not None
+
+
+class RateWindow:
+    """At most ``limit`` requests per ``per`` seconds (a sliding window)."""
+
+    def __init__(
+        self, limit: int, per: float = 1.0, *, clock: Callable[[], float] = time.monotonic
+    ):
+        self.limit = limit
+        self.per = per
+        self._clock = clock
+        self._hits: deque[float] = deque()
+
+    def hit(self) -> float | None:
+        """Count one request; ``None`` if allowed, else seconds until one is."""
+        now = self._clock()
+        while self._hits and self._hits[0] <= now - self.per:
+            self._hits.popleft()
+        if len(self._hits) >= self.limit:
+            return self._hits[0] + self.per - now
+        self._hits.append(now)
+        return None
+
+
+class TokenStore:
+    """Tokens an emulator issues at login, each valid for ``ttl`` seconds."""
+
+    def __init__(self, ttl: float = 3600.0, *, clock: Callable[[], float] = time.time) -> None:
+        self.ttl = ttl
+        self._clock = clock
+        self._expiry: dict[str, float] = {}
+        self.issued = 0
+
+    def issue(self) -> str:
+        """A new token."""
+        token = secrets.token_urlsafe(24)
+        self._expiry[token] = self._clock() + self.ttl
+        self.issued += 1
+        return token
+
+    def valid(self, token: str | None) -> bool:
+        """Whether ``token`` was issued here and has not expired."""
+        expiry = self._expiry.get(token or "")
+        return expiry is not None and self._clock() < expiry
+
+    def expire_all(self) -> None:
+        """Expire every token now (simulates the platform revoking sessions)."""
+        self._expiry.clear()
+
+
+class Emulator:
+    """Base class of vendor API emulators.
+
+    Subclasses set ``name``, declare endpoints with :func:`route`, and override the hooks
+    that give the vendor its shape:
+
+    - :meth:`authenticate`: ``None`` when the request's credentials are good, else the
+      vendor's refusal (usually 401);
+    - :meth:`error`: the vendor's error response for a status, code and message;
+    - :meth:`rate_limited`: the vendor's 429 (headers and body).
+
+    Built in: a request log, ``faults`` to inject failures, ``rate_limit`` (a
+    :class:`RateWindow`), ``latency`` seconds per request, ``max_page_size`` (honoured by
+    handlers through :meth:`page_limit`), and a lock so a served emulator handles one
+    request at a time.
+    """
+
+    name: ClassVar[str] = "emulator"
+    _routes: ClassVar[list[tuple[str, re.Pattern[str], str, bool, str]]]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        routes = []
+        for attribute in dir(cls):
+            marker = getattr(getattr(cls, attribute), "_route", None)
+            if marker:
+                method, template, auth = marker
+                routes.append((method, _compile(template), template, auth, attribute))
+        cls._routes = routes
+
+    def __init__(
+        self,
+        fleet: Fleet | None = None,
+        *,
+        latency: float = 0.0,
+        rate_limit: RateWindow | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.fleet = fleet if fleet is not None else Fleet()
+        self.latency = latency
+        self.rate_limit = rate_limit
+        self.clock = clock
+        self.max_page_size: int | None = None
+        self.faults: list[Fault] = []
+        self.requests: list[httpx.Request] = []
+        self._last_response: dict[str, httpx.Response] = {}
+        self._lock = threading.RLock()
+
+    # -- hooks -------------------------------------------------------------------------
+
+    def authenticate(self, request: EmulatorRequest) -> httpx.Response | None:
+        """``None`` if the request is authenticated, else the vendor's refusal."""
+        return None
+
+    def error(self, status: int, code: str, message: str) -> httpx.Response:
+        """The vendor's error response."""
+        return json_response({"code": code, "message": message}, status)
+
+    def rate_limited(self, retry_after: float) -> httpx.Response:
+        """The vendor's answer to a request over its rate limit."""
+        response = self.error(429, "rate_limited", "Too many requests")
+        response.headers["Retry-After"] = str(max(1, round(retry_after)))
+        return response
+
+    # -- helpers for handlers ----------------------------------------------------------
+
+    def page_limit(self, requested: Any, *, default: int, maximum: int) -> int:
+        """The page size to serve: the request's, clamped to the vendor maximum and to
+        ``max_page_size`` (set by tests to force many pages from a small fleet)."""
+        try:
+            size = int(requested) if requested not in (None, "") else default
+        except (TypeError, ValueError):
+            size = default
+        size = max(1, min(size, maximum))
+        return min(size, self.max_page_size) if self.max_page_size else size
+
+    def lists(self, iccid: str) -> bool:
+        """Whether the platform's SIM listing shows this SIM (all do by default)."""
+        return True
+
+    # -- dispatch ----------------------------------------------------------------------
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        """Answer one request (raises ``httpx`` transport errors for injected faults)."""
+        with self._lock:
+            self.requests.append(request)
+            fault = self._take_fault(request)
+            if fault is not None and fault.kind != "malformed":
+                return self._fail(fault, request)
+            response = self._dispatch(request)
+            response.read()
+            self._last_response[request.url.path] = response
+            if fault is not None:
+                return httpx.Response(
+                    response.status_code,
+                    headers={"Content-Type": "application/json"},
+                    content=response.content[: max(1, len(response.content) // 2)],
+                )
+            return response
+
+    def requests_to(self, pattern: str, method: str | None = None) -> list[httpx.Request]:
+        """The logged requests whose path matches ``pattern`` (a regular expression)."""
+        return [
+            r
+            for r in self.requests
+            if re.search(pattern, r.url.path) and (method is None or r.method == method)
+        ]
+
+    def _dispatch(self, request: httpx.Request) -> httpx.Response:
+        if self.rate_limit is not None:
+            wait = self.rate_limit.hit()
+            if wait is not None:
+                return self.rate_limited(wait)
+        path = request.url.raw_path.decode("ascii").split("?", 1)[0]
+        allowed = []
+        for method, pattern, _template, auth, attribute in self._routes:
+            match = pattern.fullmatch(path)
+            if match is None:
+                continue
+            allowed.append(method)
+            if method != request.method:
+                continue
+            params = {key: unquote(value) for key, value in match.groupdict().items()}
+            incoming = EmulatorRequest(request, params)
+            if auth and (refusal := self.authenticate(incoming)) is not None:
+                return refusal
+            handler: Handler = getattr(type(self), attribute)
+            return handler(self, incoming)
+        if allowed:
+            return self.error(405, "method_not_allowed", "Method not allowed")
+        return self.error(404, "not_found", "No such endpoint")
+
+    def _take_fault(self, request: httpx.Request) -> Fault | None:
+        for fault in self.faults:
+            if fault.times > 0 and fault.matches(request):
+                if fault.after > 0:
+                    fault.after -= 1
+                    continue
+                fault.times -= 1
+                if fault.times == 0:
+                    self.faults.remove(fault)
+                return fault
+        return None
+
+    def _fail(self, fault: Fault, request: httpx.Request) -> httpx.Response:
+        if fault.kind == "timeout":
+            raise httpx.ReadTimeout("emulated timeout", request=request)
+        if fault.kind == "drop":
+            raise httpx.RemoteProtocolError("emulated dropped connection", request=request)
+        if fault.kind == "replay":
+            previous = self._last_response.get(request.url.path)
+            if previous is not None:
+                return httpx.Response(
+                    previous.status_code, headers=previous.headers, content=previous.content
+                )
+            return self._dispatch(request)
+        if fault.status == 429:
+            return self.rate_limited(fault.retry_after if fault.retry_after is not None else 1)
+        response = self.error(fault.status, f"emulated_{fault.status}", "Emulated failure")
+        if fault.retry_after is not None:
+            response.headers["Retry-After"] = str(fault.retry_after)
+        return response
+
+    # -- ways to run it ----------------------------------------------------------------
+
+    def transport(self) -> EmulatorTransport:
+        """An ``httpx`` transport (sync and async) that answers from this emulator."""
+        return EmulatorTransport(self)
+
+    @contextmanager
+    def serve(self, host: str = "127.0.0.1", port: int = 0) -> Iterator[EmulatorServer]:
+        """Serve the emulator over HTTP on a loopback address while the block runs."""
+        server = EmulatorServer(self, host, port)
+        server.start()
+        try:
+            yield server
+        finally:
+            server.stop()
+
+
+class EmulatorTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
+    """Sends ``httpx`` requests to an emulator in-process, with its latency."""
+
+    def __init__(self, emulator: Emulator) -> None:
+        self.emulator = emulator
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        request.read()
+        if self.emulator.latency:
+            time.sleep(self.emulator.latency)
+        return self.emulator.handle(request)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        await request.aread()
+        if self.emulator.latency:
+            await asyncio.sleep(self.emulator.latency)
+        return self.emulator.handle(request)
+
+
+class EmulatorServer:
+    """An emulator on a loopback HTTP port, for ``curl`` or another SDK."""
+
+    def __init__(self, emulator: Emulator, host: str = "127.0.0.1", port: int = 0) -> None:
+        if not is_loopback(host):
+            raise ValueError("emulators listen on loopback addresses only")
+        self.emulator = emulator
+        server_class = _IPv6Server if ":" in host else ThreadingHTTPServer
+        self._server = server_class((host.strip("[]"), port), _handler_for(emulator))
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        """The base URL to give a client, e.g. ``http://127.0.0.1:50123``."""
+        address = self._server.server_address
+        host, port = str(address[0]), int(address[1])
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()
+
+
+class _IPv6Server(ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+
+
+def _handler_for(emulator: Emulator) -> type[BaseHTTPRequestHandler]:
+    class _Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _serve(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            host = self.headers.get("Host") or "127.0.0.1"
+            request = httpx.Request(
+                self.command, f"http://{host}{self.path}", headers=dict(self.headers), content=body
+            )
+            if emulator.latency:
+                time.sleep(emulator.latency)
+            try:
+                response = emulator.handle(request)
+            except httpx.TimeoutException:
+                time.sleep(5.0)
+                self.close_connection = True
+                return
+            except httpx.TransportError:
+                self.close_connection = True
+                return
+            content = response.read()
+            self.send_response(response.status_code)
+            for name, value in response.headers.items():
+                if name.lower() not in {"content-length", "transfer-encoding", "connection"}:
+                    self.send_header(name, value)
+            self.send_header("Content-Length", str(len(content)))
+            self.end_headers()
+            self.wfile.write(content)
+
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
+
+        def log_message(self, format: str, *args: Any) -> None:  # quiet: ids in paths
+            return
+
+    return _Handler
+
+
+def _compile(template: str) -> re.Pattern[str]:
+    pattern = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(template))
+    return re.compile(pattern)

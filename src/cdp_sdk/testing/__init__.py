@@ -1,0 +1,18 @@
+"""The plugin author's kit: the conformance suite and fixture recording.
+
+Needs the ``test`` extra (pytest, respx). A connector's test module subclasses
+:class:`ConformanceSuite`::
+
+    from cdp_sdk.testing import ConformanceSuite
+    from cdp_sdk_acme.emulator import AcmeEmulator
+
+    class TestAcmeConformance(ConformanceSuite):
+        connector = "acme"
+        settings = {"api_key": "test-key"}
+        emulator = AcmeEmulator
+"""
+
+from cdp_sdk.testing._record import Recorder, Redactor, load_scenario
+from cdp_sdk.testing._suite import ConformanceSuite, FakeSleep
+
+__all__ = ["ConformanceSuite", "FakeSleep", "Recorder", "Redactor", "load_scenario"]
