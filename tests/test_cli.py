@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from cdp_sdk.__main__ import main
+import cdp_sdk
+from cdp_sdk.__main__ import _serve, main
 from conftest import InstallPlugins
 
 
@@ -19,11 +20,12 @@ def test_connectors_table_lists_capabilities(
     )
     assert main(["connectors"]) == 0
     out, err = capsys.readouterr()
-    header, row = out.splitlines()[:2]
-    assert header.split() == ["connector", *header.split()[1:]]
-    assert "incremental" in header
-    assert row.startswith("toy")
+    header, *rows = out.split("\n\n")[0].splitlines()
+    assert header.split()[:3] == ["connector", "subscriptions", "incremental"]
+    [row] = [line for line in rows if line.startswith("toy ")]
     assert row.split()[1:].count("yes") == 6
+    [sandbox] = [line for line in rows if line.startswith("sandbox ")]
+    assert sandbox.split()[1:].count("yes") == 9
     assert "Toy platform (tests) (cdp-sdk-test-plugins 1.0)" in out
     assert "'broken'" in err
     assert "missing dependency" in err
@@ -48,3 +50,42 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
         main(["--version"])
     assert exited.value.code == 0
     assert capsys.readouterr().out.startswith("cdp-sdk ")
+
+
+def test_demo_summarizes_the_sandbox_fleet(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--size", "60", "--seed", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "SIMs by status (60 in all)" in out
+    counts = out.split("SIMs by status")[1].split("Usage")[0].splitlines()[1:]
+    assert sum(int(line.split()[-1]) for line in counts if line.strip()) == 60
+    assert "GB" in out
+    assert "messages" in out
+    assert "INV-2024" in out
+    assert "status:" in out
+
+
+def test_sandbox_serve_answers_on_loopback(capsys: pytest.CaptureFixture[str]) -> None:
+    seen: list[int] = []
+
+    def probe(url: str) -> None:
+        assert url.startswith("http://127.0.0.1:")
+        with cdp_sdk.connect("sandbox", base_url=url) as sandbox:
+            seen.append(len(list(sandbox.subscriptions())))
+
+    assert _serve(12, 1, 0, wait=probe) == 0
+    assert seen == [12]
+    assert "Sandbox API on http://127.0.0.1:" in capsys.readouterr().out
+
+
+def test_errors_are_one_line_and_exit_non_zero(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import cdp_sdk.__main__ as cli
+
+    def broken(*args: object, **kwargs: object) -> object:
+        raise cdp_sdk.AuthenticationError("login refused", connector="sandbox")
+
+    monkeypatch.setattr(cli, "connect", broken)
+    assert main(["demo"]) == 1
+    err = capsys.readouterr().err
+    assert err.strip() == "error: login refused (connector=sandbox)"

@@ -171,8 +171,9 @@ def test_illegal_transition_raises_conflict(toy: Connector) -> None:
 def test_bad_arguments_are_refused_before_any_request(
     toy: Connector, toy_platform: ToyPlatform, call: object, message: str
 ) -> None:
-    with pytest.raises(InvalidRequestError, match=message):
+    with pytest.raises(InvalidRequestError, match=message) as caught:
         call(toy)  # type: ignore[operator]
+    assert caught.value.connector == "toy"
     assert toy_platform.requests == []
 
 

@@ -95,6 +95,9 @@ def test_lookup_status_keeps_unknown_values() -> None:
     assert lookup_status(table, "ACTIVATED") == (SimStatus.ACTIVE, "ACTIVATED")
     assert lookup_status(table, 1) == (SimStatus.ACTIVE, "1")
     assert lookup_status(table, "HIBERNATING") == (SimStatus.UNKNOWN, "HIBERNATING")
+    for missing in (None, ""):
+        with pytest.raises(ValueError, match="missing status"):
+            lookup_status(table, missing)
 
 
 def test_labels_to_tags() -> None:

@@ -52,6 +52,7 @@ def test_unknown_setting_without_close_match_lists_valid_names() -> None:
     [
         ({"timeout": 0}, "timeout"),
         ({"max_retries": -1}, "max_retries"),
+        ({"max_retries": 11}, "max_retries"),
         ({"rate_limit": 0}, "rate_limit"),
         ({"max_concurrency": 0}, "max_concurrency"),
         ({"base_url": "toy.example.test"}, "base_url"),

@@ -50,6 +50,7 @@ class AsyncConnector:
 
     def __init__(self, plugin: BaseConnector) -> None:
         self._plugin = plugin
+        self._args = _Arguments(plugin.name)
 
     # -- identity -------------------------------------------------------------------
 
@@ -112,7 +113,7 @@ class AsyncConnector:
         (subscriptions whose platform gives no ``updated_at`` are all returned).
         """
         self._require(Capability.SUBSCRIPTIONS)
-        since = _to_utc(modified_since, "modified_since")
+        since = self._args.to_utc(modified_since, "modified_since")
         if since is None or Capability.INCREMENTAL in self.capabilities:
             return self._plugin.subscriptions(modified_since=since)
         return _changed_since(self._plugin.subscriptions(modified_since=None), since)
@@ -120,7 +121,7 @@ class AsyncConnector:
     async def subscription(self, iccid: str) -> Subscription:
         """One subscription by ICCID."""
         self._require(Capability.SUBSCRIPTIONS)
-        return await self._plugin.subscription(_iccid(iccid))
+        return await self._plugin.subscription(self._args.iccid(iccid))
 
     async def activation_modes(self) -> list[ActivationMode]:
         """The platform's lifecycle states: billable, settable, reachable states."""
@@ -132,8 +133,8 @@ class AsyncConnector:
     ) -> StatusChange:
         """Move a SIM to ``status``. A move to ``retired`` needs ``confirm_irreversible``."""
         self._require(Capability.CHANGE_STATUS)
-        iccid = _iccid(iccid)
-        target = _status(status)
+        iccid = self._args.iccid(iccid)
+        target = self._args.status(status)
         if target is SimStatus.RETIRED and not confirm_irreversible:
             raise InvalidRequestError(
                 "retiring a SIM cannot be undone; pass confirm_irreversible=True",
@@ -156,18 +157,18 @@ class AsyncConnector:
     ) -> AsyncIterator[UsageRecord]:
         """Usage in ``[start, end)``, for one SIM or (``iccid=None``) the account."""
         self._require(Capability.USAGE)
-        start_at, end_at = _range(start, end)
+        start_at, end_at = self._args.range(start, end)
         return self._plugin.usage(
-            None if iccid is None else _iccid(iccid),
+            None if iccid is None else self._args.iccid(iccid),
             start=start_at,
             end=end_at,
-            granularity=_granularity(granularity),
+            granularity=self._args.granularity(granularity),
         )
 
     def invoices(self, *, start: TimeArg = None, end: TimeArg = None) -> AsyncIterator[Invoice]:
         """Invoices whose period overlaps ``[start, end)``."""
         self._require(Capability.INVOICES)
-        start_at, end_at = _range(start, end)
+        start_at, end_at = self._args.range(start, end)
         return self._plugin.invoices(start=start_at, end=end_at)
 
     def audit_events(
@@ -175,9 +176,9 @@ class AsyncConnector:
     ) -> AsyncIterator[AuditEvent]:
         """Inventory changes in ``[start, end)``, for one SIM or the account."""
         self._require(Capability.AUDIT_EVENTS)
-        start_at, end_at = _range(start, end)
+        start_at, end_at = self._args.range(start, end)
         return self._plugin.audit_events(
-            None if iccid is None else _iccid(iccid), start=start_at, end=end_at
+            None if iccid is None else self._args.iccid(iccid), start=start_at, end=end_at
         )
 
     async def update_tags(
@@ -185,7 +186,7 @@ class AsyncConnector:
     ) -> None:
         """Merge ``tags`` into the SIM's tags and delete the keys in ``remove``."""
         self._require(Capability.UPDATE_TAGS)
-        iccid = _iccid(iccid)
+        iccid = self._args.iccid(iccid)
         removed = tuple(remove)
         for key in (*tags, *removed):
             if not isinstance(key, str) or not key.strip():
@@ -408,51 +409,56 @@ async def _changed_since(
             yield subscription
 
 
-def _iccid(value: str) -> str:
-    try:
-        return normalize_iccid(value)
-    except (TypeError, ValueError, AttributeError):
-        raise InvalidRequestError("iccid must be 18 to 22 digits") from None
+class _Arguments:
+    """Checks and normalizes method arguments; refusals name the connector."""
 
+    def __init__(self, connector: str) -> None:
+        self.connector = connector
 
-def _status(value: SimStatus | str) -> SimStatus:
-    try:
-        status = SimStatus(value)
-    except ValueError:
-        valid = ", ".join(s.value for s in SimStatus if s is not SimStatus.UNKNOWN)
-        raise InvalidRequestError(f"unknown status {value!r}; valid: {valid}") from None
-    if status is SimStatus.UNKNOWN:
-        raise InvalidRequestError("cannot request the status 'unknown'")
-    return status
+    def refuse(self, message: str) -> InvalidRequestError:
+        return InvalidRequestError(message, connector=self.connector)
 
+    def iccid(self, value: str) -> str:
+        try:
+            return normalize_iccid(value)
+        except (TypeError, ValueError, AttributeError):
+            raise self.refuse("iccid must be 18 to 22 digits") from None
 
-def _granularity(value: Granularity | str | None) -> Granularity | None:
-    if value is None:
-        return None
-    try:
-        return Granularity(value)
-    except ValueError:
-        valid = ", ".join(g.value for g in Granularity)
-        raise InvalidRequestError(f"unknown granularity {value!r}; valid: {valid}") from None
+    def status(self, value: SimStatus | str) -> SimStatus:
+        try:
+            status = SimStatus(value)
+        except ValueError:
+            valid = ", ".join(s.value for s in SimStatus if s is not SimStatus.UNKNOWN)
+            raise self.refuse(f"unknown status {value!r}; valid: {valid}") from None
+        if status is SimStatus.UNKNOWN:
+            raise self.refuse("cannot request the status 'unknown'")
+        return status
 
+    def granularity(self, value: Granularity | str | None) -> Granularity | None:
+        if value is None:
+            return None
+        try:
+            return Granularity(value)
+        except ValueError:
+            valid = ", ".join(g.value for g in Granularity)
+            raise self.refuse(f"unknown granularity {value!r}; valid: {valid}") from None
 
-def _to_utc(value: TimeArg, name: str) -> datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise InvalidRequestError(
-                f"{name} must be timezone-aware (a naive datetime is ambiguous); "
-                "use datetime(..., tzinfo=UTC) or a date"
-            )
-        return value.astimezone(UTC)
-    if isinstance(value, date):
-        return datetime.combine(value, time.min, tzinfo=UTC)
-    raise InvalidRequestError(f"{name} must be a date or an aware datetime")
+    def to_utc(self, value: TimeArg, name: str) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, datetime):
+            if value.tzinfo is None or value.utcoffset() is None:
+                raise self.refuse(
+                    f"{name} must be timezone-aware (a naive datetime is ambiguous); "
+                    "use datetime(..., tzinfo=UTC) or a date"
+                )
+            return value.astimezone(UTC)
+        if isinstance(value, date):
+            return datetime.combine(value, time.min, tzinfo=UTC)
+        raise self.refuse(f"{name} must be a date or an aware datetime")
 
-
-def _range(start: TimeArg, end: TimeArg) -> tuple[datetime | None, datetime | None]:
-    start_at, end_at = _to_utc(start, "start"), _to_utc(end, "end")
-    if start_at is not None and end_at is not None and start_at >= end_at:
-        raise InvalidRequestError("start must be before end (the range is [start, end))")
-    return start_at, end_at
+    def range(self, start: TimeArg, end: TimeArg) -> tuple[datetime | None, datetime | None]:
+        start_at, end_at = self.to_utc(start, "start"), self.to_utc(end, "end")
+        if start_at is not None and end_at is not None and start_at >= end_at:
+            raise self.refuse("start must be before end (the range is [start, end))")
+        return start_at, end_at

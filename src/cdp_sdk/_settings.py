@@ -31,7 +31,9 @@ class ConnectorSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     base_url: str = Field(description="Scheme and host, plus any deployment prefix.")
-    timeout: float = Field(30.0, gt=0, description="Seconds before a call times out.")
+    timeout: float = Field(
+        30.0, gt=0, description="Seconds an HTTP read, write or pool wait may take (connect: 10)."
+    )
     max_retries: int = Field(3, ge=0, le=10, description="Retries of a failed idempotent call.")
     rate_limit: float | None = Field(
         None, gt=0, description="Requests per second; None for no client-side limit."
@@ -58,8 +60,9 @@ class ConnectorSettings(BaseModel):
     @field_validator("max_retries", "max_concurrency")
     @classmethod
     def _counts(cls, value: int | None, info: ValidationInfo) -> int | None:
-        if value is not None and value < (0 if info.field_name == "max_retries" else 1):
-            raise ValueError("out of range")
+        low, high = (0, 10) if info.field_name == "max_retries" else (1, None)
+        if value is not None and (value < low or (high is not None and value > high)):
+            raise ValueError(f"must be at least {low}" + (f" and at most {high}" if high else ""))
         return value
 
     @field_validator("base_url")

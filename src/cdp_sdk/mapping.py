@@ -111,8 +111,11 @@ def lookup_status(table: Mapping[Any, SimStatus], raw: Any) -> tuple[SimStatus, 
     """The normalized status for a vendor value and the raw value as text.
 
     An unknown vendor value maps to :attr:`SimStatus.UNKNOWN`, never to an error: the raw
-    value is kept in ``status_raw`` so nothing is lost.
+    value is kept in ``status_raw`` so nothing is lost. A missing value (``None`` or
+    empty) is a malformed record: ``ValueError``.
     """
+    if raw is None or raw == "":
+        raise ValueError("missing status")
     return table.get(raw, SimStatus.UNKNOWN), str(raw)
 
 

@@ -14,6 +14,7 @@ import random
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from itertools import pairwise
 
 from cdp_sdk.models import AuditKind, SimStatus, luhn_check_digit
 
@@ -341,18 +342,24 @@ class Fleet:
                 )
             )
         if sim.status not in {SimStatus.ACTIVE, SimStatus.INVENTORY} and sim.activated_at:
-            events.append(
-                FleetAudit(
-                    id=f"h-{sim.serial}-3",
-                    iccid=sim.iccid,
-                    occurred_at=sim.updated_at,
-                    kind=AuditKind.STATUS_CHANGE,
-                    field="status",
-                    old_value=SimStatus.ACTIVE.value,
-                    new_value=sim.status.value,
-                    actor=rng.choice(("ops@example.com", "api-user")),
+            # A retired SIM was deactivated first: no platform retires a live SIM directly.
+            path = [SimStatus.ACTIVE, SimStatus.DEACTIVATED, SimStatus.RETIRED]
+            if sim.status is not SimStatus.RETIRED:
+                path = [SimStatus.ACTIVE, sim.status]
+            actor = rng.choice(("ops@example.com", "api-user"))
+            for step, (old, new) in enumerate(pairwise(path), start=3):
+                events.append(
+                    FleetAudit(
+                        id=f"h-{sim.serial}-{step}",
+                        iccid=sim.iccid,
+                        occurred_at=sim.updated_at - timedelta(days=len(path) - step + 1),
+                        kind=AuditKind.STATUS_CHANGE,
+                        field="status",
+                        old_value=old.value,
+                        new_value=new.value,
+                        actor=actor,
+                    )
                 )
-            )
         return events
 
     def _in_service(self, sim: FleetSim, day: date) -> bool:
