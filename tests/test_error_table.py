@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -509,3 +510,20 @@ def test_only_retryable_errors_carry_retry_after(status: int) -> None:
 )
 def test_parse_error_body(body: Any, expected: VendorError) -> None:
     assert parse_error_body(body) == expected
+
+
+def test_vendor_reset_headers_apply_to_rate_limiting_only() -> None:
+    table = ErrorTable().extend(
+        retry_after_headers=[RetryAfterHeader("x-ratelimit-reset", unit="epoch_seconds")]
+    )
+    table = dataclasses.replace(table, wall_clock=lambda: 1_000.0)
+    headers = {"x-ratelimit-reset": "1044"}
+    limited = classify(table, response(429, {}, headers=headers))
+    failed = classify(table, response(500, {}, headers=headers))
+    assert isinstance(limited, RateLimitedError)
+    assert limited.retry_after == 44.0
+    assert isinstance(failed, TransientError)
+    assert failed.retry_after is None
+    unavailable = classify(table, response(503, {}, headers={**headers, "Retry-After": "3"}))
+    assert isinstance(unavailable, TransientError)
+    assert unavailable.retry_after == 3.0

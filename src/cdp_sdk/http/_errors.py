@@ -75,6 +75,9 @@ class RetryAfterHeader:
 
     name: str
     unit: Literal["seconds", "epoch_seconds", "epoch_millis"] = "seconds"
+    rate_limit_only: bool = True
+    """Read it only on answers classified as rate limiting (a vendor's rate-limit reset
+    means nothing on a 500); ``False`` reads it on transient failures too."""
 
 
 DEFAULT_ERROR_RULES: tuple[ErrorRule, ...] = (
@@ -141,7 +144,9 @@ class ErrorTable:
         "X-Amzn-RequestId",
         "Twilio-Request-Id",
     )
-    retry_after_headers: Sequence[RetryAfterHeader] = (RetryAfterHeader("Retry-After"),)
+    retry_after_headers: Sequence[RetryAfterHeader] = (
+        RetryAfterHeader("Retry-After", rate_limit_only=False),
+    )
     wall_clock: Callable[[], float] = field(default=time.time, compare=False)
 
     def extend(
@@ -168,9 +173,12 @@ class ErrorTable:
                 return value
         return None
 
-    def retry_after(self, response: httpx.Response) -> float | None:
-        """Seconds the server asks us to wait, from the first wait header it sent."""
+    def retry_after(self, response: httpx.Response, *, rate_limited: bool = True) -> float | None:
+        """Seconds the server asks us to wait, from the first wait header it sent that
+        applies (``rate_limited``: the answer was classified as rate limiting)."""
         for header in self.retry_after_headers:
+            if header.rate_limit_only and not rate_limited:
+                continue
             raw = response.headers.get(header.name)
             if raw is None:
                 continue
@@ -198,7 +206,10 @@ class ErrorTable:
             "request_id": self.request_id(response),
         }
         if issubclass(error_class, RateLimitedError | TransientError):
-            return error_class(message, retry_after=self.retry_after(response), **context)
+            wait = self.retry_after(
+                response, rate_limited=issubclass(error_class, RateLimitedError)
+            )
+            return error_class(message, retry_after=wait, **context)
         return error_class(message, **context)
 
 

@@ -39,7 +39,8 @@ class RateLimiter:
         self.burst = burst
         self.max_concurrency = max_concurrency
         self._clock = clock
-        self._sleep = sleep
+        self.sleep = sleep
+        """The async sleep used to wait for a start time (replaceable in tests)."""
         self._interval = 0.0 if rate is None else 1.0 / rate
         self._theoretical_arrival = float("-inf")
         self._lock = threading.Lock()
@@ -69,4 +70,4 @@ class RateLimiter:
     async def _wait_turn(self) -> None:
         delay = self.reserve()
         if delay > 0:
-            await self._sleep(delay)
+            await self.sleep(delay)

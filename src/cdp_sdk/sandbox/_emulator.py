@@ -16,7 +16,7 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -65,6 +65,10 @@ def json_response(
     return httpx.Response(status, json=data, headers=headers)
 
 
+class _BadBody(Exception):
+    """The request body is not JSON (answered with the vendor's 400)."""
+
+
 @dataclass(frozen=True)
 class EmulatorRequest:
     """An incoming request with its matched path parameters."""
@@ -85,12 +89,15 @@ class EmulatorRequest:
         return self.request.headers
 
     def json(self) -> Any:
-        """The JSON body (``None`` when empty)."""
-        return (
-            httpx.Response(200, content=self.request.content).json()
-            if self.request.content
-            else None
-        )
+        """The JSON body (``None`` when empty); a body that is not JSON answers 400."""
+        try:
+            return (
+                httpx.Response(200, content=self.request.content).json()
+                if self.request.content
+                else None
+            )
+        except ValueError:
+            raise _BadBody from None
 
 
 @dataclass
@@ -127,6 +134,8 @@ class RateWindow:
     def __init__(
         self, limit: int, per: float = 1.0, *, clock: Callable[[], float] = time.monotonic
     ):
+        if limit < 1 or per <= 0:
+            raise ValueError("a rate window needs limit >= 1 and per > 0")
         self.limit = limit
         self.per = per
         self._clock = clock
@@ -191,13 +200,18 @@ class Emulator:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        routes = []
-        for attribute in dir(cls):
-            marker = getattr(getattr(cls, attribute), "_route", None)
-            if marker:
-                method, template, auth = marker
-                routes.append((method, _compile(template), template, auth, attribute))
-        cls._routes = routes
+        # Declaration order (base classes first) decides which route matches first; an
+        # override without its own @route keeps the route of the method it overrides.
+        markers: dict[str, tuple[str, str, bool]] = {}
+        for klass in reversed(cls.__mro__):
+            for attribute, value in vars(klass).items():
+                marker = getattr(value, "_route", None)
+                if marker:
+                    markers[attribute] = marker
+        cls._routes = [
+            (method, _compile(template), template, auth, attribute)
+            for attribute, (method, template, auth) in markers.items()
+        ]
 
     def __init__(
         self,
@@ -227,6 +241,10 @@ class Emulator:
         """The vendor's error response."""
         return json_response({"code": code, "message": message}, status)
 
+    def response_headers(self, request: httpx.Request) -> Mapping[str, str]:
+        """Headers the vendor adds to every answer (e.g. rate-limit counters)."""
+        return {}
+
     def rate_limited(self, retry_after: float) -> httpx.Response:
         """The vendor's answer to a request over its rate limit."""
         response = self.error(429, "rate_limited", "Too many requests")
@@ -255,26 +273,33 @@ class Emulator:
         """Answer one request (raises ``httpx`` transport errors for injected faults)."""
         with self._lock:
             self.requests.append(request)
-            fault = self._take_fault(request)
-            if fault is not None and fault.kind != "malformed":
-                return self._fail(fault, request)
-            response = self._dispatch(request)
-            response.read()
-            self._last_response[request.url.path] = response
-            if fault is not None:
-                return httpx.Response(
-                    response.status_code,
-                    headers={"Content-Type": "application/json"},
-                    content=response.content[: max(1, len(response.content) // 2)],
-                )
+            response = self._answer(request)
+            for name, value in self.response_headers(request).items():
+                response.headers.setdefault(name, value)
             return response
+
+    def _answer(self, request: httpx.Request) -> httpx.Response:
+        fault = self._take_fault(request)
+        if fault is not None and fault.kind != "malformed":
+            return self._fail(fault, request)
+        response = self._dispatch(request)
+        response.read()
+        self._last_response[request.url.path] = response
+        if fault is not None:
+            headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
+            return httpx.Response(
+                response.status_code,
+                headers=headers,
+                content=response.content[: max(1, len(response.content) // 2)],
+            )
+        return response
 
     def requests_to(self, pattern: str, method: str | None = None) -> list[httpx.Request]:
         """The logged requests whose path matches ``pattern`` (a regular expression)."""
         return [
             r
             for r in self.requests
-            if re.search(pattern, r.url.path) and (method is None or r.method == method)
+            if re.search(pattern, r.url.path) and (method is None or r.method == method.upper())
         ]
 
     def _dispatch(self, request: httpx.Request) -> httpx.Response:
@@ -296,7 +321,10 @@ class Emulator:
             if auth and (refusal := self.authenticate(incoming)) is not None:
                 return refusal
             handler: Handler = getattr(type(self), attribute)
-            return handler(self, incoming)
+            try:
+                return handler(self, incoming)
+            except _BadBody:
+                return self.error(400, "invalid_body", "The request body is not valid JSON")
         if allowed:
             return self.error(405, "method_not_allowed", "Method not allowed")
         return self.error(404, "not_found", "No such endpoint")

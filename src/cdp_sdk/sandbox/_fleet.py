@@ -288,11 +288,14 @@ class Fleet:
         body = f"{iccid_prefix}{serial:0{18 - len(iccid_prefix)}d}"
         iccid = body + str(luhn_check_digit(body))
         status = rng.choices(list(STATUS_WEIGHTS), weights=list(STATUS_WEIGHTS.values()))[0]
-        created = _at(self.history_start, rng.randrange(0, 120), rng)
+        # Nothing happens after the start of ``today``, even with a short history.
+        now = datetime.combine(self.today, datetime.min.time(), tzinfo=UTC)
+        span = max(1, min(120, (self.today - self.history_start).days))
+        created = min(_at(self.history_start, rng.randrange(0, span), rng), now)
         used = status not in {SimStatus.INVENTORY, SimStatus.READY, SimStatus.TEST}
-        activated = created + timedelta(days=rng.randrange(1, 60)) if used else None
+        activated = min(created + timedelta(days=rng.randrange(1, 60)), now) if used else None
         updated = max(created, activated or created) + timedelta(days=rng.randrange(0, 200))
-        updated = min(updated, datetime.combine(self.today, datetime.min.time(), tzinfo=UTC))
+        updated = min(updated, now)
         tags: dict[str, str | None] = {}
         for key, choices in TAG_CHOICES.items():
             if rng.random() < 0.6:

@@ -38,14 +38,20 @@ class Redactor:
     """Replaces secrets and identifiers in recorded traffic, consistently within a file."""
 
     def __init__(self, secrets: list[str] | None = None, *, seed: int = 0) -> None:
-        known = set(registered_secrets()) | set(secrets or [])
-        self._secrets = sorted(known, key=len, reverse=True)
+        self._given = {secret for secret in secrets or [] if secret}
         self._fakes: dict[str, str] = {}
+        self._used: set[str] = set()
         self._rng = random.Random(seed)
+
+    def _secrets(self) -> list[str]:
+        # Read the registry on every call: a login token is registered after the recorder
+        # is attached, when the first request logs in.
+        known = {secret for secret in registered_secrets() if secret} | self._given
+        return sorted(known, key=len, reverse=True)
 
     def text(self, value: str) -> str:
         """``value`` with secrets masked and identifiers replaced."""
-        for secret in self._secrets:
+        for secret in self._secrets():
             value = value.replace(secret, "***")
         return _IDENTIFIER.sub(lambda match: self._fake(match.group()), value)
 
@@ -63,11 +69,16 @@ class Redactor:
 
     def _fake(self, original: str) -> str:
         if original not in self._fakes:
-            digits = "".join(str(self._rng.randrange(10)) for _ in original)
-            fake = original[:2] + digits[2:]
-            if len(original) >= 18 and luhn_valid(original):
-                fake = fake[:-1] + str(luhn_check_digit(fake[:-1]))
+            while True:
+                digits = "".join(str(self._rng.randrange(10)) for _ in original)
+                fake = original[:2] + digits[2:]
+                if len(original) >= 18 and luhn_valid(original):
+                    fake = fake[:-1] + str(luhn_check_digit(fake[:-1]))
+                # One fake per identifier, never a real identifier seen so far.
+                if fake not in self._used and fake not in self._fakes and fake != original:
+                    break
             self._fakes[original] = fake
+            self._used.add(fake)
         return self._fakes[original]
 
 
