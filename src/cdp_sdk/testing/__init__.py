@@ -12,7 +12,14 @@ Needs the ``test`` extra (pytest, respx). A connector's test module subclasses
         emulator = AcmeEmulator
 """
 
-from cdp_sdk.testing._record import Recorder, Redactor, load_scenario
+from cdp_sdk.testing._record import Recorder, Redactor, ScenarioEmulator, load_scenario
 from cdp_sdk.testing._suite import ConformanceSuite, FakeSleep
 
-__all__ = ["ConformanceSuite", "FakeSleep", "Recorder", "Redactor", "load_scenario"]
+__all__ = [
+    "ConformanceSuite",
+    "FakeSleep",
+    "Recorder",
+    "Redactor",
+    "ScenarioEmulator",
+    "load_scenario",
+]

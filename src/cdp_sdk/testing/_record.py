@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import random
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,13 +21,14 @@ import httpx
 
 from cdp_sdk._redact import registered_secrets
 from cdp_sdk.models import luhn_check_digit, luhn_valid
+from cdp_sdk.sandbox import Emulator, Fleet
 
 if TYPE_CHECKING:
     import respx
 
     from cdp_sdk import AsyncConnector, Connector
 
-__all__ = ["Recorder", "Redactor", "load_scenario"]
+__all__ = ["Recorder", "Redactor", "ScenarioEmulator", "load_scenario"]
 
 _IDENTIFIER = re.compile(r"(?<!\d)\d{10,32}(?!\d)")
 _SECRET_KEY = re.compile(r"token|secret|password|apikey|api_key|authorization|cookie", re.I)
@@ -177,19 +179,12 @@ class Recorder:
         return target
 
 
-def load_scenario(path: str | Path, *, base_url: str | None = None) -> respx.MockRouter:
-    """A respx router that answers the scenario's requests in the recorded order.
-
-    Requests are matched on method, path and query; the same request recorded several
-    times is answered in turn. Use it as ``transport=httpx.MockTransport(router.async_handler)``
-    or as a context manager. An unmatched request raises with the list of recorded routes.
-    """
-    import respx
-
+def _read_scenario(
+    path: str | Path,
+) -> tuple[
+    dict[str, Any], dict[tuple[str, str, tuple[tuple[str, str], ...]], list[httpx.Response]]
+]:
     scenario = json.loads(Path(path).read_text())
-    root = httpx.URL(base_url or scenario["base_url"])
-    prefix = root.path.rstrip("/")
-    router = respx.MockRouter(assert_all_mocked=True, assert_all_called=True)
     grouped: dict[tuple[str, str, tuple[tuple[str, str], ...]], list[httpx.Response]] = {}
     for interaction in scenario["interactions"]:
         request, response = interaction["request"], interaction["response"]
@@ -197,6 +192,24 @@ def load_scenario(path: str | Path, *, base_url: str | None = None) -> respx.Moc
         content = {"json": response["json"]} if "json" in response else {"text": response["text"]}
         answer = httpx.Response(response["status"], headers=response["headers"], **content)
         grouped.setdefault(key, []).append(answer)
+    return scenario, grouped
+
+
+def load_scenario(path: str | Path, *, base_url: str | None = None) -> respx.MockRouter:
+    """A respx router that answers the scenario's requests in the recorded order.
+
+    Requests are matched on method, path and query; the same request recorded several
+    times is answered in turn, and asking more often than recorded fails with a message
+    naming the request. Use it as ``transport=httpx.MockTransport(router.async_handler)``
+    or as a context manager; respx raises ``AllMockedAssertionError`` for a request the
+    scenario does not hold.
+    """
+    import respx
+
+    scenario, grouped = _read_scenario(path)
+    root = httpx.URL(base_url or scenario["base_url"])
+    prefix = root.path.rstrip("/")
+    router = respx.MockRouter(assert_all_mocked=True, assert_all_called=True)
     for (method, route_path, params), answers in grouped.items():
         router.route(
             method=method,
@@ -204,5 +217,54 @@ def load_scenario(path: str | Path, *, base_url: str | None = None) -> respx.Moc
             host=root.host,
             path=prefix + route_path,
             params__eq=dict(params),
-        ).mock(side_effect=answers)
+        ).mock(side_effect=_in_turn(f"{method} {route_path}", answers))
     return router
+
+
+def _in_turn(
+    label: str, answers: list[httpx.Response]
+) -> Callable[[httpx.Request], httpx.Response]:
+    remaining = list(answers)
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if not remaining:
+            raise AssertionError(
+                f"{label} was recorded {len(answers)} time(s) and is asked for once more"
+            )
+        return remaining.pop(0)
+
+    return answer
+
+
+class ScenarioEmulator(Emulator):
+    """An emulator that answers from a recorded scenario file.
+
+    Each request is matched on method, path and query; repeated requests get the
+    recorded answers in turn, then the last one again (so a listing can be read twice).
+    Faults, the request log and loopback serving work as for any emulator. A request the
+    scenario does not hold raises ``LookupError`` naming it.
+    """
+
+    name = "scenario"
+
+    def __init__(self, path: str | Path, **options: Any) -> None:
+        super().__init__(Fleet(0), **options)
+        scenario, self._answers = _read_scenario(path)
+        self.connector = scenario["connector"]
+        self._prefix = httpx.URL(scenario["base_url"]).path.rstrip("/")
+        self._served: dict[tuple[str, str, tuple[tuple[str, str], ...]], int] = {}
+
+    def _dispatch(self, request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        if self._prefix and path.startswith(self._prefix):
+            path = path[len(self._prefix) :]
+        key = (request.method, path, tuple(sorted(request.url.params.items())))
+        answers = self._answers.get(key)
+        if not answers:
+            raise LookupError(f"the scenario holds no answer to {request.method} {path}")
+        turn = self._served.get(key, 0)
+        self._served[key] = turn + 1
+        recorded = answers[min(turn, len(answers) - 1)]
+        return httpx.Response(
+            recorded.status_code, headers=recorded.headers, content=recorded.content
+        )

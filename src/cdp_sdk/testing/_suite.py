@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
@@ -25,12 +26,14 @@ from cdp_sdk import (
     PermissionDeniedError,
     RateLimitedError,
     SimStatus,
+    Subscription,
     TransientError,
     UnexpectedResponseError,
     UnsupportedCapabilityError,
 )
 from cdp_sdk.models import luhn_check_digit
 from cdp_sdk.sandbox import Emulator, Fault, Fleet
+from cdp_sdk.testing._record import ScenarioEmulator
 
 __all__ = ["ConformanceSuite", "FakeSleep"]
 
@@ -68,10 +71,17 @@ class ConformanceSuite:
 
     - ``connector``: the entry-point name;
     - ``settings``: settings for :func:`cdp_sdk.connect` (credentials the emulator accepts);
-    - ``emulator``: a callable taking a :class:`~cdp_sdk.sandbox.Fleet` and returning the
-      vendor emulator; it must keep its SIMs in ``fleet`` and honour
-      ``Emulator.max_page_size``;
-    - optionally ``fleet_size`` and ``fleet_seed``.
+    - the scenario source, one of:
+
+      - ``emulator``: a callable taking a :class:`~cdp_sdk.sandbox.Fleet` and returning the
+        vendor emulator; it must keep its SIMs in ``fleet`` and honour
+        ``Emulator.max_page_size``. This runs every check.
+      - ``scenario``: the path of a recorded scenario file (see
+        :class:`~cdp_sdk.testing.Recorder`) holding a full ``subscriptions()`` listing and
+        one ``subscription(iccid)``. This runs the checks that need no platform state
+        (discovery, models of the listing, paging, error mapping, retries, parity,
+        redaction) and skips the others with the reason.
+    - optionally ``fleet_size``, ``fleet_seed`` and ``page_size``.
 
     Checks of an undeclared capability are skipped with the reason; a declared capability
     that raises :class:`~cdp_sdk.UnsupportedCapabilityError` fails.
@@ -79,7 +89,8 @@ class ConformanceSuite:
 
     connector: ClassVar[str]
     settings: ClassVar[Mapping[str, Any]] = {}
-    emulator: ClassVar[Callable[[Fleet], Emulator]]
+    emulator: ClassVar[Callable[[Fleet], Emulator] | None] = None
+    scenario: ClassVar[str | Path | None] = None
     fleet_size: ClassVar[int] = 40
     fleet_seed: ClassVar[int] = 7
     page_size: ClassVar[int] = 7
@@ -92,9 +103,23 @@ class ConformanceSuite:
 
     @pytest.fixture
     def vendor(self, fleet: Fleet) -> Emulator:
-        emulator = type(self).emulator(fleet)
+        return self.make_vendor(fleet)
+
+    def make_vendor(self, fleet: Fleet) -> Emulator:
+        """The platform the checks run against: the emulator, or the recorded scenario."""
+        if self.scenario is not None:
+            return ScenarioEmulator(self.scenario)
+        make = type(self).emulator
+        if make is None:
+            raise TypeError(f"{type(self).__name__} sets neither emulator nor scenario")
+        emulator = make(fleet)
         emulator.max_page_size = self.page_size
         return emulator
+
+    def needs_emulator(self) -> None:
+        """Skip the current check when it runs on a recorded scenario."""
+        if self.scenario is not None:
+            pytest.skip("needs an emulator: a recorded scenario holds no fleet or state machine")
 
     @pytest.fixture
     def sleep(self) -> FakeSleep:
@@ -149,6 +174,7 @@ class ConformanceSuite:
                 )
 
     def test_declared_capabilities_are_implemented(self, client: Connector, fleet: Fleet) -> None:
+        self.needs_emulator()
         calls: dict[Capability, Callable[[], object]] = {
             Capability.SUBSCRIPTIONS: lambda: next(iter(client.subscriptions()), None),
             Capability.TARIFFS: lambda: list(client.tariffs()),
@@ -183,10 +209,10 @@ class ConformanceSuite:
     def test_models_subscriptions_are_valid(self, client: Connector, fleet: Fleet) -> None:
         self.require(Capability.SUBSCRIPTIONS)
         sims = list(client.subscriptions())
-        assert sims, "the emulator's fleet listed no subscriptions"
+        assert sims, "the platform listed no subscriptions"
         for sim in sims:
             assert sim.connector == self.connector
-            assert sim.iccid in fleet.sims, "an ICCID that is not in the fleet"
+            assert self.scenario or sim.iccid in fleet.sims, "an ICCID that is not in the fleet"
             assert sim.status_raw, "status_raw must keep the vendor's value"
             for moment in (sim.created_at, sim.activated_at, sim.updated_at):
                 assert moment is None or moment.utcoffset() == timedelta(0)
@@ -204,12 +230,14 @@ class ConformanceSuite:
 
     def test_models_tariffs_are_valid(self, client: Connector) -> None:
         self.require(Capability.TARIFFS)
+        self.needs_emulator()
         for tariff in client.tariffs():
             assert tariff.connector == self.connector
             assert tariff.recurring_fee is None or isinstance(tariff.recurring_fee, Decimal)
 
     def test_models_usage_is_valid(self, client: Connector, fleet: Fleet) -> None:
         self.require(Capability.USAGE)
+        self.needs_emulator()
         iccid = self.sample_iccid(fleet)
         end = datetime.combine(fleet.today, datetime.min.time(), tzinfo=UTC)
         records = list(client.usage(iccid, start=end - timedelta(days=7), end=end))
@@ -222,6 +250,7 @@ class ConformanceSuite:
 
     def test_models_invoices_are_valid(self, client: Connector) -> None:
         self.require(Capability.INVOICES)
+        self.needs_emulator()
         for invoice in client.invoices():
             assert invoice.connector == self.connector
             assert isinstance(invoice.total, Decimal)
@@ -229,6 +258,7 @@ class ConformanceSuite:
 
     def test_models_audit_events_are_valid(self, client: Connector, fleet: Fleet) -> None:
         self.require(Capability.AUDIT_EVENTS)
+        self.needs_emulator()
         for event in client.audit_events(self.sample_iccid(fleet)):
             assert event.connector == self.connector
             assert event.occurred_at.utcoffset() == timedelta(0)
@@ -242,6 +272,8 @@ class ConformanceSuite:
         sims = list(client.subscriptions())
         ids = [sim.id for sim in sims]
         assert len(ids) == len(set(ids)), "a subscription was listed twice"
+        if self.scenario is not None:
+            return
         expected = {iccid for iccid in fleet.sims if vendor.lists(iccid)}
         assert {sim.iccid for sim in sims} == expected
         assert len(expected) > self.page_size, "fleet_size must exceed page_size"
@@ -249,6 +281,9 @@ class ConformanceSuite:
     def test_pagination_loop_raises(self, client: Connector, vendor: Emulator) -> None:
         self.require(Capability.SUBSCRIPTIONS)
         client.check()
+        vendor.requests.clear()
+        if self.scenario is not None and len(list(client.subscriptions())) <= 1:
+            pytest.skip("the recorded listing has a single page")
         vendor.requests.clear()
         iterator = client.subscriptions()
         next(iterator)
@@ -261,6 +296,7 @@ class ConformanceSuite:
 
     def test_incremental_lists_only_changes(self, client: Connector, fleet: Fleet) -> None:
         self.require(Capability.SUBSCRIPTIONS, Capability.INCREMENTAL)
+        self.needs_emulator()
         moments = sorted(sim.updated_at for sim in fleet.sims.values())
         since = moments[len(moments) // 2]
         changed = {sim.iccid for sim in client.subscriptions(modified_since=since)}
@@ -272,6 +308,7 @@ class ConformanceSuite:
 
     def test_status_change_legal_transition(self, client: Connector, fleet: Fleet) -> None:
         self.require(Capability.CHANGE_STATUS)
+        self.needs_emulator()
         iccid, target = self.transition(client, fleet, legal=True)
         change = client.change_status(iccid, target)
         assert change.iccid == iccid
@@ -283,6 +320,7 @@ class ConformanceSuite:
         self, client: Connector, fleet: Fleet
     ) -> None:
         self.require(Capability.CHANGE_STATUS)
+        self.needs_emulator()
         iccid, target = self.transition(client, fleet, legal=False)
         with pytest.raises(ConflictError):
             client.change_status(iccid, target)
@@ -291,6 +329,7 @@ class ConformanceSuite:
 
     def test_tags_round_trip(self, client: Connector, fleet: Fleet) -> None:
         self.require(Capability.TAGS, Capability.UPDATE_TAGS, Capability.SUBSCRIPTIONS)
+        self.needs_emulator()
         iccid = self.sample_iccid(fleet)
         client.update_tags(iccid, {"conformance": "yes"})
         keys = {tag.key for tag in client.subscription(iccid).tags}
@@ -314,12 +353,13 @@ class ConformanceSuite:
             client.check()
             vendor.faults.append(Fault(status=status, method="GET", times=2))
             with pytest.raises(error) as caught:
-                client.subscription(self.sample_iccid(fleet))
+                self.probe(client, fleet)
         assert caught.value.connector == self.connector
         assert caught.value.status_code == status
 
     def test_error_unknown_iccid_is_not_found(self, client: Connector) -> None:
         self.require(Capability.SUBSCRIPTIONS)
+        self.needs_emulator()
         body = "8988303999999999" + "99"
         with pytest.raises(NotFoundError):
             client.subscription(body + str(luhn_check_digit(body)))
@@ -330,8 +370,7 @@ class ConformanceSuite:
         self.require(Capability.SUBSCRIPTIONS)
         client.check()
         vendor.faults.append(Fault(status=429, method="GET", retry_after=2))
-        iccid = self.sample_iccid(fleet)
-        assert client.subscription(iccid).iccid == iccid
+        assert self.probe(client, fleet)
         assert sleep.calls, "the 429 was not retried"
 
     def test_retry_503_then_success(
@@ -340,13 +379,14 @@ class ConformanceSuite:
         self.require(Capability.SUBSCRIPTIONS)
         client.check()
         vendor.faults.append(Fault(status=503, method="GET"))
-        assert client.subscription(self.sample_iccid(fleet))
+        assert self.probe(client, fleet)
         assert len(sleep.calls) == 1
 
     def test_no_retry_of_a_non_idempotent_write(
         self, client: Connector, vendor: Emulator, fleet: Fleet
     ) -> None:
         self.require(Capability.CHANGE_STATUS)
+        self.needs_emulator()
         iccid, target = self.transition(client, fleet, legal=True)
         client.check()
         vendor.requests.clear()
@@ -365,12 +405,11 @@ class ConformanceSuite:
 
     def test_sync_and_async_facades_agree(self, sleep: FakeSleep) -> None:
         self.require(Capability.SUBSCRIPTIONS)
-        make = type(self).emulator
-        with self.connect(make(self._fleet()), sleep) as client:
+        with self.connect(self.make_vendor(self._fleet()), sleep) as client:
             sync_result = self._read(client)
 
         async def run() -> list[Any]:
-            vendor = make(self._fleet())
+            vendor = self.make_vendor(self._fleet())
             async with cdp_sdk.connect_async(
                 self.connector, transport=vendor.transport(), **self.settings
             ) as connector:
@@ -390,13 +429,14 @@ class ConformanceSuite:
         caplog.set_level(logging.DEBUG)
         texts: list[str] = []
         with self.connect(vendor, sleep, max_retries=1) as client:
+            seen = []
             for capability, call in self._reads(client, fleet).items():
                 if capability in client.capabilities:
-                    call()
+                    seen.append(call())
             vendor.faults.append(Fault(status=500, method="GET", times=5))
             if Capability.SUBSCRIPTIONS in client.capabilities:
                 with pytest.raises(CdpError) as caught:
-                    client.subscription(self.sample_iccid(fleet))
+                    self.probe(client, fleet)
                 texts += [str(caught.value), repr(caught.value)]
         texts.append(caplog.text)
         model = cdp_sdk.load_connector(self.connector).settings_model
@@ -408,10 +448,18 @@ class ConformanceSuite:
         blob = "\n".join(texts)
         for secret in secret_values:
             assert secret not in blob, "a secret reached a log line or an error"
-        for iccid in list(fleet.sims)[:10]:
+        iccids = {sim.iccid for result in seen for sim in _subscriptions_in(result)}
+        for iccid in sorted(iccids | set(list(fleet.sims)[:10])):
             assert iccid not in blob, "an ICCID reached a log line or an error"
 
     # -- helpers ------------------------------------------------------------------------
+
+    def probe(self, client: Connector, fleet: Fleet) -> Any:
+        """One read that the error and retry checks make fail: a SIM by ICCID, or on a
+        recorded scenario the listing."""
+        if self.scenario is not None:
+            return list(client.subscriptions())
+        return client.subscription(self.sample_iccid(fleet))
 
     def sample_iccid(self, fleet: Fleet) -> str:
         """A SIM of the fleet that is in service (active where possible)."""
@@ -451,6 +499,8 @@ class ConformanceSuite:
         return Fleet(self.fleet_size, seed=self.fleet_seed)
 
     def _reads(self, client: Connector, fleet: Fleet) -> dict[Capability, Callable[[], Any]]:
+        if self.scenario is not None:
+            return {Capability.SUBSCRIPTIONS: lambda: list(client.subscriptions())}
         iccid = self.sample_iccid(fleet)
         return {
             Capability.SUBSCRIPTIONS: lambda: (
@@ -472,6 +522,8 @@ class ConformanceSuite:
         ]
 
     async def _aread(self, connector: AsyncConnector) -> list[Any]:
+        if self.scenario is not None:
+            return [[s async for s in connector.subscriptions()]]
         iccid = self.sample_iccid(self._fleet())
         results: list[Any] = []
         capabilities = connector.capabilities
@@ -488,3 +540,14 @@ class ConformanceSuite:
         if Capability.AUDIT_EVENTS in capabilities:
             results.append([e async for e in connector.audit_events(iccid)])
         return results
+
+
+def _subscriptions_in(result: Any) -> list[Subscription]:
+    items = result if isinstance(result, list | tuple) else [result]
+    found: list[Subscription] = []
+    for item in items:
+        if isinstance(item, Subscription):
+            found.append(item)
+        elif isinstance(item, list | tuple):
+            found.extend(_subscriptions_in(item))
+    return found
