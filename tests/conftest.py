@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -12,6 +13,22 @@ import pytest
 from toy_connector import ToyPlatform
 
 InstallPlugins = Callable[..., None]
+
+REFERENCE = Path(
+    os.environ.get(
+        "CDP_SDK_REFERENCE", Path(__file__).resolve().parents[2] / "shared" / "reference"
+    )
+)
+"""The vendor reference material (official OpenAPI specs, recorded traffic) beside the
+checkout, as CI lays it out; ``CDP_SDK_REFERENCE`` points elsewhere."""
+
+
+@pytest.fixture
+def reference() -> Path:
+    """The reference folder (``openapi/``, ``recorded/``); skips when it is not there."""
+    if not REFERENCE.is_dir():
+        pytest.skip("vendor reference material not found; set CDP_SDK_REFERENCE")
+    return REFERENCE
 
 
 @pytest.fixture
