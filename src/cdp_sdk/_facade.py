@@ -40,19 +40,10 @@ T = TypeVar("T")
 TimeArg = date | datetime | None
 
 
-class AsyncConnector:
-    """A connection to one CDP account, for ``async`` code.
+class _Identity:
+    """What both facades say about the connector they wrap."""
 
-    Get one from :func:`cdp_sdk.connect_async`. Listing methods return async iterators that
-    fetch page by page; the rest are coroutines. Use it as an async context manager, or call
-    :meth:`aclose` when done.
-    """
-
-    def __init__(self, plugin: BaseConnector) -> None:
-        self._plugin = plugin
-        self._args = _Arguments(plugin.name)
-
-    # -- identity -------------------------------------------------------------------
+    _plugin: BaseConnector
 
     @property
     def name(self) -> str:
@@ -81,6 +72,19 @@ class AsyncConnector:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name} {self.settings.base_url}>"
+
+
+class AsyncConnector(_Identity):
+    """A connection to one CDP account, for ``async`` code.
+
+    Get one from :func:`cdp_sdk.connect_async`. Listing methods return async iterators that
+    fetch page by page; the rest are coroutines. Use it as an async context manager, or call
+    :meth:`aclose` when done.
+    """
+
+    def __init__(self, plugin: BaseConnector) -> None:
+        self._plugin = plugin
+        self._args = _Arguments(plugin.name)
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -208,7 +212,7 @@ class AsyncConnector:
             raise self._plugin.unsupported(capability)
 
 
-class Connector:
+class Connector(_Identity):
     """A connection to one CDP account, for synchronous code and notebooks.
 
     Get one from :func:`cdp_sdk.connect`. Same methods as :class:`AsyncConnector`, with
@@ -217,36 +221,9 @@ class Connector:
 
     def __init__(self, connector: AsyncConnector) -> None:
         self._async = connector
+        self._plugin = connector.plugin
         self._loop = _LoopThread(f"cdp-sdk-{connector.name}")
         self._iterators: weakref.WeakSet[_SyncIterator[Any]] = weakref.WeakSet()
-
-    @property
-    def name(self) -> str:
-        """The connector's name, e.g. ``"emnify"``."""
-        return self._async.name
-
-    @property
-    def info(self) -> ConnectorInfo:
-        """Name, title and capabilities."""
-        return self._async.info
-
-    @property
-    def capabilities(self) -> frozenset[Capability]:
-        """What this connector can do."""
-        return self._async.capabilities
-
-    @property
-    def settings(self) -> ConnectorSettings:
-        """The validated settings (secrets stay ``SecretStr``)."""
-        return self._async.settings
-
-    @property
-    def plugin(self) -> BaseConnector:
-        """The connector implementation, for vendor-specific extras."""
-        return self._async.plugin
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.name} {self.settings.base_url}>"
 
     def __enter__(self) -> Self:
         return self

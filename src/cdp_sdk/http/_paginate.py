@@ -119,10 +119,8 @@ class PageNumberPaginator(Paginator):
     total_pages: ResponseReader | None = None
 
     def first(self, request: PageRequest) -> PageRequest:
-        params: dict[str, Any] = {self.page_param: self.first_page}
-        if self.size_param and self.page_size:
-            params[self.size_param] = self.page_size
-        return request.with_params(**params)
+        first = request.with_params(**{self.page_param: self.first_page})
+        return _sized(first, self.size_param, self.page_size)
 
     def next(
         self, request: PageRequest, response: httpx.Response, body: Any, items: Sequence[Any]
@@ -157,9 +155,7 @@ class CursorPaginator(Paginator):
     page_size: int | None = None
 
     def first(self, request: PageRequest) -> PageRequest:
-        if self.size_param and self.page_size:
-            return request.with_params(**{self.size_param: self.page_size})
-        return request
+        return _sized(request, self.size_param, self.page_size)
 
     def next(
         self, request: PageRequest, response: httpx.Response, body: Any, items: Sequence[Any]
@@ -203,9 +199,7 @@ class StartAfterPaginator(Paginator):
     page_size: int | None = None
 
     def first(self, request: PageRequest) -> PageRequest:
-        if self.size_param and self.page_size:
-            return request.with_params(**{self.size_param: self.page_size})
-        return request
+        return _sized(request, self.size_param, self.page_size)
 
     def next(
         self, request: PageRequest, response: httpx.Response, body: Any, items: Sequence[Any]
@@ -237,6 +231,13 @@ class HasMorePaginator(Paginator):
         if self.more_on_202 and response.status_code == 202:
             more = True
         return self.advance(request, response, body, items) if more else None
+
+
+def _sized(request: PageRequest, size_param: str | None, page_size: int | None) -> PageRequest:
+    """``request`` asking for ``page_size`` items per page, when both are given."""
+    if size_param and page_size:
+        return request.with_params(**{size_param: page_size})
+    return request
 
 
 def _truthy(value: Any) -> bool:
