@@ -527,3 +527,28 @@ def test_vendor_reset_headers_apply_to_rate_limiting_only() -> None:
     unavailable = classify(table, response(503, {}, headers={**headers, "Retry-After": "3"}))
     assert isinstance(unavailable, TransientError)
     assert unavailable.retry_after == 3.0
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "expected"),
+    [
+        (
+            202,
+            {"errorCode": "1000512", "errorMessage": "SIM is not in Purged state"},
+            ConflictError,
+        ),
+        (200, {"errorCode": "99999999"}, UnexpectedResponseError),
+        (200, {"iccid": "x", "plan": {"code": "P1", "message": "n/a"}}, None),
+        (200, {"iccid": "x"}, None),
+        (200, [{"code": "1"}], None),
+    ],
+)
+def test_errors_inside_2xx_answers_when_the_vendor_sends_them(
+    status: int, body: Any, expected: type[CdpError] | None
+) -> None:
+    table = ErrorTable(errors_in_success=True).extend(
+        ErrorRule(ConflictError, vendor_code="1000512")
+    )
+    result = classify(table, response(status, body))
+    assert (type(result) if result else None) is expected
+    assert classify(ErrorTable(), response(status, body)) is None

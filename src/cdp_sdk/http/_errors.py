@@ -147,6 +147,9 @@ class ErrorTable:
     retry_after_headers: Sequence[RetryAfterHeader] = (
         RetryAfterHeader("Retry-After", rate_limit_only=False),
     )
+    errors_in_success: bool = False
+    """Read 2xx bodies for a top-level vendor error code too (vendors that refuse with
+    HTTP 202, such as Cisco Control Center)."""
     wall_clock: Callable[[], float] = field(default=time.time, compare=False)
 
     def extend(
@@ -188,13 +191,28 @@ class ErrorTable:
         return None
 
     def classify(self, response: httpx.Response, *, connector: str) -> CdpError | None:
-        """The error ``response`` stands for, or ``None`` for a success (2xx)."""
-        if 200 <= response.status_code < 300:
+        """The error ``response`` stands for, or ``None`` for a success.
+
+        A 2xx answer is a success, unless ``errors_in_success`` is set and its body carries
+        a vendor error code: then the vendor-code rules classify it (no matching rule:
+        :class:`UnexpectedResponseError`).
+        """
+        success = 200 <= response.status_code < 300
+        if success and not self.errors_in_success:
             return None
-        vendor = self.parse_body(_json_or_none(response))
+        body = _json_or_none(response)
+        if success and not (isinstance(body, Mapping) and any(k in body for k in _CODE_KEYS)):
+            return None  # only a top-level error code turns a 2xx into a failure
+        vendor = self.parse_body(body)
+        if success and vendor.code is None:
+            return None
         error_class: type[CdpError] = UnexpectedResponseError
         for rule in self.rules:
-            if rule.matches(response.status_code, vendor.code):
+            if success and rule.vendor_code is None:
+                continue
+            if rule.matches(response.status_code, vendor.code) or (
+                success and rule.vendor_code == vendor.code
+            ):
                 error_class = rule.error
                 break
         reason = vendor.message or response.reason_phrase or "request failed"

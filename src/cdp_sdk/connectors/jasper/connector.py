@@ -1,0 +1,255 @@
+"""The ``jasper`` connector: Cisco IoT Control Center (formerly Jasper) REST API.
+
+Control Center runs the SIM fleets of AT&T, Rogers, Telefonica, Tele2, Telstra and many
+other operators; each gives its customers a host name, which is ``base_url``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Mapping
+from datetime import UTC, datetime
+from functools import partial
+
+import httpx
+from pydantic import Field, SecretStr
+
+from cdp_sdk._connector import BaseConnector
+from cdp_sdk._settings import ConnectorSettings
+from cdp_sdk.connectors.jasper import mapping
+from cdp_sdk.errors import (
+    AuthenticationError,
+    ConflictError,
+    InvalidRequestError,
+    NotFoundError,
+    RateLimitedError,
+    UnsupportedCapabilityError,
+)
+from cdp_sdk.http import BasicAuth, ErrorRule, ErrorTable, PageNumberPaginator, body_field
+from cdp_sdk.models import (
+    ActivationMode,
+    AuditEvent,
+    Capability,
+    Granularity,
+    SimStatus,
+    StatusChange,
+    Subscription,
+    Tariff,
+    UsageRecord,
+)
+
+__all__ = ["JasperConnector", "JasperSettings"]
+
+logger = logging.getLogger("cdp_sdk")
+
+DEVICES = "/rws/api/v1/devices"
+DEVICE = "/rws/api/v1/devices/{iccid}"
+CTD_USAGE = "/rws/api/v1/devices/{iccid}/ctdUsages"
+ZONE_USAGE = "/rws/api/v1/devices/{iccid}/usageInZone"
+AUDIT_TRAILS = "/rws/api/v1/devices/{iccid}/auditTrails"
+RATE_PLANS = "/rws/api/v1/rateplans"
+
+PAGES = PageNumberPaginator(
+    page_param="pageNumber", size_param="pageSize", page_size=50, last_page=body_field("lastPage")
+)
+"""Every Control Center listing: ``pageNumber`` from 1, at most 50 a page, ``lastPage``."""
+
+
+class JasperSettings(ConnectorSettings):
+    """Settings of the Cisco IoT Control Center connector."""
+
+    base_url: str = Field(
+        description="The REST host of your operator's Control Center, e.g. "
+        "https://restapi1.jasper.com (the /rws/api/v1 paths are appended)."
+    )
+    username: str = Field(description="The Control Center user name.")
+    api_key: SecretStr = Field(description="That user's API key (created in Control Center).")
+    rate_limit: float | None = 1.0  # fair use: about one call a second ...
+    max_concurrency: int | None = 1  # ... and one call at a time
+
+
+class JasperConnector(BaseConnector):
+    """Cisco IoT Control Center: devices, their states and custom fields, rate plans,
+    cycle usage and the audit trail of each SIM."""
+
+    name = "jasper"
+    title = "Cisco IoT Control Center (Jasper)"
+    capabilities = frozenset(
+        {
+            Capability.SUBSCRIPTIONS,
+            Capability.INCREMENTAL,
+            Capability.CHANGE_STATUS,
+            Capability.TARIFFS,
+            Capability.USAGE,
+            Capability.AUDIT_EVENTS,
+            Capability.TAGS,
+            Capability.UPDATE_TAGS,
+        }
+    )
+    settings_model = JasperSettings
+    error_table = ErrorTable(errors_in_success=True).extend(
+        ErrorRule(AuthenticationError, vendor_code="10000001"),  # or a caller IP not allowed
+        ErrorRule(NotFoundError, vendor_code="20000001"),
+        ErrorRule(ConflictError, vendor_code="10000029"),  # back to a pre-activation state
+        ErrorRule(ConflictError, vendor_code="10030000"),  # already activated
+        ErrorRule(ConflictError, vendor_code="1000512"),  # not purged (return to inventory)
+        ErrorRule(ConflictError, vendor_code="1000559"),  # state not allowed for that return
+        ErrorRule(RateLimitedError, vendor_code="40000029"),  # with any HTTP status
+    )
+    settings: JasperSettings
+
+    def authentication(self) -> httpx.Auth:
+        return BasicAuth(self.settings.username, self.settings.api_key)
+
+    async def check(self) -> None:
+        params = {"modifiedSince": mapping.request_instant(datetime.now(UTC)), "pageSize": 1}
+        await self.http.request("GET", DEVICES, params=params)
+
+    async def subscriptions(
+        self, *, modified_since: datetime | None
+    ) -> AsyncIterator[Subscription]:
+        async for iccid in self._changed_devices(modified_since or mapping.FULL_SYNC_SINCE):
+            sim = await self._details(iccid)
+            if sim is not None:
+                yield sim
+
+    async def subscription(self, iccid: str) -> Subscription:
+        body = await self.http.request_json("GET", DEVICE, path_params={"iccid": iccid})
+        return self.map_one(body, mapping.to_subscription, endpoint=f"GET {DEVICE}")
+
+    async def activation_modes(self) -> list[ActivationMode]:
+        return list(mapping.ACTIVATION_MODES)
+
+    async def change_status(self, iccid: str, status: SimStatus) -> StatusChange:
+        state = mapping.STATE_FOR.get(status)
+        if state is None:
+            raise InvalidRequestError(
+                f"Control Center has no state for {status.value!r}; use deactivated to block a SIM",
+                connector=self.name,
+            )
+        response = await self._edit(iccid, {"status": state})
+        return mapping.to_status_change(iccid, status, response.status_code)
+
+    async def update_tags(
+        self, iccid: str, tags: Mapping[str, str | None], remove: tuple[str, ...]
+    ) -> None:
+        try:
+            changes = mapping.custom_field_changes(tags, remove)
+        except ValueError as exc:
+            raise InvalidRequestError(str(exc), connector=self.name) from None
+        await self._edit(iccid, changes)
+
+    async def tariffs(self) -> AsyncIterator[Tariff]:
+        async for page in self.http.paginate(PAGES, RATE_PLANS, items="ratePlans"):
+            for tariff in self.map_records(
+                page.items, mapping.to_tariff, endpoint=f"GET {RATE_PLANS}"
+            ):
+                yield tariff
+
+    async def usage(
+        self,
+        iccid: str | None,
+        *,
+        start: datetime | None,
+        end: datetime | None,
+        granularity: Granularity | None,
+    ) -> AsyncIterator[UsageRecord]:
+        if iccid is None:
+            raise UnsupportedCapabilityError(
+                "jasper reports usage per SIM: pass an iccid", connector=self.name
+            )
+        if granularity not in (None, Granularity.CYCLE):
+            raise InvalidRequestError(
+                "Control Center reports usage per billing cycle: granularity must be cycle or None",
+                connector=self.name,
+            )
+        current = await self.http.request_json("GET", ZONE_USAGE, path_params={"iccid": iccid})
+        cycle = self.map_one(current, mapping.cycle_bounds, endpoint=f"GET {ZONE_USAGE}")
+        if cycle is not None and start is not None:
+            for parameter, cycle_start, cycle_end in mapping.past_cycles(cycle[0]):
+                if mapping.overlaps((cycle_start, cycle_end), start, end):
+                    for record in await self._closed_cycle(iccid, parameter):
+                        if mapping.overlaps((record.start, record.end), start, end):
+                            yield record
+        if cycle is None or mapping.overlaps(cycle, start, end):
+            for record in await self._cycle_to_date(iccid, cycle):
+                yield record
+
+    async def audit_events(
+        self, iccid: str | None, *, start: datetime | None, end: datetime | None
+    ) -> AsyncIterator[AuditEvent]:
+        if iccid is None:
+            raise UnsupportedCapabilityError(
+                "jasper keeps an audit trail per SIM: pass an iccid", connector=self.name
+            )
+        days = mapping.days_of_history(start, datetime.now(UTC))
+        pages = self.http.paginate(
+            PAGES,
+            AUDIT_TRAILS,
+            items="deviceAuditTrails",
+            path_params={"iccid": iccid},
+            params={"daysOfHistory": days},
+        )
+        to_event = partial(mapping.to_audit_event, iccid)
+        async for page in pages:
+            for event in self.map_records(page.items, to_event, endpoint=f"GET {AUDIT_TRAILS}"):
+                if mapping.within(event.occurred_at, start, end):
+                    yield event
+
+    # -- helpers ------------------------------------------------------------------------
+
+    async def _changed_devices(self, since: datetime) -> AsyncIterator[str]:
+        """ICCIDs of the devices changed since ``since``, oldest change first.
+
+        Search Devices answers one window of at most a year at a time, so the windows are
+        walked in turn. Adjacent windows share their boundary instant: an ICCID from the
+        last page of one window is not repeated by the next.
+        """
+        boundary: set[str] = set()
+        for window_start, window_end in mapping.search_windows(since, datetime.now(UTC)):
+            params = {
+                "modifiedSince": mapping.request_instant(window_start),
+                "modifiedTill": window_end and mapping.request_instant(window_end),
+            }
+            last_page: list[str] = []
+            async for page in self.http.paginate(PAGES, DEVICES, items="devices", params=params):
+                iccids = list(
+                    self.map_records(page.items, mapping.listed_iccid, endpoint=f"GET {DEVICES}")
+                )
+                for iccid in iccids:
+                    if iccid not in boundary:
+                        yield iccid
+                last_page = iccids or last_page
+            boundary = set(last_page)
+
+    async def _details(self, iccid: str) -> Subscription | None:
+        """Get Device Details of a listed device; ``None`` if it left the account since."""
+        try:
+            body = await self.http.request_json("GET", DEVICE, path_params={"iccid": iccid})
+        except NotFoundError:
+            logger.info("%s: a listed SIM is no longer in the account; skipped", self.name)
+            return None
+        mapped = self.map_records([body], mapping.to_subscription, endpoint=f"GET {DEVICE}")
+        return next(mapped, None)
+
+    async def _cycle_to_date(
+        self, iccid: str, cycle: tuple[datetime, datetime] | None
+    ) -> list[UsageRecord]:
+        """Get Device Usage: the counters of the open cycle."""
+        body = await self.http.request_json("GET", CTD_USAGE, path_params={"iccid": iccid})
+        to_usage = partial(mapping.to_cycle_to_date, iccid, cycle)
+        return self.map_one(body, to_usage, endpoint=f"GET {CTD_USAGE}")
+
+    async def _closed_cycle(self, iccid: str, cycle_start: str) -> list[UsageRecord]:
+        """Get Device Usage by Zone for one of the closed cycles."""
+        body = await self.http.request_json(
+            "GET", ZONE_USAGE, path_params={"iccid": iccid}, params={"cycleStartDate": cycle_start}
+        )
+        to_usage = partial(mapping.to_zone_usage, iccid, final=True)
+        return self.map_one(body, to_usage, endpoint=f"GET {ZONE_USAGE}")
+
+    async def _edit(self, iccid: str, changes: Mapping[str, str]) -> httpx.Response:
+        """Edit Device Details (refusals inside a 202 are raised by the error table)."""
+        return await self.http.request(
+            "PUT", DEVICE, path_params={"iccid": iccid}, json=dict(changes)
+        )
