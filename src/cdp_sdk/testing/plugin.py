@@ -11,10 +11,28 @@ from typing import Any
 import pytest
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--cdp-live",
+        action="store_true",
+        default=False,
+        help="run tests marked cdp_live, which call a real platform",
+    )
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", "cdp_live: a test that calls a real platform (opt-in; never in CI)"
+        "markers", "cdp_live: a test that calls a real platform (runs only with --cdp-live)"
     )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--cdp-live"):
+        return
+    skip = pytest.mark.skip(reason="calls a real platform: run with --cdp-live")
+    for item in items:
+        if "cdp_live" in item.keywords:
+            item.add_marker(skip)
 
 
 @pytest.fixture

@@ -126,10 +126,7 @@ class OnomondoEmulator(Emulator):
         sim = self._find(request.path_params["sim_id"])
         if sim is None:
             return self.error(404, "sim_not_found", "SIM not found")
-        try:
-            body = request.json()
-        except ValueError:
-            return self.error(400, "body_invalid", "The body is not JSON")
+        body = request.json()  # a body that is not JSON is answered 400 by the framework
         if not isinstance(body, dict):
             return self.error(400, "body_invalid", "The body must be an object")
         activated = body.get("activated")
