@@ -8,6 +8,7 @@ pytest_plugins = ["pytester"]
 
 
 def test_live_tests_run_only_on_request(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
     pytester.makepyfile(
         """
         import pytest
