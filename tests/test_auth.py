@@ -972,3 +972,25 @@ def test_login_secrets_are_registered_at_construction() -> None:
     secret = "never-sent-login-secret-42"
     JsonLoginAuth(LOGIN_PATH, {"application_token": SecretStr(secret)}, token_field="t")
     assert secret not in redact_text(f"leaked {secret}")
+
+
+def test_token_of_registers_every_header_value_for_redaction() -> None:
+    from cdp_sdk._redact import redact_text
+    from cdp_sdk.http import Token
+
+    token = Token.of(
+        {"X-Api-Key": "api-key-0123456789", "X-Token": "tok-abcdef-99"}, expires_at=1.0
+    )
+    assert token.headers["X-Token"].get_secret_value() == "tok-abcdef-99"
+    assert "tok-abcdef-99" not in redact_text("token tok-abcdef-99 leaked")
+    assert "api-key-0123456789" not in repr(token)
+
+
+async def test_authenticate_without_force_keeps_a_valid_token(make_client: MakeClient) -> None:
+    platform = FakeEmnify()
+    client = make_client(emnify_auth(), platform.handler)
+    assert await client.authenticate(force=False)
+    assert await client.authenticate(force=False)
+    assert len(platform.logins) == 1
+    assert await client.authenticate()
+    assert len(platform.logins) == 2

@@ -90,8 +90,15 @@ class Token:
     @classmethod
     def bearer(cls, access_token: str, *, expires_at: float | None) -> Token:
         """A ``Authorization: Bearer <access_token>`` token."""
-        register_secret(access_token)
-        return cls({"Authorization": SecretStr(f"Bearer {access_token}")}, expires_at)
+        return cls.of({"Authorization": f"Bearer {access_token}"}, expires_at=expires_at)
+
+    @classmethod
+    def of(cls, headers: Mapping[str, str], *, expires_at: float | None) -> Token:
+        """A token made of these header values, each registered for redaction."""
+        for value in headers.values():
+            register_secret(value)
+            register_secret(value.removeprefix("Bearer "))
+        return cls({name: SecretStr(value) for name, value in headers.items()}, expires_at)
 
 
 def jwt_expiry(token: str) -> float | None:
@@ -229,10 +236,17 @@ class LoginTokenAuth(httpx.Auth, ABC):
         return login
 
     async def login(
-        self, send: Callable[[httpx.Request], Awaitable[httpx.Response]], url: str
+        self,
+        send: Callable[[httpx.Request], Awaitable[httpx.Response]],
+        url: str,
+        *,
+        force: bool = True,
     ) -> None:
-        """Log in now through ``send`` (used by ``check()``), replacing any cached token."""
+        """Log in now through ``send``, replacing any cached token (``force=False``: only
+        when there is no valid token)."""
         async with self._lock:
+            if not force and self.token_valid:
+                return
             self._token = None
             await self._accept(await send(self._login_request(httpx.Request("GET", url))))
 

@@ -156,8 +156,11 @@ class HttpClient:
         """Close the connection pool."""
         await self._client.aclose()
 
-    async def authenticate(self) -> bool:
-        """Log in now if the auth flow is a login-token flow; ``False`` if there is none."""
+    async def authenticate(self, *, force: bool = True) -> bool:
+        """Log in now if the auth flow is a login-token flow; ``False`` if there is none.
+
+        ``force=False`` keeps a valid cached token (a login only when needed).
+        """
         auth = self.auth
         if not isinstance(auth, LoginTokenAuth):
             return False
@@ -171,7 +174,7 @@ class HttpClient:
                         f"login failed: {type(exc).__name__}", connector=self.connector
                     ) from None
 
-        await auth.login(send, self.base_url + "/")
+        await auth.login(send, self.base_url + "/", force=force)
         return True
 
     async def request(
