@@ -15,6 +15,7 @@ from cdp_sdk import (
     Capability,
     ConflictError,
     Connector,
+    Granularity,
     InvalidRequestError,
     NotFoundError,
     SimStatus,
@@ -272,3 +273,23 @@ def test_non_incremental_connector_filters_modified_since_client_side(
         sims = list(toy.subscriptions(modified_since=datetime(2024, 5, 4, 10, tzinfo=UTC)))
     assert [s.iccid for s in sims] == [make_iccid(4), make_iccid(5)]
     assert all("changed_since" not in r.url.params for r in toy_platform.requests)
+
+
+def test_declared_argument_limits_are_refused_before_any_request(
+    toy_platform: ToyPlatform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from toy_connector import ToyConnector
+
+    monkeypatch.setattr(ToyConnector, "per_sim_only", frozenset({Capability.USAGE}))
+    monkeypatch.setattr(ToyConnector, "usage_granularities", frozenset({Granularity.DAY}))
+    with cdp_sdk.connect(
+        "toy", api_key=toy_platform.api_key, transport=toy_platform.transport()
+    ) as toy:
+        with pytest.raises(InvalidRequestError, match="per SIM only: pass an iccid"):
+            toy.usage()
+        with pytest.raises(InvalidRequestError, match="toy reports usage by day, not hour"):
+            toy.usage(make_iccid(1), granularity="hour")
+        assert list(toy.usage(make_iccid(1), granularity="day"))
+    assert [r.url.path for r in toy_platform.requests if "usage" in r.url.path] == [
+        f"/v1/sims/{make_iccid(1)}/usage"
+    ]

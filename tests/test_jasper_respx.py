@@ -38,7 +38,6 @@ from cdp_sdk import (
     Tag,
     TransientError,
     UnexpectedResponseError,
-    UnsupportedCapabilityError,
 )
 from cdp_sdk.testing import FakeSleep
 
@@ -510,9 +509,9 @@ async def test_a_range_before_the_current_cycle_skips_cycle_to_date(
 async def test_usage_needs_an_iccid_and_cycles(
     api: respx.MockRouter, jasper: AsyncConnector
 ) -> None:
-    with pytest.raises(UnsupportedCapabilityError, match="pass an iccid"):
+    with pytest.raises(InvalidRequestError, match="per SIM only: pass an iccid"):
         _ = [record async for record in jasper.usage()]
-    with pytest.raises(InvalidRequestError, match="per billing cycle"):
+    with pytest.raises(InvalidRequestError, match="by cycle, not day"):
         _ = [record async for record in jasper.usage(ICCID, granularity="day")]
     assert not api.calls
 
@@ -558,7 +557,7 @@ async def test_audit_trail_is_asked_back_to_start(
 
     assert params(trails)["daysOfHistory"] == "10"
     assert events == []  # both documented entries are older than ten days
-    with pytest.raises(UnsupportedCapabilityError, match="pass an iccid"):
+    with pytest.raises(InvalidRequestError, match="per SIM only: pass an iccid"):
         _ = [event async for event in jasper.audit_events()]
 
 

@@ -451,7 +451,7 @@ async def test_account_usage_uses_the_operator_of_the_login(
 
 
 async def test_hourly_usage_is_refused(soracom: AsyncConnector) -> None:
-    with pytest.raises(InvalidRequestError, match="per day or per month"):
+    with pytest.raises(InvalidRequestError, match="by day, month"):
         [r async for r in soracom.usage(ICCID, granularity="hour")]
 
 

@@ -44,7 +44,9 @@ class BaseConnector:
     - Class attributes say who the connector is: ``name`` (its entry-point name),
       ``title``, ``capabilities`` (what it implements), ``settings_model`` (a
       :class:`~cdp_sdk.ConnectorSettings` subclass with the platform's credentials and
-      defaults) and ``error_table`` (the default table extended with the vendor's codes).
+      defaults) and ``error_table`` (the default table extended with the vendor's codes);
+      ``per_sim_only`` and ``usage_granularities`` narrow what ``usage()`` and
+      ``audit_events()`` accept.
     - :meth:`authentication` returns the ``httpx.Auth`` flow built from the settings.
     - Each declared capability overrides its method below. Listing methods are async
       generators that stream page by page through ``self.http.paginate`` and turn vendor
@@ -63,6 +65,11 @@ class BaseConnector:
     settings_model: ClassVar[type[ConnectorSettings]] = ConnectorSettings
     error_table: ClassVar[ErrorTable] = ErrorTable()
     burst: ClassVar[int] = 1
+    per_sim_only: ClassVar[frozenset[Capability]] = frozenset()
+    """Capabilities the platform offers per SIM only (``usage``, ``audit_events``): a call
+    without an ICCID is refused before any request."""
+    usage_granularities: ClassVar[frozenset[Granularity]] = frozenset(Granularity)
+    """The granularities ``usage()`` answers; others are refused before any request."""
 
     def __init__(
         self,

@@ -162,11 +162,16 @@ class AsyncConnector(_Identity):
         """Usage in ``[start, end)``, for one SIM or (``iccid=None``) the account."""
         self._require(Capability.USAGE)
         start_at, end_at = self._args.range(start, end)
+        wanted = self._args.granularity(granularity)
+        offered = self._plugin.usage_granularities
+        if wanted is not None and wanted not in offered:
+            names = ", ".join(sorted(g.value for g in offered))
+            raise self._args.refuse(f"{self.name} reports usage by {names}, not {wanted.value}")
         return self._plugin.usage(
-            None if iccid is None else self._args.iccid(iccid),
+            self._sim_or_account(iccid, Capability.USAGE),
             start=start_at,
             end=end_at,
-            granularity=self._args.granularity(granularity),
+            granularity=wanted,
         )
 
     def invoices(self, *, start: TimeArg = None, end: TimeArg = None) -> AsyncIterator[Invoice]:
@@ -182,7 +187,7 @@ class AsyncConnector(_Identity):
         self._require(Capability.AUDIT_EVENTS)
         start_at, end_at = self._args.range(start, end)
         return self._plugin.audit_events(
-            None if iccid is None else self._args.iccid(iccid), start=start_at, end=end_at
+            self._sim_or_account(iccid, Capability.AUDIT_EVENTS), start=start_at, end=end_at
         )
 
     async def update_tags(
@@ -210,6 +215,15 @@ class AsyncConnector(_Identity):
     def _require(self, capability: Capability) -> None:
         if capability not in self.capabilities:
             raise self._plugin.unsupported(capability)
+
+    def _sim_or_account(self, iccid: str | None, capability: Capability) -> str | None:
+        if iccid is not None:
+            return self._args.iccid(iccid)
+        if capability in self._plugin.per_sim_only:
+            raise self._args.refuse(
+                f"{self.name} offers {capability.value} per SIM only: pass an iccid"
+            )
+        return None
 
 
 class Connector(_Identity):

@@ -330,7 +330,7 @@ async def test_usage_in_an_unknown_envelope_is_refused(
 
 
 async def test_usage_needs_an_iccid_and_hours(onomondo: AsyncConnector) -> None:
-    with pytest.raises(cdp_sdk.UnsupportedCapabilityError, match="per SIM"):
+    with pytest.raises(InvalidRequestError, match="per SIM only"):
         [r async for r in onomondo.usage()]
     with pytest.raises(InvalidRequestError, match="by hour"):
         [r async for r in onomondo.usage(ICCID, granularity="day")]

@@ -96,8 +96,8 @@ class Token:
     def of(cls, headers: Mapping[str, str], *, expires_at: float | None) -> Token:
         """A token made of these header values, each registered for redaction."""
         for value in headers.values():
-            register_secret(value)
-            register_secret(value.removeprefix("Bearer "))
+            scheme, _, credential = value.partition(" ")
+            register_secret(credential if scheme in {"Bearer", "Basic"} else value)
         return cls({name: SecretStr(value) for name, value in headers.items()}, expires_at)
 
 
@@ -341,7 +341,8 @@ class JsonLoginAuth(LoginTokenAuth):
 class OAuth2ClientCredentials(LoginTokenAuth):
     """OAuth 2.0 client credentials grant (RFC 6749 section 4.4).
 
-    The client authenticates with HTTP Basic (``client_auth="basic"``) or in the body;
+    The client authenticates with HTTP Basic (``client_auth="basic"``; the id and secret
+    form-encoded first as the RFC says, unless ``form_encode_basic=False``) or in the body;
     ``body_format`` selects a form-encoded body (the RFC) or JSON (as 1NCE expects).
     """
 
@@ -354,6 +355,7 @@ class OAuth2ClientCredentials(LoginTokenAuth):
         scope: str | None = None,
         client_auth: Literal["basic", "body"] = "basic",
         body_format: Literal["form", "json"] = "form",
+        form_encode_basic: bool = True,
         default_lifetime: float = 3600.0,
         refresh_margin: float = 60.0,
         clock: Callable[[], float] = time.time,
@@ -365,6 +367,7 @@ class OAuth2ClientCredentials(LoginTokenAuth):
         self.scope = scope
         self.client_auth = client_auth
         self.body_format = body_format
+        self.form_encode_basic = form_encode_basic
         self.default_lifetime = default_lifetime
 
     def login_request(self, request: httpx.Request) -> httpx.Request:
@@ -374,8 +377,10 @@ class OAuth2ClientCredentials(LoginTokenAuth):
         headers = {"Accept": "application/json"}
         secret = _reveal(self._client_secret)
         if self.client_auth == "basic":
-            # RFC 6749 section 2.3.1: form-encode the id and secret before Basic.
-            credentials = f"{quote_plus(self.client_id)}:{quote_plus(secret)}"
+            # RFC 6749 section 2.3.1 form-encodes the id and secret before Basic; some
+            # vendors (1NCE) expect the raw pair.
+            encode = quote_plus if self.form_encode_basic else str
+            credentials = f"{encode(self.client_id)}:{encode(secret)}"
             pair = base64.b64encode(credentials.encode()).decode("ascii")
             register_secret(pair)
             headers["Authorization"] = f"Basic {pair}"

@@ -254,13 +254,14 @@ class Emulator:
     # -- helpers for handlers ----------------------------------------------------------
 
     def page_limit(self, requested: Any, *, default: int, maximum: int) -> int:
-        """The page size to serve: the request's, clamped to the vendor maximum and to
-        ``max_page_size`` (set by tests to force many pages from a small fleet)."""
+        """The page size to serve: the request's (the default when missing, unreadable or
+        below 1), clamped to the vendor maximum and to ``max_page_size`` (set by tests to
+        force many pages from a small fleet)."""
         try:
             size = int(requested) if requested not in (None, "") else default
         except (TypeError, ValueError):
             size = default
-        size = max(1, min(size, maximum))
+        size = min(size if size >= 1 else default, maximum)
         return min(size, self.max_page_size) if self.max_page_size else size
 
     def lists(self, iccid: str) -> bool:

@@ -20,7 +20,6 @@ from cdp_sdk import (
     SimStatus,
     StatusChange,
     Subscription,
-    UnsupportedCapabilityError,
     UsageRecord,
 )
 from cdp_sdk.http import (
@@ -72,6 +71,8 @@ class OnomondoConnector(BaseConnector):
         {Capability.SUBSCRIPTIONS, Capability.CHANGE_STATUS, Capability.TAGS, Capability.USAGE}
     )
     settings_model = OnomondoSettings
+    per_sim_only = frozenset({Capability.USAGE})
+    usage_granularities = frozenset({Granularity.HOUR})
     error_table = ErrorTable().extend(
         ErrorRule(NotFoundError, vendor_code="sim_not_found"),
         parse_body=mapping.parse_error,
@@ -131,15 +132,7 @@ class OnomondoConnector(BaseConnector):
         end: datetime | None,
         granularity: Granularity | None,
     ) -> AsyncIterator[UsageRecord]:
-        if iccid is None:
-            raise UnsupportedCapabilityError(
-                "onomondo reports usage per SIM: pass an iccid", connector=self.name
-            )
-        if granularity not in (None, Granularity.HOUR):
-            raise InvalidRequestError(
-                "Onomondo reports usage by hour: granularity must be hour or None",
-                connector=self.name,
-            )
+        assert iccid is not None  # per_sim_only: the facade refuses None
         sim = await self.subscription(iccid)  # /usage/{sim_id} is documented with SIM ids
         to_usage = partial(mapping.to_usage, iccid=iccid, now=datetime.now(UTC))
         pages = self.http.paginate(

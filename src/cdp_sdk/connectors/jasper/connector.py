@@ -23,7 +23,6 @@ from cdp_sdk.errors import (
     InvalidRequestError,
     NotFoundError,
     RateLimitedError,
-    UnsupportedCapabilityError,
 )
 from cdp_sdk.http import BasicAuth, ErrorRule, ErrorTable, PageNumberPaginator, body_field
 from cdp_sdk.models import (
@@ -87,6 +86,8 @@ class JasperConnector(BaseConnector):
         }
     )
     settings_model = JasperSettings
+    per_sim_only = frozenset({Capability.USAGE, Capability.AUDIT_EVENTS})
+    usage_granularities = frozenset({Granularity.CYCLE})
     error_table = ErrorTable(errors_in_success=True).extend(
         ErrorRule(AuthenticationError, vendor_code="10000001"),  # or a caller IP not allowed
         ErrorRule(NotFoundError, vendor_code="20000001"),
@@ -154,15 +155,7 @@ class JasperConnector(BaseConnector):
         end: datetime | None,
         granularity: Granularity | None,
     ) -> AsyncIterator[UsageRecord]:
-        if iccid is None:
-            raise UnsupportedCapabilityError(
-                "jasper reports usage per SIM: pass an iccid", connector=self.name
-            )
-        if granularity not in (None, Granularity.CYCLE):
-            raise InvalidRequestError(
-                "Control Center reports usage per billing cycle: granularity must be cycle or None",
-                connector=self.name,
-            )
+        assert iccid is not None  # per_sim_only: the facade refuses None
         current = await self.http.request_json("GET", ZONE_USAGE, path_params={"iccid": iccid})
         cycle = self.map_one(current, mapping.cycle_bounds, endpoint=f"GET {ZONE_USAGE}")
         if cycle is not None and start is not None:
@@ -178,10 +171,7 @@ class JasperConnector(BaseConnector):
     async def audit_events(
         self, iccid: str | None, *, start: datetime | None, end: datetime | None
     ) -> AsyncIterator[AuditEvent]:
-        if iccid is None:
-            raise UnsupportedCapabilityError(
-                "jasper keeps an audit trail per SIM: pass an iccid", connector=self.name
-            )
+        assert iccid is not None  # per_sim_only: the facade refuses None
         days = mapping.days_of_history(start, datetime.now(UTC))
         pages = self.http.paginate(
             PAGES,

@@ -68,6 +68,7 @@ class SandboxConnector(BaseConnector):
     title = "Sandbox (synthetic fleet, offline)"
     capabilities = frozenset(Capability)
     settings_model = SandboxSettings
+    usage_granularities = frozenset({Granularity.DAY})
     error_table = ErrorTable().extend(
         ErrorRule(NotFoundError, vendor_code="sim_not_found"),
         ErrorRule(ConflictError, vendor_code="illegal_transition"),
@@ -154,8 +155,6 @@ class SandboxConnector(BaseConnector):
         end: datetime | None,
         granularity: Granularity | None,
     ) -> AsyncIterator[UsageRecord]:
-        if granularity not in (None, Granularity.DAY):
-            raise InvalidRequestError("the sandbox reports daily usage only", connector=self.name)
         now = datetime.now(UTC) if self.emulator is None else _midnight(self.settings.today)
         last = end or now + timedelta(days=1)
         first = start or last - timedelta(days=30)

@@ -175,6 +175,7 @@ class SoracomConnector(BaseConnector):
         }
     )
     settings_model = SoracomSettings
+    usage_granularities = frozenset(mapping.PERIOD_FOR)
     error_table = ErrorTable().extend(
         ErrorRule(AuthenticationError, vendor_code="AUM0001"),  # token missing or invalid
         ErrorRule(AuthenticationError, vendor_code="AUM0002"),  # wrong credentials
@@ -245,11 +246,7 @@ class SoracomConnector(BaseConnector):
         end: datetime | None,
         granularity: Granularity | None,
     ) -> AsyncIterator[UsageRecord]:
-        period = mapping.PERIOD_FOR.get(granularity or Granularity.DAY)
-        if period is None:
-            raise InvalidRequestError(
-                "Soracom reports usage per day or per month", connector=self.name
-            )
+        period = mapping.PERIOD_FOR[granularity or Granularity.DAY]
         now = datetime.now(UTC)
         last = end or now
         first = start or last - DEFAULT_SPAN["account" if iccid is None else "sim", period]

@@ -1,0 +1,234 @@
+"""The ``emnify`` connector: the emnify REST API (``/api/v1``) of an enterprise workspace."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any
+
+import httpx
+from pydantic import SecretStr
+
+from cdp_sdk._connector import BaseConnector
+from cdp_sdk._settings import ConnectorSettings
+from cdp_sdk.connectors import _emnify_family as family
+from cdp_sdk.connectors.emnify import mapping
+from cdp_sdk.errors import (
+    ConflictError,
+    NotFoundError,
+    PermissionDeniedError,
+)
+from cdp_sdk.http import ErrorRule, ErrorTable, JsonLoginAuth
+from cdp_sdk.models import (
+    ActivationMode,
+    AuditEvent,
+    Capability,
+    Granularity,
+    SimStatus,
+    StatusChange,
+    Subscription,
+    Tariff,
+    UsageRecord,
+)
+
+__all__ = ["EmnifyConnector", "EmnifySettings"]
+
+PAGE_SIZE = 1000
+"""``per_page`` of every list (emnify clamps a larger value to its maximum)."""
+USAGE_WINDOW_DAYS = 180
+"""The longest range one daily-stats call asks for (emnify's own default span is 6 months)."""
+
+
+class EmnifySettings(ConnectorSettings):
+    """Settings of the ``emnify`` connector."""
+
+    base_url: str = "https://cdn.emnify.net"
+    application_token: SecretStr
+    # 2,000 requests per IP per 5 minutes is 6.7/s on average, under the 10/s of /api/v1/sim.
+    rate_limit: float | None = 6.0
+
+
+class EmnifyConnector(BaseConnector):
+    """emnify: SIMs, endpoint tags, tariff profiles, usage stats and events."""
+
+    name = "emnify"
+    title = "emnify"
+    capabilities = frozenset(
+        {
+            Capability.SUBSCRIPTIONS,
+            Capability.CHANGE_STATUS,
+            Capability.TARIFFS,
+            Capability.USAGE,
+            Capability.AUDIT_EVENTS,
+            Capability.TAGS,
+            Capability.UPDATE_TAGS,
+        }
+    )
+    settings_model = EmnifySettings
+    usage_granularities = frozenset({Granularity.DAY, Granularity.MONTH})
+    error_table = ErrorTable().extend(
+        *family.FAMILY_ERROR_RULES,
+        ErrorRule(ConflictError, vendor_code="Unavailable"),  # 1601, e.g. no IP address left
+        parse_body=family.parse_error,
+    )
+    burst = 5  # the 10 req/s paths allow bursts of 5
+    settings: EmnifySettings
+
+    def authentication(self) -> httpx.Auth:
+        # The JWT is cached per connector instance until its `exp` claim (7 days seen) and
+        # renewed once on a 401: /api/v1/authenticate allows only 100 calls per 5 minutes.
+        return JsonLoginAuth(
+            "/api/v1/authenticate",
+            {"application_token": self.settings.application_token},
+            token_field="auth_token",
+        )
+
+    # -- subscriptions --------------------------------------------------------------------
+
+    async def subscriptions(
+        self, *, modified_since: datetime | None
+    ) -> AsyncIterator[Subscription]:
+        pages = self.http.paginate(family.paginator("per_page", PAGE_SIZE), "/api/v1/sim")
+        async for page in pages:
+            for sim in self.map_records(
+                page.items, mapping.to_subscription, endpoint="GET /api/v1/sim"
+            ):
+                yield sim
+
+    async def subscription(self, iccid: str) -> Subscription:
+        record = await self._sim(iccid)
+        return self.map_one(record, mapping.to_subscription, endpoint="GET /api/v1/sim")
+
+    async def activation_modes(self) -> list[ActivationMode]:
+        return list(mapping.ACTIVATION_MODES)
+
+    async def change_status(self, iccid: str, status: SimStatus) -> StatusChange:
+        record = await self._sim(iccid)
+        state = mapping.requested_state(mapping.state_id(record), status)
+        if state is not None:
+            await self.http.request(
+                "PATCH",
+                "/api/v1/sim/{sim_id}",
+                path_params={"sim_id": record["id"]},
+                json={"status": {"id": state}},
+                idempotent=True,
+            )
+        return StatusChange(connector=self.name, iccid=iccid, requested=status, state="done")
+
+    async def update_tags(
+        self, iccid: str, tags: Mapping[str, str | None], remove: tuple[str, ...]
+    ) -> None:
+        endpoint_id = mapping.endpoint_id(await self._sim(iccid))
+        if endpoint_id is None:
+            raise ConflictError(
+                "this SIM is not assigned to an endpoint (device), and emnify keeps tags on "
+                "endpoints: assign it to one first",
+                connector=self.name,
+            )
+        path, ids = "/api/v1/endpoint/{endpoint_id}", {"endpoint_id": endpoint_id}
+        endpoint = await self.http.request_json("GET", path, path_params=ids)
+        text = self.map_one(
+            endpoint, lambda e: mapping.merged_tags(e, tags, remove), endpoint=f"GET {path}"
+        )
+        await self.http.request(
+            "PATCH", path, path_params=ids, json={"tags": text}, idempotent=True
+        )
+
+    # -- tariffs, usage, events -----------------------------------------------------------
+
+    async def tariffs(self) -> AsyncIterator[Tariff]:
+        paginator = family.paginator("per_page", PAGE_SIZE)
+        async for page in self.http.paginate(paginator, "/api/v1/tariff_profile"):
+            for tariff in self.map_records(
+                page.items, mapping.to_tariff, endpoint="GET /api/v1/tariff_profile"
+            ):
+                yield tariff
+        try:  # the organisation's plan, where the user may read it
+            plan = await self.http.request_json("GET", "/api/v1/tariff_plan/active")
+        except (NotFoundError, PermissionDeniedError):
+            return
+        if plan:
+            yield self.map_one(
+                plan, mapping.plan_to_tariff, endpoint="GET /api/v1/tariff_plan/active"
+            )
+
+    async def usage(
+        self,
+        iccid: str | None,
+        *,
+        start: datetime | None,
+        end: datetime | None,
+        granularity: Granularity | None,
+    ) -> AsyncIterator[UsageRecord]:
+        scope = "/api/v1/organisation/my" if iccid is None else "/api/v1/sim/{sim_id}"
+        ids = None if iccid is None else {"sim_id": (await self._sim(iccid))["id"]}
+        if granularity is Granularity.MONTH:
+            records = self._monthly_usage(f"{scope}/stats", ids, iccid)
+        else:
+            records = self._daily_usage(f"{scope}/stats/daily", ids, iccid, start, end)
+        async for record in records:
+            if family.overlaps(record, start, end):
+                yield record
+
+    async def _monthly_usage(
+        self, path: str, ids: Mapping[str, Any] | None, iccid: str | None
+    ) -> AsyncIterator[UsageRecord]:
+        body = await self.http.request_json("GET", path, path_params=ids)
+        mapper = partial(mapping.to_monthly_usage, iccid=iccid, now=datetime.now(UTC))
+        for record in self.map_one(body, mapper, endpoint=f"GET {path}"):
+            yield record
+
+    async def _daily_usage(
+        self,
+        path: str,
+        ids: Mapping[str, Any] | None,
+        iccid: str | None,
+        start: datetime | None,
+        end: datetime | None,
+    ) -> AsyncIterator[UsageRecord]:
+        now = datetime.now(UTC)
+        first, stop = family.day_span(start, end, now=now)
+        mapper = partial(mapping.to_daily_usage, iccid=iccid, now=now)
+        for window_start, window_stop in family.date_windows(first, stop, USAGE_WINDOW_DAYS):
+            window = {"start_date": window_start.isoformat(), "end_date": window_stop.isoformat()}
+            body = await self.http.request_json("GET", path, path_params=ids, params=window)
+            for day in self.map_records(body or [], mapper, endpoint=f"GET {path}"):
+                for record in day:
+                    # end_date may be read as inclusive: keep each day in one window only.
+                    if record.start and window_start <= record.start.date() < window_stop:
+                        yield record
+
+    async def audit_events(
+        self, iccid: str | None, *, start: datetime | None, end: datetime | None
+    ) -> AsyncIterator[AuditEvent]:
+        path = "/api/v1/event" if iccid is None else "/api/v1/sim/{sim_id}/event"
+        ids = None if iccid is None else {"sim_id": (await self._sim(iccid))["id"]}
+        query = mapping.event_query(start, end, now=datetime.now(UTC))
+        pages = self.http.paginate(
+            family.paginator("per_page", PAGE_SIZE),
+            path,
+            path_params=ids,
+            params={"q": query},
+        )
+        async for page in pages:
+            for event in self.map_records(
+                page.items, partial(mapping.to_audit_event, iccid=iccid), endpoint=f"GET {path}"
+            ):
+                if family.in_range(event.occurred_at, start, end):
+                    yield event
+
+    # -- helpers ------------------------------------------------------------------------
+
+    async def _sim(self, iccid: str) -> Mapping[str, Any]:
+        """The SIM record with this ICCID, found through the list's ``iccid`` filter."""
+        for candidate in family.iccid_candidates(iccid):
+            body = await self.http.request_json(
+                "GET", "/api/v1/sim", params={"q": f"iccid:{candidate}", "page": 1, "per_page": 10}
+            )
+            record = self.map_one(
+                body or [], lambda b: mapping.find_sim(b, iccid), endpoint="GET /api/v1/sim"
+            )
+            if record is not None:
+                return record
+        raise NotFoundError("no SIM with this ICCID", connector=self.name)
