@@ -7,6 +7,8 @@
 ...         print(sim.iccid, sim.status)
 """
 
+from typing import TYPE_CHECKING, Any
+
 from cdp_sdk._connector import BaseConnector
 from cdp_sdk._facade import AsyncConnector, Connector
 from cdp_sdk._registry import (
@@ -53,6 +55,9 @@ from cdp_sdk.models import (
     UsageRecord,
 )
 
+if TYPE_CHECKING:
+    from cdp_sdk.workspace import Workspace
+
 __all__ = [
     "ENTRY_POINT_GROUP",
     "ActivationMode",
@@ -89,9 +94,19 @@ __all__ = [
     "Unit",
     "UnsupportedCapabilityError",
     "UsageRecord",
+    "Workspace",
     "__version__",
     "available_connectors",
     "connect",
     "connect_async",
     "load_connector",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # ``Workspace`` is imported on first use, so ``import cdp_sdk`` stays light.
+    if name == "Workspace":
+        from cdp_sdk.workspace import Workspace
+
+        return Workspace
+    raise AttributeError(f"module 'cdp_sdk' has no attribute {name!r}")

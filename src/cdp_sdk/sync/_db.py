@@ -1,0 +1,121 @@
+"""Database plumbing: URLs, engines per dialect, and upserts."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine, Table, and_, create_engine, delete, event, insert, or_
+from sqlalchemy.dialects.postgresql import Insert as PostgresqlInsert
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.pool import StaticPool
+
+from cdp_sdk.errors import ConfigurationError
+
+__all__ = ["chunks", "create_store_engine", "database_url", "upsert"]
+
+_POSTGRES_DRIVER = "postgresql+psycopg"
+
+
+def database_url(database: str | os.PathLike[str]) -> URL:
+    """The SQLAlchemy URL of ``database``: a URL, or a path to a SQLite file.
+
+    ``postgresql://`` and ``postgres://`` URLs get the psycopg (3) driver of the
+    ``postgres`` extra.
+    """
+    text = os.fspath(database)
+    if "://" not in text:
+        return URL.create("sqlite", database=str(Path(text).expanduser()))
+    try:
+        url = make_url(text)
+    except ArgumentError:
+        raise ConfigurationError("the database URL cannot be read") from None
+    if url.drivername in ("postgresql", "postgres"):
+        url = url.set(drivername=_POSTGRES_DRIVER)
+    return url
+
+
+def create_store_engine(url: URL, *, echo: bool = False) -> Engine:
+    """An engine for the store at ``url``.
+
+    SQLite: the write-ahead log (readers, e.g. a notebook, do not block a sync), a busy
+    timeout, and ``secure_delete`` so that purged rows are overwritten on disk. An
+    in-memory database is one connection shared by all threads.
+    """
+    if url.get_backend_name() != "sqlite":
+        return create_engine(url, echo=echo, pool_pre_ping=True)
+    memory = url.database in (None, "", ":memory:")
+    if memory:
+        engine = create_engine(
+            url,
+            echo=echo,
+            poolclass=StaticPool,
+            connect_args={"check_same_thread": False},
+        )
+    else:
+        engine = create_engine(url, echo=echo, connect_args={"timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _configure(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            if not memory:
+                cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA secure_delete=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
+        finally:
+            cursor.close()
+
+    return engine
+
+
+def chunks(values: Sequence[Any], size: int = 500) -> Iterable[Sequence[Any]]:
+    """``values`` in slices of at most ``size`` (bounded ``IN (...)`` lists)."""
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def upsert(connection: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert ``rows``, or update the existing rows with the same primary key.
+
+    Only the columns present in the rows are updated (SQLite and PostgreSQL). Rows
+    repeating a key within ``rows`` collapse to the last one (PostgreSQL refuses to update
+    a row twice in one statement).
+    """
+    if not rows:
+        return
+    keys = [column.name for column in table.primary_key.columns]
+    unique = list({tuple(row[key] for key in keys): row for row in rows}.values())
+    columns = [name for name in unique[0] if name not in keys]
+    dialect = connection.dialect.name
+    if dialect == "sqlite":
+        connection.execute(_on_conflict(sqlite_insert(table), keys, columns), unique)
+    elif dialect == "postgresql":
+        connection.execute(_on_conflict(postgresql_insert(table), keys, columns), unique)
+    else:
+        # Another database: delete the rows by key, then insert them (same transaction);
+        # columns missing from the rows are reset to their defaults there.
+        for part in chunks(unique):
+            connection.execute(
+                delete(table).where(
+                    or_(*(and_(*(table.c[k] == row[k] for k in keys)) for row in part))
+                )
+            )
+        connection.execute(insert(table), unique)
+
+
+_Insert = TypeVar("_Insert", SqliteInsert, PostgresqlInsert)
+
+
+def _on_conflict(statement: _Insert, keys: list[str], columns: list[str]) -> _Insert:
+    if not columns:
+        return statement.on_conflict_do_nothing(index_elements=keys)
+    return statement.on_conflict_do_update(
+        index_elements=keys, set_={name: statement.excluded[name] for name in columns}
+    )

@@ -1,0 +1,506 @@
+"""The sync store: a database mirroring the accounts of a workspace."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import IO, TYPE_CHECKING, Any, Self, TypeVar
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Connection,
+    Date,
+    DateTime,
+    Engine,
+    Float,
+    Integer,
+    Table,
+    delete,
+    exists,
+    select,
+    text,
+)
+from sqlalchemy.exc import SQLAlchemyError
+
+from cdp_sdk.errors import ConfigurationError
+from cdp_sdk.sync import _tags
+from cdp_sdk.sync._db import create_store_engine, database_url, upsert
+from cdp_sdk.sync._models import (
+    Cursor,
+    Entity,
+    EntityResult,
+    PurgeReport,
+    StoredTag,
+    SyncEvent,
+    SyncOptions,
+    SyncReport,
+    TagImport,
+    TagPlan,
+    TagPushReport,
+)
+from cdp_sdk.sync._runner import SyncRun
+from cdp_sdk.sync._types import ExactDecimal, UtcDateTime
+from cdp_sdk.sync.schema import (
+    ENTITY_TABLES,
+    SCHEMA_VERSION,
+    api_calls,
+    cursors,
+    metadata,
+    store_info,
+    sync_results,
+    sync_runs,
+    tables,
+)
+
+if TYPE_CHECKING:
+    import pandas
+    import pyarrow
+
+    from cdp_sdk.frames import ColumnKind
+    from cdp_sdk.workspace import AsyncWorkspace, BaseWorkspace, Workspace
+
+__all__ = ["DEFAULT_DATABASE", "Store"]
+
+T = TypeVar("T")
+
+DEFAULT_DATABASE = "cdp.db"
+"""The SQLite file a store opens when given no database."""
+
+
+class Store:
+    """A database mirroring the accounts of a workspace: SQLite by default, PostgreSQL by URL.
+
+    >>> with Workspace.load("cdp.toml") as workspace, Store("cdp.db") as store:  # doctest: +SKIP
+    ...     report = store.sync(workspace)
+    ...     frame = store.to_pandas("subscriptions")
+
+    Opening a store creates its tables when they are missing. The tables are plain
+    SQLAlchemy Core tables (:mod:`cdp_sdk.sync.schema`), so any SQL tool can read them.
+
+    Args:
+        database: a SQLite file path (``"cdp.db"``) or a SQLAlchemy URL
+            (``"sqlite:///cdp.db"``, ``"postgresql://user@host/db"``; plain
+            ``postgresql://`` uses psycopg 3 from the ``postgres`` extra).
+        echo: log every SQL statement (SQLAlchemy's ``echo``).
+
+    Raises:
+        ConfigurationError: the database cannot be opened or was written by a newer
+            cdp-sdk (a newer schema version).
+    """
+
+    def __init__(
+        self, database: str | os.PathLike[str] = DEFAULT_DATABASE, *, echo: bool = False
+    ) -> None:
+        self.url = database_url(database)
+        self.engine: Engine = create_store_engine(self.url, echo=echo)
+        try:
+            self._prepare()
+        except SQLAlchemyError as exc:
+            self.engine.dispose()
+            reason = str(getattr(exc, "orig", None) or type(exc).__name__).splitlines()[0]
+            raise ConfigurationError(
+                f"cannot open the store {self.url.render_as_string(hide_password=True)}: {reason}"
+            ) from exc
+
+    def __repr__(self) -> str:
+        return f"<Store {self.url.render_as_string(hide_password=True)}>"
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the database connections."""
+        self.engine.dispose()
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql`` (or another SQLAlchemy dialect name)."""
+        return self.engine.dialect.name
+
+    # -- transactions (also used by the sync runner, in a worker thread) ----------------
+
+    def transaction(self, work: Callable[[Connection], T]) -> T:
+        """Run ``work`` in one transaction: committed if it returns, rolled back if not."""
+        with self.engine.begin() as connection:
+            return work(connection)
+
+    def read(self, work: Callable[[Connection], T]) -> T:
+        """Run ``work`` on a connection, for reading."""
+        with self.engine.connect() as connection:
+            return work(connection)
+
+    # -- syncing -------------------------------------------------------------------------
+
+    def sync(
+        self,
+        workspace: Workspace,
+        *,
+        accounts: Iterable[str] | None = None,
+        entities: Iterable[Entity | str] | None = None,
+        options: SyncOptions | None = None,
+        progress: Callable[[SyncEvent], None] | None = None,
+        now: datetime | None = None,
+    ) -> SyncReport:
+        """Mirror the workspace's accounts into the store (see :meth:`sync_async`)."""
+        _require_sync(workspace, "sync_async")
+        return workspace.run(
+            lambda async_workspace: self.sync_async(
+                async_workspace,
+                accounts=accounts,
+                entities=entities,
+                options=options,
+                progress=progress,
+                now=now,
+            )
+        )
+
+    async def sync_async(
+        self,
+        workspace: AsyncWorkspace,
+        *,
+        accounts: Iterable[str] | None = None,
+        entities: Iterable[Entity | str] | None = None,
+        options: SyncOptions | None = None,
+        progress: Callable[[SyncEvent], None] | None = None,
+        now: datetime | None = None,
+    ) -> SyncReport:
+        """Mirror the workspace's accounts into the store, asking only for what changed.
+
+        Accounts are read concurrently; an error in one account or entity is recorded in
+        the report (and the store) and does not stop the others. Entities a connector
+        does not declare are skipped, and reported as such. Every HTTP call is journaled
+        in ``api_calls``.
+
+        Args:
+            workspace: the accounts.
+            accounts: the accounts to sync (default: all).
+            entities: the entities to sync (default: all, in :class:`Entity` order).
+            options: history, windows and overlaps (:class:`SyncOptions`).
+            progress: called with an :class:`EntityStarted`, a :class:`PageCommitted`
+                after each committed page, and an :class:`EntityFinished`, on the event
+                loop: keep it quick. An exception it raises fails the entity at hand
+                (recorded like any other error).
+            now: the instant the run takes as now for its windows and cursors (default:
+                the current time); for tests and replays.
+
+        Returns:
+            The run's summary, also stored in ``sync_runs`` and ``sync_results``.
+        """
+        chosen = _entities(entities)
+        moment = now if now is not None else datetime.now(UTC)
+        if moment.tzinfo is None or moment.utcoffset() is None:
+            raise ValueError("now must be an aware datetime")
+        run = SyncRun(
+            self,
+            workspace,
+            accounts=workspace.select(accounts),
+            entities=chosen,
+            options=options or SyncOptions(),
+            progress=progress,
+            now=moment.astimezone(UTC),
+        )
+        return await run.execute()
+
+    # -- local tags ------------------------------------------------------------------------
+
+    def import_tags(
+        self, source: str | os.PathLike[str] | IO[str], *, replace: bool = False
+    ) -> TagImport:
+        """Load local tags from a CSV file (``iccid,key,value`` with that header).
+
+        Every row is checked first (ICCID, key, duplicates, SIM known in the store) and
+        the file is written in one transaction, or not at all. An empty value is a
+        label without a value. Each tag goes to every account holding the SIM.
+
+        Args:
+            source: a path or an open text file.
+            replace: the file is the complete set of local tags: local tags missing from
+                it are dropped (those already pushed are removed from the platform at the
+                next push). Otherwise the file's tags are merged into the existing ones.
+
+        Raises:
+            TagImportError: the file has bad rows (all of them are listed, by line).
+        """
+        if isinstance(source, str | os.PathLike):
+            with Path(source).open(encoding="utf-8-sig", newline="") as stream:
+                rows = _tags.read_tag_csv(stream, name=os.fspath(source))
+        else:
+            rows = _tags.read_tag_csv(source, name=getattr(source, "name", "<stream>"))
+        return self.transaction(
+            lambda connection: _tags.store_local_tags(connection, rows, replace)
+        )
+
+    def tags(self, *, account: str | None = None, iccid: str | None = None) -> list[StoredTag]:
+        """Platform and local tags side by side, sorted by account, ICCID, key, source."""
+        return self.read(lambda connection: _tags.stored_tags(connection, account, iccid))
+
+    def plan_tag_push(
+        self, workspace: BaseWorkspace, *, accounts: Iterable[str] | None = None
+    ) -> TagPlan:
+        """The platform changes a push of local tags would make; calls nothing."""
+        return self.read(lambda connection: _tags.plan(connection, workspace, accounts))
+
+    def push_tags(
+        self,
+        workspace: Workspace,
+        plan: TagPlan | None = None,
+        *,
+        accounts: Iterable[str] | None = None,
+        dry_run: bool = False,
+    ) -> TagPushReport:
+        """Push local tags to platforms that declare ``update_tags`` (see
+        :meth:`push_tags_async`)."""
+        if dry_run:
+            return TagPushReport(
+                plan or self.plan_tag_push(workspace, accounts=accounts), dry_run=True
+            )
+        return workspace.run(
+            lambda async_workspace: self.push_tags_async(async_workspace, plan, accounts=accounts)
+        )
+
+    async def push_tags_async(
+        self,
+        workspace: AsyncWorkspace,
+        plan: TagPlan | None = None,
+        *,
+        accounts: Iterable[str] | None = None,
+        dry_run: bool = False,
+    ) -> TagPushReport:
+        """Apply ``plan`` (default: :meth:`plan_tag_push` now) through ``update_tags``.
+
+        With ``dry_run`` the plan is returned and nothing is called. Otherwise each SIM's
+        change is one call; a failure is reported and does not stop the others. Pushed
+        tags are written to the store as platform tags at once (the next sync confirms
+        them), and the calls are journaled under a ``tag_push`` run.
+        """
+        if plan is None:
+            plan = await _in_thread(lambda: self.plan_tag_push(workspace, accounts=accounts))
+        if dry_run:
+            return TagPushReport(plan, dry_run=True)
+        return await _tags.push(self, workspace, plan)
+
+    # -- reading the store ---------------------------------------------------------------
+
+    def runs(self, *, limit: int | None = 20) -> list[SyncReport]:
+        """The latest runs, newest first, with their per-entity results."""
+        return self.read(lambda connection: _runs(connection, limit))
+
+    def cursors(self, *, account: str | None = None) -> list[Cursor]:
+        """Where the next sync of each entity starts."""
+
+        def read(connection: Connection) -> list[Cursor]:
+            query = select(cursors).order_by(cursors.c.account, cursors.c.entity)
+            if account is not None:
+                query = query.where(cursors.c.account == account)
+            return [
+                Cursor(r.account, Entity(r.entity), r.position, r.run_id, r.updated_at)
+                for r in connection.execute(query)
+            ]
+
+        return self.read(read)
+
+    def accounts(self) -> list[str]:
+        """The accounts that have data in the store."""
+
+        def read(connection: Connection) -> list[str]:
+            names: set[str] = set()
+            for table in (*ENTITY_TABLES, cursors):
+                names.update(connection.scalars(select(table.c.account).distinct()))
+            return sorted(names)
+
+        return self.read(read)
+
+    def table(self, name: str) -> Table:
+        """The table called ``name`` (see :data:`cdp_sdk.sync.schema.tables`)."""
+        try:
+            return tables[name]
+        except KeyError:
+            valid = ", ".join(sorted(tables))
+            raise ValueError(f"unknown table {name!r} (tables: {valid})") from None
+
+    def rows(self, table: str | Table, *, account: str | None = None) -> list[dict[str, Any]]:
+        """Every row of ``table`` (optionally of one account), in primary-key order."""
+        selected = self.table(table) if isinstance(table, str) else table
+
+        def read(connection: Connection) -> list[dict[str, Any]]:
+            query = select(selected).order_by(*selected.primary_key.columns)
+            if account is not None and "account" in selected.c:
+                query = query.where(selected.c.account == account)
+            return [dict(row._mapping) for row in connection.execute(query)]
+
+        return self.read(read)
+
+    def to_arrow(self, table: str | Table, *, account: str | None = None) -> pyarrow.Table:
+        """A store table as a ``pyarrow.Table`` (needs the ``frames`` extra).
+
+        Column types follow the table: exact decimals become ``decimal128`` (or
+        ``decimal256``), instants ``timestamp[us, UTC]``, JSON columns JSON text.
+        """
+        from cdp_sdk import frames
+
+        selected = self.table(table) if isinstance(table, str) else table
+        columns = [(column.name, _column_kind(column.type)) for column in selected.columns]
+        rows = self.rows(selected, account=account)
+        return frames.arrow_table(columns, ([row[name] for name, _ in columns] for row in rows))
+
+    def to_pandas(self, table: str | Table, *, account: str | None = None) -> pandas.DataFrame:
+        """A store table as a ``pandas.DataFrame`` (needs the ``frames`` extra); types as
+        :func:`cdp_sdk.frames.to_pandas` gives them."""
+        from cdp_sdk import frames
+
+        return frames.arrow_to_pandas(self.to_arrow(table, account=account))
+
+    # -- deletion --------------------------------------------------------------------------
+
+    def purge_account(self, account: str) -> PurgeReport:
+        """Delete everything the store holds about ``account``, in one transaction.
+
+        Entities, platform and local tags, cursors, journal rows and run results go, as do
+        runs left with no result. On SQLite the freed pages are overwritten
+        (``secure_delete``) and the write-ahead log is truncated, so the data does not
+        linger in the file; PostgreSQL reclaims the space at its next vacuum.
+        """
+
+        def purge(connection: Connection) -> dict[str, int]:
+            deleted: dict[str, int] = {}
+            for table in (*ENTITY_TABLES, cursors, api_calls, sync_results):
+                result = connection.execute(delete(table).where(table.c.account == account))
+                deleted[table.name] = result.rowcount
+            orphans = delete(sync_runs).where(
+                sync_runs.c.status != "running",
+                ~exists().where(sync_results.c.run_id == sync_runs.c.id),
+                ~exists().where(api_calls.c.run_id == sync_runs.c.id),
+            )
+            deleted[sync_runs.name] = connection.execute(orphans).rowcount
+            return deleted
+
+        deleted = self.transaction(purge)
+        if self.dialect == "sqlite":
+            with self.engine.connect() as connection:
+                connection.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+        return PurgeReport(account, deleted)
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _prepare(self) -> None:
+        metadata.create_all(self.engine)
+
+        def version(connection: Connection) -> None:
+            found = connection.scalar(
+                select(store_info.c.value).where(store_info.c.name == "schema_version")
+            )
+            if found is None:
+                upsert(
+                    connection,
+                    store_info,
+                    [{"name": "schema_version", "value": str(SCHEMA_VERSION)}],
+                )
+            elif int(found) > SCHEMA_VERSION:
+                raise ConfigurationError(
+                    f"the store has schema version {found}, newer than this cdp-sdk reads "
+                    f"({SCHEMA_VERSION}); upgrade cdp-sdk"
+                )
+
+        self.transaction(version)
+
+
+def _require_sync(workspace: object, async_method: str) -> None:
+    from cdp_sdk.workspace import Workspace
+
+    if not isinstance(workspace, Workspace):
+        raise TypeError(
+            f"expected a Workspace; with an AsyncWorkspace, await Store.{async_method}()"
+        )
+
+
+def _column_kind(column_type: Any) -> ColumnKind:
+    """How :mod:`cdp_sdk.frames` types a column of the store."""
+    from cdp_sdk.frames import ColumnKind
+
+    kinds: tuple[tuple[type, ColumnKind], ...] = (
+        (UtcDateTime, ColumnKind.DATETIME),
+        (ExactDecimal, ColumnKind.DECIMAL),
+        (JSON, ColumnKind.JSON),
+        (Boolean, ColumnKind.BOOLEAN),
+        (Integer, ColumnKind.INTEGER),  # BigInteger too
+        (Float, ColumnKind.FLOAT),
+        (DateTime, ColumnKind.DATETIME),
+        (Date, ColumnKind.DATE),
+    )
+    for base, kind in kinds:
+        if isinstance(column_type, base):
+            return kind
+    return ColumnKind.TEXT
+
+
+def _entities(entities: Iterable[Entity | str] | None) -> list[Entity]:
+    if entities is None:
+        return list(Entity)
+    chosen: set[Entity] = set()
+    for entity in [entities] if isinstance(entities, str) else entities:
+        try:
+            chosen.add(Entity(entity))
+        except ValueError:
+            valid = ", ".join(e.value for e in Entity)
+            raise ValueError(f"unknown entity {entity!r} (entities: {valid})") from None
+    return [entity for entity in Entity if entity in chosen]
+
+
+def _runs(connection: Connection, limit: int | None) -> list[SyncReport]:
+    query = select(sync_runs).order_by(sync_runs.c.id.desc())
+    if limit is not None:
+        query = query.limit(limit)
+    runs = list(connection.execute(query))
+    results: dict[int, list[EntityResult]] = {run.id: [] for run in runs}
+    if runs:
+        found = connection.execute(
+            select(sync_results).where(sync_results.c.run_id.in_(list(results)))
+        )
+        for r in found:
+            results[r.run_id].append(
+                EntityResult(
+                    account=r.account,
+                    entity=Entity(r.entity),
+                    status=r.status,
+                    records=r.records,
+                    pages=r.pages,
+                    requests=r.requests,
+                    duration=r.duration,
+                    error=r.error,
+                    detail=r.detail,
+                )
+            )
+    return [
+        SyncReport(
+            run_id=run.id,
+            kind=run.kind,
+            status=run.status,
+            started_at=run.started_at,
+            finished_at=run.finished_at,
+            duration=run.duration,
+            results=tuple(sorted(results[run.id], key=_result_order)),
+        )
+        for run in runs
+    ]
+
+
+def _result_order(result: EntityResult) -> tuple[str, int]:
+    """Results in the order a run produces them: by account, then entity order."""
+    return result.account, list(Entity).index(result.entity)
+
+
+async def _in_thread(work: Callable[[], T]) -> T:
+    return await asyncio.to_thread(work)

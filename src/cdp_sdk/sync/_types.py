@@ -1,0 +1,84 @@
+"""Column types that keep money exact and instants in UTC on every database.
+
+SQLite has neither an exact decimal nor a timestamp with a time zone, so there the values
+are stored as text in a form that sorts correctly; PostgreSQL gets ``NUMERIC`` and
+``TIMESTAMP WITH TIME ZONE``. Either way Python sees ``Decimal`` and aware UTC
+``datetime`` values.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import DateTime, Numeric, String
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+__all__ = ["ExactDecimal", "UtcDateTime"]
+
+_SQLITE_INSTANT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """An aware instant, given back in UTC.
+
+    PostgreSQL: ``TIMESTAMP WITH TIME ZONE``. SQLite: fixed-width ISO 8601 text in UTC,
+    ``2024-06-15T00:00:00.000000Z``, so that text order is time order and SQL comparisons
+    with bound datetimes work. A naive datetime is refused rather than guessed.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(String(27))
+        return dialect.type_descriptor(DateTime(timezone=True))
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError("the store only takes aware datetimes")
+        value = value.astimezone(UTC)
+        return value.strftime(_SQLITE_INSTANT) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+        assert isinstance(moment, datetime)
+        if moment.tzinfo is None:  # a database that dropped the zone stored UTC
+            return moment.replace(tzinfo=UTC)
+        return moment.astimezone(UTC)
+
+
+class ExactDecimal(TypeDecorator[Decimal]):
+    """A :class:`~decimal.Decimal` stored exactly, never through a float.
+
+    PostgreSQL: unconstrained ``NUMERIC`` (scale kept: ``1.50`` stays ``1.50``). SQLite:
+    the decimal's text (SQLite's own ``NUMERIC`` affinity would store a float). SQLite
+    aggregates such as ``SUM`` still work on the text, in floating point.
+    """
+
+    impl = Numeric
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(String(64))
+        return dialect.type_descriptor(Numeric(asdecimal=True))
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, Decimal) or not value.is_finite():
+            raise ValueError("the store only takes finite Decimal amounts")
+        return str(value) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        if value is None:
+            return None
+        return value if isinstance(value, Decimal) else Decimal(str(value))

@@ -1,0 +1,100 @@
+"""The same sync against a real PostgreSQL server on loopback (see ``tests/pg.py``).
+
+Fails when PostgreSQL is not installed, unless ``CDP_SDK_SKIP_POSTGRES=1``.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from datetime import UTC, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+import pg
+from cdp_sdk import SimStatus
+from cdp_sdk.sync import Store, schema
+from cdp_sdk.workspace import AsyncWorkspace, Workspace
+from pg import postgres_server
+from test_sync import NOW, emulator_of, in_process, snapshot
+
+
+@pytest.fixture(scope="module")
+def postgres_url() -> Iterator[str]:
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture
+def postgres(postgres_url: str) -> Iterator[Store]:
+    store = Store(postgres_url)
+    try:
+        yield store
+    finally:
+        with store.engine.begin() as connection:
+            schema.metadata.drop_all(connection)
+        store.close()
+
+
+def test_postgres_holds_what_sqlite_holds(postgres: Store, tmp_path: Path) -> None:
+    assert postgres.dialect == "postgresql"
+    workspace = Workspace({"eu": in_process(40, 1), "us": in_process(15, 2)})
+    with workspace, Store(tmp_path / "cdp.db") as sqlite:
+        assert postgres.sync(workspace, now=NOW).ok
+        assert sqlite.sync(workspace, now=NOW).ok
+        assert snapshot(postgres) == snapshot(sqlite)
+
+        # Native types: NUMERIC keeps the scale, timestamps carry their zone.
+        with postgres.engine.connect() as connection:
+            kinds = dict(
+                connection.execute(
+                    text(
+                        "select column_name, data_type from information_schema.columns "
+                        "where table_name = 'tariffs' or table_name = 'usage'"
+                    )
+                ).all()
+            )
+        assert kinds["recurring_fee"] == "numeric"
+        assert kinds["period_start"] == "timestamp with time zone"
+        assert kinds["extra"] == "jsonb"
+        fees = {r["id"]: r["recurring_fee"] for r in postgres.rows("tariffs", account="eu")}
+        assert str(fees["plan-s"]) == "1.50"
+        assert all(r["period_start"].tzinfo is UTC for r in postgres.rows("usage"))
+
+        # Incremental on PostgreSQL too: one change, one record.
+        emulator = emulator_of(workspace, "eu")
+        sim = next(s for s in emulator.fleet.sorted_sims() if s.status is SimStatus.ACTIVE)
+
+        async def suspend(async_workspace: AsyncWorkspace) -> None:
+            await async_workspace.connector("eu").change_status(sim.iccid, "suspended")
+
+        workspace.run(suspend)
+        again = postgres.sync(workspace, entities=["subscriptions"], now=NOW + timedelta(hours=1))
+        assert again.result("eu", "subscriptions").records == 1
+
+        # Local tags, frames and purge work the same.
+        postgres.import_tags(io.StringIO(f"iccid,key,value\n{sim.iccid},site,paris\n"))
+        # Both sandbox fleets number their SIMs alike: the ICCID is in both accounts.
+        assert [c.set for c in postgres.plan_tag_push(workspace).changes] == [{"site": "paris"}] * 2
+        frame = postgres.to_pandas("invoices")
+        assert isinstance(frame["total"].iloc[0], Decimal)
+        assert str(frame["period_start"].dtype) == "object"
+        report = postgres.purge_account("eu")
+        assert report.deleted["subscriptions"] == 40
+        for table in schema.tables.values():
+            if "account" in table.c:
+                assert postgres.rows(table, account="eu") == []
+        assert len(postgres.rows("subscriptions")) == 15
+
+
+def test_missing_binaries_fail_unless_skipping_is_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pg, "find_binaries", lambda: None)
+    monkeypatch.delenv(pg.SKIP_VARIABLE, raising=False)
+    with pytest.raises(pytest.fail.Exception, match="CDP_SDK_SKIP_POSTGRES=1"):
+        pg.require_binaries()
+    monkeypatch.setenv(pg.SKIP_VARIABLE, "1")
+    with pytest.raises(pytest.skip.Exception, match="install PostgreSQL"):
+        pg.require_binaries()
