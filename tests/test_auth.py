@@ -26,6 +26,7 @@ from cdp_sdk.errors import (
 )
 from cdp_sdk.http import (
     BasicAuth,
+    CallRecord,
     HeaderAuth,
     HttpClient,
     JsonLoginAuth,
@@ -994,3 +995,18 @@ async def test_authenticate_without_force_keeps_a_valid_token(make_client: MakeC
     assert len(platform.logins) == 1
     assert await client.authenticate()
     assert len(platform.logins) == 2
+
+
+async def test_logins_are_journaled_like_any_call(make_client: MakeClient) -> None:
+    platform = FakeEmnify()
+    client = make_client(emnify_auth(), platform.handler)
+    records: list[CallRecord] = []
+    client.add_observer(records.append)
+    await client.request("GET", "/api/v1/sim")
+    assert [(r.method, r.path, r.status_code) for r in records] == [
+        ("POST", LOGIN_PATH, 200),
+        ("GET", "/api/v1/sim", 200),
+    ]
+    client.remove_observer(records.append)
+    await client.request("GET", "/api/v1/sim")
+    assert len(records) == 2

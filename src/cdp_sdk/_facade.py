@@ -8,14 +8,13 @@ an event loop is already running (Jupyter).
 
 from __future__ import annotations
 
-import asyncio
-import threading
 import weakref
-from collections.abc import AsyncIterator, Coroutine, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime, time
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
+from cdp_sdk._bridge import LoopThread, SyncIterator
 from cdp_sdk._connector import BaseConnector
 from cdp_sdk._settings import ConnectorSettings
 from cdp_sdk.errors import InvalidRequestError
@@ -236,8 +235,8 @@ class Connector(_Identity):
     def __init__(self, connector: AsyncConnector) -> None:
         self._async = connector
         self._plugin = connector.plugin
-        self._loop = _LoopThread(f"cdp-sdk-{connector.name}")
-        self._iterators: weakref.WeakSet[_SyncIterator[Any]] = weakref.WeakSet()
+        self._loop = LoopThread(f"cdp-sdk-{connector.name}")
+        self._iterators: weakref.WeakSet[SyncIterator[Any]] = weakref.WeakSet()
 
     def __enter__(self) -> Self:
         return self
@@ -319,77 +318,9 @@ class Connector(_Identity):
         self._loop.run(self._async.update_tags(iccid, tags, remove=tuple(remove)))
 
     def _iterate(self, iterator: AsyncIterator[T]) -> Iterator[T]:
-        sync_iterator = _SyncIterator(iterator, self._loop)
+        sync_iterator = SyncIterator(iterator, self._loop)
         self._iterators.add(sync_iterator)
         return sync_iterator
-
-
-class _SyncIterator(Iterator[T]):
-    """Drives an async iterator one item at a time on the loop thread."""
-
-    def __init__(self, iterator: AsyncIterator[T], loop: _LoopThread) -> None:
-        self._iterator = iterator
-        self._loop = loop
-        self._done = False
-
-    def __next__(self) -> T:
-        if self._done:
-            raise StopIteration
-        try:
-            return self._loop.run(_anext(self._iterator))
-        except StopAsyncIteration:
-            self._done = True
-            raise StopIteration from None
-        except BaseException:
-            self._done = True
-            raise
-
-    def close(self) -> None:
-        """Stop early and release what the underlying iterator holds."""
-        if self._done:
-            return
-        self._done = True
-        aclose = getattr(self._iterator, "aclose", None)
-        if aclose is not None and not self._loop.closed:
-            self._loop.run(aclose())
-
-
-async def _anext(iterator: AsyncIterator[T]) -> T:
-    return await iterator.__anext__()
-
-
-class _LoopThread:
-    """An event loop running in a daemon thread, for the synchronous facade."""
-
-    def __init__(self, name: str) -> None:
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name=name, daemon=True)
-        self._thread.start()
-        self.closed = False
-
-    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
-        """Run ``coroutine`` on the loop and wait for its result in the calling thread."""
-        if self.closed:
-            coroutine.close()
-            raise RuntimeError("this connector is closed")
-        if threading.current_thread() is self._thread:
-            coroutine.close()
-            raise RuntimeError("a synchronous connector cannot be called from its own loop")
-        future = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
-        try:
-            return future.result()
-        except BaseException:
-            future.cancel()
-            raise
-
-    def close(self) -> None:
-        """Stop the loop and join the thread."""
-        if self.closed:
-            return
-        self.closed = True
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join()
-        self._loop.close()
 
 
 async def _changed_since(

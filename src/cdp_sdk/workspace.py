@@ -58,7 +58,8 @@ from typing import Any, Generic, NamedTuple, Self, TypeVar
 
 import httpx
 
-from cdp_sdk._facade import AsyncConnector, Connector, TimeArg, _LoopThread, _SyncIterator
+from cdp_sdk._bridge import LoopThread, SyncIterator
+from cdp_sdk._facade import AsyncConnector, Connector, TimeArg
 from cdp_sdk._registry import connect_async, load_connector
 from cdp_sdk.errors import CdpError, ConfigurationError
 from cdp_sdk.http import CallRecord
@@ -596,8 +597,8 @@ class Workspace(BaseWorkspace):
     ) -> None:
         super().__init__(accounts, database=database)
         self._async = AsyncWorkspace(self._accounts, database=database)
-        self._loop: _LoopThread | None = None
-        self._iterators: weakref.WeakSet[_SyncIterator[Any]] = weakref.WeakSet()
+        self._loop: LoopThread | None = None
+        self._iterators: weakref.WeakSet[SyncIterator[Any]] = weakref.WeakSet()
 
     def __enter__(self) -> Self:
         return self
@@ -683,15 +684,15 @@ class Workspace(BaseWorkspace):
         """Audit events of every account in ``[start, end)``."""
         return self._iterate(lambda w: w.audit_events(start=start, end=end, accounts=accounts))
 
-    def _portal(self) -> _LoopThread:
+    def _portal(self) -> LoopThread:
         if self._loop is None:
-            self._loop = _LoopThread("cdp-sdk-workspace")
+            self._loop = LoopThread("cdp-sdk-workspace")
         return self._loop
 
     def _iterate(self, listing: Callable[[AsyncWorkspace], AsyncIterator[T]]) -> Iterator[T]:
         # The listing's body (connectors included) runs on the loop thread from its first step.
         loop = self._portal()
-        iterator = _SyncIterator(listing(self._async), loop)
+        iterator = SyncIterator(listing(self._async), loop)
         self._iterators.add(iterator)
         return iterator
 

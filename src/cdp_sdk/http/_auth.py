@@ -37,6 +37,9 @@ from cdp_sdk.errors import (
 )
 from cdp_sdk.http._errors import ErrorTable
 
+LOGIN_STARTED = "cdp_sdk.login_started"
+"""Request extension that marks a login call (its value: the monotonic start time)."""
+
 __all__ = [
     "BasicAuth",
     "HeaderAuth",
@@ -230,6 +233,7 @@ class LoginTokenAuth(httpx.Auth, ABC):
 
     def _login_request(self, request: httpx.Request) -> httpx.Request:
         login = self.login_request(request)
+        login.extensions[LOGIN_STARTED] = time.monotonic()  # journaled by HttpClient
         user_agent = request.headers.get("User-Agent")
         if user_agent and "User-Agent" not in login.headers:
             login.headers["User-Agent"] = user_agent

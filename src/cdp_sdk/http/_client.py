@@ -19,7 +19,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, sto
 from cdp_sdk._redact import redact_text
 from cdp_sdk._version import __version__
 from cdp_sdk.errors import CdpError, ConfigurationError, TransientError, UnexpectedResponseError
-from cdp_sdk.http._auth import LoginTokenAuth
+from cdp_sdk.http._auth import LOGIN_STARTED, LoginTokenAuth
 from cdp_sdk.http._errors import ErrorTable
 from cdp_sdk.http._paginate import PageRequest, Paginator
 from cdp_sdk.http._ratelimit import RateLimiter
@@ -142,11 +142,30 @@ class HttpClient:
             transport=transport,
             follow_redirects=False,
             verify=True,
+            event_hooks={"response": [self._journal_login]},
         )
 
     def add_observer(self, observer: Callable[[CallRecord], None]) -> None:
-        """Call ``observer`` with a :class:`CallRecord` after every attempt."""
+        """Call ``observer`` with a :class:`CallRecord` after every attempt (logins too)."""
         self._observers.append(observer)
+
+    def remove_observer(self, observer: Callable[[CallRecord], None]) -> None:
+        """Stop calling ``observer``."""
+        self._observers.remove(observer)
+
+    async def _journal_login(self, response: httpx.Response) -> None:
+        # Logins happen inside the auth flow, out of request()'s sight: record them here.
+        started = response.request.extensions.get(LOGIN_STARTED)
+        if started is None:
+            return
+        await response.aread()
+        path = response.request.url.path
+        prefix = urlsplit(self.base_url).path.rstrip("/")
+        template = path[len(prefix) :] if prefix and path.startswith(prefix) else path
+        error = self.errors.classify(response, connector=self.connector)
+        self._record(
+            response.request.method, template, response, error, time.monotonic() - started, 1
+        )
 
     def add_response_hook(self, hook: Callable[[httpx.Response], Awaitable[None]]) -> None:
         """Run ``hook`` on every response (an ``httpx`` event hook; e.g. a recorder)."""

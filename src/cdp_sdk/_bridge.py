@@ -1,0 +1,85 @@
+"""Running async code from synchronous callers: an event loop in a background thread.
+
+The synchronous facades (:class:`cdp_sdk.Connector`, :class:`cdp_sdk.Workspace`) drive
+their async twins here, so they behave identically and also work where an event loop is
+already running (Jupyter).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from typing import Any, TypeVar
+
+__all__ = ["LoopThread", "SyncIterator"]
+
+T = TypeVar("T")
+
+
+class SyncIterator(Iterator[T]):
+    """Drives an async iterator one item at a time on the loop thread."""
+
+    def __init__(self, iterator: AsyncIterator[T], loop: LoopThread) -> None:
+        self._iterator = iterator
+        self._loop = loop
+        self._done = False
+
+    def __next__(self) -> T:
+        if self._done:
+            raise StopIteration
+        try:
+            return self._loop.run(_anext(self._iterator))
+        except StopAsyncIteration:
+            self._done = True
+            raise StopIteration from None
+        except BaseException:
+            self._done = True
+            raise
+
+    def close(self) -> None:
+        """Stop early and release what the underlying iterator holds."""
+        if self._done:
+            return
+        self._done = True
+        aclose = getattr(self._iterator, "aclose", None)
+        if aclose is not None and not self._loop.closed:
+            self._loop.run(aclose())
+
+
+async def _anext(iterator: AsyncIterator[T]) -> T:
+    return await iterator.__anext__()
+
+
+class LoopThread:
+    """An event loop running in a daemon thread, for the synchronous facade."""
+
+    def __init__(self, name: str) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name=name, daemon=True)
+        self._thread.start()
+        self.closed = False
+
+    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Run ``coroutine`` on the loop and wait for its result in the calling thread."""
+        if self.closed:
+            coroutine.close()
+            raise RuntimeError("this connector is closed")
+        if threading.current_thread() is self._thread:
+            coroutine.close()
+            raise RuntimeError("a synchronous connector cannot be called from its own loop")
+        future = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
+        try:
+            return future.result()
+        except BaseException:
+            future.cancel()
+            raise
+
+    def close(self) -> None:
+        """Stop the loop and join the thread."""
+        if self.closed:
+            return
+        self.closed = True
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join()
+        self._loop.close()
