@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import decimal
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar, TypeVar
 
@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from cdp_sdk._redact import register_secret
 from cdp_sdk._settings import ConnectorSettings
 from cdp_sdk.errors import CdpError, UnexpectedResponseError, UnsupportedCapabilityError
-from cdp_sdk.http import ErrorTable, HttpClient, RateLimiter, RetryPolicy
+from cdp_sdk.http import ErrorTable, HttpClient, Paginator, RateLimiter, RetryPolicy
 from cdp_sdk.models import (
     ActivationMode,
     AuditEvent,
@@ -48,9 +48,9 @@ class BaseConnector:
       ``per_sim_only`` and ``usage_granularities`` narrow what ``usage()`` and
       ``audit_events()`` accept.
     - :meth:`authentication` returns the ``httpx.Auth`` flow built from the settings.
-    - Each declared capability overrides its method below. Listing methods are async
-      generators that stream page by page through ``self.http.paginate`` and turn vendor
-      records into models with :meth:`map_records`. Arguments arrive already checked and
+    - Each declared capability overrides its method below. Listing methods stream page
+      by page: most are one :meth:`listing` call (an endpoint, its paginator and a mapping
+      function); others combine ``self.http`` calls with :meth:`map_records`. Arguments arrive already checked and
       normalized by the facade: identifiers stripped, times as aware UTC datetimes, a
       status change to ``retired`` only when confirmed.
     - Methods of undeclared capabilities keep the default, which raises
@@ -179,6 +179,36 @@ class BaseConnector:
         return UnsupportedCapabilityError(
             f"{self.name} does not support {capability.value}", connector=self.name
         )
+
+    async def listing(
+        self,
+        paginator: Paginator,
+        path: str,
+        mapper: Callable[[Any], T],
+        *,
+        items: str | Callable[[Any], Sequence[Any]] | None = None,
+        method: str = "GET",
+        path_params: Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+    ) -> AsyncIterator[T]:
+        """The mapped records of a paged listing, streamed page by page.
+
+        ``self.http.paginate`` and :meth:`map_records` in one: a connector method that
+        lists an endpoint is ``return self.listing(PAGINATOR, "/v1/sims", to_subscription)``.
+        """
+        pages = self.http.paginate(
+            paginator,
+            path,
+            items=items,
+            method=method,
+            path_params=path_params,
+            params=params,
+            json=json,
+        )
+        async for page in pages:
+            for record in self.map_records(page.items, mapper, endpoint=f"{method} {path}"):
+                yield record
 
     def map_records(
         self, records: Iterable[Any], mapper: Callable[[Any], T], *, endpoint: str

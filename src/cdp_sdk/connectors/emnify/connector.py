@@ -36,6 +36,7 @@ __all__ = ["EmnifyConnector", "EmnifySettings"]
 
 PAGE_SIZE = 1000
 """``per_page`` of every list (emnify clamps a larger value to its maximum)."""
+PAGES = family.paginator("per_page", PAGE_SIZE)
 USAGE_WINDOW_DAYS = 180
 """The longest range one daily-stats call asks for (emnify's own default span is 6 months)."""
 
@@ -86,15 +87,8 @@ class EmnifyConnector(BaseConnector):
 
     # -- subscriptions --------------------------------------------------------------------
 
-    async def subscriptions(
-        self, *, modified_since: datetime | None
-    ) -> AsyncIterator[Subscription]:
-        pages = self.http.paginate(family.paginator("per_page", PAGE_SIZE), "/api/v1/sim")
-        async for page in pages:
-            for sim in self.map_records(
-                page.items, mapping.to_subscription, endpoint="GET /api/v1/sim"
-            ):
-                yield sim
+    def subscriptions(self, *, modified_since: datetime | None) -> AsyncIterator[Subscription]:
+        return self.listing(PAGES, "/api/v1/sim", mapping.to_subscription)
 
     async def subscription(self, iccid: str) -> Subscription:
         record = await self._sim(iccid)
@@ -138,12 +132,8 @@ class EmnifyConnector(BaseConnector):
     # -- tariffs, usage, events -----------------------------------------------------------
 
     async def tariffs(self) -> AsyncIterator[Tariff]:
-        paginator = family.paginator("per_page", PAGE_SIZE)
-        async for page in self.http.paginate(paginator, "/api/v1/tariff_profile"):
-            for tariff in self.map_records(
-                page.items, mapping.to_tariff, endpoint="GET /api/v1/tariff_profile"
-            ):
-                yield tariff
+        async for tariff in self.listing(PAGES, "/api/v1/tariff_profile", mapping.to_tariff):
+            yield tariff
         try:  # the organisation's plan, where the user may read it
             plan = await self.http.request_json("GET", "/api/v1/tariff_plan/active")
         except (NotFoundError, PermissionDeniedError):

@@ -140,12 +140,8 @@ class JasperConnector(BaseConnector):
             raise InvalidRequestError(str(exc), connector=self.name) from None
         await self._edit(iccid, changes)
 
-    async def tariffs(self) -> AsyncIterator[Tariff]:
-        async for page in self.http.paginate(PAGES, RATE_PLANS, items="ratePlans"):
-            for tariff in self.map_records(
-                page.items, mapping.to_tariff, endpoint=f"GET {RATE_PLANS}"
-            ):
-                yield tariff
+    def tariffs(self) -> AsyncIterator[Tariff]:
+        return self.listing(PAGES, RATE_PLANS, mapping.to_tariff, items="ratePlans")
 
     async def usage(
         self,

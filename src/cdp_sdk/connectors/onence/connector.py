@@ -31,6 +31,7 @@ from cdp_sdk.models import (
 __all__ = ["OneNceConnector", "OneNceSettings"]
 
 SIM_PAGE_SIZE = 100  # the documented maximum
+SIM_PAGES = family.paginator("pageSize", SIM_PAGE_SIZE)
 EVENT_PAGE_SIZE = 1000  # the documented maximum
 
 
@@ -91,15 +92,8 @@ class OneNceConnector(BaseConnector):
 
     # -- subscriptions --------------------------------------------------------------------
 
-    async def subscriptions(
-        self, *, modified_since: datetime | None
-    ) -> AsyncIterator[Subscription]:
-        paginator = family.paginator("pageSize", SIM_PAGE_SIZE)
-        async for page in self.http.paginate(paginator, "/v1/sims"):
-            for sim in self.map_records(
-                page.items, mapping.to_subscription, endpoint="GET /v1/sims"
-            ):
-                yield sim
+    def subscriptions(self, *, modified_since: datetime | None) -> AsyncIterator[Subscription]:
+        return self.listing(SIM_PAGES, "/v1/sims", mapping.to_subscription)
 
     async def subscription(self, iccid: str) -> Subscription:
         record = await self._sim(iccid)

@@ -48,6 +48,10 @@ IN_PROCESS_URL = "https://sandbox.cdp-sdk.invalid"
 """The default base URL: never resolved, it selects the in-process emulator."""
 
 MAX_USAGE_DAYS = 366
+SIM_PAGES = PageNumberPaginator(
+    size_param="page_size", page_size=100, total_pages=body_field("total_pages")
+)
+EVENT_PAGES = CursorPaginator("cursor", body_field("next_cursor"), "limit", 200)
 
 
 class SandboxSettings(ConnectorSettings):
@@ -96,18 +100,11 @@ class SandboxConnector(BaseConnector):
             expires_in_field="expires_in",
         )
 
-    async def subscriptions(
-        self, *, modified_since: datetime | None
-    ) -> AsyncIterator[Subscription]:
-        paginator = PageNumberPaginator(
-            size_param="page_size", page_size=100, total_pages=body_field("total_pages")
+    def subscriptions(self, *, modified_since: datetime | None) -> AsyncIterator[Subscription]:
+        since = {"modified_since": modified_since.isoformat() if modified_since else None}
+        return self.listing(
+            SIM_PAGES, "/v1/sims", mapping.to_subscription, items="data", params=since
         )
-        params = {"modified_since": modified_since.isoformat() if modified_since else None}
-        async for page in self.http.paginate(paginator, "/v1/sims", items="data", params=params):
-            for sim in self.map_records(
-                page.items, mapping.to_subscription, endpoint="GET /v1/sims"
-            ):
-                yield sim
 
     async def subscription(self, iccid: str) -> Subscription:
         body = await self.http.request_json("GET", "/v1/sims/{iccid}", path_params={"iccid": iccid})
@@ -142,10 +139,8 @@ class SandboxConnector(BaseConnector):
             idempotent=True,
         )
 
-    async def tariffs(self) -> AsyncIterator[Tariff]:
-        async for page in self.http.paginate(SinglePage(), "/v1/plans", items="data"):
-            for tariff in self.map_records(page.items, mapping.to_tariff, endpoint="GET /v1/plans"):
-                yield tariff
+    def tariffs(self) -> AsyncIterator[Tariff]:
+        return self.listing(SinglePage(), "/v1/plans", mapping.to_tariff, items="data")
 
     async def usage(
         self,
@@ -179,14 +174,13 @@ class SandboxConnector(BaseConnector):
     async def invoices(
         self, *, start: datetime | None, end: datetime | None
     ) -> AsyncIterator[Invoice]:
-        async for page in self.http.paginate(SinglePage(), "/v1/invoices", items="data"):
-            for invoice in self.map_records(
-                page.items, mapping.to_invoice, endpoint="GET /v1/invoices"
-            ):
-                if _overlaps(invoice, start, end):
-                    yield invoice
+        async for invoice in self.listing(
+            SinglePage(), "/v1/invoices", mapping.to_invoice, items="data"
+        ):
+            if _overlaps(invoice, start, end):
+                yield invoice
 
-    async def audit_events(
+    def audit_events(
         self, iccid: str | None, *, start: datetime | None, end: datetime | None
     ) -> AsyncIterator[AuditEvent]:
         params = {
@@ -194,12 +188,9 @@ class SandboxConnector(BaseConnector):
             "since": start.isoformat() if start else None,
             "until": end.isoformat() if end else None,
         }
-        paginator = CursorPaginator("cursor", body_field("next_cursor"), "limit", 200)
-        async for page in self.http.paginate(paginator, "/v1/events", items="data", params=params):
-            for event in self.map_records(
-                page.items, mapping.to_audit_event, endpoint="GET /v1/events"
-            ):
-                yield event
+        return self.listing(
+            EVENT_PAGES, "/v1/events", mapping.to_audit_event, items="data", params=params
+        )
 
 
 def _midnight(day: date) -> datetime:

@@ -194,14 +194,8 @@ class SoracomConnector(BaseConnector):
 
     # -- subscriptions ------------------------------------------------------------------
 
-    async def subscriptions(
-        self, *, modified_since: datetime | None
-    ) -> AsyncIterator[Subscription]:
-        async for page in self.http.paginate(PAGINATOR, SIMS):
-            for sim in self.map_records(
-                page.items, mapping.to_subscription, endpoint=f"GET {SIMS}"
-            ):
-                yield sim
+    def subscriptions(self, *, modified_since: datetime | None) -> AsyncIterator[Subscription]:
+        return self.listing(PAGINATOR, SIMS, mapping.to_subscription)
 
     async def subscription(self, iccid: str) -> Subscription:
         return self.map_one(await self._sim(iccid), mapping.to_subscription, endpoint=f"GET {SIM}")
@@ -301,16 +295,14 @@ class SoracomConnector(BaseConnector):
             for event in self.map_records(page.items, to_session, endpoint=f"GET {SESSION_EVENTS}"):
                 yield event
 
-    async def _api_audit_log(
+    def _api_audit_log(
         self, start: datetime | None, end: datetime | None
     ) -> AsyncIterator[AuditEvent]:
         """Every call to the API on the account, with the user who made it."""
         window = {"from_epoch_ms": _ms(start), "to_epoch_ms": _ms(end, last=True)}
-        async for page in self.http.paginate(AUDIT_LOG_PAGINATOR, API_AUDIT_LOG, params=window):
-            for event in self.map_records(
-                page.items, mapping.to_api_audit_event, endpoint=f"GET {API_AUDIT_LOG}"
-            ):
-                yield event
+        return self.listing(
+            AUDIT_LOG_PAGINATOR, API_AUDIT_LOG, mapping.to_api_audit_event, params=window
+        )
 
     # -- invoices -----------------------------------------------------------------------
 
