@@ -151,3 +151,43 @@ def test_a_truncated_body_is_an_unexpected_response() -> None:
         pytest.raises(UnexpectedResponseError, match="not JSON"),
     ):
         list(sandbox.subscriptions())
+
+
+class OneBadRecordEmulator(SandboxEmulator):
+    """Answers the third SIM of the fleet without its ICCID."""
+
+    def _sim(self, sim: FleetSim) -> dict[str, Any]:
+        record = super()._sim(sim)
+        if sim.serial == 3:
+            del record["iccid"]
+        return record
+
+
+def test_sync_listing_hands_over_records_before_the_bad_one_then_raises() -> None:
+    emulator = OneBadRecordEmulator(Fleet(6, seed=3))
+    with cdp_sdk.connect(
+        "sandbox", base_url="https://sandbox.example.test", transport=emulator.transport()
+    ) as sandbox:
+        iterator = sandbox.subscriptions()
+        first, second = next(iterator), next(iterator)
+        assert [first.iccid, second.iccid] == [s.iccid for s in emulator.fleet.sorted_sims()[:2]]
+        with pytest.raises(UnexpectedResponseError, match="'iccid'"):
+            next(iterator)
+        assert list(iterator) == []
+
+
+async def test_async_listing_gives_whole_pages_and_records_alike() -> None:
+    emulator = SandboxEmulator(Fleet(7, seed=3))
+    emulator.max_page_size = 3
+    async with cdp_sdk.connect_async(
+        "sandbox", base_url="https://sandbox.example.test", transport=emulator.transport()
+    ) as sandbox:
+        listing = sandbox.subscriptions()
+        first = await anext(listing)
+        rest_of_page = await listing.next_batch()  # type: ignore[attr-defined]
+        next_page = await listing.next_batch()  # type: ignore[attr-defined]
+        last = [sim async for sim in listing]
+    iccids = [s.iccid for s in emulator.fleet.sorted_sims()]
+    assert [first.iccid] + [s.iccid for s in rest_of_page] == iccids[:3]
+    assert [s.iccid for s in next_page] == iccids[3:6]
+    assert [s.iccid for s in last] == iccids[6:]

@@ -9,26 +9,47 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections import deque
 from collections.abc import AsyncIterator, Coroutine, Iterator
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
-__all__ = ["LoopThread", "SyncIterator"]
+__all__ = ["Batched", "LoopThread", "SyncIterator"]
 
 T = TypeVar("T")
 
 
+@runtime_checkable
+class Batched(Protocol[T]):
+    """An async iterator that can also hand over everything it has ready at once."""
+
+    def __aiter__(self) -> AsyncIterator[T]: ...
+
+    async def __anext__(self) -> T: ...
+
+    async def next_batch(self) -> list[T]:
+        """The items of the current page (fetching the next page if none is left)."""
+        ...
+
+
 class SyncIterator(Iterator[T]):
-    """Drives an async iterator one item at a time on the loop thread."""
+    """Drives an async iterator on the loop thread: a page at a time where the iterator
+    is :class:`Batched` (one thread hop per page), else an item at a time."""
 
     def __init__(self, iterator: AsyncIterator[T], loop: LoopThread) -> None:
         self._iterator = iterator
         self._loop = loop
+        self._ready: deque[T] = deque()
         self._done = False
 
     def __next__(self) -> T:
+        if self._ready:
+            return self._ready.popleft()
         if self._done:
             raise StopIteration
         try:
+            if isinstance(self._iterator, Batched):
+                self._ready.extend(self._loop.run(self._iterator.next_batch()))
+                return self._ready.popleft()
             return self._loop.run(_anext(self._iterator))
         except StopAsyncIteration:
             self._done = True
@@ -39,6 +60,7 @@ class SyncIterator(Iterator[T]):
 
     def close(self) -> None:
         """Stop early and release what the underlying iterator holds."""
+        self._ready.clear()
         if self._done:
             return
         self._done = True

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from cdp_sdk._redact import register_secret
 from cdp_sdk._settings import ConnectorSettings
 from cdp_sdk.errors import CdpError, UnexpectedResponseError, UnsupportedCapabilityError
-from cdp_sdk.http import ErrorTable, HttpClient, Paginator, RateLimiter, RetryPolicy
+from cdp_sdk.http import ErrorTable, HttpClient, Page, Paginator, RateLimiter, RetryPolicy
 from cdp_sdk.models import (
     ActivationMode,
     AuditEvent,
@@ -29,7 +29,7 @@ from cdp_sdk.models import (
     UsageRecord,
 )
 
-__all__ = ["BaseConnector"]
+__all__ = ["BaseConnector", "Listing"]
 
 logger = logging.getLogger("cdp_sdk")
 
@@ -50,9 +50,9 @@ class BaseConnector:
     - :meth:`authentication` returns the ``httpx.Auth`` flow built from the settings.
     - Each declared capability overrides its method below. Listing methods stream page
       by page: most are one :meth:`listing` call (an endpoint, its paginator and a mapping
-      function); others combine ``self.http`` calls with :meth:`map_records`. Arguments arrive already checked and
-      normalized by the facade: identifiers stripped, times as aware UTC datetimes, a
-      status change to ``retired`` only when confirmed.
+      function); others combine ``self.http`` calls with :meth:`map_records`. Arguments
+      arrive already checked and normalized by the facade: identifiers stripped, times as
+      aware UTC datetimes, a status change to ``retired`` only when confirmed.
     - Methods of undeclared capabilities keep the default, which raises
       :class:`~cdp_sdk.errors.UnsupportedCapabilityError`.
 
@@ -180,7 +180,7 @@ class BaseConnector:
             f"{self.name} does not support {capability.value}", connector=self.name
         )
 
-    async def listing(
+    def listing(
         self,
         paginator: Paginator,
         path: str,
@@ -191,7 +191,7 @@ class BaseConnector:
         path_params: Mapping[str, Any] | None = None,
         params: Mapping[str, Any] | None = None,
         json: Any = None,
-    ) -> AsyncIterator[T]:
+    ) -> Listing[T]:
         """The mapped records of a paged listing, streamed page by page.
 
         ``self.http.paginate`` and :meth:`map_records` in one: a connector method that
@@ -206,9 +206,8 @@ class BaseConnector:
             params=params,
             json=json,
         )
-        async for page in pages:
-            for record in self.map_records(page.items, mapper, endpoint=f"{method} {path}"):
-                yield record
+        endpoint = f"{method} {path}"
+        return Listing(pages, lambda page: self.map_records(page.items, mapper, endpoint=endpoint))
 
     def map_records(
         self, records: Iterable[Any], mapper: Callable[[Any], T], *, endpoint: str
@@ -262,3 +261,49 @@ _MAPPING_ERRORS: tuple[type[Exception], ...] = (
     IndexError,
     decimal.InvalidOperation,
 )
+
+
+class Listing(AsyncIterator[T]):
+    """The records of a paged listing: an async iterator that also hands over a whole
+    page at a time (``next_batch``), which the synchronous facade uses to cross from its
+    loop thread once per page rather than once per record."""
+
+    def __init__(
+        self, pages: AsyncIterator[Page], records_of: Callable[[Page], Iterator[T]]
+    ) -> None:
+        self._pages = pages
+        self._records_of = records_of
+        self._current: Iterator[T] = iter(())
+        self._pending: BaseException | None = None
+
+    async def __anext__(self) -> T:
+        while True:
+            self._raise_pending()
+            for record in self._current:
+                return record
+            self._current = self._records_of(await anext(self._pages))
+
+    async def next_batch(self) -> list[T]:
+        """The rest of the current page, else the next page's records."""
+        while True:
+            self._raise_pending()
+            batch: list[T] = []
+            try:
+                batch.extend(self._current)
+            except Exception as error:  # a record that did not map: after what came before
+                self._pending = error
+            if batch:
+                return batch
+            self._raise_pending()
+            self._current = self._records_of(await anext(self._pages))
+
+    async def aclose(self) -> None:
+        """Stop the listing early (closes the HTTP paging)."""
+        close = getattr(self._pages, "aclose", None)
+        if close is not None:
+            await close()
+
+    def _raise_pending(self) -> None:
+        if self._pending is not None:
+            error, self._pending = self._pending, None
+            raise error
