@@ -530,7 +530,7 @@ class SyncRun(RunContext):
         return None
 
     async def _usage(self, state: AccountState, connector: AsyncConnector) -> str | None:
-        per_sim = self.options.usage_per_sim
+        per_sim = self.options.usage_per_sim or _per_sim_only(connector, Capability.USAGE)
         progress = _UsageProgress()
         for window_start, window_end in self._windows(
             self._position(state) or self._history_start()
@@ -609,16 +609,38 @@ class SyncRun(RunContext):
 
     async def _audit_events(self, state: AccountState, connector: AsyncConnector) -> str | None:
         start = self._position(state) or self._history_start()
+        per_sim = _per_sim_only(connector, Capability.AUDIT_EVENTS)
         for window_start, window_end in self._windows(start):
             newest = _Newest(window_start)
+            if per_sim:
+                sims = await self._account_sims(state.name)
+                source = self._events_per_sim(connector, sims, window_start, window_end)
+            else:
+                source = connector.audit_events(None, start=window_start, end=window_end)
             await self._mirror(
                 state,
-                connector.audit_events(None, start=window_start, end=window_end),
+                source,
                 _write_audit_events,
                 cursor=partial(_window_cursor, window_end, newest),
                 observe=partial(_see_event, newest),
             )
-        return None
+        return "events per SIM" if per_sim else None
+
+    async def _events_per_sim(
+        self,
+        connector: AsyncConnector,
+        sims: Sequence[str],
+        start: datetime,
+        end: datetime | None,
+    ) -> AsyncIterator[AuditEvent]:
+        for iccid in sims:
+            async for event in connector.audit_events(iccid, start=start, end=end):
+                yield event
+
+
+def _per_sim_only(connector: AsyncConnector, capability: Capability) -> bool:
+    """Whether the platform offers ``capability`` per SIM only (read SIM by SIM)."""
+    return capability in connector.plugin.per_sim_only
 
 
 class _Newest:
