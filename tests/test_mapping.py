@@ -104,3 +104,21 @@ def test_labels_to_tags() -> None:
     assert labels_to_tags("a, b,,a") == (Tag(key="a"), Tag(key="b"))
     assert labels_to_tags(None) == ()
     assert labels_to_tags("x;y", separator=";") == (Tag(key="x"), Tag(key="y"))
+
+
+def test_activation_modes_from_a_lifecycle_table() -> None:
+    from cdp_sdk.mapping import activation_modes
+
+    modes = activation_modes(
+        "acme",
+        {"ON": SimStatus.ACTIVE, "OFF": SimStatus.SUSPENDED},
+        {
+            "ON": ("In service", True, False, True, ("OFF",)),
+            "OFF": ("Blocked", None, False, True, ("ON",)),
+        },
+    )
+    assert [(m.name, m.status, m.billable, m.next) for m in modes] == [
+        ("ON", SimStatus.ACTIVE, True, ("OFF",)),
+        ("OFF", SimStatus.SUSPENDED, None, ("ON",)),
+    ]
+    assert all(m.connector == "acme" and m.settable for m in modes)

@@ -14,11 +14,13 @@ from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any, Literal
 
-from cdp_sdk.models import SimStatus, Tag
+from cdp_sdk.models import ActivationMode, SimStatus, Tag
 
 __all__ = [
     "BYTES_PER_MB",
     "BYTES_PER_MIB",
+    "Lifecycle",
+    "activation_modes",
     "from_epoch",
     "labels_to_tags",
     "lookup_status",
@@ -117,6 +119,33 @@ def lookup_status(table: Mapping[Any, SimStatus], raw: Any) -> tuple[SimStatus, 
     if raw is None or raw == "":
         raise ValueError("missing status")
     return table.get(raw, SimStatus.UNKNOWN), str(raw)
+
+
+Lifecycle = tuple[str, bool | None, bool, bool, tuple[str, ...]]
+"""One vendor state of a lifecycle table: description, billable, auto-activates on first
+use, settable through the API, and the vendor states reachable from it."""
+
+
+def activation_modes(
+    connector: str, status: Mapping[str, SimStatus], lifecycle: Mapping[str, Lifecycle]
+) -> tuple[ActivationMode, ...]:
+    """The :class:`~cdp_sdk.ActivationMode` table of a connector, from its declarative
+    lifecycle table and its vendor-state -> status map."""
+    return tuple(
+        ActivationMode(
+            connector=connector,
+            name=name,
+            status=status[name],
+            description=description,
+            billable=billable,
+            auto_activates=auto_activates,
+            settable=settable,
+            next=next_states,
+        )
+        for name, (description, billable, auto_activates, settable, next_states) in (
+            lifecycle.items()
+        )
+    )
 
 
 def labels_to_tags(text: str | None, *, separator: str = ",") -> tuple[Tag, ...]:

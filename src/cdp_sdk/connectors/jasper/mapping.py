@@ -7,9 +7,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from typing import Any
 
-from cdp_sdk.mapping import lookup_status, parse_datetime
+from cdp_sdk.mapping import Lifecycle, activation_modes, lookup_status, parse_datetime
 from cdp_sdk.models import (
-    ActivationMode,
     AuditEvent,
     AuditKind,
     Bearer,
@@ -69,7 +68,7 @@ STATE_FOR: dict[SimStatus, str] = {
 """The state a normalized status is requested as; ``suspended`` has none."""
 
 # name: (description, billable, auto_activates, settable, next states)
-_LIFECYCLE: dict[str, tuple[str, bool, bool, bool, tuple[str, ...]]] = {
+_LIFECYCLE: dict[str, Lifecycle] = {
     "TEST_READY": (
         "Free test traffic within the test limits; then the account's post-test state",
         False,
@@ -110,19 +109,7 @@ _LIFECYCLE: dict[str, tuple[str, bool, bool, bool, tuple[str, ...]]] = {
     "REPLACED": ("Swapped for another SIM", False, False, False, ()),
 }
 
-ACTIVATION_MODES: tuple[ActivationMode, ...] = tuple(
-    ActivationMode(
-        connector=NAME,
-        name=name,
-        status=STATUS[name],
-        description=description,
-        billable=billable,
-        auto_activates=auto,
-        settable=settable,
-        next=next_states,
-    )
-    for name, (description, billable, auto, settable, next_states) in _LIFECYCLE.items()
-)
+ACTIVATION_MODES = activation_modes(NAME, STATUS, _LIFECYCLE)
 
 CUSTOM_FIELDS: tuple[str, ...] = (
     *(f"accountCustom{n}" for n in range(1, 11)),

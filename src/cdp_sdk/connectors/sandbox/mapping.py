@@ -6,9 +6,15 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
-from cdp_sdk.mapping import lookup_status, parse_date, parse_datetime, to_decimal
+from cdp_sdk.mapping import (
+    Lifecycle,
+    activation_modes,
+    lookup_status,
+    parse_date,
+    parse_datetime,
+    to_decimal,
+)
 from cdp_sdk.models import (
-    ActivationMode,
     AuditEvent,
     AuditKind,
     Bearer,
@@ -47,7 +53,7 @@ STATUS: dict[str, SimStatus] = {
 STATE_FOR: dict[SimStatus, str] = {status: state for state, status in STATUS.items()}
 
 # name: (description, billable, auto_activates, settable, next states)
-_LIFECYCLE: dict[str, tuple[str, bool, bool, bool, tuple[str, ...]]] = {
+_LIFECYCLE: dict[str, Lifecycle] = {
     "provisioned": (
         "Delivered, not yet usable",
         False,
@@ -63,19 +69,7 @@ _LIFECYCLE: dict[str, tuple[str, bool, bool, bool, tuple[str, ...]]] = {
     "terminated": ("End of life", False, False, True, ()),
 }
 
-ACTIVATION_MODES: tuple[ActivationMode, ...] = tuple(
-    ActivationMode(
-        connector=NAME,
-        name=name,
-        status=STATUS[name],
-        description=description,
-        billable=billable,
-        auto_activates=auto,
-        settable=settable,
-        next=next_states,
-    )
-    for name, (description, billable, auto, settable, next_states) in _LIFECYCLE.items()
-)
+ACTIVATION_MODES = activation_modes(NAME, STATUS, _LIFECYCLE)
 
 _KIND = {kind.value: kind for kind in AuditKind}
 

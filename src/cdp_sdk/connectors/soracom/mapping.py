@@ -12,9 +12,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from cdp_sdk.mapping import from_epoch, lookup_status, to_decimal
+from cdp_sdk.mapping import Lifecycle, activation_modes, from_epoch, lookup_status, to_decimal
 from cdp_sdk.models import (
-    ActivationMode,
     AuditEvent,
     AuditKind,
     Bearer,
@@ -79,7 +78,7 @@ ACTIONS_FOR: dict[SimStatus, tuple[str, ...]] = {
 _SETTABLE = ("active", "inactive", "standby", "suspended", "terminated")
 
 # name: (description, billable, auto_activates, settable, next states)
-_LIFECYCLE: dict[str, tuple[str, bool | None, bool, bool, tuple[str, ...]]] = {
+_LIFECYCLE: dict[str, Lifecycle] = {
     "shipped": ("Delivered, not yet registered to the account", False, False, False, ()),
     "instock": ("In stock, not yet registered to the account", False, False, False, ()),
     "ready": (
@@ -120,19 +119,7 @@ _LIFECYCLE: dict[str, tuple[str, bool | None, bool, bool, tuple[str, ...]]] = {
     "terminated": ("Subscription cancelled; irreversible", False, False, True, ()),
 }
 
-ACTIVATION_MODES: tuple[ActivationMode, ...] = tuple(
-    ActivationMode(
-        connector=NAME,
-        name=name,
-        status=STATUS[name],
-        description=description,
-        billable=billable,
-        auto_activates=auto,
-        settable=settable,
-        next=next_states,
-    )
-    for name, (description, billable, auto, settable, next_states) in _LIFECYCLE.items()
-)
+ACTIVATION_MODES = activation_modes(NAME, STATUS, _LIFECYCLE)
 
 PERIOD_FOR: dict[Granularity, str] = {Granularity.DAY: "day", Granularity.MONTH: "month"}
 
