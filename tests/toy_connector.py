@@ -129,16 +129,12 @@ class ToyConnector(BaseConnector):
             "/auth", {"key": self.settings.api_key}, token_field="token", expires_in_field="ttl"
         )
 
-    async def subscriptions(
-        self, *, modified_since: datetime | None
-    ) -> AsyncIterator[Subscription]:
+    def subscriptions(self, *, modified_since: datetime | None) -> AsyncIterator[Subscription]:
         paginator = PageNumberPaginator(
             size_param="per_page", page_size=2, last_page=body_field("last")
         )
         params = {"changed_since": modified_since.isoformat() if modified_since else None}
-        async for page in self.http.paginate(paginator, "/v1/sims", items="sims", params=params):
-            for sim in self.map_records(page.items, to_subscription, endpoint="GET /v1/sims"):
-                yield sim
+        return self.listing(paginator, "/v1/sims", to_subscription, items="sims", params=params)
 
     async def subscription(self, iccid: str) -> Subscription:
         body = await self.http.request_json("GET", "/v1/sims/{iccid}", path_params={"iccid": iccid})
