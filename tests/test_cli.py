@@ -123,7 +123,7 @@ def test_without_typer_and_rich_cdp_says_what_to_install(
     assert entry_point(["connectors"]) == 1
     out, err = capsys.readouterr()
     assert out == ""
-    assert err == "error: the cdp command needs typer: pip install 'cdp-sdk[cli]'\n"
+    assert err == "error: the cdp command needs typer: pip install 'cdp-iot-sdk[cli]'\n"
 
 
 def test_python_dash_m_runs_the_same_command_line(tmp_path: Path) -> None:

@@ -143,7 +143,7 @@ def test_wide_decimals_use_decimal256() -> None:
 
 def test_missing_pyarrow_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "pyarrow", None)
-    with pytest.raises(ImportError, match=r"pip install 'cdp-sdk\[frames\]'"):
+    with pytest.raises(ImportError, match=r"pip install 'cdp-iot-sdk\[frames\]'"):
         to_arrow([SIM])
 
 

@@ -790,7 +790,7 @@ def _full_instances() -> list[CdpModel]:
             name="emnify",
             title="emnify",
             capabilities=frozenset(Capability),
-            distribution="cdp-sdk",
+            distribution="cdp-iot-sdk",
             version="0.1.0",
         ),
     ]

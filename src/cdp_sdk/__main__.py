@@ -10,7 +10,7 @@ import importlib.util
 import sys
 from collections.abc import Sequence
 
-CLI_EXTRA = "pip install 'cdp-sdk[cli]'"
+CLI_EXTRA = "pip install 'cdp-iot-sdk[cli]'"
 
 
 def _missing() -> list[str]:

@@ -53,7 +53,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ColumnKind", "to_arrow", "to_pandas"]
 
-_EXTRA_HINT = "pip install 'cdp-sdk[frames]'"
+_EXTRA_HINT = "pip install 'cdp-iot-sdk[frames]'"
 
 
 class ColumnKind(StrEnum):

@@ -894,7 +894,7 @@ def demo(
             out.print(line, style="dim", markup=False)
     database = session.database.as_posix()
     out.print()
-    out.print("Open the store in pandas (pip install 'cdp-sdk[frames]'):", markup=False)
+    out.print("Open the store in pandas (pip install 'cdp-iot-sdk[frames]'):", markup=False)
     out.print("  from cdp_sdk.sync import Store", markup=False)
     out.print(f'  sims = Store("{database}").to_pandas("subscriptions")', markup=False)
     out.print(

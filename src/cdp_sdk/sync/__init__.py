@@ -23,8 +23,8 @@ try:
     import sqlalchemy as _sqlalchemy  # noqa: F401
 except ImportError as _error:  # pragma: no cover - depends on the installed extras
     raise ImportError(
-        "cdp_sdk.sync needs SQLAlchemy: pip install 'cdp-sdk[sync]' "
-        "(and 'cdp-sdk[postgres]' for PostgreSQL)"
+        "cdp_sdk.sync needs SQLAlchemy: pip install 'cdp-iot-sdk[sync]' "
+        "(and 'cdp-iot-sdk[postgres]' for PostgreSQL)"
     ) from _error
 
 from cdp_sdk.sync import schema
