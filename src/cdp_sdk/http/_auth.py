@@ -109,7 +109,7 @@ def jwt_expiry(token: str) -> float | None:
     try:
         payload = token.split(".")[1]
         claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    except (IndexError, ValueError, binascii.Error):
+    except (IndexError, ValueError, binascii.Error, RecursionError):
         return None
     exp = claims.get("exp") if isinstance(claims, dict) else None
     if not isinstance(exp, int | float) or isinstance(exp, bool):
@@ -280,12 +280,15 @@ class LoginTokenAuth(httpx.Auth, ABC):
             return self.parse_login(response)
         except CdpError:
             raise
-        except (KeyError, TypeError, ValueError) as exc:
-            raise UnexpectedResponseError(
-                f"login response could not be read ({type(exc).__name__})",
-                connector=self.connector,
-                status_code=response.status_code,
-            ) from None
+        except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as exc:
+            reason = type(exc).__name__
+        # Raised outside the handler, so the decoder's error (quoting the body) is not kept.
+        raise UnexpectedResponseError(
+            f"login response could not be read ({reason})",
+            connector=self.connector,
+            status_code=response.status_code,
+            request_id=self.errors.request_id(response),
+        )
 
     @staticmethod
     def _apply(request: httpx.Request, token: Token | None) -> None:

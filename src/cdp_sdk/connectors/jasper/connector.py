@@ -10,6 +10,7 @@ import logging
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 from functools import partial
+from operator import itemgetter
 
 import httpx
 from pydantic import Field, SecretStr
@@ -198,7 +199,10 @@ class JasperConnector(BaseConnector):
                 "modifiedTill": window_end and mapping.request_instant(window_end),
             }
             last_page: list[str] = []
-            async for page in self.http.paginate(PAGES, DEVICES, items="devices", params=params):
+            pages = self.http.paginate(
+                PAGES, DEVICES, items="devices", params=params, key=itemgetter("iccid")
+            )
+            async for page in pages:
                 iccids = list(
                     self.map_records(page.items, mapping.listed_iccid, endpoint=f"GET {DEVICES}")
                 )
