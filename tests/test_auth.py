@@ -516,8 +516,9 @@ async def test_refused_login_raises_authentication_error(
         httpx.Response(200, text="<html>login ok</html>"),
         httpx.Response(200, json={"auth_token": None}),
         httpx.Response(200, json={"auth_token": ""}),
+        httpx.Response(200, content=b'{"auth_token": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"),
     ],
-    ids=["missing-field", "list-body", "not-json", "null-token", "empty-token"],
+    ids=["missing-field", "list-body", "not-json", "null-token", "empty-token", "nested-deeply"],
 )
 async def test_unreadable_login_answer_raises_unexpected_response(
     make_client: MakeClient, answer: httpx.Response
@@ -531,6 +532,7 @@ async def test_unreadable_login_answer_raises_unexpected_response(
 
     assert raised.value.status_code == 200
     assert raised.value.__cause__ is None
+    assert raised.value.__context__ is None  # the decoder's error quotes the answer
     assert [r.url.path for r in seen] == [LOGIN_PATH]
     assert not auth.token_valid
 
@@ -862,6 +864,11 @@ def test_jwt_expiry_reads_the_exp_claim(exp: float) -> None:
 def test_jwt_expiry_accepts_padded_and_signed_tokens() -> None:
     payload = base64.urlsafe_b64encode(json.dumps({"exp": 42}).encode()).decode()
     assert jwt_expiry(f"header.{payload}.c2lnbmF0dXJl") == 42.0
+
+
+def test_jwt_expiry_of_a_deeply_nested_claim_set_is_none() -> None:
+    payload = base64.urlsafe_b64encode(b'{"a":' + b"[" * 100_000 + b"]" * 100_000 + b"}")
+    assert jwt_expiry(f"e30.{payload.decode()}.") is None
 
 
 @pytest.mark.parametrize(
