@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import math
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 from urllib.parse import parse_qs
@@ -634,8 +635,9 @@ async def test_authenticate_reports_a_transport_error_as_transient(
 
     client = make_client(emnify_auth(), handler)
 
-    with pytest.raises(TransientError, match="login failed: ConnectError"):
+    with pytest.raises(TransientError, match=r"login failed: api\.example\.test refused") as caught:
         await client.authenticate()
+    assert isinstance(caught.value.__cause__, httpx.ConnectError)  # kept for --debug
 
 
 async def test_constructing_a_client_sends_nothing(make_client: MakeClient) -> None:
@@ -1017,3 +1019,101 @@ async def test_logins_are_journaled_like_any_call(make_client: MakeClient) -> No
     client.remove_observer(records.append)
     await client.request("GET", "/api/v1/sim")
     assert len(records) == 2
+
+
+# -- logins under a login rate limit ---------------------------------------------------------
+
+
+class ThrottledLogins:
+    """A platform whose tokens live ``lifetime`` seconds of its clock (the client is not
+    told: it learns of an expiry from a 401), whose login endpoint refuses (429) a login
+    less than ``window`` seconds after the last one it accepted, and whose every answered
+    call takes ``call_time`` seconds."""
+
+    def __init__(
+        self,
+        *,
+        lifetime: float,
+        window: float,
+        call_time: float,
+        retry_after: bool,
+        clock: FakeClock,
+    ) -> None:
+        self.lifetime = lifetime
+        self.window = window
+        self.call_time = call_time
+        self.retry_after = retry_after
+        self.clock = clock
+        self.attempts = 0
+        self.accepted = 0
+        self.last_login = -math.inf
+        self.current: str | None = None
+        self.expires = -math.inf
+        self.expiries = 0
+
+    async def handler(self, request: httpx.Request) -> httpx.Response:
+        await yield_control()
+        now = self.clock()
+        if self.current is not None and now >= self.expires:
+            self.current, self.expiries = None, self.expiries + 1
+        if request.url.path == LOGIN_PATH:
+            self.attempts += 1
+            if now - self.last_login < self.window:
+                wait = {"Retry-After": str(math.ceil(self.last_login + self.window - now))}
+                headers = wait if self.retry_after else {}
+                return httpx.Response(429, headers=headers, json={"message": "slow down"})
+            self.last_login, self.expires = now, now + self.lifetime
+            self.accepted += 1
+            self.current = f"token-{self.accepted}"
+            return httpx.Response(200, json={"auth_token": self.current})
+        if self.current is None or request.headers.get("Authorization") != f"Bearer {self.current}":
+            return httpx.Response(401, json={"message": "token expired"})
+        self.clock.now += self.call_time
+        return httpx.Response(200, json={"task": request.url.params["task"]})
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "refusals_per_expiry"),
+    # With Retry-After the shared wait reaches the end of the login window at once; with
+    # the backoff of 0.5 s then 1 s (no jitter), the second wait does.
+    [(True, 1), (False, 2)],
+    ids=["retry-after", "backoff"],
+)
+async def test_logins_under_a_login_rate_limit_wait_together(
+    make_client: MakeClient, retry_after: bool, refusals_per_expiry: int
+) -> None:
+    # 100 tasks make 10 calls each, 10 ms a call: 10 s of calls. A token lives 3 s, so it
+    # expires 3 times; each expiry finds up to 100 calls in flight on the old token, and
+    # the login limit (one login per 4 s) refuses the first login after each expiry.
+    clock = FakeClock()
+    platform = ThrottledLogins(
+        lifetime=3.0, window=4.0, call_time=0.01, retry_after=retry_after, clock=clock
+    )
+    sleeps: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        clock.now += seconds
+        await yield_control()
+
+    client = make_client(
+        emnify_auth(clock),
+        platform.handler,
+        retry=RetryPolicy(max_retries=5, jitter=lambda: 1.0),
+        sleep=sleep,
+    )
+
+    async def task(number: int) -> list[int]:
+        answers = []
+        for _ in range(10):
+            response = await client.request("GET", "/api/v1/sim", params={"task": number})
+            answers.append(int(response.json()["task"]))
+        return answers
+
+    results = await asyncio.gather(*(task(n) for n in range(100)))
+
+    assert results == [[n] * 10 for n in range(100)]  # every task got its own answers
+    assert platform.expiries == 3
+    assert platform.accepted == 4  # the first login and one per expiry, never one per task
+    assert platform.attempts == 4 + 3 * refusals_per_expiry
+    assert len(sleeps) == 3 * refusals_per_expiry  # one shared wait per refused login

@@ -103,6 +103,7 @@ class BaseConnector:
             errors=self.error_table,
             transport=transport,
             allow_insecure_http=settings.allow_insecure_http,
+            max_response_bytes=settings.max_response_bytes,
         )
 
     @classmethod

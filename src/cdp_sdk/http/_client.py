@@ -17,13 +17,20 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, sto
 
 from cdp_sdk._redact import redact_text
 from cdp_sdk._version import __version__
-from cdp_sdk.errors import CdpError, ConfigurationError, TransientError, UnexpectedResponseError
+from cdp_sdk.errors import CdpError, ConfigurationError, UnexpectedResponseError
 from cdp_sdk.http._auth import LOGIN_STARTED, LoginTokenAuth
 from cdp_sdk.http._errors import ErrorTable
 from cdp_sdk.http._guard import ItemKey, ListingGuard
+from cdp_sdk.http._network import network_error
 from cdp_sdk.http._paginate import PageRequest, Paginator
 from cdp_sdk.http._ratelimit import RateLimiter
 from cdp_sdk.http._retry import IDEMPOTENT_METHODS, RetryPolicy
+from cdp_sdk.http._transport import (
+    ACCEPT_ENCODING,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    LimitedTransport,
+    limit_client,
+)
 
 __all__ = ["CallRecord", "HttpClient", "Page", "check_base_url", "is_loopback"]
 
@@ -122,6 +129,7 @@ class HttpClient:
         allow_insecure_http: bool = False,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         try:
             self.base_url = check_base_url(base_url, allow_insecure_http=allow_insecure_http)
@@ -133,21 +141,41 @@ class HttpClient:
         self.errors = errors or ErrorTable()
         self.auth = auth
         if isinstance(auth, LoginTokenAuth):
-            auth.bind(connector=connector, errors=self.errors, base_url=self.base_url)
+            auth.bind(
+                connector=connector,
+                errors=self.errors,
+                base_url=self.base_url,
+                retry=self.retry,
+                sleep=lambda seconds: self.sleep(seconds),
+            )
         self._origin = urlsplit(self.base_url)[:2]
         self.sleep = sleep
         """The async sleep between retries (replaceable in tests)."""
         self._clock = clock
         self._observers: list[Callable[[CallRecord], None]] = []
+        self.max_response_bytes = max_response_bytes
+        self._host = urlsplit(self.base_url).hostname or "the platform"
         self._client = httpx.AsyncClient(
             base_url=self.base_url,
             auth=auth,
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-            headers={"User-Agent": USER_AGENT, "Accept": "application/json", **(headers or {})},
+            headers={
+                "User-Agent": USER_AGENT,
+                "Accept": "application/json",
+                "Accept-Encoding": ACCEPT_ENCODING,
+                **(headers or {}),
+            },
             transport=transport,
             follow_redirects=False,
             verify=True,
             event_hooks={"response": [self._journal_login]},
+        )
+        # Every response is read through the limit, logins and proxied calls included.
+        limit_client(
+            self._client,
+            lambda inner: LimitedTransport(
+                inner, max_bytes=max_response_bytes, connector=connector
+            ),
         )
 
     def add_observer(self, observer: Callable[[CallRecord], None]) -> None:
@@ -194,9 +222,10 @@ class HttpClient:
                 try:
                     return await self._client.send(request, auth=None)
                 except httpx.HTTPError as exc:
-                    raise TransientError(
-                        f"login failed: {type(exc).__name__}", connector=self.connector
-                    ) from None
+                    error = network_error(
+                        exc, where="login", host=self._host, connector=self.connector
+                    )
+                raise error from error.__cause__
 
         await auth.login(send, self.base_url + "/", force=force)
         return True
@@ -261,7 +290,7 @@ class HttpClient:
                         method, template, url, params, json, headers, idempotent, number
                     )
         except _Retry as retry:
-            raise retry.error from None
+            raise retry.error from retry.error.__cause__
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def request_json(self, method: str, path: str, **kwargs: Any) -> Any:
@@ -394,11 +423,17 @@ class HttpClient:
                     method, url, params=_query(params), json=json, headers=headers
                 )
             except CdpError as exc:
-                error = exc
+                # Raised inside httpx by the auth flow (a refused login: the request itself
+                # was not sent) or by the body limit (not retried anyway).
+                error, sent = exc, False
             except httpx.HTTPError as exc:
                 sent = not isinstance(exc, _NOT_SENT)
-                error = TransientError(
-                    f"{method} {template} failed: {type(exc).__name__}", connector=self.connector
+                error = network_error(
+                    exc,
+                    where=f"{method} {template}",
+                    host=self._host,
+                    connector=self.connector,
+                    outcome_unknown=sent and not idempotent,
                 )
         if response is not None:
             error = self.errors.classify(response, connector=self.connector)
