@@ -427,7 +427,8 @@ class HttpClient:
                 # was not sent) or by the body limit (not retried anyway).
                 error, sent = exc, False
             except httpx.HTTPError as exc:
-                sent = not isinstance(exc, _NOT_SENT)
+                # A login the auth flow made failed: the request itself was never sent.
+                sent = not isinstance(exc, _NOT_SENT) and not _is_login(exc)
                 error = network_error(
                     exc,
                     where=f"{method} {template}",
@@ -553,6 +554,14 @@ class HttpClient:
                 response, f"{response.request.method} {path}: expected a list of items"
             )
         return found
+
+
+def _is_login(exc: httpx.HTTPError) -> bool:
+    """Whether ``exc`` came from a login call of the auth flow."""
+    try:
+        return LOGIN_STARTED in exc.request.extensions
+    except RuntimeError:  # an error raised without its request
+        return False
 
 
 def _query(params: Mapping[str, Any] | None) -> dict[str, Any] | None:

@@ -54,7 +54,7 @@ def _cause(exc: httpx.HTTPError, host: str) -> tuple[str, bool]:
     """What happened, in words, and whether it is a certificate that was not trusted."""
     for link in _chain(exc):
         if isinstance(link, ssl.SSLCertVerificationError):
-            detail = link.verify_message or "certificate verify failed"
+            detail = getattr(link, "verify_message", None) or "certificate verify failed"
             return f"the TLS certificate of {host} is not trusted ({detail})", True
         if isinstance(link, socket.gaierror):
             return f"the host name {host} could not be resolved (DNS lookup failed)", False
