@@ -293,6 +293,39 @@ async def test_full_listing_walks_one_year_windows(
     )
 
 
+@pytest.mark.parametrize(
+    ("repeat_in", "raises"), [("a closed window", True), ("the open window", False)]
+)
+async def test_a_device_in_two_windows_that_do_not_touch(
+    api: respx.MockRouter, jasper: AsyncConnector, repeat_in: str, raises: bool
+) -> None:
+    # Window 2 lists the device; window 5 (closed) lists it again: no shared boundary can
+    # explain it, so the platform paged wrongly. In the open window, the device was changed
+    # again while the listing ran: already read, it is not listed twice.
+    one = {**SEARCH_PAGE, "lastPage": True, "devices": SEARCH_PAGE["devices"][:1]}
+    windows: list[dict[str, str]] = []
+
+    def search(request: httpx.Request) -> httpx.Response:
+        windows.append(dict(request.url.params))
+        open_window = "modifiedTill" not in request.url.params
+        again = open_window if repeat_in == "the open window" else len(windows) == 5
+        if len(windows) == 2 or again:
+            return httpx.Response(200, json=one)
+        return httpx.Response(200, json={"pageNumber": 1, "lastPage": True, "devices": []})
+
+    api.get(f"{API}/devices").mock(side_effect=search)
+    api.get(f"{API}/devices/{ICCID}").respond(json=DEVICE)
+
+    if raises:
+        with pytest.raises(UnexpectedResponseError, match="two search windows") as caught:
+            [sim async for sim in jasper.subscriptions()]
+        assert caught.value.connector == "jasper"
+        assert len(windows) == 5
+    else:
+        sims = [sim async for sim in jasper.subscriptions()]
+        assert [sim.iccid for sim in sims] == [ICCID]
+
+
 async def test_a_device_gone_between_search_and_details_is_skipped(
     api: respx.MockRouter, jasper: AsyncConnector
 ) -> None:

@@ -438,6 +438,14 @@ class HttpClient:
                 )
         if response is not None:
             error = self.errors.classify(response, connector=self.connector)
+            if error is None and _is_html(response):
+                # A proxy, captive portal or maintenance page answered, not the platform's
+                # API: a write "done" this way never reached it.
+                error = self._unexpected(
+                    response,
+                    f"{method} {template} was answered with an HTML page, not by the "
+                    "platform's API (a proxy or a maintenance page?)",
+                )
         self._record(method, template, response, error, self._clock() - started, number)
         if error is None and response is not None:
             return response
@@ -554,6 +562,12 @@ class HttpClient:
                 response, f"{response.request.method} {path}: expected a list of items"
             )
         return found
+
+
+def _is_html(response: httpx.Response) -> bool:
+    """Whether a response is an HTML page (by its content type, with a body)."""
+    kind = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+    return kind in ("text/html", "application/xhtml+xml") and bool(response.content)
 
 
 def _is_login(exc: httpx.HTTPError) -> bool:
