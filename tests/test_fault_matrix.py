@@ -74,6 +74,28 @@ def test_every_built_in_connector_has_a_write_and_pages_enough() -> None:
         assert len(plan.listing.result) == 12
 
 
+def test_emulator_settings_come_from_the_constructor_defaults() -> None:
+    from cdp_sdk.connectors.jasper import JasperConnector, JasperEmulator
+    from cdp_sdk.connectors.soracom import SoracomConnector, SoracomEmulator
+
+    assert JasperEmulator.connector_settings(JasperConnector.settings_model) == {
+        "username": "jasper-user",
+        "api_key": "jasper-test-api-key",
+    }
+    # Only keyword arguments named like a setting: operator_id is the emulator's own.
+    assert set(SoracomEmulator.connector_settings(SoracomConnector.settings_model)) == {
+        "auth_key_id",
+        "auth_key",
+    }
+
+
+def test_a_connector_without_a_default_base_url_gets_a_reserved_host() -> None:
+    entries, _ = emulated_connectors(["jasper", "soracom"])
+    settings = {entry.name: entry.settings() for entry in entries}
+    assert settings["jasper"]["base_url"] == "https://jasper.emulator.invalid"
+    assert "base_url" not in settings["soracom"]  # its default is kept
+
+
 # -- a connector joins by having an emulator ---------------------------------------------
 
 TOY_PLUGIN = '''

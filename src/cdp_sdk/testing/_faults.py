@@ -41,6 +41,7 @@ import httpx
 import cdp_sdk
 from cdp_sdk._connector import BaseConnector
 from cdp_sdk._facade import AsyncConnector
+from cdp_sdk._redact import redact_text
 from cdp_sdk.errors import (
     CdpError,
     OutcomeUnknownError,
@@ -1582,6 +1583,15 @@ def format_matrix(results: Sequence[CellResult], *, markdown: bool = False) -> s
     if details:
         lines.append("")
         lines.extend(_table(["cell", "fault", "outcome", "expected"], details, markdown))
+    writes = []
+    for name in sorted({r.cell.connector for r in results if r.cell.operation == WRITE}):
+        write = plan_for(name).write
+        if write is not None:
+            method, path = write.key
+            writes.append([name, write.description, f"{method} {redact_text(path)}"])
+    if writes:
+        lines.append("")
+        lines.extend(_table(["connector", "write", "request"], writes, markdown))
     skipped = sorted({(r.cell.fault, r.reason or "") for r in results if r.outcome is None})
     if skipped:
         lines.append("")
