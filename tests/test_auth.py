@@ -1117,3 +1117,76 @@ async def test_logins_under_a_login_rate_limit_wait_together(
     assert platform.accepted == 4  # the first login and one per expiry, never one per task
     assert platform.attempts == 4 + 3 * refusals_per_expiry
     assert len(sleeps) == 3 * refusals_per_expiry  # one shared wait per refused login
+
+
+async def test_a_login_answered_503_is_tried_again_after_the_wait(
+    make_client: MakeClient,
+) -> None:
+    platform = FakeEmnify()
+    answers = iter([httpx.Response(503, headers={"Retry-After": "3"})])
+    sleeps: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == LOGIN_PATH and (queued := next(answers, None)) is not None:
+            platform.logins.append(request)
+            return queued
+        return await platform.handler(request)
+
+    client = make_client(emnify_auth(), handler, retry=RetryPolicy(max_retries=2), sleep=sleep)
+    assert (await client.request("POST", "/api/v1/sim", json={"x": 1})).status_code == 200
+    assert sleeps == [3.0]
+    assert len(platform.logins) == 2
+
+
+async def test_a_login_asked_to_wait_too_long_gives_up_at_once(make_client: MakeClient) -> None:
+    seen, handler = recording(
+        lambda r: httpx.Response(429, headers={"Retry-After": "3600"}, json={"message": "later"})
+    )
+    sleeps: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+
+    client = make_client(emnify_auth(), handler, retry=RetryPolicy(max_retries=3), sleep=sleep)
+    with pytest.raises(RateLimitedError) as caught:
+        await client.request("GET", "/api/v1/sim")
+    assert caught.value.retry_after == 3600.0
+    assert sleeps == []
+    assert len(seen) == 1
+
+
+async def test_an_unbound_login_flow_does_not_wait() -> None:
+    # Used on a plain httpx client (no HttpClient to give it a retry policy): raise at once.
+    seen, handler = recording(lambda r: httpx.Response(429, headers={"Retry-After": "1"}))
+    async with httpx.AsyncClient(
+        base_url=BASE_URL, auth=emnify_auth(), transport=httpx.MockTransport(handler)
+    ) as client:
+        with pytest.raises(RateLimitedError):
+            await client.get("/api/v1/sim")
+    assert len(seen) == 1
+
+
+async def test_a_cancelled_login_lets_the_next_task_log_in(make_client: MakeClient) -> None:
+    platform = FakeEmnify()
+    gate = asyncio.Event()
+    first = True
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal first
+        if request.url.path == LOGIN_PATH and first:
+            first = False
+            await gate.wait()  # this login never completes: its task is cancelled
+        return await platform.handler(request)
+
+    client = make_client(emnify_auth(), handler)
+    stuck = asyncio.create_task(client.request("GET", "/api/v1/sim"))
+    await yield_control(5)
+    waiting = asyncio.create_task(client.request("GET", "/api/v1/sim"))
+    await yield_control(5)
+    stuck.cancel()
+    response = await asyncio.wait_for(waiting, 5)
+    assert response.status_code == 200
+    assert len(platform.logins) == 1  # the cancelled login never reached the platform

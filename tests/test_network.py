@@ -26,7 +26,7 @@ from cdp_sdk.errors import (
     TransientError,
 )
 from cdp_sdk.http import HttpClient, RetryPolicy
-from cdp_sdk.http._network import CA_BUNDLE_HINT
+from cdp_sdk.http._network import CA_BUNDLE_HINT, network_error
 from cdp_sdk.models import SimStatus
 from cdp_sdk.sandbox import Fleet
 from cdp_sdk.testing import FakeSleep
@@ -399,3 +399,73 @@ def test_a_status_change_whose_answer_was_lost_may_have_applied(
     assert after.status is SimStatus.SUSPENDED  # and indeed the platform applied it
     assert isinstance(caught.value, TransientError)
     assert caught.value.connector == "sandbox"
+
+
+# -- the naming, case by case ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("exc", "words"),
+    [
+        (httpx.WriteTimeout("t"), "sending the request to h.test timed out"),
+        (httpx.PoolTimeout("t"), "no connection was free within the timeout"),
+        (httpx.ReadError("r"), "the connection to h.test broke while reading the answer"),
+        (httpx.WriteError("w"), "the connection to h.test broke while sending the request"),
+        (httpx.ConnectError("no route to host"), "could not connect to h.test"),
+        (
+            chained(httpx.ReadError("x"), ConnectionResetError(104, "Connection reset by peer")),
+            "h.test reset the connection",
+        ),
+        (httpx.ConnectError("[Errno 111] Connection refused"), "h.test refused the connection"),
+        (httpx.ConnectError("certificate verify failed: x"), "the TLS certificate of h.test"),
+        (httpx.UnsupportedProtocol("ftp"), "a network error (UnsupportedProtocol)"),
+    ],
+    ids=lambda value: type(value).__name__ if isinstance(value, Exception) else None,
+)
+def test_network_error_names_the_cause(exc: httpx.HTTPError, words: str) -> None:
+    error = network_error(exc, where="GET /x", host="h.test", connector="c")
+    assert error.message.startswith(f"GET /x failed: {words}")
+    assert error.connector == "c"
+
+
+def test_an_unknown_outcome_only_for_a_sent_unsafe_write() -> None:
+    lost = network_error(httpx.ReadTimeout("t"), where="POST /x", host="h", connector="c",
+                         outcome_unknown=True)  # fmt: skip
+    assert isinstance(lost, OutcomeUnknownError)
+    assert "the change may have been applied" in lost.message
+    # A certificate failure stays a certificate failure, even for such a write.
+    cert = network_error(untrusted(), where="POST /x", host="h", connector="c",
+                         outcome_unknown=True)  # fmt: skip
+    assert type(cert) is CertificateError
+
+
+def test_the_kept_cause_is_redacted_and_bounded() -> None:
+    from cdp_sdk._redact import register_secret
+
+    secret = "cause-secret-0123456789"
+    register_secret(secret)
+    inner: BaseException = OSError(f"socket said {secret} for 89882167169700049752")
+    for depth in range(10):
+        outer = httpx.ConnectError(f"level {depth}")
+        outer.__cause__ = inner
+        inner = outer
+    assert isinstance(inner, httpx.HTTPError)
+    error = network_error(inner, where="GET /x", host="h", connector="c")
+    chain = []
+    link = error.__cause__
+    while link is not None:
+        chain.append(link)
+        link = link.__cause__
+    assert len(chain) == 6  # the error's own cause and five more, no deeper
+    assert all(secret not in str(link) for link in chain)
+    assert all(link.__traceback__ is None for link in chain)
+
+
+def test_a_cause_whose_type_needs_more_arguments_is_kept_by_name() -> None:
+    class Picky(httpx.TransportError):
+        def __init__(self, message: str, code: int) -> None:
+            super().__init__(message)
+
+    error = network_error(Picky("odd", 3), where="GET /x", host="h", connector="c")
+    assert isinstance(error.__cause__, RuntimeError)
+    assert str(error.__cause__) == "Picky: odd"

@@ -265,3 +265,20 @@ def test_the_setting_and_its_bounds() -> None:
 def test_limited_transport_refuses_a_limit_below_one() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         LimitedTransport(httpx.MockTransport(lambda r: httpx.Response(200)), max_bytes=0)
+
+
+async def test_closing_the_client_closes_the_wrapped_transport() -> None:
+    class Closable(httpx.MockTransport):
+        closed = False
+
+        async def aclose(self) -> None:
+            Closable.closed = True
+
+    client = HttpClient(
+        connector="test",
+        base_url=BASE,
+        transport=Closable(lambda r: httpx.Response(200, json={})),
+    )
+    await client.request("GET", "/x")
+    await client.aclose()
+    assert Closable.closed
