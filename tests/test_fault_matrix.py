@@ -14,18 +14,10 @@ import httpx
 import pytest
 
 from cdp_sdk.http import HttpClient, ListingGuard, PageNumberPaginator, PageRequest, RetryPolicy
-from cdp_sdk.testing import faults
-from cdp_sdk.testing._faults import (
-    FAULTS,
-    Cell,
-    Outcome,
-    _items_of,
-    _page_number_param,
-    emulated_connectors,
-    matrix_cells,
-    plan_for,
-    run_cell,
-)
+from cdp_sdk.testing import Cell, emulated_connectors, faults, matrix_cells, run_cell
+from cdp_sdk.testing._fault_plans import _page_number_param, plan_for
+from cdp_sdk.testing._fault_transport import items_of
+from cdp_sdk.testing._faults import FAULTS, Outcome
 from conftest import InstallPlugins
 
 CELLS = matrix_cells()
@@ -235,7 +227,7 @@ def test_an_error_without_its_connector_is_caught(monkeypatch: pytest.MonkeyPatc
     ],
 )
 def test_items_are_found_where_vendors_put_them(body: Any, expected: Any) -> None:
-    assert _items_of(body) == expected
+    assert items_of(body) == expected
 
 
 @pytest.mark.parametrize(

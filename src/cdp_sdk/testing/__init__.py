@@ -12,15 +12,9 @@ Needs the ``test`` extra (pytest, respx). A connector's test module subclasses
         emulator = AcmeEmulator
 """
 
-from cdp_sdk.testing._faults import (
-    Cell,
-    CellResult,
-    FaultTransport,
-    emulated_connectors,
-    matrix_cells,
-    run_cell,
-    run_matrix,
-)
+from cdp_sdk.testing._emulated import emulated_connectors
+from cdp_sdk.testing._fault_transport import FaultTransport
+from cdp_sdk.testing._faults import Cell, CellResult, matrix_cells, run_cell, run_matrix
 from cdp_sdk.testing._record import Recorder, Redactor, ScenarioEmulator, load_scenario
 from cdp_sdk.testing._suite import ConformanceSuite, FakeSleep
 

@@ -14,7 +14,9 @@ import sys
 import time
 from collections.abc import Sequence
 
-from cdp_sdk.testing._faults import emulated_connectors, format_matrix, run_matrix
+from cdp_sdk.testing._emulated import emulated_connectors
+from cdp_sdk.testing._fault_report import format_matrix
+from cdp_sdk.testing._faults import run_matrix
 
 __all__ = ["main"]
 
