@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from cdp_sdk._redact import redact_text
 from cdp_sdk.testing._faults import (
     FAULTS,
     LISTING,
@@ -72,7 +71,7 @@ def format_matrix(results: Sequence[CellResult], *, markdown: bool = False) -> s
         write = plan_for(name).write
         if write is not None:
             method, path = write.key
-            writes.append([name, write.description, f"{method} {redact_text(path)}"])
+            writes.append([name, write.description, f"{method} {_template(path, write.iccid)}"])
     if writes:
         lines.append("")
         lines.extend(_table(["connector", "write", "request"], writes, markdown))
@@ -118,3 +117,15 @@ def _table(header: list[str], rows: list[list[str]], markdown: bool) -> list[str
         ).rstrip()
         for row in [header, *rows]
     ]
+
+
+def _template(path: str, iccid: str) -> str:
+    """``path`` with the SIM's identifiers named, not shown: ``/v1/sims/{iccid}/status``."""
+    segments = []
+    for segment in path.split("/"):
+        if segment in (iccid, iccid[:-1]):
+            segment = "{iccid}"
+        elif segment.isdigit() and len(segment) >= 4:
+            segment = "{id}"
+        segments.append(segment)
+    return "/".join(segments)
