@@ -29,6 +29,7 @@ from cdp_sdk import (
     SimStatus,
     Tag,
     TransientError,
+    UnexpectedResponseError,
 )
 from cdp_sdk.testing import FakeSleep
 
@@ -178,6 +179,46 @@ async def test_listing_pages_with_page_size_100(
     ]
     assert dict(first.calls.last.request.url.params) == {"page": "1", "pageSize": "100"}
     assert dict(second.calls.last.request.url.params) == {"page": "2", "pageSize": "100"}
+
+
+async def test_an_empty_page_that_x_total_pages_says_is_not_the_last_is_followed(
+    api: respx.MockRouter, onence: AsyncConnector
+) -> None:
+    api.get("/v1/sims", params={"page": "1"}).respond(
+        json=[sim_record()], headers=page_headers(1, 3, 2)
+    )
+    api.get("/v1/sims", params={"page": "2"}).respond(json=[], headers=page_headers(2, 3, 2))
+    last = api.get("/v1/sims", params={"page": "3"}).respond(
+        json=[sim_record(iccid="8988280666000000025", iccid_with_luhn="89882806660000000259")],
+        headers=page_headers(3, 3, 2),
+    )
+
+    sims = [sim async for sim in onence.subscriptions()]
+
+    assert [sim.iccid for sim in sims] == [ICCID, "89882806660000000259"]
+    assert last.call_count == 1
+
+
+async def test_a_page_served_again_raises(api: respx.MockRouter, onence: AsyncConnector) -> None:
+    # Page 3 comes back with page 1's SIMs: a paging loop, not two more SIMs.
+    one = [sim_record()]
+    two = [sim_record(iccid="8988280666000000025", iccid_with_luhn="89882806660000000259")]
+    api.get("/v1/sims", params={"page": "1"}).respond(json=one, headers=page_headers(1, 3, 3))
+    api.get("/v1/sims", params={"page": "2"}).respond(json=two, headers=page_headers(2, 3, 3))
+    api.get("/v1/sims", params={"page": "3"}).respond(json=one, headers=page_headers(3, 3, 3))
+    with pytest.raises(UnexpectedResponseError, match="repeated a page") as caught:
+        [sim async for sim in onence.subscriptions()]
+    assert caught.value.connector == "1nce"
+
+
+async def test_an_unreadable_x_total_pages_is_an_unexpected_response(
+    api: respx.MockRouter, onence: AsyncConnector
+) -> None:
+    api.get("/v1/sims").respond(
+        json=[sim_record()], headers={**page_headers(1, 1, 1), "X-Total-Pages": "n/a"}
+    )
+    with pytest.raises(UnexpectedResponseError, match="paging signal"):
+        [sim async for sim in onence.subscriptions()]
 
 
 async def test_subscription_adds_the_quotas(api: respx.MockRouter, onence: AsyncConnector) -> None:

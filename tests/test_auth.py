@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import math
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 from urllib.parse import parse_qs
@@ -516,8 +517,9 @@ async def test_refused_login_raises_authentication_error(
         httpx.Response(200, text="<html>login ok</html>"),
         httpx.Response(200, json={"auth_token": None}),
         httpx.Response(200, json={"auth_token": ""}),
+        httpx.Response(200, content=b'{"auth_token": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"),
     ],
-    ids=["missing-field", "list-body", "not-json", "null-token", "empty-token"],
+    ids=["missing-field", "list-body", "not-json", "null-token", "empty-token", "nested-deeply"],
 )
 async def test_unreadable_login_answer_raises_unexpected_response(
     make_client: MakeClient, answer: httpx.Response
@@ -531,6 +533,7 @@ async def test_unreadable_login_answer_raises_unexpected_response(
 
     assert raised.value.status_code == 200
     assert raised.value.__cause__ is None
+    assert raised.value.__context__ is None  # the decoder's error quotes the answer
     assert [r.url.path for r in seen] == [LOGIN_PATH]
     assert not auth.token_valid
 
@@ -632,8 +635,9 @@ async def test_authenticate_reports_a_transport_error_as_transient(
 
     client = make_client(emnify_auth(), handler)
 
-    with pytest.raises(TransientError, match="login failed: ConnectError"):
+    with pytest.raises(TransientError, match=r"login failed: api\.example\.test refused") as caught:
         await client.authenticate()
+    assert isinstance(caught.value.__cause__, httpx.ConnectError)  # kept for --debug
 
 
 async def test_constructing_a_client_sends_nothing(make_client: MakeClient) -> None:
@@ -864,6 +868,11 @@ def test_jwt_expiry_accepts_padded_and_signed_tokens() -> None:
     assert jwt_expiry(f"header.{payload}.c2lnbmF0dXJl") == 42.0
 
 
+def test_jwt_expiry_of_a_deeply_nested_claim_set_is_none() -> None:
+    payload = base64.urlsafe_b64encode(b'{"a":' + b"[" * 100_000 + b"]" * 100_000 + b"}")
+    assert jwt_expiry(f"e30.{payload.decode()}.") is None
+
+
 @pytest.mark.parametrize(
     "token",
     [
@@ -1010,3 +1019,174 @@ async def test_logins_are_journaled_like_any_call(make_client: MakeClient) -> No
     client.remove_observer(records.append)
     await client.request("GET", "/api/v1/sim")
     assert len(records) == 2
+
+
+# -- logins under a login rate limit ---------------------------------------------------------
+
+
+class ThrottledLogins:
+    """A platform whose tokens live ``lifetime`` seconds of its clock (the client is not
+    told: it learns of an expiry from a 401), whose login endpoint refuses (429) a login
+    less than ``window`` seconds after the last one it accepted, and whose every answered
+    call takes ``call_time`` seconds."""
+
+    def __init__(
+        self,
+        *,
+        lifetime: float,
+        window: float,
+        call_time: float,
+        retry_after: bool,
+        clock: FakeClock,
+    ) -> None:
+        self.lifetime = lifetime
+        self.window = window
+        self.call_time = call_time
+        self.retry_after = retry_after
+        self.clock = clock
+        self.attempts = 0
+        self.accepted = 0
+        self.last_login = -math.inf
+        self.current: str | None = None
+        self.expires = -math.inf
+        self.expiries = 0
+
+    async def handler(self, request: httpx.Request) -> httpx.Response:
+        await yield_control()
+        now = self.clock()
+        if self.current is not None and now >= self.expires:
+            self.current, self.expiries = None, self.expiries + 1
+        if request.url.path == LOGIN_PATH:
+            self.attempts += 1
+            if now - self.last_login < self.window:
+                wait = {"Retry-After": str(math.ceil(self.last_login + self.window - now))}
+                headers = wait if self.retry_after else {}
+                return httpx.Response(429, headers=headers, json={"message": "slow down"})
+            self.last_login, self.expires = now, now + self.lifetime
+            self.accepted += 1
+            self.current = f"token-{self.accepted}"
+            return httpx.Response(200, json={"auth_token": self.current})
+        if self.current is None or request.headers.get("Authorization") != f"Bearer {self.current}":
+            return httpx.Response(401, json={"message": "token expired"})
+        self.clock.now += self.call_time
+        return httpx.Response(200, json={"task": request.url.params["task"]})
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "refusals_per_expiry"),
+    # With Retry-After the shared wait reaches the end of the login window at once; with
+    # the backoff of 0.5 s then 1 s (no jitter), the second wait does.
+    [(True, 1), (False, 2)],
+    ids=["retry-after", "backoff"],
+)
+async def test_logins_under_a_login_rate_limit_wait_together(
+    make_client: MakeClient, retry_after: bool, refusals_per_expiry: int
+) -> None:
+    # 100 tasks make 10 calls each, 10 ms a call: 10 s of calls. A token lives 3 s, so it
+    # expires 3 times; each expiry finds up to 100 calls in flight on the old token, and
+    # the login limit (one login per 4 s) refuses the first login after each expiry.
+    clock = FakeClock()
+    platform = ThrottledLogins(
+        lifetime=3.0, window=4.0, call_time=0.01, retry_after=retry_after, clock=clock
+    )
+    sleeps: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        clock.now += seconds
+        await yield_control()
+
+    client = make_client(
+        emnify_auth(clock),
+        platform.handler,
+        retry=RetryPolicy(max_retries=5, jitter=lambda: 1.0),
+        sleep=sleep,
+    )
+
+    async def task(number: int) -> list[int]:
+        answers = []
+        for _ in range(10):
+            response = await client.request("GET", "/api/v1/sim", params={"task": number})
+            answers.append(int(response.json()["task"]))
+        return answers
+
+    results = await asyncio.gather(*(task(n) for n in range(100)))
+
+    assert results == [[n] * 10 for n in range(100)]  # every task got its own answers
+    assert platform.expiries == 3
+    assert platform.accepted == 4  # the first login and one per expiry, never one per task
+    assert platform.attempts == 4 + 3 * refusals_per_expiry
+    assert len(sleeps) == 3 * refusals_per_expiry  # one shared wait per refused login
+
+
+async def test_a_login_answered_503_is_tried_again_after_the_wait(
+    make_client: MakeClient,
+) -> None:
+    platform = FakeEmnify()
+    answers = iter([httpx.Response(503, headers={"Retry-After": "3"})])
+    sleeps: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == LOGIN_PATH and (queued := next(answers, None)) is not None:
+            platform.logins.append(request)
+            return queued
+        return await platform.handler(request)
+
+    client = make_client(emnify_auth(), handler, retry=RetryPolicy(max_retries=2), sleep=sleep)
+    assert (await client.request("POST", "/api/v1/sim", json={"x": 1})).status_code == 200
+    assert sleeps == [3.0]
+    assert len(platform.logins) == 2
+
+
+async def test_a_login_asked_to_wait_too_long_gives_up_at_once(make_client: MakeClient) -> None:
+    seen, handler = recording(
+        lambda r: httpx.Response(429, headers={"Retry-After": "3600"}, json={"message": "later"})
+    )
+    sleeps: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+
+    client = make_client(emnify_auth(), handler, retry=RetryPolicy(max_retries=3), sleep=sleep)
+    with pytest.raises(RateLimitedError) as caught:
+        await client.request("GET", "/api/v1/sim")
+    assert caught.value.retry_after == 3600.0
+    assert sleeps == []
+    assert len(seen) == 1
+
+
+async def test_an_unbound_login_flow_does_not_wait() -> None:
+    # Used on a plain httpx client (no HttpClient to give it a retry policy): raise at once.
+    seen, handler = recording(lambda r: httpx.Response(429, headers={"Retry-After": "1"}))
+    async with httpx.AsyncClient(
+        base_url=BASE_URL, auth=emnify_auth(), transport=httpx.MockTransport(handler)
+    ) as client:
+        with pytest.raises(RateLimitedError):
+            await client.get("/api/v1/sim")
+    assert len(seen) == 1
+
+
+async def test_a_cancelled_login_lets_the_next_task_log_in(make_client: MakeClient) -> None:
+    platform = FakeEmnify()
+    gate = asyncio.Event()
+    first = True
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal first
+        if request.url.path == LOGIN_PATH and first:
+            first = False
+            await gate.wait()  # this login never completes: its task is cancelled
+        return await platform.handler(request)
+
+    client = make_client(emnify_auth(), handler)
+    stuck = asyncio.create_task(client.request("GET", "/api/v1/sim"))
+    await yield_control(5)
+    waiting = asyncio.create_task(client.request("GET", "/api/v1/sim"))
+    await yield_control(5)
+    stuck.cancel()
+    response = await asyncio.wait_for(waiting, 5)
+    assert response.status_code == 200
+    assert len(platform.logins) == 1  # the cancelled login never reached the platform

@@ -32,6 +32,7 @@ from cdp_sdk import (
     PermissionDeniedError,
     SimStatus,
     TransientError,
+    UnexpectedResponseError,
 )
 from cdp_sdk.testing import FakeSleep
 
@@ -156,7 +157,7 @@ async def test_listing_logs_in_once_and_follows_x_total_pages(
     api: respx.MockRouter, emnify: AsyncConnector
 ) -> None:
     second = api.get("/api/v1/sim", params={"page": "2"}).respond(
-        json=[sim_record(0, endpoint=False)], headers=page_headers(2, 2, 2)
+        json=[{**sim_record(0, endpoint=False), "id": 4100013}], headers=page_headers(2, 2, 2)
     )
     first = api.get("/api/v1/sim", params={"page": "1"}).respond(
         json=[sim_record()], headers=page_headers(1, 2, 2)
@@ -174,6 +175,54 @@ async def test_listing_logs_in_once_and_follows_x_total_pages(
     assert dict(request.url.params) == {"page": "1", "per_page": "1000"}
     assert request.headers["Authorization"] == f"Bearer {TOKEN}"
     assert dict(second.calls.last.request.url.params) == {"page": "2", "per_page": "1000"}
+
+
+async def test_an_empty_page_that_x_total_pages_says_is_not_the_last_is_followed(
+    api: respx.MockRouter, emnify: AsyncConnector
+) -> None:
+    # X-Total-Pages says 3: an empty page 2 does not end the listing.
+    api.get("/api/v1/sim", params={"page": "1"}).respond(
+        json=[sim_record()], headers=page_headers(1, 3, 2)
+    )
+    middle = api.get("/api/v1/sim", params={"page": "2"}).respond(
+        json=[], headers=page_headers(2, 3, 2)
+    )
+    api.get("/api/v1/sim", params={"page": "3"}).respond(
+        json=[{**sim_record(0, endpoint=False), "id": 4100013}], headers=page_headers(3, 3, 2)
+    )
+
+    sims = [sim async for sim in emnify.subscriptions()]
+
+    assert [sim.id for sim in sims] == ["4100012", "4100013"]
+    assert middle.call_count == 1
+
+
+async def test_a_sim_listed_on_two_pages_raises(
+    api: respx.MockRouter, emnify: AsyncConnector
+) -> None:
+    # A SIM added between two requests shifts the list: page 2 starts with page 1's last SIM.
+    api.get("/api/v1/sim", params={"page": "1"}).respond(
+        json=[sim_record()], headers=page_headers(1, 2, 2)
+    )
+    api.get("/api/v1/sim", params={"page": "2"}).respond(
+        json=[sim_record(), {**sim_record(0), "id": 4100013}], headers=page_headers(2, 2, 3)
+    )
+    with pytest.raises(UnexpectedResponseError, match="same record twice") as caught:
+        [sim async for sim in emnify.subscriptions()]
+    assert "GET /api/v1/sim" in caught.value.message
+
+
+@pytest.mark.parametrize("pages", ["two", "", "2.0", "-3"])
+async def test_an_unreadable_x_total_pages_is_an_unexpected_response(
+    api: respx.MockRouter, emnify: AsyncConnector, pages: str
+) -> None:
+    api.get("/api/v1/sim").respond(
+        json=[sim_record()], headers={**page_headers(1, 1, 1), "X-Total-Pages": pages}
+    )
+    with pytest.raises(UnexpectedResponseError, match="paging signal") as caught:
+        [sim async for sim in emnify.subscriptions()]
+    assert caught.value.connector == "emnify"
+    assert caught.value.status_code == 200
 
 
 async def test_lower_case_paging_headers_are_honoured(

@@ -346,6 +346,33 @@ def test_status_range_rules_are_inclusive(status: int, expected: type[CdpError])
     assert type(classify(table, response(status, {}))) is expected
 
 
+def test_a_deeply_nested_error_body_is_classified_by_status() -> None:
+    deep = b'{"code": "X", "detail": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    result = classify(ErrorTable(), response(503, content=deep))
+    assert isinstance(result, TransientError)
+    assert result.status_code == 503
+    assert result.vendor_code is None
+
+
+def test_the_default_parser_reads_one_level_down_only() -> None:
+    # Deeper nesting is not searched (and cannot exhaust the recursion limit).
+    deep: dict[str, Any] = {"code": "E9", "message": "m"}
+    for _ in range(5_000):
+        deep = {"wrapper": deep}
+    assert parse_error_body(deep) == VendorError()
+    assert parse_error_body({"fault": {"code": "E1", "message": "m"}}) == VendorError("E1", "m")
+
+
+def test_a_body_parser_that_fails_is_read_as_no_vendor_error() -> None:
+    def parse(body: Any) -> VendorError:
+        return VendorError(code=body["result"]["err"])
+
+    table = ErrorTable().extend(parse_body=parse)
+    result = classify(table, response(500, {"unexpected": "shape"}))
+    assert isinstance(result, TransientError)
+    assert result.vendor_code is None
+
+
 def test_custom_body_parser() -> None:
     def parse(body: Any) -> VendorError:
         return VendorError(code=body["result"]["err"], message=body["result"]["text"])

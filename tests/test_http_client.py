@@ -312,6 +312,35 @@ async def test_redirects_are_not_followed(make_client: MakeClient) -> None:
     assert len(api.requests) == 1
 
 
+@pytest.mark.parametrize("kind", ["text/html", "text/html; charset=utf-8", "application/xhtml+xml"])
+@pytest.mark.parametrize("method", ["GET", "POST", "PUT"])
+async def test_an_html_page_answered_with_200_is_not_the_api(
+    make_client: MakeClient, kind: str, method: str
+) -> None:
+    # A proxy, captive portal or maintenance page: a write "answered" so never happened.
+    page = "<html><body>Maintenance</body></html>"
+    api = FakeApi(lambda request: httpx.Response(200, text=page, headers={"Content-Type": kind}))
+    with pytest.raises(UnexpectedResponseError, match="HTML page") as caught:
+        await make_client(api).request(method, "/v1/sims/{iccid}", path_params={"iccid": ICCID})
+    assert caught.value.status_code == 200
+    assert caught.value.connector == "acme"
+    assert len(api.requests) == 1  # not retried
+    assert ICCID not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("kind", "content"),
+    [("text/html", b""), ("application/json", b"{}"), ("text/plain", b"<html></html>")],
+    ids=["empty-html", "json", "plain-text"],
+)
+async def test_other_answers_pass(make_client: MakeClient, kind: str, content: bytes) -> None:
+    api = FakeApi(
+        lambda request: httpx.Response(200, content=content, headers={"Content-Type": kind})
+    )
+    response = await make_client(api).request("PUT", "/v1/sims")
+    assert response.status_code == 200
+
+
 # --- call records ----------------------------------------------------------------------
 
 

@@ -217,6 +217,50 @@ async def test_search_then_details_per_device(
     assert sims[1].tags == ()
 
 
+async def test_an_empty_search_page_that_is_not_the_last_is_followed(
+    api: respx.MockRouter, jasper: AsyncConnector
+) -> None:
+    # lastPage decides: an empty page 2 with lastPage false does not end the listing.
+    first, second = SEARCH_PAGE["devices"]
+    search = api.get(f"{API}/devices").mock(
+        side_effect=[
+            httpx.Response(200, json={**SEARCH_PAGE, "devices": [first]}),
+            httpx.Response(200, json={"pageNumber": 2, "lastPage": False, "devices": []}),
+            httpx.Response(200, json={"pageNumber": 3, "lastPage": True, "devices": [second]}),
+        ]
+    )
+    api.get(f"{API}/devices/{ICCID}").respond(json=DEVICE)
+    api.get(f"{API}/devices/{ICCID_2}").respond(json={**DEVICE, "iccid": ICCID_2})
+    since = datetime.now(UTC) - timedelta(days=30)
+
+    sims = [sim async for sim in jasper.subscriptions(modified_since=since)]
+
+    assert [sim.iccid for sim in sims] == [ICCID, ICCID_2]
+    assert [params(search, n)["pageNumber"] for n in range(3)] == ["1", "2", "3"]
+
+
+async def test_a_device_listed_twice_in_one_search_raises(
+    api: respx.MockRouter, jasper: AsyncConnector
+) -> None:
+    # Page 2 repeats a device of page 1 (the list shifted between two requests).
+    first, second = SEARCH_PAGE["devices"]
+    api.get(f"{API}/devices").mock(
+        side_effect=[
+            httpx.Response(200, json={**SEARCH_PAGE, "devices": [first]}),
+            httpx.Response(
+                200, json={"pageNumber": 2, "lastPage": True, "devices": [second, first]}
+            ),
+        ]
+    )
+    api.get(f"{API}/devices/{ICCID}").respond(json=DEVICE)
+    since = datetime.now(UTC) - timedelta(days=30)
+
+    with pytest.raises(UnexpectedResponseError, match="same record twice") as caught:
+        [sim async for sim in jasper.subscriptions(modified_since=since)]
+    assert "GET /rws/api/v1/devices" in caught.value.message
+    assert caught.value.connector == "jasper"
+
+
 async def test_full_listing_walks_one_year_windows(
     api: respx.MockRouter, jasper: AsyncConnector
 ) -> None:
@@ -247,6 +291,39 @@ async def test_full_listing_walks_one_year_windows(
     assert datetime.fromisoformat(windows[-1]["modifiedSince"]) > datetime.now(UTC) - timedelta(
         days=366
     )
+
+
+@pytest.mark.parametrize(
+    ("repeat_in", "raises"), [("a closed window", True), ("the open window", False)]
+)
+async def test_a_device_in_two_windows_that_do_not_touch(
+    api: respx.MockRouter, jasper: AsyncConnector, repeat_in: str, raises: bool
+) -> None:
+    # Window 2 lists the device; window 5 (closed) lists it again: no shared boundary can
+    # explain it, so the platform paged wrongly. In the open window, the device was changed
+    # again while the listing ran: already read, it is not listed twice.
+    one = {**SEARCH_PAGE, "lastPage": True, "devices": SEARCH_PAGE["devices"][:1]}
+    windows: list[dict[str, str]] = []
+
+    def search(request: httpx.Request) -> httpx.Response:
+        windows.append(dict(request.url.params))
+        open_window = "modifiedTill" not in request.url.params
+        again = open_window if repeat_in == "the open window" else len(windows) == 5
+        if len(windows) == 2 or again:
+            return httpx.Response(200, json=one)
+        return httpx.Response(200, json={"pageNumber": 1, "lastPage": True, "devices": []})
+
+    api.get(f"{API}/devices").mock(side_effect=search)
+    api.get(f"{API}/devices/{ICCID}").respond(json=DEVICE)
+
+    if raises:
+        with pytest.raises(UnexpectedResponseError, match="two search windows") as caught:
+            [sim async for sim in jasper.subscriptions()]
+        assert caught.value.connector == "jasper"
+        assert len(windows) == 5
+    else:
+        sims = [sim async for sim in jasper.subscriptions()]
+        assert [sim.iccid for sim in sims] == [ICCID]
 
 
 async def test_a_device_gone_between_search_and_details_is_skipped(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Callable, Sequence
+from operator import itemgetter
 from typing import Any
 
 import httpx
@@ -14,6 +15,7 @@ from cdp_sdk.http import (
     CursorPaginator,
     HasMorePaginator,
     HttpClient,
+    ListingGuard,
     NextUrlPaginator,
     Page,
     PageNumberPaginator,
@@ -23,6 +25,8 @@ from cdp_sdk.http import (
     StartAfterPaginator,
     body_field,
     header_value,
+    read_count,
+    read_flag,
 )
 
 BASE = "https://api.example.test"
@@ -532,13 +536,18 @@ async def test_has_more_without_progress_is_a_loop(make_client: MakeClient) -> N
     assert len(api.requests) == 1
 
 
-async def test_has_more_stops_on_empty_page_despite_flag(make_client: MakeClient) -> None:
+async def test_has_more_on_an_empty_page_it_cannot_advance_from_raises(
+    make_client: MakeClient,
+) -> None:
+    # hasMoreData with no device to take the largest id from: not an end, not followable.
     api = FakeApi(lambda r: httpx.Response(200, json={"hasMoreData": True, "devices": []}))
     paginator = HasMorePaginator(body_field("hasMoreData"), advance_largest_id)
+    pages: list[Page] = []
 
-    result = await collect(make_client(api), paginator, "/x", items="devices", json={})
+    with pytest.raises(UnexpectedResponseError, match="paging signal cannot be followed"):
+        await drain(pages, make_client(api), paginator, "/x", items="devices", json={})
 
-    assert [page.items for page in result] == [[]]
+    assert [page.items for page in pages] == [[]]
     assert len(api.requests) == 1
 
 
@@ -575,27 +584,388 @@ async def test_stopping_early_sends_no_further_request(make_client: MakeClient) 
     assert len(api.requests) == 2
 
 
-@pytest.mark.parametrize(
-    "paginator",
-    [
-        PageNumberPaginator(page_size=2),
-        CursorPaginator("c", body_field("next")),
-        NextUrlPaginator(body_field("next")),
-        StartAfterPaginator("after", item_id=lambda item: item["id"]),
-        HasMorePaginator(body_field("more"), lambda req, *_: req.with_params(x=1)),
-        SinglePage(),
-    ],
-    ids=lambda p: type(p).__name__,
-)
-async def test_empty_first_page_ends_every_style(
+STYLES = [
+    PageNumberPaginator(page_size=2, last_page=body_field("last")),
+    PageNumberPaginator(page_size=2, total_pages=body_field("pages")),
+    PageNumberPaginator(page_size=2),
+    CursorPaginator("c", body_field("next")),
+    NextUrlPaginator(body_field("next")),
+    StartAfterPaginator("after", item_id=lambda item: item["id"], continues=body_field("more")),
+    StartAfterPaginator("after", item_id=lambda item: item["id"]),
+    HasMorePaginator(body_field("more"), lambda req, *_: req.with_params(x=1)),
+    SinglePage(),
+]
+
+
+@pytest.mark.parametrize("paginator", STYLES, ids=lambda p: type(p).__name__)
+async def test_an_empty_page_that_signals_the_end_ends_every_style(
     make_client: MakeClient, paginator: Paginator
 ) -> None:
-    # The end signals all say "more", but an empty page stops the listing.
-    api = FakeApi(lambda r: httpx.Response(200, json={"items": [], "next": "/x?c=1", "more": True}))
+    body = {"items": [], "next": None, "more": False, "last": True, "pages": 1}
+    api = FakeApi(lambda r: httpx.Response(200, json=body))
     result = await collect(make_client(api), paginator, "/x", items="items")
 
     assert [page.items for page in result] == [[]]
     assert len(api.requests) == 1
+
+
+def numbered(request: httpx.Request) -> int:
+    return int(request.url.params.get("page", "1"))
+
+
+@pytest.mark.parametrize(
+    ("paginator", "respond"),
+    [
+        pytest.param(
+            PageNumberPaginator(page_size=2, last_page=body_field("lastPage")),
+            lambda r: {
+                "d": {1: ids(1, 2), 2: [], 3: ids(3)}[numbered(r)],
+                "lastPage": numbered(r) == 3,
+            },
+            id="page-number-last-page-flag",
+        ),
+        pytest.param(
+            PageNumberPaginator(page_size=2, total_pages=body_field("total")),
+            lambda r: {"d": {1: ids(1, 2), 2: [], 3: ids(3)}[numbered(r)], "total": "3"},
+            id="page-number-total-pages",
+        ),
+        pytest.param(
+            CursorPaginator("c", body_field("next")),
+            lambda r: {
+                None: {"d": ids(1, 2), "next": "k1"},
+                "k1": {"d": [], "next": "k2"},
+                "k2": {"d": ids(3), "next": None},
+            }[r.url.params.get("c")],
+            id="cursor",
+        ),
+        pytest.param(
+            NextUrlPaginator(body_field("next")),
+            lambda r: {
+                None: {"d": ids(1, 2), "next": "/x?c=k1"},
+                "k1": {"d": [], "next": "/x?c=k2"},
+                "k2": {"d": ids(3)},
+            }[r.url.params.get("c")],
+            id="next-url",
+        ),
+        pytest.param(
+            HasMorePaginator(
+                body_field("more"),
+                lambda req, *_: req.with_params(after=req.params.get("after", 0) + 1),
+            ),
+            lambda r: {
+                None: {"d": ids(1, 2), "more": True},
+                "1": {"d": [], "more": True},
+                "2": {"d": ids(3)},
+            }[r.url.params.get("after")],
+            id="has-more",
+        ),
+    ],
+)
+async def test_an_empty_page_in_the_middle_that_claims_more_is_followed(
+    make_client: MakeClient, paginator: Paginator, respond: Callable[[httpx.Request], Any]
+) -> None:
+    # The vendor's end signal decides, not the empty page: the listing goes on to page 3.
+    api = FakeApi(lambda r: httpx.Response(200, json=respond(r)))
+    result = await collect(make_client(api), paginator, "/x", items="d")
+
+    assert [page.items for page in result] == [ids(1, 2), [], ids(3)]
+    assert len(api.requests) == 3
+
+
+async def test_page_number_follows_empty_pages_up_to_the_announced_total(
+    make_client: MakeClient,
+) -> None:
+    pages = {1: ids(1, 2), 2: [], 3: [], 4: ids(3)}
+    api = FakeApi(
+        lambda r: httpx.Response(200, json=pages[numbered(r)], headers={"X-Total-Pages": "4"})
+    )
+    paginator = PageNumberPaginator(page_size=2, total_pages=header_value("X-Total-Pages"))
+
+    result = await collect(make_client(api), paginator, "/api/v1/sim")
+
+    assert flat(result) == ids(1, 2, 3)
+    assert api.params == [{"page": str(n), "per_page": "2"} for n in (1, 2, 3, 4)]
+
+
+@pytest.mark.parametrize(
+    ("paginator", "body"),
+    [
+        pytest.param(
+            StartAfterPaginator("after", item_id=lambda i: i["id"], continues=body_field("more")),
+            {"d": [], "more": True},
+            id="start-after-continues",
+        ),
+        pytest.param(
+            HasMorePaginator(body_field("more"), advance_largest_id),
+            {"d": [], "more": True},
+            id="has-more-largest-id",
+        ),
+    ],
+)
+async def test_an_empty_page_that_claims_more_but_cannot_be_followed_raises(
+    make_client: MakeClient, paginator: Paginator, body: dict[str, Any]
+) -> None:
+    served: list[int] = []
+
+    def respond(request: httpx.Request) -> httpx.Response:
+        served.append(1)
+        return httpx.Response(
+            200, json={"d": ids(1, 2), "more": True} if len(served) == 1 else body
+        )
+
+    api = FakeApi(respond)
+    pages: list[Page] = []
+    with pytest.raises(UnexpectedResponseError, match="cannot be followed") as caught:
+        await drain(pages, make_client(api), paginator, "/x", items="d", json={})
+
+    assert caught.value.connector == "test"
+    assert caught.value.status_code == 200
+    assert [page.items for page in pages] == [ids(1, 2), []]
+
+
+async def test_an_empty_page_whose_cursor_does_not_advance_is_a_loop(
+    make_client: MakeClient,
+) -> None:
+    # An empty page hands back the cursor that fetched it: it cannot advance.
+    api = FakeApi(
+        lambda r: httpx.Response(
+            200, json={"d": [] if r.url.params.get("c") else ids(1), "next": "k1"}
+        )
+    )
+    with pytest.raises(UnexpectedResponseError, match="repeated a page"):
+        await collect(make_client(api), CursorPaginator("c", body_field("next")), "/x", items="d")
+    assert api.params == [{}, {"c": "k1"}]
+
+
+async def test_endless_empty_pages_that_claim_more_raise(make_client: MakeClient) -> None:
+    # lastPage stays false while nothing comes: bounded by max_empty_pages.
+    api = FakeApi(
+        lambda r: httpx.Response(200, json={"d": ids(1) if numbered(r) == 1 else [], "last": False})
+    )
+    paginator = PageNumberPaginator(page_size=1, last_page=body_field("last"))
+    pages: list[Page] = []
+    with pytest.raises(UnexpectedResponseError, match="3 empty pages in a row"):
+        await drain(pages, make_client(api), paginator, "/x", items="d", max_empty_pages=3)
+
+    assert flat(pages) == ids(1)
+    assert len(api.requests) == 4
+
+
+async def test_the_default_bound_on_empty_pages(make_client: MakeClient) -> None:
+    api = FakeApi(lambda r: httpx.Response(200, json={"d": [], "last": "false"}))
+    paginator = PageNumberPaginator(last_page=body_field("last"))
+    with pytest.raises(UnexpectedResponseError, match="50 empty pages in a row"):
+        await collect(make_client(api), paginator, "/x", items="d")
+    assert len(api.requests) == 50
+
+
+# --- the loop guard over the whole listing ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("served", "expected_pages"),
+    [
+        ({1: ids(1, 2), 2: ids(3, 4), 3: ids(1, 2)}, 2),  # page 1 again as page 3
+        ({1: ids(1, 2), 2: ids(3, 4), 3: ids(5, 6), 4: ids(3, 4)}, 3),  # page 2 again as page 4
+    ],
+    ids=["page-1-as-page-3", "page-2-as-page-4"],
+)
+async def test_a_page_served_again_later_is_a_loop(
+    make_client: MakeClient, served: dict[int, list[Any]], expected_pages: int
+) -> None:
+    # The requests all differ (page numbers), but a page's items come back later on.
+    api = FakeApi(
+        lambda r: httpx.Response(200, json=served[numbered(r)], headers={"X-Total-Pages": "9"})
+    )
+    paginator = PageNumberPaginator(page_size=2, total_pages=header_value("X-Total-Pages"))
+    pages: list[Page] = []
+    with pytest.raises(UnexpectedResponseError, match="repeated a page") as caught:
+        await drain(pages, make_client(api), paginator, "/api/v1/sim")
+
+    assert len(pages) == expected_pages  # the repeated page is never yielded
+    assert caught.value.connector == "test"
+    assert "GET /api/v1/sim" in caught.value.message
+
+
+async def test_a_record_listed_twice_raises_with_a_natural_key(make_client: MakeClient) -> None:
+    # A SIM added at the front between two requests shifts an offset listing by one: the
+    # last SIM of page 1 comes again at the top of page 2 (different pages, same record).
+    served = {1: ids(1, 2), 2: [{"id": 2}, {"id": 3}], 3: ids(4)}
+    api = FakeApi(lambda r: httpx.Response(200, json=served[numbered(r)]))
+    paginator = PageNumberPaginator(page_size=2)
+
+    pages: list[Page] = []
+    with pytest.raises(UnexpectedResponseError, match="same record twice") as caught:
+        await drain(pages, make_client(api), paginator, "/v1/sims", key=itemgetter("id"))
+    assert flat(pages) == ids(1, 2)
+    assert "GET /v1/sims" in caught.value.message
+    assert caught.value.connector == "test"
+
+    # Without a key function, only the pages are compared: the overlap goes through.
+    unguarded = await collect(make_client(api), paginator, "/v1/sims")
+    assert flat(unguarded) == [*ids(1, 2), {"id": 2}, {"id": 3}, *ids(4)]
+
+
+async def test_a_record_twice_on_one_page_raises(make_client: MakeClient) -> None:
+    api = FakeApi(lambda r: httpx.Response(200, json=[{"id": 7}, {"id": 7}]))
+    with pytest.raises(UnexpectedResponseError, match="same record twice"):
+        await collect(make_client(api), SinglePage(), "/v1/sims", key=itemgetter("id"))
+
+
+async def test_records_without_a_readable_key_are_left_to_the_mapping(
+    make_client: MakeClient,
+) -> None:
+    body = [{"id": 1}, {"name": "no id"}, "not an object", {"id": None}, {"name": "again"}]
+    api = FakeApi(lambda r: httpx.Response(200, json=body))
+    result = await collect(make_client(api), SinglePage(), "/v1/sims", key=itemgetter("id"))
+    assert flat(result) == body
+
+
+async def test_natural_keys_of_different_types_do_not_collide(make_client: MakeClient) -> None:
+    api = FakeApi(lambda r: httpx.Response(200, json=[{"id": 1}, {"id": "1"}]))
+    result = await collect(make_client(api), SinglePage(), "/v1/sims", key=itemgetter("id"))
+    assert len(flat(result)) == 2
+
+
+def test_the_guard_keeps_digests_not_records() -> None:
+    guard = ListingGuard(connector="t", endpoint="GET /v1/sims", key=itemgetter("iccid"))
+    guard.check_request(PageRequest("/v1/sims", {"page": 1}))
+    guard.check_page([{"iccid": "89883030000000000016"}])
+    held = repr(vars(guard))
+    assert "8988303" not in held
+    assert guard.requests == 1
+
+
+# --- unreadable paging signals ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("paginator", "body", "headers"),
+    [
+        (
+            PageNumberPaginator(total_pages=header_value("X-Total-Pages")),
+            ids(1),
+            {"X-Total-Pages": "many"},
+        ),
+        (
+            PageNumberPaginator(total_pages=header_value("X-Total-Pages")),
+            ids(1),
+            {"X-Total-Pages": "2.5"},
+        ),
+        (
+            PageNumberPaginator(total_pages=header_value("X-Total-Pages")),
+            ids(1),
+            {"X-Total-Pages": "-1"},
+        ),
+        (PageNumberPaginator(total_pages=body_field("n")), {"d": ids(1), "n": True}, {}),
+        (PageNumberPaginator(total_pages=body_field("n")), {"d": ids(1), "n": [3]}, {}),
+        (PageNumberPaginator(last_page=body_field("last")), {"d": ids(1), "last": "maybe"}, {}),
+        (PageNumberPaginator(last_page=body_field("last")), {"d": ids(1), "last": {"x": 1}}, {}),
+        (PageNumberPaginator(last_page=body_field("last")), {"d": ids(1), "last": 2}, {}),
+        (CursorPaginator("c", body_field("next")), {"d": ids(1), "next": {"k": 1}}, {}),
+        (NextUrlPaginator(body_field("next")), {"d": ids(1), "next": ["/x?p=2"]}, {}),
+        (
+            HasMorePaginator(body_field("more"), advance_largest_id),
+            {"d": ids(1), "more": "perhaps"},
+            {},
+        ),
+        (
+            StartAfterPaginator("a", item_id=lambda i: i["id"], continues=body_field("more")),
+            {"d": ids(1), "more": "sometimes"},
+            {},
+        ),
+    ],
+    ids=[
+        "total-not-a-number",
+        "total-fraction",
+        "total-negative",
+        "total-boolean",
+        "total-list",
+        "flag-word",
+        "flag-object",
+        "flag-two",
+        "cursor-object",
+        "next-url-list",
+        "has-more-word",
+        "continues-word",
+    ],
+)
+async def test_an_unreadable_paging_signal_is_an_unexpected_response(
+    make_client: MakeClient, paginator: Paginator, body: Any, headers: dict[str, str]
+) -> None:
+    api = FakeApi(
+        lambda r: httpx.Response(200, json=body, headers={**headers, "X-Request-Id": "req-9"})
+    )
+    items = None if isinstance(body, list) else "d"
+    pages: list[Page] = []
+    with pytest.raises(UnexpectedResponseError, match="paging signal cannot be followed") as caught:
+        await drain(pages, make_client(api), paginator, "/v1/sims", items=items, json={})
+
+    assert caught.value.connector == "test"
+    assert caught.value.status_code == 200
+    assert caught.value.request_id == "req-9"
+    assert "GET /v1/sims" in caught.value.message
+    assert flat(pages) == ids(1)  # the page itself was good
+    assert len(api.requests) == 1
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (True, True),
+        (False, False),
+        (1, True),
+        (0, False),
+        ("TRUE", True),
+        (" no ", False),
+        ("1", True),
+        ("0", False),
+        ("yes", True),
+        ("false", False),
+    ],
+)
+def test_read_flag_accepts_the_boolean_spellings(value: Any, expected: bool) -> None:
+    assert read_flag(value, "flag") is expected
+
+
+@pytest.mark.parametrize("value", [None, "", "maybe", 2, -1, 0.5, [], {}])
+def test_read_flag_refuses_anything_else(value: Any) -> None:
+    with pytest.raises(ValueError, match="the flag is not a boolean"):
+        read_flag(value, "flag")
+
+
+def test_read_flag_absent() -> None:
+    assert read_flag(None, "flag", absent=False) is False
+    assert read_flag(None, "flag", absent=True) is True
+
+
+@pytest.mark.parametrize(("value", "expected"), [(3, 3), (0, 0), ("12", 12), (" 7 ", 7), (4.0, 4)])
+def test_read_count_accepts_whole_numbers(value: Any, expected: int) -> None:
+    assert read_count(value, "count") == expected
+
+
+@pytest.mark.parametrize(
+    "value", [True, "", "1e3", "٣", "3.5", 3.5, float("inf"), None, [1], "0x10", -2]
+)
+def test_read_count_refuses_anything_else(value: Any) -> None:
+    with pytest.raises(ValueError, match="the count is"):
+        read_count(value, "count")
+
+
+async def test_a_deeply_nested_page_is_an_unexpected_response(make_client: MakeClient) -> None:
+    api = FakeApi(lambda r: httpx.Response(200, content=b"[" * 100_000 + b"]" * 100_000))
+    with pytest.raises(UnexpectedResponseError, match="nested too deeply") as caught:
+        await collect(make_client(api), SinglePage(), "/v1/sims")
+    assert caught.value.status_code == 200
+    assert caught.value.__context__ is None
+
+
+async def test_an_items_reader_that_fails_is_an_unexpected_response(
+    make_client: MakeClient,
+) -> None:
+    api = FakeApi(lambda r: httpx.Response(200, json={"data": "oops"}))
+    with pytest.raises(UnexpectedResponseError, match="list of items cannot be read"):
+        await collect(make_client(api), SinglePage(), "/x", items=lambda body: body["data"]["rows"])
 
 
 async def test_single_page(make_client: MakeClient) -> None:
@@ -680,7 +1050,9 @@ async def test_path_params_are_filled_once_and_kept_across_pages(
 ) -> None:
     api = FakeApi(
         lambda r: httpx.Response(
-            200, json=ids(1) if r.url.params.get("c") is None else [], headers={"x-next": "n"}
+            200,
+            json=ids(1) if r.url.params.get("c") is None else [],
+            headers={"x-next": "n"} if r.url.params.get("c") is None else {},
         )
     )
     client = make_client(api)
@@ -705,7 +1077,9 @@ async def test_next_url_call_records_show_the_template(make_client: MakeClient) 
     api = FakeApi(
         lambda r: httpx.Response(
             200,
-            json={"sims": [] if "PageToken" in r.url.params else ids(1), "next": next_url},
+            json={"sims": [], "next": None}
+            if "PageToken" in r.url.params
+            else {"sims": ids(1), "next": next_url},
         )
     )
     client = make_client(api)

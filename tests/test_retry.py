@@ -16,6 +16,7 @@ from cdp_sdk.errors import (
     ConflictError,
     InvalidRequestError,
     NotFoundError,
+    OutcomeUnknownError,
     PermissionDeniedError,
     RateLimitedError,
     TransientError,
@@ -358,14 +359,40 @@ async def test_which_methods_are_retried_after_a_500(
         assert sleep.delays == []
 
 
-async def test_post_is_not_retried_after_a_429(
+async def test_post_is_retried_after_a_429(
     router: respx.MockRouter, make_client: MakeClient, sleep: RecordingSleep
 ) -> None:
-    route = router.post("/x").mock(side_effect=[httpx.Response(429, headers={"Retry-After": "1"})])
+    # A 429 says the server did not process the call: a write is sent again after the wait.
+    route = router.post("/x").mock(
+        side_effect=[httpx.Response(429, headers={"Retry-After": "1"}), OK]
+    )
+    response = await make_client().request("POST", "/x", json={"status": "active"})
+    assert response.status_code == 200
+    assert route.call_count == 2
+    assert sleep.delays == [1.0]
+    assert route.calls[1].request.content == route.calls[0].request.content
+
+
+async def test_post_gives_up_after_429s_with_the_wait(
+    router: respx.MockRouter, make_client: MakeClient, sleep: RecordingSleep
+) -> None:
+    route = router.post("/x").respond(429, headers={"Retry-After": "2"})
     with pytest.raises(RateLimitedError) as caught:
+        await make_client(retry=RetryPolicy(max_retries=2)).request("POST", "/x", json={})
+    assert route.call_count == 3
+    assert sleep.delays == [2.0, 2.0]
+    assert caught.value.retry_after == 2.0
+
+
+async def test_post_is_not_retried_after_a_503(
+    router: respx.MockRouter, make_client: MakeClient, sleep: RecordingSleep
+) -> None:
+    # Unlike a 429, a 5xx may come after the server acted: a write is not sent again.
+    route = router.post("/x").mock(side_effect=[httpx.Response(503), OK])
+    with pytest.raises(TransientError) as caught:
         await make_client().request("POST", "/x", json={})
     assert route.call_count == 1
-    assert caught.value.retry_after == 1.0
+    assert not isinstance(caught.value, OutcomeUnknownError)
 
 
 # --- transport errors ------------------------------------------------------------------
@@ -418,23 +445,27 @@ async def test_error_after_sending_is_retried_only_when_idempotent(
         assert (await client.request(method, "/v1/sims")).status_code == 200
         assert route.call_count == 2
     else:
-        with pytest.raises(TransientError) as caught:
+        with pytest.raises(OutcomeUnknownError, match="may have been applied") as caught:
             await client.request(method, "/v1/sims", json={"name": "x"})
         assert route.call_count == 1
         assert sleep.delays == []
         assert caught.value.status_code is None
-        assert type(error).__name__ in caught.value.message
+        assert isinstance(caught.value, TransientError)  # still caught as transient
+        assert type(caught.value.__cause__) is type(error)  # kept for debugging
 
 
 async def test_transport_errors_on_every_attempt_raise_transient(
     router: respx.MockRouter, make_client: MakeClient
 ) -> None:
-    route = router.get("/x").mock(side_effect=httpx.ConnectError("refused"))
-    with pytest.raises(TransientError, match="ConnectError") as caught:
+    route = router.get("/x").mock(side_effect=httpx.ConnectError("no route"))
+    with pytest.raises(TransientError, match="could not connect to") as caught:
         await make_client(retry=RetryPolicy(max_retries=2)).request("GET", "/x")
     assert route.call_count == 3
     assert caught.value.connector == "test"
-    assert caught.value.__cause__ is None  # the httpx error is not chained
+    assert not isinstance(caught.value, OutcomeUnknownError)
+    # A copy of the httpx error is chained for --debug, its message redacted.
+    assert isinstance(caught.value.__cause__, httpx.ConnectError)
+    assert str(caught.value.__cause__) == "no route"
 
 
 # --- client errors ---------------------------------------------------------------------
@@ -483,7 +514,8 @@ async def test_client_errors_are_never_retried(
         (TransientError("x"), True, True, True),
         (RateLimitedError("x"), True, True, True),
         (TransientError("x"), False, True, False),
-        (RateLimitedError("x"), False, True, False),
+        (RateLimitedError("x"), False, True, True),  # a 429 was not processed
+        (RateLimitedError("x", retry_after=61.0), False, True, False),
         (TransientError("x"), False, False, True),
         (RateLimitedError("x", retry_after=60.0), True, True, True),
         (RateLimitedError("x", retry_after=60.5), True, True, False),

@@ -34,6 +34,7 @@ from cdp_sdk import (
     SimStatus,
     Tag,
     TransientError,
+    UnexpectedResponseError,
 )
 from cdp_sdk.connectors.soracom.connector import SoracomAuth, audit_log_next_key
 from cdp_sdk.testing import FakeSleep
@@ -193,6 +194,36 @@ async def test_listing_follows_the_next_key_header(
         "limit": "100",
         "last_evaluated_key": SIM_ID,
     }
+
+
+async def test_an_empty_page_with_a_next_key_is_followed(
+    api: respx.MockRouter, soracom: AsyncConnector
+) -> None:
+    # The next key, not the empty page, decides: the listing goes on after it.
+    other = "8942310222000012352"
+    second_sim = sim_with(simId=other, profiles={other: {"iccid": other, "subscribers": {}}})
+    last = api.get("/v1/sims", params={"last_evaluated_key": "k-2"}).respond(json=[second_sim])
+    middle = api.get("/v1/sims", params={"last_evaluated_key": SIM_ID}).respond(
+        json=[], headers={"x-soracom-next-key": "k-2"}
+    )
+    api.get("/v1/sims").respond(json=[SIM], headers={"x-soracom-next-key": SIM_ID})
+
+    sims = [sim async for sim in soracom.subscriptions()]
+
+    assert [sim.iccid for sim in sims] == [ICCID, other]
+    assert middle.call_count == last.call_count == 1
+
+
+async def test_an_empty_page_handing_back_its_own_key_raises(
+    api: respx.MockRouter, soracom: AsyncConnector
+) -> None:
+    api.get("/v1/sims", params={"last_evaluated_key": SIM_ID}).respond(
+        json=[], headers={"x-soracom-next-key": SIM_ID}
+    )
+    api.get("/v1/sims").respond(json=[SIM], headers={"x-soracom-next-key": SIM_ID})
+    with pytest.raises(UnexpectedResponseError, match="repeated a page") as caught:
+        [sim async for sim in soracom.subscriptions()]
+    assert caught.value.connector == "soracom"
 
 
 async def test_the_documented_sim_maps_to_a_subscription(

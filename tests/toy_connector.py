@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime, timedelta
+from operator import itemgetter
 from typing import Any
 
 import httpx
@@ -134,7 +135,14 @@ class ToyConnector(BaseConnector):
             size_param="per_page", page_size=2, last_page=body_field("last")
         )
         params = {"changed_since": modified_since.isoformat() if modified_since else None}
-        return self.listing(paginator, "/v1/sims", to_subscription, items="sims", params=params)
+        return self.listing(
+            paginator,
+            "/v1/sims",
+            to_subscription,
+            items="sims",
+            params=params,
+            key=itemgetter("iccid"),
+        )
 
     async def subscription(self, iccid: str) -> Subscription:
         body = await self.http.request_json("GET", "/v1/sims/{iccid}", path_params={"iccid": iccid})
@@ -248,6 +256,8 @@ class ToyPlatform(Emulator):
         if sim is None:
             return self.error(404, "NOT_FOUND", "no such SIM")
         target = (request.json() or {}).get("state")
+        if target == STATE_FOR[sim.status]:  # PUT sets a value: setting it again is no move
+            return json_response(self._render(sim))
         if target not in MOVES[STATE_FOR[sim.status]]:
             return self.error(409, "ILLEGAL_TRANSITION", "not allowed from this state")
         self.fleet.set_status(sim.iccid, STATUS[target], at=self._now(), actor="api")

@@ -14,7 +14,15 @@ from pydantic import ValidationError
 from cdp_sdk._redact import register_secret
 from cdp_sdk._settings import ConnectorSettings
 from cdp_sdk.errors import CdpError, UnexpectedResponseError, UnsupportedCapabilityError
-from cdp_sdk.http import ErrorTable, HttpClient, Page, Paginator, RateLimiter, RetryPolicy
+from cdp_sdk.http import (
+    ErrorTable,
+    HttpClient,
+    ItemKey,
+    Page,
+    Paginator,
+    RateLimiter,
+    RetryPolicy,
+)
 from cdp_sdk.models import (
     ActivationMode,
     AuditEvent,
@@ -95,6 +103,7 @@ class BaseConnector:
             errors=self.error_table,
             transport=transport,
             allow_insecure_http=settings.allow_insecure_http,
+            max_response_bytes=settings.max_response_bytes,
         )
 
     @classmethod
@@ -191,11 +200,15 @@ class BaseConnector:
         path_params: Mapping[str, Any] | None = None,
         params: Mapping[str, Any] | None = None,
         json: Any = None,
+        key: ItemKey | None = None,
     ) -> Listing[T]:
         """The mapped records of a paged listing, streamed page by page.
 
         ``self.http.paginate`` and :meth:`map_records` in one: a connector method that
         lists an endpoint is ``return self.listing(PAGINATOR, "/v1/sims", to_subscription)``.
+        ``key`` reads a vendor record's natural key (``operator.itemgetter("iccid")``): a
+        record listed twice then raises :class:`UnexpectedResponseError` (the guard keeps
+        a small digest per record, so memory grows with the listing only when it is given).
         """
         pages = self.http.paginate(
             paginator,
@@ -205,6 +218,7 @@ class BaseConnector:
             path_params=path_params,
             params=params,
             json=json,
+            key=key,
         )
         endpoint = f"{method} {path}"
         return Listing(pages, lambda page: self.map_records(page.items, mapper, endpoint=endpoint))
@@ -260,6 +274,7 @@ _MAPPING_ERRORS: tuple[type[Exception], ...] = (
     AttributeError,
     IndexError,
     decimal.InvalidOperation,
+    RecursionError,
 )
 
 

@@ -22,6 +22,12 @@ from cdp_sdk.http import check_base_url
 
 __all__ = ["ConnectorSettings", "validate_settings"]
 
+_COUNT_BOUNDS: dict[str, tuple[int, int | None]] = {
+    "max_retries": (0, 10),
+    "max_concurrency": (1, None),
+    "max_response_bytes": (1024, None),
+}
+
 
 class ConnectorSettings(BaseModel):
     """Settings every connector accepts. A connector subclasses this to add its own
@@ -47,6 +53,12 @@ class ConnectorSettings(BaseModel):
     allow_insecure_http: bool = Field(
         False, description="Allow plain http:// to a host that is not loopback."
     )
+    max_response_bytes: int = Field(
+        64 * 1024 * 1024,
+        ge=1024,
+        description="The largest response body read, in bytes after decompression "
+        "(ResponseTooLargeError past it).",
+    )
 
     @field_validator("timeout", "rate_limit")
     @classmethod
@@ -57,10 +69,10 @@ class ConnectorSettings(BaseModel):
             raise ValueError("must be greater than 0")
         return value
 
-    @field_validator("max_retries", "max_concurrency")
+    @field_validator("max_retries", "max_concurrency", "max_response_bytes")
     @classmethod
     def _counts(cls, value: int | None, info: ValidationInfo) -> int | None:
-        low, high = (0, 10) if info.field_name == "max_retries" else (1, None)
+        low, high = _COUNT_BOUNDS[info.field_name or ""]
         if value is not None and (value < low or (high is not None and value > high)):
             raise ValueError(f"must be at least {low}" + (f" and at most {high}" if high else ""))
         return value

@@ -15,13 +15,16 @@ from cdp_sdk._redact import redact_text
 __all__ = [
     "AuthenticationError",
     "CdpError",
+    "CertificateError",
     "ConfigurationError",
     "ConflictError",
     "ConnectorNotFoundError",
     "InvalidRequestError",
     "NotFoundError",
+    "OutcomeUnknownError",
     "PermissionDeniedError",
     "RateLimitedError",
+    "ResponseTooLargeError",
     "TransientError",
     "UnexpectedResponseError",
     "UnsupportedCapabilityError",
@@ -86,6 +89,11 @@ class ConnectorNotFoundError(ConfigurationError):
         super().__init__(f"no connector named {name!r}; installed connectors: {installed}")
 
 
+class CertificateError(ConfigurationError):
+    """The platform's TLS certificate could not be verified; not retried. The message says
+    how to trust the CA that signed it (``SSL_CERT_FILE``)."""
+
+
 class AuthenticationError(CdpError):
     """The platform rejected the credentials (HTTP 401 or the vendor's equivalent)."""
 
@@ -137,9 +145,38 @@ class TransientError(_RetryAfterError):
     """A temporary failure: HTTP 5xx, a network error or a timeout, after retries."""
 
 
+class OutcomeUnknownError(TransientError):
+    """A write that is not safe to repeat was sent, but its answer was lost (a read timeout,
+    a connection reset): the change may have been applied. Check before sending it again."""
+
+
 class UnsupportedCapabilityError(CdpError):
     """The connector does not offer the requested capability."""
 
 
 class UnexpectedResponseError(CdpError):
     """The platform answered with a payload that cannot be read or mapped."""
+
+
+class ResponseTooLargeError(UnexpectedResponseError):
+    """A response body grew past ``max_response_bytes`` (counted after decompression); the
+    read was stopped there. ``limit`` is that setting."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        limit: int,
+        connector: str | None = None,
+        status_code: int | None = None,
+        vendor_code: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        self.limit = limit
+        super().__init__(
+            message,
+            connector=connector,
+            status_code=status_code,
+            vendor_code=vendor_code,
+            request_id=request_id,
+        )

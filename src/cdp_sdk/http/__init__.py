@@ -32,6 +32,7 @@ from cdp_sdk.http._errors import (
     VendorError,
     parse_error_body,
 )
+from cdp_sdk.http._guard import ItemKey, ListingGuard
 from cdp_sdk.http._paginate import (
     CursorPaginator,
     HasMorePaginator,
@@ -43,6 +44,8 @@ from cdp_sdk.http._paginate import (
     StartAfterPaginator,
     body_field,
     header_value,
+    read_count,
+    read_flag,
 )
 from cdp_sdk.http._ratelimit import RateLimiter
 from cdp_sdk.http._retry import IDEMPOTENT_METHODS, RetryPolicy
@@ -59,7 +62,9 @@ __all__ = [
     "HasMorePaginator",
     "HeaderAuth",
     "HttpClient",
+    "ItemKey",
     "JsonLoginAuth",
+    "ListingGuard",
     "LoginTokenAuth",
     "NextUrlPaginator",
     "OAuth2ClientCredentials",
@@ -80,6 +85,8 @@ __all__ = [
     "is_loopback",
     "jwt_expiry",
     "parse_error_body",
+    "read_count",
+    "read_flag",
 ]
 
 # httpx logs every request URL at INFO; URLs carry ICCIDs, so redact them there too.

@@ -14,12 +14,15 @@ import asyncio
 import base64
 import binascii
 import copy
+import itertools
 import json
+import logging
 import math
 import time
 from abc import ABC, abstractmethod
-from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Mapping
-from dataclasses import dataclass
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import quote_plus
 
@@ -33,9 +36,14 @@ from cdp_sdk.errors import (
     InvalidRequestError,
     NotFoundError,
     PermissionDeniedError,
+    RateLimitedError,
+    TransientError,
     UnexpectedResponseError,
 )
 from cdp_sdk.http._errors import ErrorTable
+from cdp_sdk.http._retry import RetryPolicy
+
+logger = logging.getLogger("cdp_sdk")
 
 LOGIN_STARTED = "cdp_sdk.login_started"
 """Request extension that marks a login call (its value: the monotonic start time)."""
@@ -109,7 +117,7 @@ def jwt_expiry(token: str) -> float | None:
     try:
         payload = token.split(".")[1]
         claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    except (IndexError, ValueError, binascii.Error):
+    except (IndexError, ValueError, binascii.Error, RecursionError):
         return None
     exp = claims.get("exp") if isinstance(claims, dict) else None
     if not isinstance(exp, int | float) or isinstance(exp, bool):
@@ -128,6 +136,14 @@ def _token_text(value: Any) -> str:
     return str(value)
 
 
+@dataclass
+class _Flight:
+    """A login in progress: set when it ends, with its failure if it failed."""
+
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+    failure: CdpError | None = None
+
+
 class LoginTokenAuth(httpx.Auth, ABC):
     """Base of the flows that trade credentials for a token at a login endpoint.
 
@@ -137,8 +153,13 @@ class LoginTokenAuth(httpx.Auth, ABC):
     - no call before the first request (``connect()`` stays offline);
     - the token is reused until ``refresh_margin`` seconds before ``Token.expires_at``;
     - a 401 on a request with a cached token triggers one new login and one resend;
-    - concurrent tasks that need a token wait for a single login (an ``asyncio.Lock``);
-    - a refused login raises :class:`~cdp_sdk.errors.AuthenticationError`.
+    - concurrent tasks that need a token wait for a single login, and all wake together
+      when it ends;
+    - a login answered with 429 (or 5xx) is tried again after ``Retry-After`` (or the retry
+      policy's backoff) while every waiting task keeps waiting: one login at a time, never
+      one per task;
+    - a refused login raises :class:`~cdp_sdk.errors.AuthenticationError`, shared with
+      the tasks that waited for it.
 
     The flow runs on ``httpx.AsyncClient`` (the sync facade drives it from its loop thread).
     """
@@ -154,12 +175,14 @@ class LoginTokenAuth(httpx.Auth, ABC):
         self.refresh_margin = refresh_margin
         self._clock = clock
         self._token: Token | None = None
-        self._lock = asyncio.Lock()
-        self._failure: CdpError | None = None
+        self._flight: _Flight | None = None
         self.connector = "unknown"
         self.errors = ErrorTable()
         self.base_url: str | None = None
+        self.retry: RetryPolicy | None = None
+        self._sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
         self.logins = 0
+        """Login answers read so far (refused ones included)."""
 
     @abstractmethod
     def login_request(self, request: httpx.Request) -> httpx.Request:
@@ -169,12 +192,24 @@ class LoginTokenAuth(httpx.Auth, ABC):
     def parse_login(self, response: httpx.Response) -> Token:
         """The token in a successful login response."""
 
-    def bind(self, *, connector: str, errors: ErrorTable, base_url: str | None = None) -> None:
-        """Name the connector, the error table for a failed login, and the base URL
-        (with any deployment prefix) that login paths are relative to."""
+    def bind(
+        self,
+        *,
+        connector: str,
+        errors: ErrorTable,
+        base_url: str | None = None,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
+    ) -> None:
+        """Name the connector, the error table for a failed login, the base URL (with any
+        deployment prefix) that login paths are relative to, and the retry policy and
+        sleep for a login refused with 429 or 5xx (unbound: such a login raises at once)."""
         self.connector = connector
         self.errors = errors
         self.base_url = base_url
+        self.retry = retry
+        if sleep is not None:
+            self._sleep = sleep
 
     def endpoint(self, request: httpx.Request, path: str) -> httpx.URL:
         """The absolute URL of a login ``path``: under the bound base URL, else the request's."""
@@ -203,33 +238,54 @@ class LoginTokenAuth(httpx.Auth, ABC):
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
         if not self.token_valid:
-            stale, attempts = self._token, self.logins
-            async with self._lock:
-                self._raise_failure_since(attempts)
-                # Skip the login when another task stored a new token while this one waited,
-                # even one already inside the refresh margin (short lifetime, clock skew).
-                if self._token is None or (self._token is stale and not self.token_valid):
-                    login = yield self._login_request(request)
-                    await self._accept(login)
+            stale = self._token
+            await self._follow()
+            # Skip the login when another task stored a new token meanwhile, even one
+            # already inside the refresh margin (short lifetime, clock skew).
+            if self._token is None or (self._token is stale and not self.token_valid):
+                with self._leading():
+                    for attempt in itertools.count(1):
+                        login = yield self._login_request(request)
+                        if await self._accept(login, attempt):
+                            break
         used = self._token
         self._apply(request, used)
         response = yield request
         if response.status_code != 401:
             return
-        attempts = self.logins
-        async with self._lock:
-            self._raise_failure_since(attempts)
-            if self._token is used:
-                login = yield self._login_request(request)
-                await self._accept(login)
+        await self._follow()
+        if self._token is used:
+            with self._leading():
+                for attempt in itertools.count(1):
+                    login = yield self._login_request(request)
+                    if await self._accept(login, attempt):
+                        break
         self._apply(request, self._token)
         yield request
 
-    def _raise_failure_since(self, attempts: int) -> None:
-        # A login failed while this task waited for the lock: share that answer instead of
-        # queueing one more login (a stampede risks lockout on the login endpoint).
-        if self.logins != attempts and self._failure is not None:
-            raise copy.copy(self._failure)
+    async def _follow(self) -> None:
+        """Wait for the login another task has in flight, if any, and share its outcome:
+        its failure is raised here too, rather than queueing one more login (a stampede
+        risks a lockout of the login endpoint). Every waiting task wakes at once."""
+        while (flight := self._flight) is not None:
+            await flight.done.wait()
+            if flight.failure is not None:
+                raise copy.copy(flight.failure)
+
+    @contextmanager
+    def _leading(self) -> Iterator[None]:
+        """Mark this task's login as the one in flight until it ends (nothing may await
+        between :meth:`_follow` and entering this, so two tasks never both lead)."""
+        flight = _Flight()
+        self._flight = flight
+        try:
+            yield
+        except CdpError as error:
+            flight.failure = error
+            raise
+        finally:
+            self._flight = None
+            flight.done.set()
 
     def _login_request(self, request: httpx.Request) -> httpx.Request:
         login = self.login_request(request)
@@ -248,19 +304,47 @@ class LoginTokenAuth(httpx.Auth, ABC):
     ) -> None:
         """Log in now through ``send``, replacing any cached token (``force=False``: only
         when there is no valid token)."""
-        async with self._lock:
-            if not force and self.token_valid:
-                return
+        await self._follow()
+        if not force and self.token_valid:
+            return
+        with self._leading():
             self._token = None
-            await self._accept(await send(self._login_request(httpx.Request("GET", url))))
+            for attempt in itertools.count(1):
+                login = await send(self._login_request(httpx.Request("GET", url)))
+                if await self._accept(login, attempt):
+                    return
 
-    async def _accept(self, response: httpx.Response) -> None:
+    async def _accept(self, response: httpx.Response, attempt: int) -> bool:
+        """Store the token of login ``attempt``'s answer (``True``); after a refusal worth
+        another login (429, 5xx), wait as the retry policy says and return ``False``.
+
+        The wait happens while this login is in flight, so every task that needs a token
+        waits with it, and the next login is one call, not one per task.
+        """
         try:
             self._token = await self._read_login(response)
-        except CdpError as error:
-            self._failure = error
-            raise
-        self._failure = None
+        except (RateLimitedError, TransientError) as error:
+            wait = self._wait_before_login(error, attempt)
+            if wait is None:
+                raise
+            logger.warning(
+                "%s: the login was refused (%s); every call waits %.1f s for the next one",
+                self.connector,
+                error.status_code,
+                wait,
+            )
+            await self._sleep(wait)
+            return False
+        return True
+
+    def _wait_before_login(self, error: CdpError, attempt: int) -> float | None:
+        """Seconds to wait before login ``attempt + 1``; ``None`` to give up."""
+        policy = self.retry
+        if policy is None or attempt > policy.max_retries:
+            return None
+        if not policy.should_retry(error, idempotent=True, sent=False):
+            return None
+        return policy.wait(error, attempt)
 
     async def _read_login(self, response: httpx.Response) -> Token:
         await response.aread()
@@ -280,12 +364,15 @@ class LoginTokenAuth(httpx.Auth, ABC):
             return self.parse_login(response)
         except CdpError:
             raise
-        except (KeyError, TypeError, ValueError) as exc:
-            raise UnexpectedResponseError(
-                f"login response could not be read ({type(exc).__name__})",
-                connector=self.connector,
-                status_code=response.status_code,
-            ) from None
+        except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as exc:
+            reason = type(exc).__name__
+        # Raised outside the handler, so the decoder's error (quoting the body) is not kept.
+        raise UnexpectedResponseError(
+            f"login response could not be read ({reason})",
+            connector=self.connector,
+            status_code=response.status_code,
+            request_id=self.errors.request_id(response),
+        )
 
     @staticmethod
     def _apply(request: httpx.Request, token: Token | None) -> None:

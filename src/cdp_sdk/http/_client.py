@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import json as jsonlib
 import logging
 import re
 import time
@@ -18,12 +17,20 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, sto
 
 from cdp_sdk._redact import redact_text
 from cdp_sdk._version import __version__
-from cdp_sdk.errors import CdpError, ConfigurationError, TransientError, UnexpectedResponseError
+from cdp_sdk.errors import CdpError, ConfigurationError, UnexpectedResponseError
 from cdp_sdk.http._auth import LOGIN_STARTED, LoginTokenAuth
 from cdp_sdk.http._errors import ErrorTable
+from cdp_sdk.http._guard import ItemKey, ListingGuard
+from cdp_sdk.http._network import network_error
 from cdp_sdk.http._paginate import PageRequest, Paginator
 from cdp_sdk.http._ratelimit import RateLimiter
 from cdp_sdk.http._retry import IDEMPOTENT_METHODS, RetryPolicy
+from cdp_sdk.http._transport import (
+    ACCEPT_ENCODING,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    LimitedTransport,
+    limit_client,
+)
 
 __all__ = ["CallRecord", "HttpClient", "Page", "check_base_url", "is_loopback"]
 
@@ -32,6 +39,11 @@ logger = logging.getLogger("cdp_sdk")
 USER_AGENT = f"cdp-sdk/{__version__}"
 
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+MAX_EMPTY_PAGES = 50
+"""Empty pages in a row that a listing follows while the platform says more data comes."""
+
+_SIGNAL_ERRORS = (ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError)
 
 
 def is_loopback(host: str) -> bool:
@@ -117,6 +129,7 @@ class HttpClient:
         allow_insecure_http: bool = False,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         try:
             self.base_url = check_base_url(base_url, allow_insecure_http=allow_insecure_http)
@@ -128,21 +141,41 @@ class HttpClient:
         self.errors = errors or ErrorTable()
         self.auth = auth
         if isinstance(auth, LoginTokenAuth):
-            auth.bind(connector=connector, errors=self.errors, base_url=self.base_url)
+            auth.bind(
+                connector=connector,
+                errors=self.errors,
+                base_url=self.base_url,
+                retry=self.retry,
+                sleep=lambda seconds: self.sleep(seconds),
+            )
         self._origin = urlsplit(self.base_url)[:2]
         self.sleep = sleep
         """The async sleep between retries (replaceable in tests)."""
         self._clock = clock
         self._observers: list[Callable[[CallRecord], None]] = []
+        self.max_response_bytes = max_response_bytes
+        self._host = urlsplit(self.base_url).hostname or "the platform"
         self._client = httpx.AsyncClient(
             base_url=self.base_url,
             auth=auth,
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-            headers={"User-Agent": USER_AGENT, "Accept": "application/json", **(headers or {})},
+            headers={
+                "User-Agent": USER_AGENT,
+                "Accept": "application/json",
+                "Accept-Encoding": ACCEPT_ENCODING,
+                **(headers or {}),
+            },
             transport=transport,
             follow_redirects=False,
             verify=True,
             event_hooks={"response": [self._journal_login]},
+        )
+        # Every response is read through the limit, logins and proxied calls included.
+        limit_client(
+            self._client,
+            lambda inner: LimitedTransport(
+                inner, max_bytes=max_response_bytes, connector=connector
+            ),
         )
 
     def add_observer(self, observer: Callable[[CallRecord], None]) -> None:
@@ -189,9 +222,10 @@ class HttpClient:
                 try:
                     return await self._client.send(request, auth=None)
                 except httpx.HTTPError as exc:
-                    raise TransientError(
-                        f"login failed: {type(exc).__name__}", connector=self.connector
-                    ) from None
+                    error = network_error(
+                        exc, where="login", host=self._host, connector=self.connector
+                    )
+                raise error from error.__cause__
 
         await auth.login(send, self.base_url + "/", force=force)
         return True
@@ -256,7 +290,7 @@ class HttpClient:
                         method, template, url, params, json, headers, idempotent, number
                     )
         except _Retry as retry:
-            raise retry.error from None
+            raise retry.error from retry.error.__cause__
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def request_json(self, method: str, path: str, **kwargs: Any) -> Any:
@@ -265,18 +299,18 @@ class HttpClient:
         return self.decode(response, path)
 
     def decode(self, response: httpx.Response, path: str) -> Any:
-        """The JSON body of ``response``, or :class:`UnexpectedResponseError`."""
+        """The JSON body of ``response``, or :class:`UnexpectedResponseError` for a body
+        that is not JSON or is nested too deeply to decode."""
         if not response.content:
             return None
         try:
             return response.json()
-        except (jsonlib.JSONDecodeError, UnicodeDecodeError):
-            raise UnexpectedResponseError(
-                f"{response.request.method} {path} returned a body that is not JSON",
-                connector=self.connector,
-                status_code=response.status_code,
-                request_id=self.errors.request_id(response),
-            ) from None
+        except (ValueError, UnicodeDecodeError):
+            reason = "a body that is not JSON"
+        except RecursionError:
+            reason = "a JSON body nested too deeply to read"
+        # Raised outside the handler: the decoder's error (which quotes the body) is not kept.
+        raise self._unexpected(response, f"{response.request.method} {path} returned {reason}")
 
     async def paginate(
         self,
@@ -290,29 +324,34 @@ class HttpClient:
         json: Any = None,
         idempotent: bool | None = None,
         max_pages: int | None = None,
+        key: ItemKey | None = None,
+        max_empty_pages: int = MAX_EMPTY_PAGES,
     ) -> AsyncIterator[Page]:
         """Stream the pages of a listing, one request at a time.
 
         ``items`` locates the list in the body: a key (``"sims"``), a callable, or ``None``
-        when the body is the list. Iteration stops on the paginator's end signal or an
-        empty page; a repeated page request or a page identical to the previous one raises
-        :class:`UnexpectedResponseError` (a vendor paging loop), as does passing
-        ``max_pages``.
+        when the body is the list. The paginator's reading of the vendor's end signal alone
+        ends the listing: an empty page that the vendor says is not the last is followed
+        (or, where the paginator cannot go on from it, raises). A listing is complete or
+        raises :class:`UnexpectedResponseError`, never silently short. That error is also
+        raised, before the offending page is yielded, for a paging signal that cannot be
+        read, a page request or a page seen before anywhere in the listing, a record whose
+        natural ``key`` was seen before (``key`` reads it from a vendor record; memory then
+        grows with the records), more than ``max_empty_pages`` empty pages in a row that
+        claim more data, and more than ``max_pages`` pages.
         """
+        endpoint = f"{method.upper()} {path}"
+        guard = ListingGuard(connector=self.connector, endpoint=endpoint, key=key)
         request: PageRequest | None = paginator.first(
             PageRequest(self._url(path, path_params), dict(params or {}), json)
         )
-        seen: set[str] = set()
-        previous: Sequence[Any] | None = None
+        empty_run = 0
         while request is not None:
-            key = request.key()
-            if key in seen:
-                raise self._loop_error(path)
-            if max_pages is not None and len(seen) >= max_pages:
+            if max_pages is not None and guard.requests >= max_pages:
                 raise UnexpectedResponseError(
                     f"{path}: more than {max_pages} pages", connector=self.connector
                 )
-            seen.add(key)
+            guard.check_request(request)
             response = await self._send(
                 method,
                 path,
@@ -324,13 +363,44 @@ class HttpClient:
             )
             body = self.decode(response, path)
             page_items = self._items(body, items, path, response)
-            if page_items and previous is not None and page_items == previous:
-                raise self._loop_error(path)
+            guard.check_page(page_items)
             yield Page(page_items, body, response)
-            if not page_items:
-                return
-            previous = page_items
-            request = paginator.next(request, response, body, page_items)
+            empty_run = 0 if page_items else empty_run + 1
+            request = self._next_page(paginator, request, response, body, page_items, path)
+            if request is not None and empty_run >= max_empty_pages:
+                raise self._unexpected(
+                    response,
+                    f"{endpoint}: {empty_run} empty pages in a row, yet the platform says "
+                    "more data follows; stopping rather than page forever",
+                )
+
+    def _next_page(
+        self,
+        paginator: Paginator,
+        request: PageRequest,
+        response: httpx.Response,
+        body: Any,
+        items: Sequence[Any],
+        path: str,
+    ) -> PageRequest | None:
+        """The paginator's next request; an unreadable or impossible paging signal raises
+        :class:`UnexpectedResponseError` naming the endpoint."""
+        try:
+            return paginator.next(request, response, body, items)
+        except _SIGNAL_ERRORS as exc:
+            reason = str(exc)[:200] if isinstance(exc, ValueError) else type(exc).__name__
+        raise self._unexpected(
+            response,
+            f"{response.request.method} {path}: the paging signal cannot be followed ({reason})",
+        )
+
+    def _unexpected(self, response: httpx.Response, message: str) -> UnexpectedResponseError:
+        return UnexpectedResponseError(
+            message,
+            connector=self.connector,
+            status_code=response.status_code,
+            request_id=self.errors.request_id(response),
+        )
 
     async def _attempt(
         self,
@@ -353,14 +423,29 @@ class HttpClient:
                     method, url, params=_query(params), json=json, headers=headers
                 )
             except CdpError as exc:
-                error = exc
+                # Raised inside httpx by the auth flow (a refused login: the request itself
+                # was not sent) or by the body limit (not retried anyway).
+                error, sent = exc, False
             except httpx.HTTPError as exc:
-                sent = not isinstance(exc, _NOT_SENT)
-                error = TransientError(
-                    f"{method} {template} failed: {type(exc).__name__}", connector=self.connector
+                # A login the auth flow made failed: the request itself was never sent.
+                sent = not isinstance(exc, _NOT_SENT) and not _is_login(exc)
+                error = network_error(
+                    exc,
+                    where=f"{method} {template}",
+                    host=self._host,
+                    connector=self.connector,
+                    outcome_unknown=sent and not idempotent,
                 )
         if response is not None:
             error = self.errors.classify(response, connector=self.connector)
+            if error is None and _is_html(response):
+                # A proxy, captive portal or maintenance page answered, not the platform's
+                # API: a write "done" this way never reached it.
+                error = self._unexpected(
+                    response,
+                    f"{method} {template} was answered with an HTML page, not by the "
+                    "platform's API (a proxy or a maintenance page?)",
+                )
         self._record(method, template, response, error, self._clock() - started, number)
         if error is None and response is not None:
             return response
@@ -454,34 +539,43 @@ class HttpClient:
     ) -> Sequence[Any]:
         found: Any
         if callable(items):
-            found = items(body)
+            try:
+                found = items(body)
+            except _SIGNAL_ERRORS as exc:
+                raise self._unexpected(
+                    response,
+                    f"{response.request.method} {path}: the list of items cannot be read "
+                    f"({type(exc).__name__})",
+                ) from None
         elif items is None or body is None:
             found = body
         elif isinstance(body, Mapping) and items in body:
             found = body[items]
         else:
-            raise UnexpectedResponseError(
-                f"{response.request.method} {path}: the response has no {items!r} list",
-                connector=self.connector,
-                status_code=response.status_code,
-                request_id=self.errors.request_id(response),
+            raise self._unexpected(
+                response, f"{response.request.method} {path}: the response has no {items!r} list"
             )
         if found is None:
             found = []
         if not isinstance(found, list):
-            raise UnexpectedResponseError(
-                f"{response.request.method} {path}: expected a list of items in the response",
-                connector=self.connector,
-                status_code=response.status_code,
-                request_id=self.errors.request_id(response),
+            raise self._unexpected(
+                response, f"{response.request.method} {path}: expected a list of items"
             )
         return found
 
-    def _loop_error(self, path: str) -> UnexpectedResponseError:
-        return UnexpectedResponseError(
-            f"{path}: the platform repeated a page; stopping to avoid an endless listing",
-            connector=self.connector,
-        )
+
+def _is_html(response: httpx.Response) -> bool:
+    """Whether a response is an HTML page (by its content type, with a body)."""
+    kind = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+    return kind in ("text/html", "application/xhtml+xml") and bool(response.content)
+
+
+def _is_login(exc: httpx.HTTPError) -> bool:
+    """Whether ``exc`` came from a login call of the auth flow."""
+    try:
+        return LOGIN_STARTED in exc.request.extensions
+    except RuntimeError:  # an error raised without its request
+        return False
 
 
 def _query(params: Mapping[str, Any] | None) -> dict[str, Any] | None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -92,6 +91,7 @@ DEFAULT_ERROR_RULES: tuple[ErrorRule, ...] = (
     ErrorRule(UnexpectedResponseError, status=(300, 399)),
 )
 
+_PARSE_ERRORS = (KeyError, IndexError, TypeError, ValueError, AttributeError, RecursionError)
 _CODE_KEYS = ("errorCode", "error_code", "code", "errorcode")
 _MESSAGE_KEYS = ("errorMessage", "error_message", "message", "detail", "title", "error")
 
@@ -109,10 +109,10 @@ def parse_error_body(body: Any) -> VendorError:
     message = _first_scalar(body, _MESSAGE_KEYS)
     if code is None or message is None:
         for value in body.values():
-            if isinstance(value, Mapping):
-                nested = parse_error_body(value)
-                code = code if code is not None else nested.code
-                message = message if message is not None else nested.message
+            if isinstance(value, Mapping):  # one level down, no deeper
+                code = code if code is not None else _first_scalar(value, _CODE_KEYS)
+                if message is None:
+                    message = _first_scalar(value, _MESSAGE_KEYS)
                 break
     return VendorError(code=code, message=message)
 
@@ -203,7 +203,10 @@ class ErrorTable:
         body = _json_or_none(response)
         if success and not (isinstance(body, Mapping) and any(k in body for k in _CODE_KEYS)):
             return None  # only a top-level error code turns a 2xx into a failure
-        vendor = self.parse_body(body)
+        try:
+            vendor = self.parse_body(body)
+        except _PARSE_ERRORS:  # an error body of a shape the parser did not expect
+            vendor = VendorError()
         if success and vendor.code is None:
             return None
         error_class: type[CdpError] = UnexpectedResponseError
@@ -232,9 +235,11 @@ class ErrorTable:
 
 
 def _json_or_none(response: httpx.Response) -> Any:
+    """The decoded body; ``None`` when it is not JSON or is nested too deeply to decode
+    (the error is then classified from the HTTP status alone)."""
     try:
         return response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (ValueError, RecursionError):
         return None
 
 

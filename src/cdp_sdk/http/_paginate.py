@@ -1,10 +1,12 @@
 """Paginators: pure descriptions of how a vendor API pages its lists.
 
 A paginator never does I/O. Given the request for one page and that page's response, it
-returns the request for the next page, or ``None`` when the vendor signals the end.
-:meth:`cdp_sdk.http.HttpClient.paginate` drives it and adds what every style shares: the
-stop on an empty page and the loop guard (a page request seen before, or a page whose items
-repeat the previous page's, raises :class:`~cdp_sdk.errors.UnexpectedResponseError`).
+returns the request for the next page, or ``None`` when the vendor signals the end. The
+vendor's end signal decides, not an empty page: an empty page that the vendor says is not
+the last is followed, or, where the style cannot go on from it (nothing to start after),
+the paginator raises ``ValueError``. :meth:`cdp_sdk.http.HttpClient.paginate` drives it,
+turns an unreadable paging signal into :class:`~cdp_sdk.errors.UnexpectedResponseError`,
+and adds the loop guard over the whole listing (see :class:`ListingGuard`).
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ __all__ = [
     "StartAfterPaginator",
     "body_field",
     "header_value",
+    "read_count",
+    "read_flag",
 ]
 
 ResponseReader = Callable[[httpx.Response, Any], Any]
@@ -107,8 +111,11 @@ class PageNumberPaginator(Paginator):
     """``page=1,2,...`` with a page size; ends on a last-page flag or a total-pages count.
 
     ``last_page`` reads the vendor's flag (e.g. Jasper's ``lastPage``); ``total_pages``
-    reads the count (e.g. the ``X-Total-Pages`` header of emnify and 1NCE). When neither
-    says anything, a page shorter than ``page_size`` ends the list.
+    reads the count (e.g. the ``X-Total-Pages`` header of emnify and 1NCE). Whichever
+    speaks decides, also for an empty page: one that the flag or the count says is not the
+    last is followed by the next page number, up to the announced total. When neither says
+    anything, an empty page or a page shorter than ``page_size`` ends the list. A flag
+    that is not a boolean, or a count that is not a whole number, raises ``ValueError``.
     """
 
     page_param: str = "page"
@@ -126,18 +133,19 @@ class PageNumberPaginator(Paginator):
         self, request: PageRequest, response: httpx.Response, body: Any, items: Sequence[Any]
     ) -> PageRequest | None:
         page = int(request.params[self.page_param])
+        following = request.with_params(**{self.page_param: page + 1})
         if self.last_page is not None:
             flag = self.last_page(response, body)
             if flag is not None:
-                return None if _truthy(flag) else request.with_params(**{self.page_param: page + 1})
+                return None if read_flag(flag, "last-page flag") else following
         if self.total_pages is not None:
             total = self.total_pages(response, body)
             if total is not None:
-                last = int(total) + self.first_page - 1
-                return None if page >= last else request.with_params(**{self.page_param: page + 1})
-        if self.page_size is not None and len(items) < self.page_size:
+                last = read_count(total, "total-pages count") + self.first_page - 1
+                return None if page >= last else following
+        if not items or (self.page_size is not None and len(items) < self.page_size):
             return None
-        return request.with_params(**{self.page_param: page + 1})
+        return following
 
 
 @dataclass(frozen=True)
@@ -146,7 +154,9 @@ class CursorPaginator(Paginator):
 
     Soracom: ``CursorPaginator("last_evaluated_key", header_value("x-soracom-next-key"))``;
     Onomondo: ``CursorPaginator("next_page", body_field("next_page"))``. The list ends
-    when the cursor is absent or empty.
+    when the cursor is absent or empty. An empty page that carries a cursor is followed
+    (a scan may return an empty page before more data); a cursor that does not advance is
+    caught by the loop guard.
     """
 
     param: str
@@ -163,6 +173,8 @@ class CursorPaginator(Paginator):
         cursor = self.cursor(response, body)
         if cursor in (None, ""):
             return None
+        if not isinstance(cursor, str | int) or isinstance(cursor, bool):
+            raise ValueError("the next-page cursor is not a string")
         return request.with_params(**{self.param: str(cursor)})
 
 
@@ -170,8 +182,9 @@ class CursorPaginator(Paginator):
 class NextUrlPaginator(Paginator):
     """The body names the URL of the next page (Twilio ``meta.next_page_url``).
 
-    The URL is followed as given (its query replaces ours); :class:`HttpClient` refuses a
-    URL on another host, so credentials never leave the configured platform.
+    The URL is followed as given (its query replaces ours), also after an empty page; the
+    list ends when it is absent. :class:`HttpClient` refuses a URL on another host, so
+    credentials never leave the configured platform.
     """
 
     next_url: ResponseReader
@@ -182,14 +195,18 @@ class NextUrlPaginator(Paginator):
         url = self.next_url(response, body)
         if not url:
             return None
-        return PageRequest(url=str(response.url.join(str(url))), params={}, json=request.json)
+        if not isinstance(url, str):
+            raise ValueError("the next-page URL is not a string")
+        return PageRequest(url=str(response.url.join(url)), params={}, json=request.json)
 
 
 @dataclass(frozen=True)
 class StartAfterPaginator(Paginator):
     """The next page starts after the last item's id (Hologram ``startafter``).
 
-    ``continues`` reads the vendor's more-data flag; without it, an empty page ends the list.
+    ``continues`` reads the vendor's more-data flag (absent means no more); without a
+    reader, an empty page ends the list. An empty page whose flag says more cannot be
+    followed (there is no last item to start after) and raises ``ValueError``.
     """
 
     param: str
@@ -204,8 +221,13 @@ class StartAfterPaginator(Paginator):
     def next(
         self, request: PageRequest, response: httpx.Response, body: Any, items: Sequence[Any]
     ) -> PageRequest | None:
-        if self.continues is not None and not _truthy(self.continues(response, body)):
-            return None
+        if self.continues is not None:
+            if not read_flag(self.continues(response, body), "more-data flag", absent=False):
+                return None
+            if not items:
+                raise ValueError(
+                    "an empty page says more data follows, with no item to start after"
+                )
         if not items:
             return None
         return request.with_params(**{self.param: self.item_id(items[-1])})
@@ -215,9 +237,12 @@ class StartAfterPaginator(Paginator):
 class HasMorePaginator(Paginator):
     """The vendor flags that more data waits; the caller says how to ask for it.
 
-    ``has_more`` reads the flag; by default an HTTP 202 answer also means "more data"
-    (Verizon ThingSpace). ``advance`` builds the next request from the current one and the
-    page (e.g. ``largestDeviceIdSeen`` from the last item, or ``earliest`` moved forward).
+    ``has_more`` reads the flag (absent means no more); by default an HTTP 202 answer also
+    means "more data" (Verizon ThingSpace). ``advance`` builds the next request from the
+    current one and the page (e.g. ``largestDeviceIdSeen`` from the last item, or
+    ``earliest`` moved forward). It is called for an empty page too; when it cannot go on
+    from one it raises ``ValueError`` (or ``IndexError``), and a request it repeats is
+    caught by the loop guard.
     """
 
     has_more: ResponseReader
@@ -227,7 +252,7 @@ class HasMorePaginator(Paginator):
     def next(
         self, request: PageRequest, response: httpx.Response, body: Any, items: Sequence[Any]
     ) -> PageRequest | None:
-        more = _truthy(self.has_more(response, body))
+        more = read_flag(self.has_more(response, body), "more-data flag", absent=False)
         if self.more_on_202 and response.status_code == 202:
             more = True
         return self.advance(request, response, body, items) if more else None
@@ -240,7 +265,42 @@ def _sized(request: PageRequest, size_param: str | None, page_size: int | None) 
     return request
 
 
-def _truthy(value: Any) -> bool:
+_TRUE = frozenset({"true", "1", "yes"})
+_FALSE = frozenset({"false", "0", "no"})
+
+
+def read_flag(value: Any, name: str, *, absent: bool | None = None) -> bool:
+    """A vendor's boolean paging flag: a JSON boolean, ``0``/``1``, or ``"true"``/``"false"``
+    (also ``"yes"``/``"no"``, any case). ``None`` gives ``absent`` when that is set; any
+    other value raises ``ValueError`` naming the flag (never its value)."""
+    if value is None and absent is not None:
+        return absent
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
     if isinstance(value, str):
-        return value.strip().lower() in {"true", "1", "yes"}
-    return bool(value)
+        text = value.strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+    raise ValueError(f"the {name} is not a boolean")
+
+
+def read_count(value: Any, name: str) -> int:
+    """A vendor's page or item count: a non-negative whole number, as a number or as
+    decimal digits (a header). Anything else raises ``ValueError`` naming the count."""
+    if isinstance(value, bool):
+        raise ValueError(f"the {name} is not a whole number")
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    elif isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        number = int(value.strip())
+    else:
+        raise ValueError(f"the {name} is not a whole number")
+    if number < 0:
+        raise ValueError(f"the {name} is negative")
+    return number

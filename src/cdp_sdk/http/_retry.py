@@ -18,8 +18,9 @@ class RetryPolicy:
     """When to retry a failed call and how long to wait before the next attempt.
 
     Retried: rate limiting (429) and transient failures (5xx, timeouts, network errors),
-    for reads and idempotent writes. A non-idempotent write is retried only when the request
-    never left the machine (the connection could not be opened). The server's own wait
+    for reads and idempotent writes. A non-idempotent write is retried after a 429 (the
+    server refused it unprocessed) or when the request never left the machine (the
+    connection could not be opened), and never after it was sent. The server's own wait
     (``Retry-After`` or a vendor reset header) is followed when it is at most
     ``max_retry_after`` seconds; a longer one ends the retries at once with the error and
     its ``retry_after``. Without a server wait, the wait grows exponentially from
@@ -36,7 +37,8 @@ class RetryPolicy:
         """Whether ``error`` after one attempt deserves another."""
         if not isinstance(error, RateLimitedError | TransientError):
             return False
-        if sent and not idempotent:
+        # A 429 says the server did not process the request: safe to send again, writes too.
+        if sent and not idempotent and not isinstance(error, RateLimitedError):
             return False
         return error.retry_after is None or error.retry_after <= self.max_retry_after
 

@@ -10,6 +10,7 @@ and injected faults. The same emulator runs in-process (:meth:`Emulator.transpor
 from __future__ import annotations
 
 import asyncio
+import inspect
 import re
 import secrets
 import socket
@@ -24,6 +25,7 @@ from typing import Any, ClassVar, Literal, TypeVar
 from urllib.parse import unquote
 
 import httpx
+from pydantic import BaseModel
 
 from cdp_sdk.http import is_loopback
 from cdp_sdk.sandbox._fleet import Fleet
@@ -250,6 +252,25 @@ class Emulator:
         response = self.error(429, "rate_limited", "Too many requests")
         response.headers["Retry-After"] = str(max(1, round(retry_after)))
         return response
+
+    @classmethod
+    def connector_settings(cls, model: type[BaseModel]) -> dict[str, Any]:
+        """The settings a connector (whose settings model is ``model``) needs to reach an
+        emulator built with its defaults: the keyword arguments of ``__init__`` named like
+        a setting, with their default values (the test credentials it accepts).
+
+        The fault matrix and other generic tools use it; an emulator whose credentials are
+        given another way overrides it.
+        """
+        fields = getattr(model, "model_fields", {})
+        return {
+            name: parameter.default
+            for name, parameter in inspect.signature(cls.__init__).parameters.items()
+            if name in fields
+            and parameter.kind is inspect.Parameter.KEYWORD_ONLY
+            and isinstance(parameter.default, str | int | float)
+            and not isinstance(parameter.default, bool)
+        }
 
     # -- helpers for handlers ----------------------------------------------------------
 

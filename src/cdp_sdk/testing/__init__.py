@@ -1,4 +1,4 @@
-"""The plugin author's kit: the conformance suite and fixture recording.
+"""The plugin author's kit: the conformance suite, the fault matrix and fixture recording.
 
 Needs the ``test`` extra (pytest, respx). A connector's test module subclasses
 :class:`ConformanceSuite`::
@@ -12,14 +12,24 @@ Needs the ``test`` extra (pytest, respx). A connector's test module subclasses
         emulator = AcmeEmulator
 """
 
+from cdp_sdk.testing._emulated import emulated_connectors
+from cdp_sdk.testing._fault_transport import FaultTransport
+from cdp_sdk.testing._faults import Cell, CellResult, matrix_cells, run_cell, run_matrix
 from cdp_sdk.testing._record import Recorder, Redactor, ScenarioEmulator, load_scenario
 from cdp_sdk.testing._suite import ConformanceSuite, FakeSleep
 
 __all__ = [
+    "Cell",
+    "CellResult",
     "ConformanceSuite",
     "FakeSleep",
+    "FaultTransport",
     "Recorder",
     "Redactor",
     "ScenarioEmulator",
+    "emulated_connectors",
     "load_scenario",
+    "matrix_cells",
+    "run_cell",
+    "run_matrix",
 ]

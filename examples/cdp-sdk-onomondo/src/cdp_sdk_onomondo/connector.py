@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from functools import partial
+from operator import itemgetter
 from typing import Any
 
 import httpx
@@ -91,7 +92,7 @@ class OnomondoConnector(BaseConnector):
         self, *, modified_since: datetime | None
     ) -> AsyncIterator[Subscription]:
         total, received = None, 0
-        async for page in self.http.paginate(PAGINATOR, SIMS, items="sims"):
+        async for page in self.http.paginate(PAGINATOR, SIMS, items="sims", key=itemgetter("id")):
             if total is None and isinstance(page.body, dict):
                 total = page.body.get("total")
             received += len(page.items)

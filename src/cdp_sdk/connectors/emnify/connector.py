@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 from functools import partial
+from operator import itemgetter
 from typing import Any
 
 import httpx
@@ -88,7 +89,7 @@ class EmnifyConnector(BaseConnector):
     # -- subscriptions --------------------------------------------------------------------
 
     def subscriptions(self, *, modified_since: datetime | None) -> AsyncIterator[Subscription]:
-        return self.listing(PAGES, "/api/v1/sim", mapping.to_subscription)
+        return self.listing(PAGES, "/api/v1/sim", mapping.to_subscription, key=itemgetter("id"))
 
     async def subscription(self, iccid: str) -> Subscription:
         record = await self._sim(iccid)

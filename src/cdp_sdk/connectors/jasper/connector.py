@@ -10,6 +10,7 @@ import logging
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 from functools import partial
+from operator import itemgetter
 
 import httpx
 from pydantic import Field, SecretStr
@@ -23,6 +24,7 @@ from cdp_sdk.errors import (
     InvalidRequestError,
     NotFoundError,
     RateLimitedError,
+    UnexpectedResponseError,
 )
 from cdp_sdk.http import BasicAuth, ErrorRule, ErrorTable, PageNumberPaginator, body_field
 from cdp_sdk.models import (
@@ -185,26 +187,42 @@ class JasperConnector(BaseConnector):
     # -- helpers ------------------------------------------------------------------------
 
     async def _changed_devices(self, since: datetime) -> AsyncIterator[str]:
-        """ICCIDs of the devices changed since ``since``, oldest change first.
+        """ICCIDs of the devices changed since ``since``, oldest change first, each once.
 
         Search Devices answers one window of at most a year at a time, so the windows are
         walked in turn. Adjacent windows share their boundary instant: an ICCID from the
-        last page of one window is not repeated by the next.
+        last page of one window is not repeated by the next. A device changed again while
+        the listing runs moves to the last, open window and is not repeated either (its
+        next change is the next incremental run's). Any other ICCID listed twice is a
+        paging fault of the platform and raises :class:`UnexpectedResponseError` (the
+        listing keeps the ICCIDs it has seen: memory grows with the fleet).
         """
         boundary: set[str] = set()
+        seen: set[str] = set()
         for window_start, window_end in mapping.search_windows(since, datetime.now(UTC)):
             params = {
                 "modifiedSince": mapping.request_instant(window_start),
                 "modifiedTill": window_end and mapping.request_instant(window_end),
             }
             last_page: list[str] = []
-            async for page in self.http.paginate(PAGES, DEVICES, items="devices", params=params):
+            pages = self.http.paginate(
+                PAGES, DEVICES, items="devices", params=params, key=itemgetter("iccid")
+            )
+            async for page in pages:
                 iccids = list(
                     self.map_records(page.items, mapping.listed_iccid, endpoint=f"GET {DEVICES}")
                 )
                 for iccid in iccids:
-                    if iccid not in boundary:
-                        yield iccid
+                    if iccid in boundary or (iccid in seen and window_end is None):
+                        continue
+                    if iccid in seen:
+                        raise UnexpectedResponseError(
+                            f"GET {DEVICES}: the platform listed the same device in two "
+                            "search windows; stopping rather than return duplicates",
+                            connector=self.name,
+                        )
+                    seen.add(iccid)
+                    yield iccid
                 last_page = iccids or last_page
             boundary = set(last_page)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Mapping
 from datetime import UTC, datetime, timedelta
 from functools import partial
+from operator import itemgetter
 from typing import Any
 
 import httpx
@@ -93,7 +94,7 @@ class OneNceConnector(BaseConnector):
     # -- subscriptions --------------------------------------------------------------------
 
     def subscriptions(self, *, modified_since: datetime | None) -> AsyncIterator[Subscription]:
-        return self.listing(SIM_PAGES, "/v1/sims", mapping.to_subscription)
+        return self.listing(SIM_PAGES, "/v1/sims", mapping.to_subscription, key=itemgetter("iccid"))
 
     async def subscription(self, iccid: str) -> Subscription:
         record = await self._sim(iccid)

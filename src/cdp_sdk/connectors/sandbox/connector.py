@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, date, datetime, timedelta
+from operator import itemgetter
 
 import httpx
 from pydantic import Field, SecretStr
@@ -103,7 +104,12 @@ class SandboxConnector(BaseConnector):
     def subscriptions(self, *, modified_since: datetime | None) -> AsyncIterator[Subscription]:
         since = {"modified_since": modified_since.isoformat() if modified_since else None}
         return self.listing(
-            SIM_PAGES, "/v1/sims", mapping.to_subscription, items="data", params=since
+            SIM_PAGES,
+            "/v1/sims",
+            mapping.to_subscription,
+            items="data",
+            params=since,
+            key=itemgetter("iccid"),
         )
 
     async def subscription(self, iccid: str) -> Subscription:

@@ -11,6 +11,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from functools import partial
+from operator import itemgetter
 from typing import Any
 
 import httpx
@@ -195,7 +196,7 @@ class SoracomConnector(BaseConnector):
     # -- subscriptions ------------------------------------------------------------------
 
     def subscriptions(self, *, modified_since: datetime | None) -> AsyncIterator[Subscription]:
-        return self.listing(PAGINATOR, SIMS, mapping.to_subscription)
+        return self.listing(PAGINATOR, SIMS, mapping.to_subscription, key=itemgetter("simId"))
 
     async def subscription(self, iccid: str) -> Subscription:
         return self.map_one(await self._sim(iccid), mapping.to_subscription, endpoint=f"GET {SIM}")

@@ -1,0 +1,96 @@
+"""The loop guard of one listing: what it has seen, so that a vendor paging loop raises."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any
+
+from cdp_sdk.errors import UnexpectedResponseError
+from cdp_sdk.http._paginate import PageRequest
+
+__all__ = ["ItemKey", "ListingGuard"]
+
+ItemKey = Callable[[Any], Hashable | None]
+"""The natural key of a vendor record in a listing (e.g. ``operator.itemgetter("iccid")``);
+``None``, or an error, for a record it cannot read (the mapping reports that record)."""
+
+_KEY_ERRORS = (KeyError, IndexError, TypeError, ValueError, AttributeError)
+
+
+def _digest(text: str) -> int:
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
+
+
+class ListingGuard:
+    """Everything one listing has seen, so a server that pages in a loop is stopped.
+
+    - every page request (URL, query and body): one asked for twice raises;
+    - every non-empty page (its items): a page served again anywhere in the listing raises,
+      not only right after itself;
+    - with a ``key`` function, every record's natural key: a record listed twice raises.
+
+    Memory: an 8-byte digest per page request and per page (O(pages)), plus one per record
+    only when ``key`` is given (O(records)); never the records or identifiers themselves.
+    A collision of two digests is about as likely as one in 10^19 per pair.
+    """
+
+    def __init__(self, *, connector: str, endpoint: str, key: ItemKey | None = None) -> None:
+        self.connector = connector
+        self.endpoint = endpoint
+        self.key = key
+        self._requests: set[int] = set()
+        self._pages: set[int] = set()
+        self._keys: set[int] = set()
+
+    @property
+    def requests(self) -> int:
+        """Page requests seen so far."""
+        return len(self._requests)
+
+    def check_request(self, request: PageRequest) -> None:
+        """Record a page request about to be sent; raise if the listing asked for it before."""
+        digest = _digest(request.key())
+        if digest in self._requests:
+            raise self._error("the platform repeated a page")
+        self._requests.add(digest)
+
+    def check_page(self, items: Sequence[Any]) -> None:
+        """Record a page's items before they are handed on; raise if the page, or one of
+        its records (by natural key), was seen before in this listing."""
+        if not items:
+            return  # empty pages look alike; the request guard still applies to them
+        try:
+            text = json.dumps(items, sort_keys=True, separators=(",", ":"), default=repr)
+        except RecursionError:
+            raise self._error("a page is nested too deeply to read") from None
+        digest = _digest(text)
+        if digest in self._pages:
+            raise self._error("the platform repeated a page")
+        self._pages.add(digest)
+        if self.key is not None:
+            self._check_keys(items)
+
+    def _check_keys(self, items: Sequence[Any]) -> None:
+        assert self.key is not None
+        page: set[int] = set()
+        for item in items:
+            try:
+                value = self.key(item)
+            except _KEY_ERRORS:
+                continue  # a record the mapping will report
+            if value is None:
+                continue
+            digest = _digest(f"{type(value).__name__}:{value!r}")
+            if digest in self._keys or digest in page:
+                raise self._error("the platform listed the same record twice")
+            page.add(digest)
+        self._keys |= page
+
+    def _error(self, reason: str) -> UnexpectedResponseError:
+        return UnexpectedResponseError(
+            f"{self.endpoint}: {reason}; stopping rather than return a listing with "
+            "duplicates or gaps",
+            connector=self.connector,
+        )
