@@ -480,3 +480,57 @@ def test_apply_options_are_checked() -> None:
         ApplyOptions(pending_timeout=-1)
     with pytest.raises(ValueError, match="poll_interval"):
         ApplyOptions(poll_interval=0)
+
+
+def test_a_sim_that_left_its_account_fails_and_a_half_done_sim_is_finished() -> None:
+    lab, sandbox, _ = tapped("sandbox")
+    gone, half = pick(sandbox, SimStatus.ACTIVE, count=2)
+    sandbox.faults.append(Fault(status=503, method="PATCH", path=f"{half.iccid}/tags"))
+    changes = ChangeSet()
+    changes.add(gone.iccid, status="suspended")
+    changes.add(half.iccid, status="suspended", tags={"batch": "7"})
+    journal = MemoryJournal()
+    with Workspace({"lab": lab}) as workspace:
+        plan = changes.plan(workspace)
+        del sandbox.fleet.sims[gone.iccid]
+        first = plan.apply(workspace, journal=journal)
+        again = plan.apply(workspace, journal=journal)
+    left, partial = first.outcomes
+    assert (left.outcome, left.code) == (Outcome.FAILED, "sim_not_found")
+    assert left.message is not None
+    assert left.message.startswith("NotFoundError: ")
+    assert [(s.step, s.outcome) for s in partial.steps] == [
+        (Step.STATUS, Outcome.DONE),
+        (Step.TAGS, Outcome.FAILED),
+    ]
+    assert partial.outcome is Outcome.FAILED
+    finished = again.outcomes[1]
+    assert [(s.step, s.outcome, s.code) for s in finished.steps] == [
+        (Step.STATUS, Outcome.SKIPPED, "done_earlier"),
+        (Step.TAGS, Outcome.DONE, None),
+    ]
+    assert finished.outcome is Outcome.DONE
+    assert sandbox.fleet.sims[half.iccid].tags["batch"] == "7"
+
+
+def test_an_apply_stops_when_its_journal_cannot_write() -> None:
+    lab, sandbox, _ = tapped("sandbox")
+    sims = pick(sandbox, SimStatus.ACTIVE, count=4)
+    changes = ChangeSet.for_subscriptions([{"iccid": s.iccid} for s in sims], status="suspended")
+
+    class Full(MemoryJournal):
+        async def record(self, entry: object) -> None:
+            raise OSError("no space left on device")
+
+    closed: list[object] = []
+
+    class Watched(Full):
+        async def close(self, report: object) -> None:
+            closed.append(report)
+
+    with Workspace({"lab": lab}) as workspace:
+        plan = changes.plan(workspace)
+        with pytest.raises(OSError, match="no space left"):
+            plan.apply(workspace, journal=Watched())
+    assert writes(sandbox) == []  # no intent recorded: no call made
+    assert closed == [None]

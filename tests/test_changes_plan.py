@@ -517,3 +517,68 @@ def test_a_plan_prints_as_a_table_and_as_rows(plan: Plan) -> None:
         "why": "in none of the accounts searched (lab)",
     }
     assert len(plan) == 3
+
+
+def test_accounts_that_cannot_be_searched(install_plugins: InstallPlugins) -> None:
+    install_plugins(
+        {"blind": "blind_plugin:Blind"},
+        modules={
+            "blind_plugin": (
+                "from cdp_sdk import Capability\n"
+                "from cdp_sdk.connectors.sandbox import SandboxConnector\n"
+                "class Blind(SandboxConnector):\n"
+                "    name = 'blind'\n"
+                "    capabilities = frozenset({Capability.CHANGE_STATUS})\n"
+            )
+        },
+    )
+    lab, sandbox = emulated("sandbox")
+    blind = type(lab)("blind", dict(lab.settings), lab.transport)
+    broken = type(lab)("sandbox", {"api_key": "env:CDP_TEST_NOT_SET"})
+    [sim] = pick(sandbox, SimStatus.ACTIVE)
+    changes = ChangeSet()
+    changes.add("8988399000000000011", status="active")
+    with Workspace({"blind": blind}) as workspace:
+        [nowhere] = changes.plan(workspace).changes
+    assert nowhere.reasons[0].message == (
+        "in none of the accounts searched (blind); not searched: blind: blind cannot look SIMs up"
+    )
+    found = ChangeSet()
+    found.add(sim.iccid, status="suspended")
+    with Workspace({"broken": broken}) as workspace:
+        [line] = found.plan(workspace).changes
+    assert line.reasons[0].code == "lookup_failed"
+    assert line.reasons[0].message.startswith("could not be looked up (broken: ConfigurationError")
+    assert "CDP_TEST_NOT_SET" in line.reasons[0].message
+
+
+def test_a_live_plan_needs_an_async_workspace_when_awaited() -> None:
+    import asyncio
+
+    from cdp_sdk.workspace import BaseWorkspace
+
+    changes = ChangeSet([Change(iccid="8988303000000000017", status="active")])
+    with pytest.raises(TypeError, match="needs an AsyncWorkspace"):
+        asyncio.run(changes.plan_async(BaseWorkspace({})))
+
+
+def test_unreadable_modes_leave_the_move_to_the_platform() -> None:
+    lab, sandbox = emulated("sandbox")
+    [sim] = pick(sandbox, SimStatus.ACTIVE)
+    changes = ChangeSet()
+    changes.add(sim.iccid, status="suspended")
+
+    async def broken_modes() -> list[ActivationMode]:
+        from cdp_sdk.errors import TransientError
+
+        raise TransientError("down")
+
+    with Workspace({"lab": lab}) as workspace:
+        workspace.run(lambda w: _patch(w, broken_modes))
+        [line] = changes.plan(workspace).changes
+    assert line.decision is Decision.APPLY
+    assert line.notes == ("sandbox's activation modes are unknown: the move is not checked",)
+
+
+async def _patch(workspace: object, modes: object) -> None:
+    workspace.connector("lab").plugin.activation_modes = modes  # type: ignore[attr-defined]

@@ -212,3 +212,14 @@ def test_iccid_forms_try_the_likeliest_first() -> None:
     assert iccid_forms(FULL) == (FULL, FULL + str(luhn_check_digit(FULL)))
     assert iccid_forms(PAYLOAD) == (FULL, PAYLOAD)
     assert iccid_forms("8" * 22) == ("8" * 22,)  # no room for a check digit
+
+
+def test_text_that_is_not_csv_is_refused_by_line() -> None:
+    with pytest.raises(ChangeSetError) as caught:
+        read("ic\rcid,status\n")
+    [(line, reason)] = caught.value.problems
+    assert line == 1
+    assert reason.startswith("not valid CSV")
+    assert problems(f"iccid,status\n{FULL},active\n1\r2,active\n") == [
+        (3, problems("iccid,status\n1\r2,active\n")[0][1])
+    ]

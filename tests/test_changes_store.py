@@ -139,3 +139,73 @@ def test_a_newer_store_is_refused(tmp_path: Path) -> None:
 def test_the_change_tables_are_store_tables() -> None:
     assert {"change_plans", "change_journal"} <= set(schema.tables)
     assert schema.change_journal not in schema.ENTITY_TABLES
+
+
+def insert_sims(store: Store, rows: list[dict[str, object]]) -> None:
+    base = {
+        "id": "x",
+        "connector": "sandbox",
+        "status": "active",
+        "status_raw": "live",
+        "extra": {},
+    }
+    with store.engine.begin() as connection:
+        connection.execute(schema.subscriptions.insert(), [{**base, **row} for row in rows])
+
+
+def test_the_store_finds_sims_by_account_and_reports_what_it_cannot_read(
+    tmp_path: Path,
+) -> None:
+    from cdp_sdk.models import luhn_check_digit
+
+    payload = "898830300000000001"  # the check digit appended makes another valid ICCID
+    full = payload + str(luhn_check_digit(payload))
+    with Store(tmp_path / "cdp.db") as store:
+        insert_sims(
+            store,
+            [
+                {"account": "eu", "id": "1", "iccid": payload},
+                {"account": "eu", "id": "2", "iccid": full},
+                {"account": "us", "id": "3", "iccid": "8988303000000000025"},
+                {"account": "us", "id": "4", "iccid": "8988303000000000033", "status": "bogus"},
+                {"account": "us", "id": "5", "iccid": "8988303000000000041", "connector": "gone"},
+            ],
+        )
+        changes = ChangeSet()
+        changes.add(payload, status="suspended")
+        changes.add("8988303000000000025", status="suspended")
+        changes.add("8988303000000000033", status="suspended")
+        changes.add("8988303000000000041", status="suspended")
+        plan = changes.plan(store=store)
+        only_eu = changes.plan(store=store, accounts=["eu"])
+    codes = [(c.decision.value, c.reasons[0].code if c.reasons else None) for c in plan.changes]
+    assert codes == [
+        ("error", "ambiguous"),
+        ("apply", None),
+        ("error", "lookup_failed"),
+        ("error", "connector"),
+    ]
+    assert plan.changes[2].reasons[0].message == (
+        "could not be looked up (us: its record in the store cannot be read)"
+    )
+    assert [c.reasons[0].code for c in only_eu.changes[1:]] == ["not_found"] * 3
+    # Without activation modes in the store nor a workspace, moves are not checked.
+    assert plan.changes[1].notes == (
+        "sandbox's activation modes are unknown: the move is not checked",
+    )
+
+
+def test_the_run_of_an_apply_says_how_it_went(tmp_path: Path) -> None:
+    lab, sandbox = emulated("sandbox")
+    [sim] = pick(sandbox, SimStatus.ACTIVE)
+    done = ChangeSet()
+    done.add(sim.iccid, status="suspended")
+    nothing = ChangeSet()
+    nothing.add("8988399000000000011", status="active")
+    with Store(tmp_path / "cdp.db") as store, Workspace({"lab": lab}) as workspace:
+        done.plan(workspace).apply(workspace, store=store)
+        nothing.plan(workspace).apply(workspace, store=store)
+        statuses = [(run.status, run.kind) for run in store.runs()]
+        [failed, ok] = store.runs()
+    assert statuses == [("failed", "changes"), ("ok", "changes")]
+    assert (ok.finished_at is not None, failed.finished_at is not None) == (True, True)

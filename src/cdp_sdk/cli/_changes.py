@@ -27,7 +27,20 @@ from cdp_sdk.changes import (
     TooManyChangesError,
 )
 from cdp_sdk.cli import _render as render
-from cdp_sdk.cli._app import (
+from cdp_sdk.cli._changes_render import (
+    ApplyProgress,
+    journal_table,
+    outcomes_table,
+    plan_table,
+)
+
+# Made before the helpers of the main app are imported: `_app` registers this object at
+# its end, whichever of the two modules is imported first.
+changes_app = typer.Typer(
+    help="Bulk changes across platforms: plan from a CSV file (a dry run), then apply.",
+)
+
+from cdp_sdk.cli._app import (  # noqa: E402
     AccountsOption,
     CommandError,
     ConfigOption,
@@ -39,12 +52,6 @@ from cdp_sdk.cli._app import (
     _handled,
     _workspace,
 )
-from cdp_sdk.cli._changes_render import (
-    ApplyProgress,
-    journal_table,
-    outcomes_table,
-    plan_table,
-)
 
 __all__ = ["USAGE_ERROR", "changes_app"]
 
@@ -55,9 +62,6 @@ USAGE_ERROR = 2
 """The exit status for a command line, change file or plan file that cannot be used."""
 DEFAULT_CONFIG = Path("cdp.toml")
 
-changes_app = typer.Typer(
-    help="Bulk changes across platforms: plan from a CSV file (a dry run), then apply.",
-)
 
 MaxChangesOption = Annotated[
     int | None,
