@@ -78,19 +78,24 @@ def test_an_iccid_in_no_account_or_in_two_is_an_error_line_not_a_guess() -> None
     changes.add(shared.iccid, status="suspended")
     changes.add("8988399000000000011", status="suspended")
     changes.add(alone.iccid, status="suspended", account="one")  # pinned elsewhere
+    changes.add("8988399000000000029", status="suspended", account="nine")
     with Workspace({"one": one, "two": two, "three": three}) as workspace:
         plan = changes.plan(workspace)
         pinned = ChangeSet.for_subscriptions(
             [{"iccid": shared.iccid, "account": "two"}], status="suspended"
         ).plan(workspace)
-    in_two, nowhere, elsewhere = plan.changes
+    in_two, nowhere, elsewhere, unknown = plan.changes
+    assert unknown.reasons[0].message == (
+        "pinned to 'nine', which is not an account here (one, three, two)"
+    )
+    assert unknown.account == "nine"
     assert in_two.decision is Decision.ERROR
     assert in_two.reasons[0].code == "in_two_accounts"
     assert in_two.reasons[0].message.startswith("found in one and two: pin one account")
     assert nowhere.reasons[0].code == "not_found"
     assert nowhere.reasons[0].message == "in none of the accounts searched (one, three, two)"
     assert elsewhere.reasons[0].message == "in none of the accounts searched (one)"
-    assert plan.counts[Decision.ERROR] == 3
+    assert plan.counts[Decision.ERROR] == 4
     assert not plan.ok
     [resolved] = pinned.changes
     assert (resolved.account, resolved.decision) == ("two", Decision.APPLY)

@@ -184,6 +184,9 @@ class LiveSource(StateSource):
         return load_connector(self.workspace.account(found.account).connector)
 
     def not_found(self, change: Change) -> str:
+        if change.account is not None and change.account not in self.accounts:
+            valid = ", ".join(self.accounts) or "none"
+            return f"pinned to {change.account!r}, which is not an account here ({valid})"
         searched = [change.account] if change.account else self.accounts
         message = f"in none of the accounts searched ({', '.join(searched) or 'none'})"
         if self._unsearched:
