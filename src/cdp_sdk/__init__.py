@@ -20,6 +20,7 @@ from cdp_sdk._registry import (
     load_connector,
 )
 from cdp_sdk._settings import ConnectorSettings
+from cdp_sdk._tag_rules import TagRules
 from cdp_sdk._version import __version__
 from cdp_sdk.errors import (
     AuthenticationError,
@@ -94,6 +95,7 @@ __all__ = [
     "StatusChange",
     "Subscription",
     "Tag",
+    "TagRules",
     "Tariff",
     "TransientError",
     "UnexpectedResponseError",

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from cdp_sdk._redact import register_secret
 from cdp_sdk._settings import ConnectorSettings
+from cdp_sdk._tag_rules import TagRules
 from cdp_sdk.errors import CdpError, UnexpectedResponseError, UnsupportedCapabilityError
 from cdp_sdk.http import (
     ErrorTable,
@@ -54,7 +55,7 @@ class BaseConnector:
       :class:`~cdp_sdk.ConnectorSettings` subclass with the platform's credentials and
       defaults) and ``error_table`` (the default table extended with the vendor's codes);
       ``per_sim_only`` and ``usage_granularities`` narrow what ``usage()`` and
-      ``audit_events()`` accept.
+      ``audit_events()`` accept; ``tag_rules`` say what ``update_tags()`` can store.
     - :meth:`authentication` returns the ``httpx.Auth`` flow built from the settings.
     - Each declared capability overrides its method below. Listing methods stream page
       by page: most are one :meth:`listing` call (an endpoint, its paginator and a mapping
@@ -78,6 +79,9 @@ class BaseConnector:
     without an ICCID is refused before any request."""
     usage_granularities: ClassVar[frozenset[Granularity]] = frozenset(Granularity)
     """The granularities ``usage()`` answers; others are refused before any request."""
+    tag_rules: ClassVar[TagRules] = TagRules()
+    """The tags ``update_tags()`` can store (keys, values, forbidden characters); plans of
+    changes check them before any request (see :meth:`tag_problems`)."""
 
     def __init__(
         self,
@@ -110,6 +114,25 @@ class BaseConnector:
     def info(cls) -> ConnectorInfo:
         """Name, title and capabilities of this connector."""
         return ConnectorInfo(name=cls.name, title=cls.title, capabilities=cls.capabilities)
+
+    @classmethod
+    def tag_problems(
+        cls,
+        tags: Mapping[str, str | None],
+        remove: Iterable[str] = (),
+        *,
+        sim: Subscription | None = None,
+    ) -> list[str]:
+        """Why ``update_tags`` cannot give a SIM these tags, known without a request; an
+        empty list when it can.
+
+        The default checks the capability and :attr:`tag_rules`; a connector whose
+        platform also refuses tags on SIMs in some state overrides this and looks at
+        ``sim`` (the SIM as last seen, when known).
+        """
+        if Capability.UPDATE_TAGS not in cls.capabilities:
+            return [f"{cls.name} does not support update_tags"]
+        return cls.tag_rules.problems(tags, remove)
 
     def authentication(self) -> httpx.Auth | None:
         """The auth flow for this connector's settings (``None``: no authentication)."""

@@ -941,3 +941,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         typer.echo(f"error: {_describe(error)}", err=True)
         return 1
     return result if isinstance(result, int) else 0
+
+
+# `cdp changes` lives in its own module, which builds on the helpers above.
+from cdp_sdk.cli._changes import changes_app  # noqa: E402
+
+app.add_typer(changes_app, name="changes", no_args_is_help=True)

@@ -49,8 +49,10 @@ from cdp_sdk.sync.schema import (
     ENTITY_TABLES,
     SCHEMA_VERSION,
     api_calls,
+    change_journal,
     cursors,
     metadata,
+    migrate,
     store_info,
     sync_results,
     sync_runs,
@@ -368,21 +370,23 @@ class Store:
     def purge_account(self, account: str) -> PurgeReport:
         """Delete everything the store holds about ``account``, in one transaction.
 
-        Entities, platform and local tags, cursors, journal rows and run results go, as do
-        runs left with no result. On SQLite the freed pages are overwritten
-        (``secure_delete``) and the write-ahead log is truncated, so the data does not
-        linger in the file; PostgreSQL reclaims the space at its next vacuum.
+        Entities, platform and local tags, cursors, journal rows (HTTP calls and applied
+        changes) and run results go, as do runs left with no result. On SQLite the freed
+        pages are overwritten (``secure_delete``) and the write-ahead log is truncated, so
+        the data does not linger in the file; PostgreSQL reclaims the space at its next
+        vacuum.
         """
 
         def purge(connection: Connection) -> dict[str, int]:
             deleted: dict[str, int] = {}
-            for table in (*ENTITY_TABLES, cursors, api_calls, sync_results):
+            for table in (*ENTITY_TABLES, cursors, api_calls, sync_results, change_journal):
                 result = connection.execute(delete(table).where(table.c.account == account))
                 deleted[table.name] = result.rowcount
             orphans = delete(sync_runs).where(
                 sync_runs.c.status != "running",
                 ~exists().where(sync_results.c.run_id == sync_runs.c.id),
                 ~exists().where(api_calls.c.run_id == sync_runs.c.id),
+                ~exists().where(change_journal.c.run_id == sync_runs.c.id),
             )
             deleted[sync_runs.name] = connection.execute(orphans).rowcount
             return deleted
@@ -412,6 +416,13 @@ class Store:
                 raise ConfigurationError(
                     f"the store has schema version {found}, newer than this cdp-sdk reads "
                     f"({SCHEMA_VERSION}); upgrade cdp-sdk"
+                )
+            elif int(found) < SCHEMA_VERSION:
+                migrate(connection, int(found))
+                upsert(
+                    connection,
+                    store_info,
+                    [{"name": "schema_version", "value": str(SCHEMA_VERSION)}],
                 )
 
         self.transaction(version)

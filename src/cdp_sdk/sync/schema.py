@@ -27,7 +27,17 @@ table                         key
 ``sync_runs``                 ``id`` (an integer)
 ``sync_results``              ``(run_id, account, entity)``
 ``api_calls``                 ``id`` (an integer)
+``change_plans``              ``id`` (the plan's id)
+``change_journal``            ``id`` (an integer): the intents and outcomes of applied
+                              plans (:mod:`cdp_sdk.changes`)
 ============================  ============================================================
+
+Schema versions (``store_info.schema_version``): opening a store written by an older
+cdp-sdk creates the tables its version lacks, runs :func:`migrate`, then records
+:data:`SCHEMA_VERSION`; a store of a newer version is refused.
+
+- 1: the first release.
+- 2: ``change_plans`` and ``change_journal`` (new tables only).
 """
 
 from __future__ import annotations
@@ -48,8 +58,10 @@ from sqlalchemy import (
     MetaData,
     Table,
     Text,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Connection
 
 from cdp_sdk.models import AuditEvent, UsageRecord
 from cdp_sdk.sync._types import ExactDecimal, UtcDateTime
@@ -61,10 +73,13 @@ __all__ = [
     "api_calls",
     "audit_events",
     "audit_key",
+    "change_journal",
+    "change_plans",
     "cursors",
     "invoice_lines",
     "invoices",
     "metadata",
+    "migrate",
     "store_info",
     "subscriptions",
     "sync_results",
@@ -76,7 +91,7 @@ __all__ = [
     "usage_key",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 metadata = MetaData()
 
@@ -307,6 +322,39 @@ api_calls = Table(
     Index("ix_api_calls_run", "run_id"),
 )
 
+change_plans = Table(
+    "change_plans",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("digest", Text, nullable=False, comment="SHA-256 of the planned changes"),
+    Column("created_at", UtcDateTime, nullable=False, comment="when the plan was made"),
+    Column("source", Text, nullable=False, comment="live or store: where states were read"),
+    Column("changes", Integer, nullable=False, comment="SIMs with calls to make"),
+    Column("first_applied_at", UtcDateTime, nullable=False),
+    comment="Plans of changes that were applied (cdp_sdk.changes).",
+)
+
+change_journal = Table(
+    "change_journal",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("plan_id", Text, nullable=False),
+    Column("run_id", Integer, comment="the apply's run (sync_runs, kind changes)"),
+    Column("account", Text, nullable=False),
+    Column("iccid", Text, nullable=False),
+    Column("step", Text, nullable=False, comment="status, tags, or sim (the whole SIM)"),
+    Column("event", Text, nullable=False, comment="intent (before a call) or outcome"),
+    Column("outcome", Text, comment="done, skipped, pending, refused or failed"),
+    Column("code", Text, comment="the vendor's error code, or a local one"),
+    Column("request_id", Text, comment="the platform's request id, redacted"),
+    Column("detail", Text, comment="what happened, redacted"),
+    Column("request", Json, comment="what the call asks for"),
+    Column("at", UtcDateTime, nullable=False),
+    Index("ix_change_journal_plan", "plan_id"),
+    Index("ix_change_journal_account", "account"),
+    comment="Each intent and outcome of an apply, written as it happens.",
+)
+
 tables: dict[str, Table] = {
     table.name: table
     for table in (
@@ -322,6 +370,8 @@ tables: dict[str, Table] = {
         sync_runs,
         sync_results,
         api_calls,
+        change_plans,
+        change_journal,
     )
 }
 """The store's tables by name (``store_info`` left out)."""
@@ -337,6 +387,20 @@ ENTITY_TABLES = (
     audit_events,
 )
 """The tables that hold platform data (an account's purge empties them)."""
+
+
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: (),  # -> 2: change_plans and change_journal, which create_all adds
+}
+"""SQL to run to move a store from a version to the next, beyond creating new tables."""
+
+
+def migrate(connection: Connection, found: int) -> None:
+    """Bring a store of schema version ``found`` up to :data:`SCHEMA_VERSION` (in the
+    caller's transaction; the tables a version adds exist already)."""
+    for version in range(found, SCHEMA_VERSION):
+        for statement in _MIGRATIONS[version]:
+            connection.execute(text(statement))
 
 
 def _digest(parts: list[Any]) -> str:

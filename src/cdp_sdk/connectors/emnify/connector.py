@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from datetime import UTC, datetime
 from functools import partial
 from operator import itemgetter
@@ -13,6 +13,7 @@ from pydantic import SecretStr
 
 from cdp_sdk._connector import BaseConnector
 from cdp_sdk._settings import ConnectorSettings
+from cdp_sdk._tag_rules import TagRules
 from cdp_sdk.connectors import _emnify_family as family
 from cdp_sdk.connectors.emnify import mapping
 from cdp_sdk.errors import (
@@ -75,7 +76,25 @@ class EmnifyConnector(BaseConnector):
         parse_body=family.parse_error,
     )
     burst = 5  # the 10 req/s paths allow bursts of 5
+    # Endpoint tags are one comma-separated text: labels without values.
+    tag_rules = TagRules(values="none", forbidden=",")
     settings: EmnifySettings
+
+    @classmethod
+    def tag_problems(
+        cls,
+        tags: Mapping[str, str | None],
+        remove: Iterable[str] = (),
+        *,
+        sim: Subscription | None = None,
+    ) -> list[str]:
+        problems = super().tag_problems(tags, remove, sim=sim)
+        if sim is not None and sim.extra.get("endpoint_id") is None:
+            problems.append(
+                "the SIM is not assigned to an endpoint (device), and emnify keeps tags on "
+                "endpoints"
+            )
+        return problems
 
     def authentication(self) -> httpx.Auth:
         # The JWT is cached per connector instance until its `exp` claim (7 days seen) and

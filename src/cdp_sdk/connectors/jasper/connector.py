@@ -17,6 +17,7 @@ from pydantic import Field, SecretStr
 
 from cdp_sdk._connector import BaseConnector
 from cdp_sdk._settings import ConnectorSettings
+from cdp_sdk._tag_rules import TagRules
 from cdp_sdk.connectors.jasper import mapping
 from cdp_sdk.errors import (
     AuthenticationError,
@@ -99,6 +100,8 @@ class JasperConnector(BaseConnector):
         ErrorRule(ConflictError, vendor_code="1000559"),  # state not allowed for that return
         ErrorRule(RateLimitedError, vendor_code="40000029"),  # with any HTTP status
     )
+    # The fixed custom-field slots, each holding text.
+    tag_rules = TagRules(keys=frozenset(mapping.CUSTOM_FIELDS), values="required")
     settings: JasperSettings
 
     def authentication(self) -> httpx.Auth:

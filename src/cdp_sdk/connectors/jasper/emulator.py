@@ -12,7 +12,8 @@ It follows the public documentation (see ``docs/connectors/jasper.md``):
   pre-activation state after activation answers ``10000029``, activating an activated SIM
   ``10030000``; other moves outside the state table are refused with a 400 without a code
   (the platform's code for them is not documented); the answer is 200, or 202 with
-  ``edit_status=202``;
+  ``edit_status=202``, and then a status change takes effect ``edit_delay`` seconds
+  later (the platform completes accepted changes "within several seconds");
 - ``GET /devices/{iccid}/ctdUsages``, ``/usageInZone?cycleStartDate`` (monthly cycles from
   the 1st, UTC; the current cycle and the two before it) and
   ``/auditTrails?daysOfHistory`` (most recent first, counted back from the fleet's today);
@@ -116,6 +117,7 @@ class JasperEmulator(Emulator):
         username: str = DEFAULT_USERNAME,
         api_key: str = DEFAULT_API_KEY,
         edit_status: int = 200,
+        edit_delay: float = 0.0,
         **options: Any,
     ) -> None:
         super().__init__(fleet, **options)
@@ -123,6 +125,11 @@ class JasperEmulator(Emulator):
         self.api_key = api_key
         self.edit_status = edit_status
         """200 (applied) or 202 (accepted): the answer to a successful edit."""
+        self.edit_delay = edit_delay
+        """Seconds (on the emulator's clock) an accepted (202) status change takes to take
+        effect; ``math.inf``: never."""
+        self.accepted: dict[str, tuple[float, str]] = {}
+        """Accepted status changes not in effect yet: ICCID -> (when due, target state)."""
         self.states: dict[str, str] = {}
         """States set through the API (or by a test, e.g. ``PURGED`` for an operator purge),
         by ICCID; one counts while the fleet's status still maps to it."""
@@ -145,6 +152,11 @@ class JasperEmulator(Emulator):
 
     def rate_limited(self, retry_after: float) -> httpx.Response:
         return self.error(429, "40000029", "Rate limit exceeded")
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        with self._lock:
+            self._settle()
+            return super().handle(request)
 
     def state(self, sim: FleetSim) -> str:
         """The Control Center state of a SIM of the fleet."""
@@ -360,9 +372,23 @@ class JasperEmulator(Emulator):
             )
         if target not in TRANSITIONS[current]:
             return self.error(400, "", f"The SIM status cannot change from {current} to {target}")
+        if self.edit_status == 202 and self.edit_delay > 0:
+            self.accepted[sim.iccid] = (self.clock() + self.edit_delay, target)
+            return None
+        self._set_state(sim, target)
+        return None
+
+    def _set_state(self, sim: FleetSim, target: str) -> None:
         self.fleet.set_status(sim.iccid, STATUS_OF[target], at=self._now(), actor=self.username)
         self.states[sim.iccid] = target
-        return None
+
+    def _settle(self) -> None:
+        """Put the accepted status changes that are due into effect."""
+        now = self.clock()
+        for iccid, (due, target) in list(self.accepted.items()):
+            if due <= now:
+                del self.accepted[iccid]
+                self._set_state(self.fleet.sims[iccid], target)
 
     def _slots(self, sim: FleetSim) -> dict[str, str]:
         slots = dict.fromkeys(SLOTS, "")

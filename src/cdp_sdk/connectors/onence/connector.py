@@ -13,6 +13,7 @@ from pydantic import SecretStr
 
 from cdp_sdk._connector import BaseConnector
 from cdp_sdk._settings import ConnectorSettings
+from cdp_sdk._tag_rules import TagRules
 from cdp_sdk.connectors import _emnify_family as family
 from cdp_sdk.connectors.onence import mapping
 from cdp_sdk.errors import AuthenticationError, ConflictError, InvalidRequestError, NotFoundError
@@ -78,6 +79,8 @@ class OneNceConnector(BaseConnector):
         ErrorRule(ConflictError, status=422),
         parse_body=family.parse_error,
     )
+    # One tag: the SIM's ``label`` text (an empty label is no label).
+    tag_rules = TagRules(keys=frozenset({mapping.LABEL}), values="required")
     settings: OneNceSettings
 
     def authentication(self) -> httpx.Auth:
