@@ -373,7 +373,8 @@ def test_a_call_whose_answer_is_lost_is_settled_by_reading_the_sim() -> None:
     [outcome] = report.outcomes
     assert outcome.outcome is Outcome.DONE
     assert outcome.message is not None
-    assert outcome.message.startswith("in effect, although the platform answered OutcomeUnknownError")
+    answered = "in effect, although the platform answered OutcomeUnknownError"
+    assert outcome.message.startswith(answered)
     assert len(writes(sandbox)) == 1  # read, not sent again
 
 
