@@ -142,6 +142,7 @@ class HologramEmulator(Emulator):
         self._link_ids = [link_id_of(sim) for sim in listed]  # ascending
         self._by_link = {link_id_of(sim): sim for sim in listed}
         self._by_device = {device_id_of(sim): sim for sim in listed}
+        self._device_ids = sorted(self._by_device)  # ascending; listed newest first
         self._by_sim = {self._sim_text(sim): sim for sim in listed}
         self._plans = {PLAN_IDS.get(t.id, 100 + n): t for n, t in enumerate(self.fleet.tariffs)}
         self._tags: dict[int, dict[str, Any]] = {}
@@ -277,8 +278,10 @@ class HologramEmulator(Emulator):
             of_link = {device_id_of(link)} if link is not None else set()
             ids = of_link if ids is None else ids & of_link
         if ids is None:  # newest first: the devices with lower ids than the cursor
-            newest = sorted(self._by_device, reverse=True)
-            candidates: Iterable[int] = (d for d in newest if after is None or d < after)
+            stop = len(self._device_ids)
+            if after is not None:
+                stop = bisect.bisect_left(self._device_ids, after)
+            candidates: Iterable[int] = (self._device_ids[i] for i in range(stop - 1, -1, -1))
         else:
             candidates = (d for d in sorted(ids, reverse=True) if after is None or d < after)
         keep = self._device_filter(query)
@@ -384,7 +387,7 @@ class HologramEmulator(Emulator):
         low, high = _us_date(query.get("mintime")), _us_date(query.get("maxtime"))
         first = max(self.fleet.history_start, low or self.fleet.history_start).replace(day=1)
         last = min(self.fleet.today, high or self.fleet.today)
-        links = self._usage_links(query)
+        links = self._usage_links(query)[::-1]
         months: list[date] = []
         month = date(last.year, last.month, 1)
         while month >= first:
@@ -783,14 +786,19 @@ class HologramEmulator(Emulator):
         return lambda sim: bool(self._tags_of.get(device_id_of(sim), set()) & wanted)
 
     def _usage_links(self, query: Mapping[str, str]) -> list[int]:
-        """The links a usage query covers, newest (highest id) first."""
+        """The links a usage query covers, in ascending id order (the listing itself, not
+        a copy, when nothing filters it)."""
         links = _id_set(query, "linkid", "linkids")
-        keep = self._tag_test(query)
+        orgs = _text_set(query, "orgids", "orgids")
+        if orgs is not None and str(self.org_id) not in orgs:
+            return []
         chosen = self._link_ids if links is None else sorted(i for i in links if i in self._by_link)
         if query.get("islive", "").lower() in {"1", "true"}:
-            live = {i for i in chosen if self._state(self._by_link[i]) == "LIVE"}
-            chosen = [i for i in chosen if i in live]
-        return [i for i in reversed(chosen) if keep(self._by_link[i])]
+            chosen = [i for i in chosen if self._state(self._by_link[i]) == "LIVE"]
+        if any(name in query for name in ("tagid", "tagids", "tagname")):
+            keep = self._tag_test(query)
+            chosen = [i for i in chosen if keep(self._by_link[i])]
+        return chosen
 
     def _link_days(
         self, query: Mapping[str, str], first: date, stop: date, *, per: int = 1
@@ -802,14 +810,17 @@ class HologramEmulator(Emulator):
         links = self._usage_links(query)
         day = stop - timedelta(days=1)
         if after is not None:
-            day = min(day, date.fromordinal(max(1, after // per // 1_000_000)))
+            day = min(day, date.fromordinal(max(1, (after - 1) // per // 1_000_000)))
         while day >= first:
-            for link in links:
-                key = day.toordinal() * 1_000_000 + link
-                if after is not None and key * per >= after:
-                    continue  # every record of this SIM-day was on earlier pages
+            count = len(links)
+            if after is not None:  # on the cursor's day, the links below the cursor's
+                bound = (after - 1) // per - day.toordinal() * 1_000_000
+                count = bisect.bisect_right(links, bound)
+            for index in range(count - 1, -1, -1):
+                link = links[index]
                 sim = self._by_link[link]
                 usage = self.fleet.daily_usage(sim.iccid, day)
+                key = day.toordinal() * 1_000_000 + link
                 yield key, day, link, usage.data_mo_bytes + usage.data_mt_bytes, sim
             day -= timedelta(days=1)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
 from pydantic import JsonValue
@@ -683,7 +683,10 @@ def _bytes(value: Any) -> int | None:
 def _count(value: Any, field: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise TypeError(f"{field} must be a number")
-    count = int(Decimal(str(value).strip()))
+    try:
+        count = int(Decimal(str(value).strip()))
+    except (InvalidOperation, ValueError):
+        raise ValueError(f"{field} is not a number") from None
     if count < 0:
         raise ValueError(f"negative {field}")
     return count
