@@ -582,3 +582,207 @@ def test_malformed_daily_rows_raise(row: dict[str, Any]) -> None:
 def test_malformed_plans_raise(plan: dict[str, Any]) -> None:
     with pytest.raises((ValueError, TypeError, KeyError, AttributeError)):
         mapping.to_tariffs(plan)
+
+
+# -- what the newer reference adds --------------------------------------------------------
+
+
+def test_every_kept_field_lands_in_extra() -> None:
+    # The newer reference's device example adds simcardid, is_hyper and data_threshold.
+    device = with_(DEVICE, simcardid=4860808, is_hyper=False, phonenumber="+15555551234")
+    device["links"]["cellular"][0] |= {"data_threshold": -1, "simcardid": 4860808}
+    sim = mapping.to_subscription(LINK, device)
+    assert sim.extra == {
+        "deviceid": 56668,
+        "carrier": 2,
+        "carrierid": 2,
+        "apn": "hologram",
+        "euicc_type": "UICC",
+        "profile_state": "ENABLED",
+        "euicc_state": "ENABLED",
+        "sim_attribute": "STANDARD",
+        "tunnelable": 0,
+        "overagelimit": 20000000,
+        "datathreshold": 0,
+        "data_threshold": -1,
+        "smslimit": 100,
+        "whenexpires": "2024-06-03 04:05:06",
+        "last_network_used": "T-Mobile USA, Inc",
+        "last_connect_time": "2024-05-20 08:00:00",
+        "cur_billing_data_used": 2692964,
+        "last_billing_data_used": 5421465,
+        "dataplansubscriptionid": 88231,
+        "simcardid": 4860808,
+        "type": "Unknown",
+        "model": "BG96",
+        "manufacturer": "Quectel",
+        "imei_sv": "3569380356438001",
+        "phonenumber": "+15555551234",
+        "is_hyper": False,
+        "device_name": "Pump 12",
+        "plan_id": 127,
+        "plan_name": "Flexible 10MB",
+        "plan_data_bytes": 10000000,
+        "zone": "1",
+        "account_tier": "BASE",
+    }
+
+
+def test_the_zone_falls_back_to_the_links_own() -> None:
+    device = with_(DEVICE)
+    del device["links"]["cellular"][0]["plan"]["zone"]
+    assert mapping.to_subscription(with_(LINK, zone="global"), device).tariff == "127:global"
+    assert mapping.to_subscription(with_(LINK, zone=""), device).tariff == "127"
+
+
+def test_envelope_errors_say_what_is_wrong() -> None:
+    with pytest.raises(UnexpectedResponseError, match=r"^the answer's data is not a list"):
+        mapping.page_items({"success": True, "data": {"id": 1}})
+    with pytest.raises(UnexpectedResponseError, match=r"^the answer is not a JSON object"):
+        mapping.answer_data([])
+    with pytest.raises(UnexpectedResponseError, match=r"success=false \(Invalid linkid\)"):
+        mapping.answer_data({"success": False, "error": "Invalid linkid"})
+    with pytest.raises(UnexpectedResponseError, match=r"success=false \(\)"):
+        mapping.answer_data({"success": False, "error": {"code": 1}})
+
+
+@pytest.mark.parametrize("continues", ["yes", "1", " TRUE "])
+def test_continues_as_text(continues: str) -> None:
+    with pytest.raises(UnexpectedResponseError, match="empty page"):
+        mapping.page_items({"success": True, "continues": continues, "data": []})
+
+
+def test_a_nested_error_named_error_is_read() -> None:
+    assert mapping.parse_error({"error": {"error": "inner"}}).message == "inner"
+
+
+def test_full_iccid_says_why_it_refuses() -> None:
+    with pytest.raises(ValueError, match=r"^sim is not an ICCID of 17 to 22 digits$"):
+        mapping.full_iccid("123")
+    with pytest.raises(ValueError, match=r"^sim is not an ICCID"):
+        mapping.full_iccid(None)
+
+
+def test_tags_by_name_keeps_the_lowest_id_of_a_name() -> None:
+    tags = [
+        {"name": "north", "id": 10},
+        {"name": "north", "id": 9},
+        {"name": "south", "id": "x7"},
+        {"name": "south", "id": 200},
+        {"name": 5, "id": 1},
+        "north",
+        {"id": 3},
+    ]
+    found = mapping.tags_by_name(tags)
+    assert found == {"north": {"name": "north", "id": 9}, "south": {"name": "south", "id": 200}}
+
+
+def test_tag_holds() -> None:
+    assert mapping.tag_holds({"deviceids": [1, "2"]}, "2") is True
+    assert mapping.tag_holds({"deviceids": [1]}, 2) is False
+    assert mapping.tag_holds({"id": 1}, 2) is None
+
+
+def test_the_tariff_extra_keeps_the_plan_facts() -> None:
+    zone_1 = mapping.to_tariffs(with_(PLAN, groupid=4, enabled=0, description=""))[0]
+    assert zone_1.description is None
+    assert {key: value for key, value in zone_1.extra.items() if key != "tiers"} == {
+        "plan_id": 127,
+        "recurring": True,
+        "enabled": False,
+        "developerplan": False,
+        "billing_period_days": 30,
+        "groupid": 4,
+        "zone": "1",
+        "sms_price": "0.19",
+        "overage_per_mb": "0.40",
+    }
+    three = with_(PLAN, billingperiod=3, recurring=True, data="")
+    assert mapping.to_tariffs(three)[0].extra["billing_period_days"] == 90
+    assert mapping.to_tariffs(three)[0].extra["recurring"] is True
+    assert mapping.to_tariffs(three)[0].included_data_bytes is None
+
+
+def test_tiers_are_ordered_by_devices_then_name() -> None:
+    price = {"1": {"amount": "1"}}
+    plan = with_(
+        PLAN,
+        tiers={
+            "B": {"devicecount": 0, "zones": {"1": {"amount": "2"}}},
+            "A": {"zones": {"1": {"amount": "3"}}},  # no devicecount: needs none
+            "Z": {"devicecount": 1, "zones": price},
+        },
+    )
+    [tariff] = mapping.to_tariffs(plan)
+    assert list(tariff.extra["tiers"]) == ["A", "B", "Z"]
+    assert tariff.recurring_fee == Decimal("3")
+    assert tariff.extra["tiers"]["A"]["devicecount"] == 0
+
+
+def test_tiers_must_be_an_object() -> None:
+    with pytest.raises(TypeError, match=r"^tiers is not an object$"):
+        mapping.to_tariffs(with_(PLAN, tiers=["BASE"]))
+
+
+def test_a_daily_date_with_a_time_is_read() -> None:
+    row = {**DAILY[0], "date": "2024-05-02 00:00:00"}
+    assert mapping.to_daily_usage(ICCID, row, now=NOW).start == datetime(2024, 5, 2, tzinfo=UTC)
+
+
+def test_session_extras() -> None:
+    record = mapping.to_session_usage(ICCID, SESSIONS[0], now=NOW)
+    assert record.extra == {
+        "linkid": LINK_ID,
+        "imei": "356938035643809",
+        "imeisv": "3569380356438001",
+        "network_name": "Hologram Global",
+        "radio_access_technology": "LTE",
+        "cellid": 1234,
+        "lac": 543210,
+    }
+    ongoing = mapping.to_session_usage(
+        ICCID, SESSIONS[0], now=datetime(2024, 5, 2, 16, 30, tzinfo=UTC)
+    )
+    assert ongoing.final is False
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        ({**DAILY[0], "bytes": True}, "^bytes must be a number$"),
+        ({**DAILY[0], "bytes": None}, "^bytes must be a number$"),
+        ({**DAILY[0], "bytes": "many"}, "^bytes is not a number$"),
+        ({**DAILY[0], "bytes": -5}, "^negative bytes$"),
+        ({**DAILY[0], "session_count": "x"}, "^session_count is not a number$"),
+    ],
+)
+def test_counts_say_what_is_wrong(row: dict[str, Any], message: str) -> None:
+    with pytest.raises((TypeError, ValueError), match=message):
+        mapping.to_daily_usage(ICCID, row, now=NOW)
+
+
+def test_session_and_sms_errors_say_what_is_missing() -> None:
+    with pytest.raises(ValueError, match=r"^missing session_begin$"):
+        mapping.to_session_usage(ICCID, {**SESSIONS[0], "session_begin": ""}, now=NOW)
+    with pytest.raises(ValueError, match=r"^unknown SMS direction$"):
+        mapping.sms_event({**SMS[0], "direction": "MO"})
+    with pytest.raises(ValueError, match=r"^missing linkid$"):
+        mapping.sms_event({**SMS[0], "linkid": None})
+    with pytest.raises(ValueError, match=r"^missing timestamp$"):
+        mapping.to_audit_event(ICCID, {"timestamp": ""})
+
+
+def test_an_sms_period_not_over_is_not_final() -> None:
+    start = datetime(2024, 6, 14, tzinfo=UTC)
+    today = mapping.to_sms_usage(ICCID, Direction.MO, start, Granularity.DAY, 1, None, now=NOW)
+    running = mapping.to_sms_usage(
+        ICCID,
+        Direction.MO,
+        start,
+        Granularity.DAY,
+        1,
+        None,
+        now=datetime(2024, 6, 14, 9, tzinfo=UTC),
+    )
+    assert today.final is True
+    assert running.final is False

@@ -378,7 +378,7 @@ def tags_by_name(tags: Iterable[Any]) -> dict[str, Mapping[str, Any]]:
     """The organization's device tags by name (of two with one name, the lowest id)."""
     named = [t for t in tags if isinstance(t, Mapping) and isinstance(t.get("name"), str)]
     found: dict[str, Mapping[str, Any]] = {}
-    for tag in sorted(named, key=lambda t: (str(t.get("id")).zfill(20), t["name"])):
+    for tag in sorted(named, key=lambda t: _id_order(t.get("id"))):
         found.setdefault(tag["name"].strip(), tag)
     return found
 
@@ -461,7 +461,7 @@ def to_tariffs(plan: Mapping[str, Any]) -> list[Tariff]:
         recurring=_flag(plan.get("recurring")),
         enabled=_flag(plan.get("enabled")),
         developerplan=_flag(plan.get("developerplan")),
-        billing_period_days=_int(plan.get("billingperiod"), 30),
+        billing_period_days=_days(plan.get("billingperiod")),
         groupid=plan.get("groupid"),
     )
     name = str(plan.get("name") or plan_id)
@@ -537,7 +537,7 @@ def to_session_usage(iccid: str | None, row: Mapping[str, Any], *, now: datetime
         cellid=row.get("cellid"),
         lac=row.get("lac"),
     )
-    return record.model_copy(update={"extra": extra, "final": end is not None and end <= now})
+    return record.model_copy(update={"extra": extra})
 
 
 def _data_record(
@@ -698,10 +698,17 @@ def _money(value: Any) -> Decimal | None:
     return to_decimal(value)
 
 
-def _int(value: Any, factor: int = 1) -> int | None:
-    if value is None or value == "" or isinstance(value, bool):
+def _days(periods: Any) -> int | None:
+    """Days of ``billingperiod`` (counted in 30-day intervals)."""
+    if periods is None or periods == "" or isinstance(periods, bool):
         return None
-    return int(value) * factor
+    return int(periods) * 30
+
+
+def _id_order(value: Any) -> tuple[int, int, str]:
+    """Numeric ids in number order, before any other id."""
+    text = str(value)
+    return (0, int(text), "") if text.isdigit() else (1, 0, text)
 
 
 def _flag(value: Any) -> bool | None:
