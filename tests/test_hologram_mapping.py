@@ -786,3 +786,43 @@ def test_an_sms_period_not_over_is_not_final() -> None:
     )
     assert today.final is True
     assert running.final is False
+
+
+def test_who_pays_in_each_state() -> None:
+    billable = {mode.name: mode.billable for mode in mapping.ACTIVATION_MODES}
+    assert billable == {
+        "INACTIVE": False,
+        "LIVE": True,
+        "ACTIVE": True,
+        "LIVE-PENDING": True,
+        "PAUSED": True,
+        "PAUSED-USER": True,
+        "PAUSED-PENDING-USER": True,
+        "PAUSED-SYS": True,
+        "PAUSED-BY-SYS": True,
+        "PAUSED-PENDING-SYS": True,
+        "DEAD": False,
+        "DEAD-PENDING": None,
+    }
+
+
+def test_the_device_name_wins_over_the_links_copy() -> None:
+    sim = mapping.to_subscription(with_(LINK, devicename="old name"), with_(DEVICE, name="Pump 13"))
+    assert sim.extra["device_name"] == "Pump 13"
+
+
+def test_the_plans_zone_wins_over_the_links() -> None:
+    assert mapping.to_subscription(with_(LINK, zone="global"), DEVICE).tariff == "127:1"
+
+
+def test_a_plan_without_tiers_keeps_its_description_or_none() -> None:
+    [described] = mapping.to_tariffs({"id": 5, "description": "old plan"})
+    [empty] = mapping.to_tariffs({"id": 5, "description": ""})
+    assert (described.description, empty.description) == ("old plan", None)
+    with pytest.raises(ValueError, match=r"^data is not a number$"):
+        mapping.to_tariffs({"id": 5, "data": "lots"})
+
+
+def test_an_sms_without_time_says_so() -> None:
+    with pytest.raises(ValueError, match=r"^missing timestamp$"):
+        mapping.sms_event({**SMS[0], "timestamp": None})
