@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -714,3 +714,149 @@ async def test_the_status_of_a_sim_uses_the_documented_states(
     sims = [sim async for sim in hologram.subscriptions()]
 
     assert [sim.status for sim in sims] == [SimStatus.SUSPENDED, SimStatus.RETIRED]
+
+
+# -- windows, orders and names ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("granularity", "path", "days"),
+    [
+        (None, "/api/1/usage/data/daily", 30),
+        ("session", "/api/1/usage/data", 7),
+    ],
+)
+async def test_usage_without_start_reaches_back_a_default_span(
+    api: respx.MockRouter,
+    hologram: AsyncConnector,
+    granularity: str | None,
+    path: str,
+    days: int,
+) -> None:
+    found(api)
+    route = api.get(path).respond(json=page(path, [], limit=5))
+    if granularity is None:
+        api.get("/api/1/usage/sms").respond(json=page("/api/1/usage/sms", [], limit=5))
+    end = datetime(2024, 6, 15, 12, tzinfo=UTC)
+
+    [r async for r in hologram.usage(ICCID, end=end, granularity=granularity)]
+
+    params = query(route)
+    assert int(params["timeend"]) == int(end.timestamp())
+    start = datetime.fromtimestamp(int(params["timestart"]), UTC)
+    expected = end - timedelta(days=days)
+    if granularity is None:  # the daily listing starts at the first day's midnight
+        expected = expected.replace(hour=0)
+    assert start == expected
+
+
+async def test_monthly_usage_without_start_reaches_back_a_year(
+    api: respx.MockRouter, hologram: AsyncConnector
+) -> None:
+    found(api)
+    monthly = api.get("/api/1/usage/data/monthly").respond(json=answer([]))
+    api.get("/api/1/usage/sms").respond(json=page("/api/1/usage/sms", [], limit=5))
+
+    [r async for r in hologram.usage(ICCID, end=date(2024, 6, 15), granularity="month")]
+
+    assert query(monthly)["mintime"] == "06/01/2023"
+    assert query(monthly)["maxtime"] == "06/14/2024"
+
+
+async def test_sms_without_a_cost_leave_the_count_without_cost(
+    api: respx.MockRouter, hologram: AsyncConnector
+) -> None:
+    found(api)
+    api.get("/api/1/usage/data/daily").respond(json=page("/api/1/usage/data/daily", [], limit=5))
+    mixed = [SMS_NEWER[0], {**SMS_NEWER[1], "cost": None}]
+    api.get("/api/1/usage/sms").respond(json=page("/api/1/usage/sms", mixed, limit=200))
+
+    [record] = [
+        r async for r in hologram.usage(ICCID, start=date(2024, 5, 2), end=date(2024, 5, 3))
+    ]
+
+    assert (record.quantity, record.cost, record.currency) == (2, None, None)
+
+
+async def test_sms_counts_come_by_day_then_sim_then_direction(
+    api: respx.MockRouter, hologram: AsyncConnector
+) -> None:
+    rows = [
+        {**SMS[0], "record_id": 5, "linkid": 12, "timestamp": "2024-05-02 10:00:00"},
+        {**SMS[0], "record_id": 4, "linkid": 11, "direction": "DT"},
+        {**SMS[0], "record_id": 3, "linkid": 11, "timestamp": "2024-05-02 01:00:00"},
+        {**SMS[0], "record_id": 2, "linkid": 12, "timestamp": "2024-05-01 10:00:00"},
+    ]
+    api.get("/api/1/usage/data/daily").respond(json=page("/api/1/usage/data/daily", [], limit=5))
+    api.get("/api/1/usage/sms").respond(json=page("/api/1/usage/sms", rows, limit=200))
+    api.get(LINKS).respond(json=page(LINKS, [link(11), link(12)], limit=2))
+
+    records = [r async for r in hologram.usage(start=date(2024, 5, 1), end=date(2024, 5, 3))]
+
+    assert [(r.start.day, r.iccid, r.direction) for r in records] == [
+        (1, link(12)["sim"], Direction.MO),
+        (2, link(11)["sim"], Direction.MO),
+        (2, link(11)["sim"], Direction.MT),
+        (2, link(12)["sim"], Direction.MO),
+    ]
+
+
+async def test_audit_events_stop_before_the_end(
+    api: respx.MockRouter, hologram: AsyncConnector
+) -> None:
+    found(api)
+    api.get(f"/api/1/links/cellular/{LINK_ID}/history").respond(json=answer(HISTORY))
+
+    events = [
+        e
+        async for e in hologram.audit_events(ICCID, end=datetime(2024, 2, 3, 4, 6, 10, tzinfo=UTC))
+    ]
+
+    assert [e.new_value for e in events] == ["LIVE-PENDING"]
+
+
+async def test_a_malformed_link_names_its_endpoint(
+    api: respx.MockRouter, hologram: AsyncConnector
+) -> None:
+    api.get(LINKS).respond(json=page(LINKS, [with_(LINK, sim="12")], limit=200))
+    api.get(DEVICES).respond(json=page(DEVICES, [DEVICE], limit=1))
+
+    with pytest.raises(UnexpectedResponseError, match=r"^GET /api/1/links/cellular: a record"):
+        [sim async for sim in hologram.subscriptions()]
+
+
+async def test_malformed_answers_name_their_endpoints(
+    api: respx.MockRouter, hologram: AsyncConnector
+) -> None:
+    found(api)
+    api.get(f"/api/1/links/cellular/{LINK_ID}/history").respond(
+        json=answer([{"timestamp": "soon"}])
+    )
+    api.post(STATE).respond(json=[])
+
+    with pytest.raises(UnexpectedResponseError, match=r"^GET /api/1/links/cellular/\{linkid\}"):
+        [e async for e in hologram.audit_events(ICCID)]
+    with pytest.raises(UnexpectedResponseError, match=r"^POST /api/1/devices/\{deviceid\}/state"):
+        await hologram.change_status(ICCID, "active")
+
+
+async def test_a_malformed_sms_row_names_its_endpoint(
+    api: respx.MockRouter, hologram: AsyncConnector
+) -> None:
+    found(api)
+    api.get("/api/1/usage/data/daily").respond(json=page("/api/1/usage/data/daily", [], limit=5))
+    api.get("/api/1/usage/sms").respond(
+        json=page("/api/1/usage/sms", [{**SMS[0], "direction": "??"}], limit=200)
+    )
+
+    with pytest.raises(UnexpectedResponseError, match=r"^GET /api/1/usage/sms: a record"):
+        [r async for r in hologram.usage(ICCID, start=date(2024, 5, 1), end=date(2024, 5, 3))]
+
+
+async def test_a_lookup_answer_without_device_names_its_endpoint(
+    api: respx.MockRouter, hologram: AsyncConnector
+) -> None:
+    found(api, {k: v for k, v in LINK.items() if k != "deviceid"})
+
+    with pytest.raises(UnexpectedResponseError, match=r"^GET /api/1/links/cellular: a record"):
+        await hologram.change_status(ICCID, "active")
