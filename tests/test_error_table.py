@@ -494,6 +494,29 @@ def test_unreadable_vendor_header_falls_back_to_the_next() -> None:
     assert table.retry_after(resp) == 6.0
 
 
+def test_a_documented_rate_limit_wait_applies_to_429s_without_a_header() -> None:
+    table = ErrorTable(wall_clock=lambda: NOW).extend(rate_limit_wait=5.0)
+
+    limited = classify(table, response(429, {}))
+    told = classify(table, response(429, {}, headers={"Retry-After": "2"}))
+    failed = classify(table, response(503, {}))
+
+    assert isinstance(limited, RateLimitedError)
+    assert limited.retry_after == 5.0
+    assert isinstance(told, RateLimitedError)
+    assert told.retry_after == 2.0  # the server's own wait comes first
+    assert isinstance(failed, TransientError)
+    assert failed.retry_after is None  # not a rate-limit answer
+
+
+def test_a_later_extension_keeps_the_rate_limit_wait_unless_it_sets_one() -> None:
+    table = ErrorTable().extend(rate_limit_wait=5.0)
+
+    assert table.extend(request_id_headers=["X-Trace"]).rate_limit_wait == 5.0
+    assert table.extend(rate_limit_wait=8.0).rate_limit_wait == 8.0
+    assert ErrorTable().rate_limit_wait is None
+
+
 @pytest.mark.parametrize("status", [400, 401, 404, 409])
 def test_only_retryable_errors_carry_retry_after(status: int) -> None:
     result = classify(ErrorTable(), response(status, {}, headers={"Retry-After": "5"}))

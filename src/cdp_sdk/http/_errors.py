@@ -150,6 +150,9 @@ class ErrorTable:
     errors_in_success: bool = False
     """Read 2xx bodies for a top-level vendor error code too (vendors that refuse with
     HTTP 202, such as Cisco Control Center)."""
+    rate_limit_wait: float | None = None
+    """Seconds to wait after a rate-limit answer that names no wait, where the vendor
+    documents one (Hologram asks to pause 5-10 s after a 429); ``None``: back off."""
     wall_clock: Callable[[], float] = field(default=time.time, compare=False)
 
     def extend(
@@ -158,6 +161,7 @@ class ErrorTable:
         parse_body: Callable[[Any], VendorError] | None = None,
         request_id_headers: Sequence[str] = (),
         retry_after_headers: Sequence[RetryAfterHeader] = (),
+        rate_limit_wait: float | None = None,
     ) -> ErrorTable:
         """A new table whose ``rules`` take precedence over this one's."""
         return replace(
@@ -166,6 +170,7 @@ class ErrorTable:
             parse_body=parse_body or self.parse_body,
             request_id_headers=(*request_id_headers, *self.request_id_headers),
             retry_after_headers=(*retry_after_headers, *self.retry_after_headers),
+            rate_limit_wait=self.rate_limit_wait if rate_limit_wait is None else rate_limit_wait,
         )
 
     def request_id(self, response: httpx.Response) -> str | None:
@@ -178,7 +183,8 @@ class ErrorTable:
 
     def retry_after(self, response: httpx.Response, *, rate_limited: bool = True) -> float | None:
         """Seconds the server asks us to wait, from the first wait header it sent that
-        applies (``rate_limited``: the answer was classified as rate limiting)."""
+        applies (``rate_limited``: the answer was classified as rate limiting); without
+        one, ``rate_limit_wait`` for a rate-limit answer."""
         for header in self.retry_after_headers:
             if header.rate_limit_only and not rate_limited:
                 continue
@@ -188,7 +194,7 @@ class ErrorTable:
             seconds = _parse_wait(raw.strip(), header.unit, self.wall_clock())
             if seconds is not None:
                 return max(0.0, seconds)
-        return None
+        return self.rate_limit_wait if rate_limited else None
 
     def classify(self, response: httpx.Response, *, connector: str) -> CdpError | None:
         """The error ``response`` stands for, or ``None`` for a success.
