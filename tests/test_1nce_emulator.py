@@ -74,6 +74,7 @@ def test_put_validates_the_update(http: httpx.Client, emulator: OneNceEmulator) 
         {"iccid": sim.iccid[:-1]},
         {"iccid": "1", "status": "Enabled"},
         {"iccid": sim.iccid[:-1], "status": "Active"},
+        {"iccid": sim.iccid[:-1], "status": "Enabled", "imei": "356938035643809"},
     ):
         answer = http.put(path, json=body, headers=headers)
         assert (answer.status_code, answer.json()["error_token"]) == (400, "BadRequest")
@@ -81,7 +82,7 @@ def test_put_validates_the_update(http: httpx.Client, emulator: OneNceEmulator) 
         path, json={"iccid": sim.iccid[:-1], "status": "Disabled", "label": "x"}, headers=headers
     )
     assert ok.status_code == 200
-    assert emulator.fleet.sims[sim.iccid].status is SimStatus.SUSPENDED
+    assert emulator.fleet.sims[sim.iccid].status is SimStatus.DEACTIVATED
     assert http.get(path, headers=headers).json()["label"] == "x"
 
 

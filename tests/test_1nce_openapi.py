@@ -115,7 +115,7 @@ async def drive(transport: Recording, fleet: Fleet) -> None:
         await client.check()
         [sim async for sim in client.subscriptions()]
         await client.subscription(active.iccid)
-        await client.change_status(active.iccid, SimStatus.SUSPENDED)
+        await client.change_status(active.iccid, SimStatus.DEACTIVATED)
         await client.update_tags(active.iccid, {"label": "openapi"})
         await client.update_tags(active.iccid, {}, remove=["label"])
         [r async for r in client.usage(active.iccid, start=date(2024, 5, 1), end=date(2024, 6, 1))]
