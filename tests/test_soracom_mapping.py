@@ -64,10 +64,11 @@ def test_an_empty_name_tag_is_dropped_and_empty_values_become_none() -> None:
     ("raw", "status"),
     [
         ("ready", SimStatus.READY),
+        ("testing", SimStatus.TEST),
         ("active", SimStatus.ACTIVE),
-        ("inactive", SimStatus.DEACTIVATED),
-        ("standby", SimStatus.READY),
-        ("suspended", SimStatus.SUSPENDED),
+        ("inactive", SimStatus.SUSPENDED),  # sessions blocked, the basic fee still applies
+        ("standby", SimStatus.READY),  # re-activates on the next connection
+        ("suspended", SimStatus.DEACTIVATED),  # long-term storage, basic fee waived/reduced
         ("terminated", SimStatus.RETIRED),
         ("shipped", SimStatus.INVENTORY),
         ("instock", SimStatus.INVENTORY),
