@@ -139,12 +139,22 @@ def test_sim_maps_every_field() -> None:
 def test_disabled_sim_without_label_or_optional_fields() -> None:
     record = {"iccid": "8988280666000000017", "status": "Disabled"}
     sim = mapping.to_subscription(record)
-    assert (sim.status, sim.iccid, sim.tags, sim.extra) == (
-        SimStatus.SUSPENDED,
+    assert (sim.status, sim.id, sim.iccid, sim.tags, sim.extra) == (
+        SimStatus.DEACTIVATED,
         "8988280666000000017",
+        ICCID,  # the check digit computed from iccid
         (),
         {},
     )
+
+
+def test_the_check_digit_comes_from_iccid_whatever_iccid_with_luhn_says() -> None:
+    assert mapping.to_subscription(drifted(SIM, iccid_with_luhn=None)).iccid == ICCID
+    assert mapping.to_subscription(drifted(SIM, iccid_with_luhn="89882806660000000171")).iccid == (
+        ICCID
+    )
+    only_luhn = {key: value for key, value in SIM.items() if key != "iccid"}
+    assert mapping.to_subscription(only_luhn).iccid == ICCID
 
 
 def test_unknown_status_and_unknown_fields() -> None:
@@ -158,11 +168,22 @@ def test_unknown_status_and_unknown_fields() -> None:
         drifted(SIM, status=None),
         {key: value for key, value in SIM.items() if key != "status"},
         {key: value for key, value in SIM.items() if key not in ("iccid", "iccid_with_luhn")},
-        drifted(SIM, iccid_with_luhn="89882806660000000171"),
+        drifted(SIM, iccid=None, iccid_with_luhn="89882806660000000171"),
+        drifted(SIM, iccid="8988280666-00000017"),
+        drifted(SIM, iccid=8988280666000000017),
         drifted(SIM, current_quota="plenty"),
         drifted(SIM, activation_date=20230411),
     ],
-    ids=["null-status", "no-status", "no-iccid", "bad-luhn", "bad-quota", "int-date"],
+    ids=[
+        "null-status",
+        "no-status",
+        "no-iccid",
+        "bad-luhn",
+        "not-digits",
+        "int-iccid",
+        "bad-quota",
+        "int-date",
+    ],
 )
 def test_malformed_sims_become_unexpected_response_errors(
     connector: OneNceConnector, record: dict[str, Any]
@@ -194,8 +215,16 @@ def test_quotas_join_the_subscription_extra() -> None:
 def test_activation_modes() -> None:
     modes = {mode.name: mode for mode in mapping.ACTIVATION_MODES}
     assert (modes["Enabled"].status, modes["Enabled"].next) == (SimStatus.ACTIVE, ("Disabled",))
-    assert (modes["Disabled"].status, modes["Disabled"].next) == (SimStatus.SUSPENDED, ("Enabled",))
-    assert all(mode.settable and mode.billable is None for mode in modes.values())
+    assert (modes["Disabled"].status, modes["Disabled"].next) == (
+        SimStatus.DEACTIVATED,
+        ("Enabled",),
+    )
+    assert (modes["Enabled"].billable, modes["Disabled"].billable) == (None, False)
+    assert all(mode.settable and not mode.auto_activates for mode in modes.values())
+    assert mapping.STATE_FOR == {
+        SimStatus.ACTIVE: "Enabled",
+        SimStatus.DEACTIVATED: "Disabled",
+    }
 
 
 # -- updates -------------------------------------------------------------------------------
@@ -229,12 +258,14 @@ def test_label_update() -> None:
 
 
 def test_daily_usage_from_mb_strings() -> None:
+    # The spec's own example: data tx (sent by the SIM) 0.001321 MB, rx 0.001482 MB;
+    # SMS rx "the used MO-SMS message count" 2, tx "the used MT-SMS message count" 1.
     records = mapping.to_usage(DAY, iccid=ICCID, now=NOW)
     assert [(r.bearer, r.direction, r.quantity) for r in records] == [
         (Bearer.DATA, Direction.MO, 1321),
         (Bearer.DATA, Direction.MT, 1482),
-        (Bearer.SMS, Direction.MO, 1),
-        (Bearer.SMS, Direction.MT, 2),
+        (Bearer.SMS, Direction.MO, 2),
+        (Bearer.SMS, Direction.MT, 1),
     ]
     assert records[0].start == datetime(2021, 6, 30, tzinfo=UTC)
     assert all(r.cost is None and r.extra == {} and r.final for r in records)

@@ -27,6 +27,7 @@ from cdp_sdk import SimStatus
 from cdp_sdk.connectors.onence import OneNceEmulator
 from cdp_sdk.connectors.onence.emulator import DEFAULT_PASSWORD, DEFAULT_USERNAME
 from cdp_sdk.sandbox import Fleet
+from cdp_sdk.testing import OpenApiRequestChecker
 
 BASE = "https://api.1nce.com/management-api"
 SPECS = {
@@ -115,7 +116,7 @@ async def drive(transport: Recording, fleet: Fleet) -> None:
         await client.check()
         [sim async for sim in client.subscriptions()]
         await client.subscription(active.iccid)
-        await client.change_status(active.iccid, SimStatus.SUSPENDED)
+        await client.change_status(active.iccid, SimStatus.DEACTIVATED)
         await client.update_tags(active.iccid, {"label": "openapi"})
         await client.update_tags(active.iccid, {}, remove=["label"])
         [r async for r in client.usage(active.iccid, start=date(2024, 5, 1), end=date(2024, 6, 1))]
@@ -163,6 +164,46 @@ def test_exchanges_follow_the_official_spec(
         else:  # v1 documents PUT's 200 with an empty content map, which openapi-core
             # reads as "a body is required"; the v2 spec answers it with No Content.
             assert (request.method, response.status_code) == ("PUT", 200)
+
+
+@functools.cache
+def strict_checkers(folder: Path) -> Mapping[str, OpenApiRequestChecker]:
+    return {
+        key: OpenApiRequestChecker.load(folder / name)
+        for key, name in SPECS.items()
+        if key != "sims-v2"
+    }
+
+
+def test_every_request_passes_the_strict_check(
+    reference: Path, exchanges: Mapping[str, list[tuple[httpx.Request, httpx.Response]]]
+) -> None:
+    """No parameter, header or body field the spec does not name; types and ranges hold."""
+    checkers = strict_checkers(reference / "openapi")
+    checked = set()
+    for name, pairs in exchanges.items():
+        for request, _ in pairs:
+            operation = checkers[spec_for(name)].check(request)
+            checked.add(f"{operation.method} {operation.path}")
+    assert checked == set(OPERATIONS)
+
+
+def test_the_strict_check_catches_what_openapi_core_lets_through(
+    reference: Path, openapi: Mapping[str, OpenAPI]
+) -> None:
+    request = httpx.Request(
+        "GET",
+        f"{BASE}/v1/sims",
+        params={"page": 1, "pageSize": 100, "per_page": 100},
+        headers={"Authorization": "Bearer token"},
+    )
+    openapi["sims"].validate_request(SpecRequest(request))  # an unknown parameter passes
+    checker = strict_checkers(reference / "openapi")["sims"]
+    assert checker.problems(request) == ["query parameter per_page is not documented"]
+    too_big = httpx.Request(
+        "GET", f"{BASE}/v1/sims", params={"pageSize": 101}, headers=request.headers
+    )
+    assert checker.problems(too_big) == ["query parameter pageSize is above the maximum 100"]
 
 
 def test_error_bodies_follow_the_v2_schema(openapi: Mapping[str, OpenAPI]) -> None:

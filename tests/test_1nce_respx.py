@@ -22,6 +22,7 @@ from cdp_sdk import (
     AsyncConnector,
     AuditKind,
     AuthenticationError,
+    Bearer,
     ConflictError,
     Direction,
     InvalidRequestError,
@@ -175,7 +176,7 @@ async def test_listing_pages_with_page_size_100(
 
     assert [(sim.iccid, sim.status, sim.tags) for sim in sims] == [
         (ICCID, SimStatus.ACTIVE, (Tag(key="label", value="pump-station-3"),)),
-        ("89882806660000000259", SimStatus.SUSPENDED, ()),
+        ("89882806660000000259", SimStatus.DEACTIVATED, ()),
     ]
     assert dict(first.calls.last.request.url.params) == {"page": "1", "pageSize": "100"}
     assert dict(second.calls.last.request.url.params) == {"page": "2", "pageSize": "100"}
@@ -248,7 +249,7 @@ async def test_an_iccid_without_check_digit_is_tried_as_given(
     route = api.get(f"/v1/sims/{plain}").respond(json=sim_record(iccid=plain, iccid_with_luhn=None))
     api.get(f"/v1/sims/{plain}/quota/data").respond(json={})
     api.get(f"/v1/sims/{plain}/quota/sms").respond(json={})
-    assert (await onence.subscription(plain)).iccid == plain
+    assert (await onence.subscription(plain)).iccid == "89882806660000000259"
     assert route.call_count == 1
 
 
@@ -272,7 +273,7 @@ async def test_change_status_puts_the_whole_update(
     sim_route(api, sim_record("Enabled"))
     put = api.put(f"/v1/sims/{KEY}").respond(200)
 
-    change = await onence.change_status(ICCID, SimStatus.SUSPENDED)
+    change = await onence.change_status(ICCID, SimStatus.DEACTIVATED)
 
     assert (change.state, change.iccid) == ("done", ICCID)
     assert json.loads(put.calls.last.request.content) == {
@@ -283,12 +284,16 @@ async def test_change_status_puts_the_whole_update(
     }
 
 
-@pytest.mark.parametrize("status", [SimStatus.TEST, SimStatus.DEACTIVATED, SimStatus.INVENTORY])
+@pytest.mark.parametrize(
+    "status", [SimStatus.TEST, SimStatus.SUSPENDED, SimStatus.INVENTORY, SimStatus.READY]
+)
 async def test_states_1nce_lacks_are_refused_before_any_call(
     api: respx.MockRouter, onence: AsyncConnector, status: SimStatus
 ) -> None:
     api.routes.clear()  # not even a token request
-    with pytest.raises(InvalidRequestError, match="Enabled or Disabled"):
+    with pytest.raises(
+        InvalidRequestError, match=r"Enabled \(active\) or Disabled \(deactivated\)"
+    ):
         await onence.change_status(ICCID, status)
 
 
@@ -315,7 +320,7 @@ async def test_an_expired_sim_cannot_be_modified(
     sim_route(api, sim_record())
     api.put(f"/v1/sims/{KEY}").respond(422)
     with pytest.raises(ConflictError) as caught:
-        await onence.change_status(ICCID, SimStatus.SUSPENDED)
+        await onence.change_status(ICCID, SimStatus.DEACTIVATED)
     assert caught.value.status_code == 422
 
 
@@ -353,11 +358,11 @@ async def test_daily_usage_with_an_inclusive_end_date(
         "start_dt": "2021-06-30",
         "end_dt": "2021-06-30",
     }
-    assert [(r.direction, r.quantity) for r in records] == [
-        (Direction.MO, 1321),
-        (Direction.MT, 1482),
-        (Direction.MO, 1),
-        (Direction.MT, 2),
+    assert [(r.bearer, r.direction, r.quantity) for r in records] == [
+        (Bearer.DATA, Direction.MO, 1321),  # volume_tx: "upstream, send by SIM"
+        (Bearer.DATA, Direction.MT, 1482),
+        (Bearer.SMS, Direction.MO, 2),  # volume_rx: "the used MO-SMS message count"
+        (Bearer.SMS, Direction.MT, 1),
     ]
 
 

@@ -170,7 +170,7 @@ class Watch:
                 by_key[("eu", f"/api/v1/sim/{sim_id}")] = (iccid, Step.STATUS)
                 by_key[("eu", f"/api/v1/endpoint/{endpoint_id}")] = (iccid, Step.TAGS)
             else:
-                by_key[("jp", f"/v1/sims/{sim_id}/suspend")] = (iccid, Step.STATUS)
+                by_key[("jp", f"/v1/sims/{sim_id}/deactivate")] = (iccid, Step.STATUS)
                 by_key[("jp", f"/v1/sims/{sim_id}/tags")] = (iccid, Step.TAGS)
         found: Counter[tuple[str, Step]] = Counter()
         for change in self.changes:

@@ -202,14 +202,14 @@ def test_the_notebook_runs_on_a_demo_store_it_makes_itself(
     assert Path(namespace["store_path"]).name == "cdp.db"
     assert not (tmp_path / "cdp-demo").exists()  # built in a temporary directory
     # The plan built from a DataFrame filter: three active SIMs of every platform, from the
-    # store; Control Center has no "suspended", the others can suspend them.
+    # store; Control Center and 1NCE have no "suspended", the others can suspend them.
     plan = namespace["plan"]
     assert plan.source == "store"
     decisions = {(row["account"], row["decision"]) for row in plan.rows()}
     assert decisions == {
         ("sandbox", "apply"),
         ("emnify", "apply"),
-        ("1nce", "apply"),
+        ("1nce", "refuse"),
         ("soracom", "apply"),
         ("jasper", "refuse"),
     }

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
+from typing import Any
 
 import httpx
 import pytest
 
 import cdp_sdk
 from cdp_sdk import SimStatus
+from cdp_sdk.connectors._emnify_family import with_luhn as with_luhn_digit
 from cdp_sdk.connectors.emnify import EmnifyEmulator
 from cdp_sdk.connectors.emnify.emulator import DEFAULT_APPLICATION_TOKEN
 from cdp_sdk.http import jwt_expiry
@@ -101,7 +103,12 @@ def test_sim_list_filters_and_refuses_unknown_criteria(
     headers = login(http)
     sim = emulator.fleet.sorted_sims()[0]
     found = http.get("/api/v1/sim", params={"q": f"iccid:{sim.iccid[:-1]}"}, headers=headers).json()
-    assert [record["iccid_with_luhn"] for record in found] == [sim.iccid]
+    assert [record["iccid"] for record in found] == [sim.iccid[:-1]]
+    by_luhn = {"q": f"iccid_with_luhn:{sim.iccid}"}
+    assert http.get("/api/v1/sim", params=by_luhn, headers=headers).json() == found
+    by_imsi = {"q": f"imsi:{sim.imsi},status:{found[0]['status']['id']}"}
+    assert http.get("/api/v1/sim", params=by_imsi, headers=headers).json() == found
+    assert http.get("/api/v1/sim", params={"q": "iccid:1"}, headers=headers).json() == []
     bad = http.get("/api/v1/sim", params={"q": "colour:red"}, headers=headers)
     assert (bad.status_code, bad.json()["error_token"]) == (422, "InvalidQueryCriteria")
 
@@ -113,12 +120,50 @@ def test_status_moves_follow_the_documented_state_machine(
     sim = next(s for s in emulator.fleet.sorted_sims() if s.status is SimStatus.ACTIVE)
     path = f"/api/v1/sim/{4_100_000 + sim.serial}"
     refused = http.patch(path, json={"status": {"id": 4}}, headers=headers)
-    assert (refused.status_code, refused.json()["error_token"]) == (409, "NotAllowed")
+    assert refused.status_code == 400, "the PATCH documents 204 and 400 only"
+    assert (refused.json()["error_code"], refused.json()["error_token"]) == (1406, "NotAllowed")
     assert http.patch(path, json={"status": {"id": 2}}, headers=headers).status_code == 204
     assert emulator.fleet.sims[sim.iccid].status is SimStatus.SUSPENDED
     invalid = http.patch(path, json={"status": {"id": "two"}}, headers=headers)
     assert invalid.status_code == 422
     assert invalid.json()["errors"][0]["error_token"] == "InvalidFormat"
+
+
+def test_most_sim_records_lack_iccid_with_luhn_as_live_ones_do(
+    http: httpx.Client, emulator: EmnifyEmulator
+) -> None:
+    records = http.get("/api/v1/sim", headers=login(http)).json()
+    with_luhn = [record for record in records if "iccid_with_luhn" in record]
+    assert 0 < len(with_luhn) < len(records) / 2
+    assert {with_luhn_digit(record["iccid"]) for record in records} == {
+        iccid for iccid in emulator.fleet.sims if emulator.lists(iccid)
+    }
+    assert all(record["iccid_with_luhn"][:-1] == record["iccid"] for record in with_luhn)
+
+
+def test_the_sim_list_renders_only_the_page_it_serves(
+    http: httpx.Client, emulator: EmnifyEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    headers = login(http)
+    rendered: list[int] = []
+    render = EmnifyEmulator._sim
+
+    def counting(self: EmnifyEmulator, sim: Any) -> dict[str, Any]:
+        rendered.append(sim.serial)
+        return render(self, sim)
+
+    monkeypatch.setattr(EmnifyEmulator, "_sim", counting)
+    page = http.get("/api/v1/sim", params={"page": 2, "per_page": 5}, headers=headers).json()
+    assert len(page) == 5
+    assert len(rendered) == 5, "one page rendered, not the fleet"
+
+
+def test_the_tariff_profile_list_is_one_answer(
+    http: httpx.Client, emulator: EmnifyEmulator
+) -> None:
+    answer = http.get("/api/v1/tariff_profile", headers=login(http))
+    assert len(answer.json()) == len(emulator.fleet.tariffs)
+    assert "X-Total-Pages" not in answer.headers
 
 
 def test_issued_sims_have_no_endpoint(http: httpx.Client, emulator: EmnifyEmulator) -> None:

@@ -18,9 +18,11 @@ from cdp_sdk import (
     NotFoundError,
     PermissionDeniedError,
     RateLimitedError,
+    SimStatus,
 )
 from cdp_sdk.connectors import _emnify_family as family
 from cdp_sdk.http import ErrorTable, VendorError
+from cdp_sdk.sandbox import Fleet, FleetSim
 
 NOW = datetime(2024, 6, 15, 12, tzinfo=UTC)
 TABLE = ErrorTable().extend(*family.FAMILY_ERROR_RULES, parse_body=family.parse_error)
@@ -100,17 +102,34 @@ def test_family_tokens_map_to_error_classes(
 # -- identifiers ---------------------------------------------------------------------------
 
 
-def test_pick_iccid_prefers_the_value_with_its_check_digit() -> None:
-    record = {"iccid": "8988303000012345678", "iccid_with_luhn": "89883030000123456789"}
-    assert family.pick_iccid(record) == "89883030000123456789"
-    assert family.pick_iccid({"iccid": "8988303000000000129"}) == "8988303000000000129"
+def test_pick_iccid_appends_the_check_digit_to_iccid() -> None:
+    # Recorded emnify traffic: SIM 250 has iccid 8988303000000000129 and no
+    # iccid_with_luhn; an endpoint's SIM pairs 8988303000006738593 with ...85937.
+    assert family.pick_iccid({"iccid": "8988303000000000129"}) == "89883030000000001294"
+    record = {"iccid": "8988303000006738593", "iccid_with_luhn": "89883030000067385937"}
+    assert family.pick_iccid(record) == "89883030000067385937"
+    assert family.pick_iccid({"iccid": " 8988303000006738593 "}) == "89883030000067385937"
 
 
-def test_pick_iccid_refuses_a_wrong_check_digit() -> None:
+def test_pick_iccid_computes_rather_than_trusts_a_wrong_check_digit() -> None:
+    # 1NCE's spec example pairs 8988303000123456789 with 89883030001234567890, whose last
+    # digit is not the Luhn digit (4): the digit computed from iccid wins.
+    record = {"iccid": "8988303000123456789", "iccid_with_luhn": "89883030001234567890"}
+    assert family.pick_iccid(record) == "89883030001234567894"
+
+
+def test_pick_iccid_falls_back_to_a_verified_iccid_with_luhn() -> None:
+    assert family.pick_iccid({"iccid_with_luhn": "89883030000067385937"}) == (
+        "89883030000067385937"
+    )
     with pytest.raises(ValueError, match="Luhn"):
-        family.pick_iccid(
-            {"iccid": "8988303000012345678", "iccid_with_luhn": "89883030000123456780"}
-        )
+        family.pick_iccid({"iccid": None, "iccid_with_luhn": "89883030000067385930"})
+    with pytest.raises(KeyError):
+        family.pick_iccid({})
+    with pytest.raises(ValueError, match="digits"):
+        family.pick_iccid({"iccid": "8988-303000006738593"})
+    with pytest.raises(TypeError):
+        family.pick_iccid({"iccid": 8988303000006738593})
 
 
 def test_iccid_candidates_try_the_value_without_its_check_digit_first() -> None:
@@ -176,15 +195,25 @@ def test_month_period_runs_to_the_first_of_the_next_month() -> None:
 # -- usage records ---------------------------------------------------------------------------
 
 
-def test_stats_written_by_an_emulator_read_back_exactly() -> None:
+@pytest.mark.parametrize("directions", [family.EMNIFY_DIRECTIONS, family.ONENCE_DIRECTIONS])
+def test_stats_written_by_an_emulator_read_back_exactly(directions: family.Directions) -> None:
     record = {
         "date": "2024-05-01",
-        "data": family.stats_block(Bearer.DATA, 2.25, 10.5, cost=Decimal("0.3"), as_text=True),
-        "sms": family.stats_block(Bearer.SMS, 3, 0, cost=Decimal("0.18"), as_text=False),
+        "data": family.stats_block(
+            Bearer.DATA, 2.25, 10.5, directions=directions, cost=Decimal("0.3"), as_text=True
+        ),
+        "sms": family.stats_block(
+            Bearer.SMS, 3, 0, directions=directions, cost=Decimal("0.18"), as_text=False
+        ),
     }
     period = family.day_period(record["date"], now=NOW)
     records = family.usage_records(
-        record, connector="emnify", iccid=None, period=period, keep_cost=True
+        record,
+        connector="emnify",
+        iccid=None,
+        period=period,
+        keep_cost=True,
+        directions=directions,
     )
     assert [(r.bearer, r.direction, r.quantity) for r in records] == [
         (Bearer.DATA, Direction.MO, 2_250_000),
@@ -193,6 +222,35 @@ def test_stats_written_by_an_emulator_read_back_exactly() -> None:
     ]
     assert records[0].extra == {"cost": "0.300000", "currency": "EUR"}
     assert all(r.final and r.granularity is Granularity.DAY for r in records)
+
+
+def test_the_two_platforms_read_sms_directions_apart() -> None:
+    block = {"volume": 3, "volume_tx": 1, "volume_rx": 2, "traffic_type": {"unit": "SMS"}}
+    period = family.day_period("2024-05-01", now=NOW)
+
+    def read(directions: family.Directions) -> list[tuple[Direction | None, int]]:
+        records = family.usage_records(
+            {"sms": block},
+            connector="x",
+            iccid=None,
+            period=period,
+            keep_cost=False,
+            directions=directions,
+        )
+        return [(record.direction, record.quantity) for record in records]
+
+    # emnify: tx is "transmitted by the device"; 1NCE SmsUsage: rx is the MO-SMS count.
+    assert read(family.EMNIFY_DIRECTIONS) == [(Direction.MO, 1), (Direction.MT, 2)]
+    assert read(family.ONENCE_DIRECTIONS) == [(Direction.MO, 2), (Direction.MT, 1)]
+    data = {"data": {**block, "traffic_type": {"unit": "MB"}}}
+    for directions in (family.EMNIFY_DIRECTIONS, family.ONENCE_DIRECTIONS):
+        records = family.usage_records(
+            data, connector="x", iccid=None, period=period, keep_cost=False, directions=directions
+        )
+        assert [(r.direction, r.quantity) for r in records] == [
+            (Direction.MO, 1_000_000),
+            (Direction.MT, 2_000_000),
+        ]
 
 
 def test_page_of_serves_the_last_page_for_a_page_out_of_range() -> None:
@@ -206,3 +264,39 @@ def test_page_headers_in_both_casings() -> None:
     headers = family.page_headers(page=1, size=2, total=3, pages=2)
     assert headers["X-Total-Pages"] == "2"
     assert family.page_headers(page=1, size=2, total=3, pages=2, lower=True)["x-total-count"] == "3"
+
+
+def test_listed_sims_are_kept_until_the_fleet_changes() -> None:
+    fleet = Fleet(6, seed=2)
+    calls: list[int] = []
+
+    def lists(sim: FleetSim) -> bool:
+        calls.append(sim.serial)
+        return sim.status is not SimStatus.RETIRED
+
+    listed = family.ListedSims(fleet, lists)
+    first = listed()
+    assert [sim.serial for sim in first] == sorted(
+        sim.serial for sim in fleet.sims.values() if sim.status is not SimStatus.RETIRED
+    )
+    checked = len(calls)
+    assert listed() is first
+    assert len(calls) == checked, "no rescan between pages"
+    gone = first[0]
+    fleet.set_status(gone.iccid, SimStatus.RETIRED, at=NOW, actor="test")
+    assert gone not in listed()
+    assert len(listed()) == len(first) - 1
+
+
+def test_page_count_and_number() -> None:
+    assert (family.page_count(0, 10), family.page_count(10, 10), family.page_count(11, 10)) == (
+        1,
+        1,
+        2,
+    )
+    assert (family.page_number(0, 3), family.page_number("2", 3), family.page_number(9, 3)) == (
+        1,
+        2,
+        3,
+    )
+    assert family.page_number(None, 3) == 1

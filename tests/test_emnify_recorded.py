@@ -9,9 +9,9 @@ them also drives the connector's log-in-again-on-401 path.
 from __future__ import annotations
 
 import json
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -30,6 +30,7 @@ from cdp_sdk import (
     NotFoundError,
     SimStatus,
 )
+from cdp_sdk.connectors.emnify import mapping
 
 BASE = "https://cdn.emnify.net"
 
@@ -81,72 +82,159 @@ async def emnify() -> AsyncIterator[AsyncConnector]:
         yield connector
 
 
-async def test_recorded_sim_list_maps_to_subscriptions(
+STATUS_OF_ID = {0: SimStatus.INVENTORY, 1: SimStatus.ACTIVE, 2: SimStatus.SUSPENDED}
+
+
+def luhn_digit(payload: str) -> str:
+    """The Luhn check digit of ``payload``, computed here independently of cdp_sdk."""
+    total = 0
+    for position, char in enumerate(reversed(payload)):
+        digit = int(char) * (2 if position % 2 == 0 else 1)
+        total += digit - 9 if digit > 9 else digit
+    return str(-total % 10)
+
+
+def instant(text: str) -> datetime:
+    """A recorded time stamp (``...000+0000`` or ``...298Z``) as an aware datetime."""
+    return datetime.strptime(text.replace("Z", "+0000"), "%Y-%m-%dT%H:%M:%S.%f%z")
+
+
+def expected_subscription(raw: dict[str, Any]) -> dict[str, Any]:
+    """What the recorded SIM record means, read field by field from the recording."""
+    endpoint = raw.get("endpoint") or {}
+    extra: dict[str, Any] = {
+        "status_id": raw["status"]["id"],
+        "customer_org": raw["customer_org"]["name"],
+        "model": raw["model"]["description"],
+    }
+    if endpoint:
+        extra |= {
+            "endpoint_id": endpoint["id"],
+            "endpoint_name": endpoint["name"],
+            "endpoint_last_updated": endpoint["last_updated"],
+        }
+    return {
+        "connector": "emnify",
+        "account": str(raw["customer_org"]["id"]),
+        "id": str(raw["id"]),
+        "iccid": raw["iccid"] + luhn_digit(raw["iccid"]),
+        "imsi": raw["imsi"],
+        "msisdn": raw["msisdn"],
+        "imei": endpoint.get("imei"),
+        "eid": None,
+        "status": STATUS_OF_ID[raw["status"]["id"]],
+        "status_raw": raw["status"]["description"],
+        "tariff": str(endpoint["tariff_profile_id"]) if endpoint else None,
+        "created_at": instant(raw["production_date"]),
+        "activated_at": instant(raw["activation_date"]) if "activation_date" in raw else None,
+        "updated_at": None,
+        "ip_address": endpoint.get("ip_address"),
+        "tags": tuple(
+            {"key": label.strip(), "value": None}
+            for label in (endpoint.get("tags") or "").split(",")
+            if label.strip()
+        ),
+        "extra": extra,
+    }
+
+
+async def test_every_recorded_sim_maps_field_by_field(
     reference: Path, router: respx.MockRouter, emnify: AsyncConnector
 ) -> None:
     interactions = recorded(reference, "get_sim_list.json")
     replay(router, interactions)
     raw = interactions[-1]["response"]["body"]
+    assert len(raw) == 12
+    assert all("iccid_with_luhn" not in record for record in raw)
 
     sims = [sim async for sim in emnify.subscriptions()]
 
-    assert [sim.id for sim in sims] == [str(record["id"]) for record in raw]
-    assert [sim.iccid for sim in sims] == [record["iccid"] for record in raw]  # no Luhn field
-    expected = Counter(
-        {0: SimStatus.INVENTORY, 1: SimStatus.ACTIVE, 2: SimStatus.SUSPENDED}[r["status"]["id"]]
-        for r in raw
-    )
-    assert Counter(sim.status for sim in sims) == expected
-    first = sims[0]
-    assert (first.status, first.status_raw) == (SimStatus.ACTIVE, "Activated")
-    assert (first.imsi, first.msisdn) == ("295050999900095", "423663999900095")
-    assert (first.ip_address, first.tariff, first.tags) == ("10.191.216.68", "424560", ())
-    assert first.activated_at == datetime(2022, 3, 27, 23, 20, 49, tzinfo=UTC)
-    assert first.account == "13886"
-    assert first.extra["endpoint_id"] == 11380016
-    unassigned = [sim for sim in sims if "endpoint_id" not in sim.extra]
-    assert unassigned
-    assert all((sim.ip_address, sim.tags) == (None, ()) for sim in unassigned)
+    assert len(sims) == len(raw)
+    for sim, record in zip(sims, raw, strict=True):
+        assert sim.model_dump() == expected_subscription(record), record["id"]
+        assert len(sim.iccid) == 20
+        assert sim.iccid.startswith(record["iccid"])
+    # 12 recorded 19-digit values, and only one passes Luhn by chance: they lack the digit.
+    assert sum(luhn_digit(r["iccid"][:-1]) == r["iccid"][-1] for r in raw) == 1
     logins = [call for call in router.calls if call.request.url.path == "/api/v1/authenticate"]
     assert len(logins) == 2, "logged in, got the recorded 401, logged in again"
 
 
-async def test_recorded_events_map_to_audit_events(
+def test_every_recorded_iccid_pair_agrees_with_the_computed_check_digit(reference: Path) -> None:
+    """Where the live API sent both, ``iccid_with_luhn`` is ``iccid`` and its Luhn digit."""
+    pairs: set[tuple[str, str]] = set()
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            if "iccid" in value and "iccid_with_luhn" in value:
+                pairs.add((value["iccid"], value["iccid_with_luhn"]))
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    for path in sorted((reference / "recorded" / "emnify").glob("*.json")):
+        walk(json.loads(path.read_text()))
+    assert len(pairs) == 2
+    for plain, full in pairs:
+        assert full == plain + luhn_digit(plain)
+        assert mapping.to_subscription({"id": 1, "iccid": plain, "status": {"id": 1}}).iccid == full
+
+
+async def test_every_recorded_event_maps_field_by_field(
     reference: Path, router: respx.MockRouter, emnify: AsyncConnector
 ) -> None:
     interactions = recorded(reference, "device_events.json")
     event_list = next(i for i in interactions if i["request"]["uri"].endswith("/event"))
+    raw = event_list["response"]["body"]
     # The recording lists an endpoint's events; the account-level list has the same shape.
     event_list["request"]["uri"] = f"{BASE}/api/v1/event"
     replay(router, [i for i in interactions if i["request"]["method"] == "POST"] + [event_list])
 
     events = [event async for event in emnify.audit_events()]
 
-    assert [event.kind for event in events] == [AuditKind.STATUS_CHANGE, AuditKind.OTHER]
-    activation, assigned = events
-    assert (activation.old_value, activation.new_value) == ("Issued", "Activated")
-    assert activation.iccid == "8988303000000000129"
-    assert activation.occurred_at.isoformat() == "2022-03-27T23:20:49.298000+00:00"
-    assert activation.actor == "API"
-    assert assigned.description == "SIM 250 assigned to endpoint 11380016"
-    assert assigned.extra["event_type"] == "SIM Assigned"
+    assert len(events) == len(raw) == 2
+    kinds = {8: AuditKind.STATUS_CHANGE, 51: AuditKind.OTHER}
+    for event, record in zip(events, raw, strict=True):
+        changed = kinds[record["event_type"]["id"]] is AuditKind.STATUS_CHANGE
+        assert event.model_dump() == {
+            "connector": "emnify",
+            "id": str(record["id"]),
+            "iccid": record["sim"]["iccid"] + luhn_digit(record["sim"]["iccid"]),
+            "occurred_at": instant(record["timestamp"]),
+            "kind": kinds[record["event_type"]["id"]],
+            "field": "status" if changed else None,
+            "old_value": "Issued" if changed else None,
+            "new_value": "Activated" if changed else None,
+            "actor": record["event_source"]["description"],
+            "description": record["description"],
+            "extra": {
+                "event_type_id": record["event_type"]["id"],
+                "event_type": record["event_type"]["description"],
+                "source": record["event_source"]["description"],
+                "severity": record["event_severity"]["description"],
+                "alert": record["alert"],
+            },
+        }, record["id"]
 
 
+@pytest.mark.parametrize("iccid", ["8988303000000000129", "89883030000000001294"])
 async def test_recorded_status_change_and_tags(
-    reference: Path, router: respx.MockRouter, emnify: AsyncConnector
+    reference: Path, router: respx.MockRouter, emnify: AsyncConnector, iccid: str
 ) -> None:
     # The SIM list gives SIM 250 (Activated, endpoint 11380016); the device deletion
     # recording holds that endpoint, the PATCH of SIM 250 and endpoint PATCHes (204).
+    # The SIM is found by its ICCID with or without the check digit.
     replay(
         router,
         recorded(reference, "get_sim_list.json") + recorded(reference, "test_delete_device.json"),
     )
-    iccid = "8988303000000000129"
 
     change = await emnify.change_status(iccid, SimStatus.SUSPENDED)
     await emnify.update_tags(iccid, {"replayed": None})
 
-    assert change.state == "done"
+    assert (change.state, change.iccid) == ("done", "89883030000000001294")
     patches = {
         call.request.url.path: json.loads(call.request.content)
         for call in router.calls

@@ -172,9 +172,9 @@ async def test_listing_logs_in_once_and_follows_x_total_pages(
     assert login.call_count == 1, "the JWT is cached across calls"
     assert json.loads(login.calls.last.request.content) == {"application_token": APP_TOKEN}
     request = first.calls.last.request
-    assert dict(request.url.params) == {"page": "1", "per_page": "1000"}
+    assert dict(request.url.params) == {"page": "1", "per_page": "2500"}  # the maximum
     assert request.headers["Authorization"] == f"Bearer {TOKEN}"
-    assert dict(second.calls.last.request.url.params) == {"page": "2", "per_page": "1000"}
+    assert dict(second.calls.last.request.url.params) == {"page": "2", "per_page": "2500"}
 
 
 async def test_an_empty_page_that_x_total_pages_says_is_not_the_last_is_followed(
@@ -328,16 +328,55 @@ async def test_an_illegal_move_is_refused_before_any_patch(
     assert change.state == "done"
 
 
+@pytest.mark.parametrize("status", [400, 409])
 async def test_the_platform_refusing_a_move_is_a_conflict(
+    api: respx.MockRouter, emnify: AsyncConnector, status: int
+) -> None:
+    # The PATCH documents 400 with an error_code/error_token/message body; the errors
+    # reference shows 1406 NotAllowed as its 400 example. The token decides, not the status.
+    lookup(api, sim_record(0))
+    api.patch("/api/v1/sim/4100012").respond(
+        status, json={"error_code": 1406, "error_token": "NotAllowed", "message": "Not allowed."}
+    )
+    with pytest.raises(ConflictError) as caught:
+        await emnify.change_status(ICCID, SimStatus.ACTIVE)
+    assert (caught.value.status_code, caught.value.vendor_code) == (status, "NotAllowed")
+
+
+async def test_a_400_with_another_token_is_an_invalid_request(
     api: respx.MockRouter, emnify: AsyncConnector
 ) -> None:
     lookup(api, sim_record(0))
     api.patch("/api/v1/sim/4100012").respond(
-        409, json={"error_code": 1406, "error_token": "NotAllowed", "message": "Not allowed."}
+        400, json={"error_code": 1000, "error_token": "BadRequest", "message": "Bad request."}
     )
-    with pytest.raises(ConflictError) as caught:
+    with pytest.raises(InvalidRequestError) as caught:
         await emnify.change_status(ICCID, SimStatus.ACTIVE)
-    assert (caught.value.status_code, caught.value.vendor_code) == (409, "NotAllowed")
+    assert caught.value.vendor_code == "BadRequest"
+
+
+async def test_deactivated_has_no_emnify_state_and_says_what_does(
+    api: respx.MockRouter, emnify: AsyncConnector
+) -> None:
+    lookup(api, sim_record(1))  # no PATCH route: respx fails any PATCH sent
+    with pytest.raises(InvalidRequestError, match="request 'suspended'"):
+        await emnify.change_status(ICCID, SimStatus.DEACTIVATED)
+
+
+async def test_per_sim_calls_accept_the_iccid_without_its_check_digit(
+    api: respx.MockRouter, emnify: AsyncConnector
+) -> None:
+    lookup(api, sim_record(1))
+    api.patch("/api/v1/sim/4100012").respond(204)
+    api.get("/api/v1/sim/4100012/stats/daily").respond(json=STATS_DAY)
+    plain = ICCID[:-1]
+
+    change = await emnify.change_status(plain, SimStatus.SUSPENDED)
+    records = [r async for r in emnify.usage(plain, start=date(2024, 5, 1), end=date(2024, 5, 3))]
+
+    assert change.iccid == ICCID
+    assert records
+    assert {r.iccid for r in records} == {ICCID}
 
 
 async def test_update_tags_rewrites_the_endpoint_tags(
@@ -379,7 +418,7 @@ async def test_tariffs_are_the_profiles_and_the_readable_plan(
             "currency": {"id": 1, "code": "EUR", "symbol": "€"},
         },
     }
-    api.get("/api/v1/tariff_profile").respond(json=[profile], headers=page_headers(1, 1, 1))
+    profiles = api.get("/api/v1/tariff_profile").respond(json=[profile])
     plan = api.get("/api/v1/tariff_plan/active")
     plan.respond(
         json={
@@ -389,6 +428,7 @@ async def test_tariffs_are_the_profiles_and_the_readable_plan(
         }
     )
     assert [t.id async for t in emnify.tariffs()] == ["1", "plan-7"]
+    assert dict(profiles.calls.last.request.url.params) == {}, "the operation takes no paging"
     plan.respond(403, json={"error_code": 1104, "error_token": "Forbidden", "message": "No access"})
     assert [t.id async for t in emnify.tariffs()] == ["1"]
 

@@ -176,3 +176,51 @@ def test_the_connector_reads_202_as_pending_and_refusals_as_conflicts(fleet: Fle
 
 async def _no_sleep(seconds: float) -> None:
     return None
+
+
+def test_old_windows_are_served_unless_the_switch_refuses_them(
+    http: httpx.Client, emulator: JasperEmulator
+) -> None:
+    params = {
+        "modifiedSince": "2010-01-01T00:00:00+00:00",
+        "modifiedTill": "2011-01-01T00:00:00+00:00",
+    }
+    assert http.get(f"{API}/devices", params=params).json()["lastPage"] is True
+    emulator.refuse_old_windows = True
+    refused = http.get(f"{API}/devices", params=params)
+    assert refused.status_code == 400
+    assert set(refused.json()) == {"errorMessage", "errorCode"}
+    assert refused.json()["errorCode"] == "10000045"
+    recent = (datetime.now(UTC) - timedelta(days=300)).isoformat()
+    assert http.get(f"{API}/devices", params={"modifiedSince": recent}).status_code == 200
+
+
+def test_a_full_sync_on_a_platform_refusing_old_windows(
+    fleet: Fleet, caplog: pytest.LogCaptureFixture
+) -> None:
+    emulator = JasperEmulator(fleet, refuse_old_windows=True)
+    changed = first(fleet, SimStatus.ACTIVE)
+    fleet.set_status(changed.iccid, SimStatus.DEACTIVATED, at=datetime.now(UTC), actor="test")
+    settings = {"username": DEFAULT_USERNAME, "api_key": DEFAULT_API_KEY, "rate_limit": None}
+    with (
+        caplog.at_level("WARNING", logger="cdp_sdk"),
+        cdp_sdk.connect(
+            "jasper",
+            base_url="https://cc.example.test",
+            transport=emulator.transport(),
+            **settings,
+        ) as jasper,
+    ):
+        sims = list(jasper.subscriptions())
+    # the fleet's other SIMs last changed more than a year ago: this platform cannot list them
+    assert [sim.iccid for sim in sims] == [changed.iccid]
+    assert sims[0].status is SimStatus.DEACTIVATED
+    assert len([r for r in caplog.records if "10000045" in r.getMessage()]) == 1
+    refused = [r for r in emulator.requests_to(f"{API}/devices$") if "2000-01-01" in str(r.url)]
+    assert len(refused) == 1
+
+
+def test_rate_plans_carry_last_page(http: httpx.Client, fleet: Fleet) -> None:
+    body = http.get(f"{API}/rateplans").json()
+    assert (body["pageNumber"], body["lastPage"]) == (1, True)
+    assert [plan["name"] for plan in body["ratePlans"]] == [t.name for t in fleet.tariffs]

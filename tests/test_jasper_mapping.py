@@ -75,6 +75,16 @@ def test_activation_modes_are_consistent() -> None:
     assert SimStatus.SUSPENDED not in mapping.STATE_FOR
 
 
+def test_billing_per_state_follows_control_centers_state_table() -> None:
+    """Only ACTIVATED is billed; DEACTIVATED is "inactive and not billable"."""
+    modes = {mode.name: mode for mode in mapping.ACTIVATION_MODES}
+    assert {name for name, mode in modes.items() if mode.billable} == {"ACTIVATED"}
+    assert all(mode.billable is False for name, mode in modes.items() if name != "ACTIVATED")
+    assert modes["DEACTIVATED"].status is SimStatus.DEACTIVATED
+    assert [name for name, mode in modes.items() if mode.auto_activates] == ["ACTIVATION_READY"]
+    assert mapping.STATE_FOR[SimStatus.DEACTIVATED] == "DEACTIVATED"
+
+
 # -- subscriptions --------------------------------------------------------------------------
 
 

@@ -326,6 +326,68 @@ async def test_a_device_in_two_windows_that_do_not_touch(
         assert [sim.iccid for sim in sims] == [ICCID]
 
 
+OLD_WINDOW = {"errorMessage": "modifiedSince is older than one year", "errorCode": "10000045"}
+
+
+async def test_a_platform_refusing_old_windows_is_listed_from_the_last_year(
+    api: respx.MockRouter, jasper: AsyncConnector, caplog: pytest.LogCaptureFixture
+) -> None:
+    windows: list[dict[str, str]] = []
+    year_ago = datetime.now(UTC) - timedelta(days=365)
+
+    def search(request: httpx.Request) -> httpx.Response:
+        query = dict(request.url.params)
+        windows.append(query)
+        if datetime.fromisoformat(query["modifiedSince"]) < year_ago:
+            return httpx.Response(400, json=OLD_WINDOW)
+        return httpx.Response(200, json={**SEARCH_PAGE, "lastPage": True})
+
+    api.get(f"{API}/devices").mock(side_effect=search)
+    api.get(f"{API}/devices/{ICCID}").respond(json=DEVICE)
+    api.get(f"{API}/devices/{ICCID_2}").respond(json={**DEVICE, "iccid": ICCID_2})
+
+    with caplog.at_level("WARNING", logger="cdp_sdk"):
+        first = [sim.iccid async for sim in jasper.subscriptions()]
+        again = [sim.iccid async for sim in jasper.subscriptions()]
+
+    assert first == again == [ICCID, ICCID_2]
+    starts = [datetime.fromisoformat(window["modifiedSince"]) for window in windows]
+    assert starts[0] == datetime(2000, 1, 1, tzinfo=UTC)  # refused with 10000045
+    assert year_ago < starts[1] < year_ago + timedelta(days=2)  # the oldest accepted window
+    assert "modifiedTill" not in windows[1]  # one open window covers the last year
+    assert len(windows) == 3, "the second listing starts at the accepted window directly"
+    assert year_ago < starts[2] < year_ago + timedelta(days=2)
+    warnings = [record.getMessage() for record in caplog.records]
+    assert len(warnings) == 1, "warned once"
+    assert "10000045" in warnings[0]
+    assert "cannot be listed by this platform" in warnings[0]
+    assert ICCID not in warnings[0]
+
+
+async def test_10000045_for_a_recent_window_is_raised(
+    api: respx.MockRouter, jasper: AsyncConnector
+) -> None:
+    api.get(f"{API}/devices").respond(400, json=OLD_WINDOW)
+    since = datetime.now(UTC) - timedelta(days=30)
+    with pytest.raises(InvalidRequestError) as caught:
+        _ = [sim async for sim in jasper.subscriptions(modified_since=since)]
+    assert caught.value.vendor_code == "10000045"
+
+
+async def test_an_incremental_sync_older_than_a_year_is_clamped_too(
+    api: respx.MockRouter, jasper: AsyncConnector
+) -> None:
+    search = api.get(f"{API}/devices").mock(
+        side_effect=[
+            httpx.Response(400, json=OLD_WINDOW),
+            httpx.Response(200, json={"pageNumber": 1, "lastPage": True, "devices": []}),
+        ]
+    )
+    since = datetime.now(UTC) - timedelta(days=500)
+    assert [sim async for sim in jasper.subscriptions(modified_since=since)] == []
+    assert search.call_count == 2
+
+
 async def test_a_device_gone_between_search_and_details_is_skipped(
     api: respx.MockRouter, jasper: AsyncConnector
 ) -> None:
@@ -483,22 +545,28 @@ async def test_update_tags_refuses_non_slots_before_any_request(
 # -- tariffs ----------------------------------------------------------------------------------
 
 
-async def test_rate_plans_are_paged(api: respx.MockRouter, jasper: AsyncConnector) -> None:
-    def page(number: int, names: list[str]) -> httpx.Response:
-        return httpx.Response(
-            200,
-            json={
-                "operatorName": "Example Operator",
-                "operatorId": 1012,
-                "timeStamp": "2024-05-02T10:00:00.000Z",
-                "pageNumber": number,
-                "ratePlans": [{"name": name} for name in names],
-            },
-        )
+def rate_plan_page(number: int, names: list[str], last: bool | None = None) -> httpx.Response:
+    body: dict[str, Any] = {
+        "operatorName": "Example Operator",
+        "operatorId": 1012,
+        "timeStamp": "2024-05-02T10:00:00.000Z",
+        "pageNumber": number,
+        "ratePlans": [{"name": name} for name in names],
+    }
+    if last is not None:
+        body["lastPage"] = last
+    return httpx.Response(200, json=body)
 
-    full = [f"Plan {n}" for n in range(50)]
+
+FULL = [f"Plan {n}" for n in range(50)]
+
+
+async def test_rate_plans_are_paged(api: respx.MockRouter, jasper: AsyncConnector) -> None:
     plans = api.get(f"{API}/rateplans").mock(
-        side_effect=[page(1, full), page(2, ["IoT 10MB Pool", "IoT 1GB Shared"])]
+        side_effect=[
+            rate_plan_page(1, FULL),
+            rate_plan_page(2, ["IoT 10MB Pool", "IoT 1GB Shared"]),
+        ]
     )
 
     tariffs = [tariff async for tariff in jasper.tariffs()]
@@ -509,6 +577,30 @@ async def test_rate_plans_are_paged(api: respx.MockRouter, jasper: AsyncConnecto
         {"pageNumber": "1", "pageSize": "50"},
         {"pageNumber": "2", "pageSize": "50"},
     ]
+
+
+async def test_a_full_last_page_of_rate_plans_costs_no_extra_call(
+    api: respx.MockRouter, jasper: AsyncConnector
+) -> None:
+    # Control Center's pagination: lastPage on the answer ends the listing.
+    plans = api.get(f"{API}/rateplans").mock(side_effect=[rate_plan_page(1, FULL, last=True)])
+    assert len([tariff async for tariff in jasper.tariffs()]) == 50
+    assert plans.call_count == 1
+
+
+async def test_rate_plans_without_last_page_end_on_a_short_page(
+    api: respx.MockRouter, jasper: AsyncConnector
+) -> None:
+    # Get Rate Plans lists no lastPage among its fields: a short page is the only signal,
+    # so a full page without it needs one more call to learn that nothing follows.
+    plans = api.get(f"{API}/rateplans").mock(
+        side_effect=[rate_plan_page(1, FULL), rate_plan_page(2, [])]
+    )
+    assert len([tariff async for tariff in jasper.tariffs()]) == 50
+    assert plans.call_count == 2
+    plans.mock(side_effect=[rate_plan_page(1, FULL[:3])])
+    assert len([tariff async for tariff in jasper.tariffs()]) == 3
+    assert plans.call_count == 3
 
 
 # -- usage ------------------------------------------------------------------------------------

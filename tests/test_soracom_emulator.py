@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import pytest
@@ -152,17 +152,70 @@ def test_status_actions_follow_the_lifecycle(emulator: SoracomEmulator, http: ht
     sim_id = a_sim(emulator, SimStatus.ACTIVE)
     assert http.post(f"/v1/sims/{sim_id}/set_to_standby").json()["status"] == "standby"
     assert http.get(f"/v1/sims/{sim_id}").json()["status"] == "standby"
+    # The actions document 200 and 404 only: a refusal is the SIM answered as it is.
     refused = http.post(f"/v1/sims/{sim_id}/terminate")
-    assert (refused.status_code, refused.json()["code"]) == (400, "EMU0409")
+    assert (refused.status_code, refused.json()["status"]) == (200, "standby")
     assert http.post(f"/v1/sims/{sim_id}/enable_termination").json()["terminationEnabled"]
     assert http.post(f"/v1/sims/{sim_id}/terminate").json()["status"] == "terminated"
-    assert http.post(f"/v1/sims/{sim_id}/activate").status_code == 400
+    again = http.post(f"/v1/sims/{sim_id}/activate")
+    assert (again.status_code, again.json()["status"]) == (200, "terminated")
     history = http.get(f"/v1/sims/{sim_id}/statuses/history", params={"sort": "asc"}).json()
     assert [entry["status"] for entry in history][-2:] == ["standby", "terminated"]
     assert http.post(f"/v1/sims/{sim_id}/reboot").status_code == 404
+    assert http.post(f"/v1/sims/{sim_id}/activate", json={"x": 1}).status_code == 400
 
 
-def test_an_illegal_move_is_a_conflict_for_the_connector(emulator: SoracomEmulator) -> None:
+def test_refusals_can_be_answered_with_400_instead(
+    emulator: SoracomEmulator, http: httpx.Client
+) -> None:
+    emulator.refusals = "400"
+    refused = http.post(f"/v1/sims/{a_sim(emulator, SimStatus.ACTIVE)}/terminate")
+    assert (refused.status_code, refused.json()["code"]) == (400, "EMU0409")
+
+
+def test_standby_unsupported_is_the_documented_400(
+    emulator: SoracomEmulator, http: httpx.Client
+) -> None:
+    sim_id = a_sim(emulator, SimStatus.ACTIVE)
+    emulator.no_standby.add(emulator._by_sim_id[sim_id].iccid)
+    refused = http.post(f"/v1/sims/{sim_id}/set_to_standby")
+    assert refused.status_code == 400
+    assert "standby" in refused.json()["message"]
+
+
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [
+        ("/v1/sims", {"limit": "100", "status": "active"}),
+        ("/v1/sims", {"limit": "0"}),
+        ("/v1/sims", {"limit": "many"}),
+        ("/v1/query/sims", {"limit": "101"}),
+        ("/v1/query/sims", {"search_type": "xor"}),
+        ("/v1/audit_logs/api", {"limit": "1001"}),
+        ("/v1/bills", {"page": "1"}),
+    ],
+)
+def test_undocumented_or_out_of_range_parameters_are_refused(
+    http: httpx.Client, path: str, params: dict[str, str]
+) -> None:
+    answer = http.get(path, params=params)
+    assert answer.status_code == 400
+    assert set(answer.json()) == {"code", "message"}
+
+
+def test_repeated_search_values_are_documented_and_accepted(
+    emulator: SoracomEmulator, http: httpx.Client
+) -> None:
+    sims = emulator.fleet.sorted_sims()
+    found = http.get("/v1/query/sims", params=[("iccid", sims[1].iccid), ("iccid", sims[2].iccid)])
+    assert found.status_code == 200
+
+
+@pytest.mark.parametrize("refusals", ["unchanged", "400"])
+def test_an_illegal_move_is_a_conflict_for_the_connector(
+    emulator: SoracomEmulator, refusals: Literal["unchanged", "400"]
+) -> None:
+    emulator.refusals = refusals
     retired = next(s for s in emulator.fleet.sorted_sims() if s.status is SimStatus.RETIRED)
     with (
         cdp_sdk.connect(
@@ -189,9 +242,11 @@ def test_unknown_sims_and_bad_parameters_answer_vendor_errors(http: httpx.Client
     missing = http.get("/v1/sims/8942310000000099999")
     assert missing.status_code == 404
     assert set(missing.json()) == {"code", "message"}
-    assert http.get("/v1/stats/air/sims/x", params={"period": "day"}).status_code == 404
+    window = {"from": "1717200000", "to": "1717286400", "period": "day"}
+    assert http.get("/v1/stats/air/sims/x", params=window).status_code == 404
+    assert http.get("/v1/stats/air/sims/x", params={"period": "day"}).status_code == 400
     sims = http.get("/v1/sims").json()
-    bad = http.get(f"/v1/stats/air/sims/{sims[0]['simId']}", params={"period": "week"})
+    bad = http.get(f"/v1/stats/air/sims/{sims[0]['simId']}", params={**window, "period": "week"})
     assert bad.status_code == 400
     assert http.get("/v1/audit_logs/api", params={"from_epoch_ms": "soon"}).status_code == 400
 

@@ -64,10 +64,11 @@ def test_an_empty_name_tag_is_dropped_and_empty_values_become_none() -> None:
     ("raw", "status"),
     [
         ("ready", SimStatus.READY),
+        ("testing", SimStatus.TEST),
         ("active", SimStatus.ACTIVE),
-        ("inactive", SimStatus.DEACTIVATED),
-        ("standby", SimStatus.READY),
-        ("suspended", SimStatus.SUSPENDED),
+        ("inactive", SimStatus.SUSPENDED),  # sessions blocked, the basic fee still applies
+        ("standby", SimStatus.READY),  # re-activates on the next connection
+        ("suspended", SimStatus.DEACTIVATED),  # long-term storage, basic fee waived/reduced
         ("terminated", SimStatus.RETIRED),
         ("shipped", SimStatus.INVENTORY),
         ("instock", SimStatus.INVENTORY),
@@ -165,6 +166,34 @@ def test_activation_modes_table_is_consistent() -> None:
     assert ready.auto_activates
     assert not ready.settable
     assert all("ready" not in mode.next for mode in mapping.ACTIVATION_MODES)
+
+
+def test_the_status_table_follows_the_normalized_definitions() -> None:
+    """deactivated: off and not billed; suspended: blocked for now, may be billed."""
+    modes = {mode.name: mode for mode in mapping.ACTIVATION_MODES}
+    # inactive keeps "the standard basic daily fee": billed, so not deactivated
+    assert (modes["inactive"].status, modes["inactive"].billable) == (SimStatus.SUSPENDED, True)
+    # suspended: fee waived or reduced by plan, long-term storage
+    assert (modes["suspended"].status, modes["suspended"].billable) == (
+        SimStatus.DEACTIVATED,
+        None,
+    )
+    assert all(
+        mode.billable is not True
+        for mode in modes.values()
+        if mode.status
+        in (
+            SimStatus.DEACTIVATED,
+            SimStatus.RETIRED,
+            SimStatus.INVENTORY,
+            SimStatus.TEST,
+        )
+    )
+    assert (modes["testing"].status, modes["testing"].billable) == (SimStatus.TEST, False)
+    assert modes["standby"].auto_activates
+    assert modes["standby"].status is SimStatus.READY
+    assert mapping.ACTIONS_FOR[SimStatus.SUSPENDED] == ("deactivate",)
+    assert mapping.ACTIONS_FOR[SimStatus.DEACTIVATED] == ("suspend",)
 
 
 def test_terminating_enables_termination_first() -> None:

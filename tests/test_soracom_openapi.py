@@ -27,6 +27,7 @@ from cdp_sdk import Connector, SimStatus
 from cdp_sdk.connectors.soracom import SoracomEmulator
 from cdp_sdk.connectors.soracom.emulator import DEFAULT_AUTH_KEY, DEFAULT_AUTH_KEY_ID
 from cdp_sdk.sandbox import Fleet
+from cdp_sdk.testing import OpenApiRequestChecker
 
 SPEC = "openapi/soracom-api.en.yaml"
 BASE_URL = "https://g.api.soracom.io"  # the spec's global server is this host + /v1
@@ -188,6 +189,48 @@ def test_successful_responses_follow_the_spec(
     assert len(answered) == len(recording.exchanges)
     for request, response in answered:
         spec.validate_response(_Request(request), _Response(response))
+
+
+@functools.cache
+def strict_checker(path: Path) -> OpenApiRequestChecker:
+    return OpenApiRequestChecker.load(path)
+
+
+def test_requests_pass_the_strict_check(
+    reference: Path, soracom: Connector, recording: Recording
+) -> None:
+    """No parameter, header or body field the spec does not name; types and ranges hold."""
+    exercise(soracom)
+    checker = strict_checker(reference / SPEC)
+    operations = {
+        (operation.method.lower(), operation.path)
+        for operation in (checker.check(request) for request, _ in recording.exchanges)
+    }
+    assert operations == USED_OPERATIONS
+
+
+def test_the_emulator_refuses_what_the_strict_check_refuses(
+    reference: Path, recording: Recording
+) -> None:
+    checker = strict_checker(reference / SPEC)
+    with httpx.Client(base_url=BASE_URL, transport=recording.inner) as client:
+        login = client.post(
+            "/v1/auth", json={"authKeyId": DEFAULT_AUTH_KEY_ID, "authKey": DEFAULT_AUTH_KEY}
+        ).json()
+        client.headers.update(
+            {"X-Soracom-API-Key": login["apiKey"], "X-Soracom-Token": login["token"]}
+        )
+        for params in ({"limit": "101"}, {"limit": "10", "sort": "asc"}):
+            answer = client.get("/v1/query/sims", params=params)
+            assert checker.problems(answer.request), params
+            assert answer.status_code == 400
+        sim_id = client.get("/v1/sims").json()[0]["simId"]
+        tag = {"tagName": "a", "tagValue": "b", "c": 1}
+        unknown_field = client.put(f"/v1/sims/{sim_id}/tags", json=[tag])
+        assert checker.problems(unknown_field.request) == [
+            "body[0].c is not a property the schema names"
+        ]
+        assert unknown_field.status_code == 400
 
 
 def _operation(spec: OpenAPI, request: httpx.Request) -> tuple[str, Any]:

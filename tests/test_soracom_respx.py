@@ -297,32 +297,45 @@ async def test_change_status_posts_the_action(
         json=sim_with(status="suspended", lastModifiedTime=1716300000000)
     )
 
-    change = await soracom.change_status(ICCID, "suspended")
+    change = await soracom.change_status(ICCID, "deactivated")
 
     assert suspend.calls[0].request.content == b""
     assert change.state == "done"
-    assert change.requested is SimStatus.SUSPENDED
+    assert change.requested is SimStatus.DEACTIVATED
     assert change.effective_at == datetime(2024, 5, 21, 14, 0, tzinfo=UTC)
     assert change.extra == {"status": "suspended"}
 
 
 @pytest.mark.parametrize(
-    ("target", "action"),
+    ("target", "action", "state"),
     [
-        ("active", "activate"),
-        ("deactivated", "deactivate"),
-        ("ready", "set_to_standby"),
+        ("active", "activate", "active"),
+        ("suspended", "deactivate", "inactive"),
+        ("deactivated", "suspend", "suspended"),
+        ("ready", "set_to_standby", "standby"),
     ],
 )
 async def test_each_status_has_its_action(
-    api: respx.MockRouter, soracom: AsyncConnector, target: str, action: str
+    api: respx.MockRouter, soracom: AsyncConnector, target: str, action: str, state: str
 ) -> None:
     found(api)
-    route = api.post(f"/v1/sims/{SIM_ID}/{action}").respond(json=SIM)
+    route = api.post(f"/v1/sims/{SIM_ID}/{action}").respond(json=sim_with(status=state))
 
-    await soracom.change_status(ICCID, target)
+    change = await soracom.change_status(ICCID, target)
 
     assert route.called
+    assert change.extra == {"status": state}
+
+
+async def test_an_action_answered_with_the_sim_unchanged_is_a_refusal(
+    api: respx.MockRouter, soracom: AsyncConnector
+) -> None:
+    # activate documents 200 and 404 only: a refusal may come as the SIM as it is.
+    found(api)
+    api.post(f"/v1/sims/{SIM_ID}/activate").respond(json=sim_with(status="terminated"))
+
+    with pytest.raises(ConflictError, match="still 'terminated'"):
+        await soracom.change_status(ICCID, "active")
 
 
 async def test_retiring_enables_termination_first(
@@ -751,7 +764,7 @@ async def test_a_failed_status_action_is_not_retried(
     action = api.post(f"/v1/sims/{SIM_ID}/suspend").respond(503)
 
     with pytest.raises(TransientError):
-        await soracom.change_status(ICCID, "suspended")
+        await soracom.change_status(ICCID, "deactivated")
 
     assert action.call_count == 1
 

@@ -3,8 +3,13 @@
 1NCE's connectivity platform descends from emnify's, and both APIs show it: usage comes as
 per-bearer stats records (``volume``, ``volume_tx``, ``volume_rx``, ``cost``,
 ``traffic_type``, ``currency``), lists are paged with ``page`` and the ``X-Total-Pages``
-header family, and errors are ``{"error_code", "error_token", "message"}`` bodies. The two
-connectors read these shapes, and their emulators write them, through this module.
+header family, SIMs carry ``iccid`` without its Luhn check digit, and errors are
+``{"error_code", "error_token", "message"}`` bodies. The two connectors read these shapes,
+and their emulators write them, through this module.
+
+Where the two platforms document the same field differently, each keeps its own reading:
+the direction of SMS ``volume_tx`` and ``volume_rx`` is one (:data:`EMNIFY_DIRECTIONS`,
+:data:`ONENCE_DIRECTIONS`).
 """
 
 from __future__ import annotations
@@ -40,15 +45,21 @@ from cdp_sdk.models import (
     Direction,
     Granularity,
     UsageRecord,
+    luhn_check_digit,
     luhn_valid,
     normalize_iccid,
 )
+from cdp_sdk.sandbox import Fleet, FleetSim
 
 __all__ = [
     "BYTES_PER_MB",
+    "EMNIFY_DIRECTIONS",
     "EURO",
     "FAMILY_ERROR_RULES",
+    "ONENCE_DIRECTIONS",
     "TOTAL_PAGES",
+    "Directions",
+    "ListedSims",
     "Period",
     "date_windows",
     "day_period",
@@ -58,14 +69,16 @@ __all__ = [
     "in_range",
     "month_period",
     "overlaps",
+    "page_count",
     "page_headers",
-    "page_of",
+    "page_number",
     "paginator",
     "parse_error",
     "parse_time",
     "pick_iccid",
     "stats_block",
     "usage_records",
+    "with_luhn",
 ]
 
 T = TypeVar("T")
@@ -136,20 +149,37 @@ FAMILY_ERROR_RULES: tuple[ErrorRule, ...] = (
 # -- identifiers -------------------------------------------------------------------------
 
 
+def with_luhn(iccid: Any) -> str:
+    """The full ICCID: ``iccid`` (the ICCID without its check digit) and its Luhn digit."""
+    if not isinstance(iccid, str):
+        raise TypeError("iccid must be a string")
+    body = iccid.strip()
+    return normalize_iccid(body + str(luhn_check_digit(body)), luhn=True)
+
+
 def pick_iccid(record: Mapping[str, Any]) -> str:
-    """The full ICCID: ``iccid_with_luhn`` (check digit verified) when given, else ``iccid``."""
-    with_luhn = record.get("iccid_with_luhn")
-    if with_luhn:
-        return normalize_iccid(with_luhn, luhn=True)
-    return normalize_iccid(record["iccid"])
+    """The full ICCID of a SIM record, with its Luhn check digit.
+
+    Both platforms document ``iccid`` as the ICCID without its check digit (emnify refuses
+    any other length than 19 digits; 1NCE pairs ``8988303000123456789`` with
+    ``89883030001234567890``) and add ``iccid_with_luhn`` only sometimes: emnify's live
+    records usually lack it. The check digit is computed from ``iccid``, so a record
+    gives the same ICCID with or without ``iccid_with_luhn``; that field (its check digit
+    verified) serves only where ``iccid`` is missing.
+    """
+    plain = record.get("iccid")
+    if plain not in (None, ""):
+        return with_luhn(plain)
+    return normalize_iccid(record["iccid_with_luhn"], luhn=True)
 
 
 def iccid_candidates(iccid: str) -> tuple[str, ...]:
     """The values of the vendor's ``iccid`` field that the ICCID a user gave can stand for.
 
-    The platforms key SIMs by ``iccid`` without its check digit, while cdp-sdk shows
-    ``iccid_with_luhn``. A value whose last digit is its Luhn check digit is first tried
-    without it, then as given (an ICCID without check digit passes Luhn one time in ten).
+    The platforms key SIMs by ``iccid`` without its check digit, while cdp-sdk shows the
+    full ICCID; look-ups accept both forms. A value whose last digit is its Luhn check
+    digit is first tried without it, then as given (an ICCID without check digit passes
+    Luhn one time in ten).
     """
     return (iccid[:-1], iccid) if luhn_valid(iccid) else (iccid,)
 
@@ -223,11 +253,22 @@ _BEARERS: tuple[tuple[str, Bearer, str | None], ...] = (
     ("sat_geo_data", Bearer.DATA, "satellite"),
     ("sat_geo_sms", Bearer.SMS, "satellite"),
 )
-# (stats field, direction): tx is sent by the device (MO, uplink), rx received (MT, downlink)
-_DIRECTIONS: tuple[tuple[str, Direction], ...] = (
-    ("volume_tx", Direction.MO),
-    ("volume_rx", Direction.MT),
-)
+Directions = Mapping[Bearer, tuple[tuple[str, Direction], ...]]
+"""Per bearer, the stats fields that hold each direction: ``(field, direction)`` pairs."""
+
+EMNIFY_DIRECTIONS: Directions = {
+    # emnify: rx is "received by the device" and tx "transmitted by the device", for data
+    # and SMS alike (the SIM stats reference).
+    Bearer.DATA: (("volume_tx", Direction.MO), ("volume_rx", Direction.MT)),
+    Bearer.SMS: (("volume_tx", Direction.MO), ("volume_rx", Direction.MT)),
+}
+ONENCE_DIRECTIONS: Directions = {
+    # 1NCE SIM Management spec: data volume_tx "upstream, send by SIM", volume_rx
+    # "downstream, received by SIM"; but SmsUsage volume_rx "the used MO-SMS message count"
+    # and volume_tx "the used MT-SMS message count" (its example: rx 2, tx 1 of 3).
+    Bearer.DATA: (("volume_tx", Direction.MO), ("volume_rx", Direction.MT)),
+    Bearer.SMS: (("volume_rx", Direction.MO), ("volume_tx", Direction.MT)),
+}
 _DATA_UNITS = {None, "", "MB"}
 
 
@@ -238,11 +279,13 @@ def usage_records(
     iccid: str | None,
     period: Period,
     keep_cost: bool,
+    directions: Directions,
 ) -> list[UsageRecord]:
     """Tidy usage records from one stats record ``{"data": {...}, "sms": {...}}``.
 
-    One record per bearer and direction (``volume_tx`` -> mo, ``volume_rx`` -> mt); a block
-    with only ``volume`` gives one record without direction; zero volumes are left out.
+    One record per bearer and direction, the fields read as ``directions`` says (mo
+    first); a block with only ``volume`` gives one record without direction; zero volumes
+    are left out.
     Data is converted from MB to bytes, SMS counts stay counts. The cost of a block covers
     both directions, so with ``keep_cost`` it is kept in ``extra`` (``cost``, ``currency``)
     of each record rather than as the ``cost`` of one direction.
@@ -255,7 +298,7 @@ def usage_records(
         if not isinstance(block, Mapping):
             raise TypeError(f"{key} is not an object")
         extra = _cost_extra(block) if keep_cost else {}
-        for direction, volume in _volumes(block):
+        for direction, volume in _volumes(block, directions[bearer]):
             quantity = _quantity(bearer, volume, block)
             if quantity > 0:
                 records.append(
@@ -276,8 +319,10 @@ def usage_records(
     return records
 
 
-def _volumes(block: Mapping[str, Any]) -> list[tuple[Direction | None, Any]]:
-    directional = [(d, block.get(field)) for field, d in _DIRECTIONS if field in block]
+def _volumes(
+    block: Mapping[str, Any], fields: tuple[tuple[str, Direction], ...]
+) -> list[tuple[Direction | None, Any]]:
+    directional = [(d, block.get(field)) for field, d in fields if field in block]
     if directional:
         return [(direction, value) for direction, value in directional if value is not None]
     return [(None, block["volume"])] if block.get("volume") is not None else []
@@ -320,21 +365,53 @@ def date_windows(start: date, end: date, days: int) -> list[tuple[date, date]]:
 # -- the emulator side -------------------------------------------------------------------
 
 
+class ListedSims:
+    """The SIMs a platform lists, in serial order, kept between pages.
+
+    Built once and rebuilt only after the fleet changed (every change adds to its audit
+    history), so serving a page slices a list: O(page), not O(fleet).
+    """
+
+    def __init__(self, fleet: Fleet, lists: Callable[[FleetSim], bool]) -> None:
+        self._fleet = fleet
+        self._lists = lists
+        self._ordered = fleet.sorted_sims()
+        self._stamp = -1
+        self._listed: list[FleetSim] = []
+
+    def __call__(self) -> list[FleetSim]:
+        """The listed SIMs, as of the fleet's last change."""
+        if self._stamp != len(self._fleet.audit):
+            self._listed = [sim for sim in self._ordered if self._lists(sim)]
+            self._stamp = len(self._fleet.audit)
+        return self._listed
+
+
 def error_body(code: int, token: str, message: str) -> dict[str, Any]:
     """A family error body, as the platforms send it."""
     return {"error_code": code, "error_token": token, "message": message}
 
 
-def page_of(items: Sequence[T], page: Any, size: int) -> tuple[Sequence[T], int, int]:
-    """The slice for 1-based ``page``, the page served and the page count.
+def page_count(total: int, size: int) -> int:
+    """The number of pages ``total`` items fill at ``size`` a page (one when empty)."""
+    return max(1, math.ceil(total / size))
+
+
+def page_number(page: Any, pages: int) -> int:
+    """The 1-based page served for a requested ``page``.
 
     Like emnify, a page number out of range serves the first or the last page.
     """
-    pages = max(1, math.ceil(len(items) / size))
     try:
-        number = min(max(1, int(page)), pages)
+        return min(max(1, int(page)), pages)
     except (TypeError, ValueError):
-        number = 1
+        return 1
+
+
+def page_of(items: Sequence[T], page: Any, size: int) -> tuple[Sequence[T], int, int]:
+    """The slice for 1-based ``page``, the page served and the page count (O(page))."""
+    pages = page_count(len(items), size)
+    number = page_number(page, pages)
     return items[(number - 1) * size : number * size], number, pages
 
 
@@ -360,13 +437,15 @@ EURO = {"id": 1, "code": "EUR", "symbol": "€"}
 
 def stats_block(
     bearer: Bearer,
-    tx: float,
-    rx: float,
+    mo: float,
+    mt: float,
     *,
+    directions: Directions,
     cost: Decimal | None,
     as_text: bool,
 ) -> dict[str, Any]:
-    """One bearer's stats block; ``tx``/``rx`` in MB (data) or messages (SMS).
+    """One bearer's stats block; ``mo``/``mt`` in MB (data) or messages (SMS), written to
+    ``volume_tx``/``volume_rx`` as ``directions`` says.
 
     ``as_text`` writes the numbers as strings, as 1NCE and emnify's organisation stats do.
     """
@@ -377,11 +456,13 @@ def stats_block(
             return str(int(value)) if as_text else int(value)
         return f"{value:.6f}" if as_text else value
 
-    return {
-        "volume": number(tx + rx),
-        "volume_tx": number(tx),
-        "volume_rx": number(rx),
+    volumes = {Direction.MO: mo, Direction.MT: mt}
+    block: dict[str, Any] = {"volume": number(mo + mt)}
+    for field, direction in sorted(directions[bearer]):
+        block[field] = number(volumes[direction])
+    block |= {
         "cost": None if cost is None else number(cost),
         "traffic_type": dict(_TRAFFIC_TYPES[bearer]),
         "currency": dict(EURO),
     }
+    return block

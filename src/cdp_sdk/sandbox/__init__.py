@@ -25,6 +25,7 @@ from cdp_sdk.sandbox._fleet import (
     FleetSim,
     FleetTariff,
 )
+from cdp_sdk.sandbox._params import QueryParam, checks_query, query_problem
 
 __all__ = [
     "DailyUsage",
@@ -39,8 +40,11 @@ __all__ = [
     "FleetInvoiceLine",
     "FleetSim",
     "FleetTariff",
+    "QueryParam",
     "RateWindow",
     "TokenStore",
+    "checks_query",
     "json_response",
+    "query_problem",
     "route",
 ]

@@ -21,7 +21,7 @@ from cdp_sdk.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
-from cdp_sdk.http import ErrorRule, ErrorTable, JsonLoginAuth
+from cdp_sdk.http import ErrorRule, ErrorTable, JsonLoginAuth, SinglePage
 from cdp_sdk.models import (
     ActivationMode,
     AuditEvent,
@@ -36,9 +36,12 @@ from cdp_sdk.models import (
 
 __all__ = ["EmnifyConnector", "EmnifySettings"]
 
-PAGE_SIZE = 1000
-"""``per_page`` of every list (emnify clamps a larger value to its maximum)."""
-PAGES = family.paginator("per_page", PAGE_SIZE)
+SIM_PAGE_SIZE = 2500
+"""``per_page`` of the SIM list: the documented maximum ("max. 2500"; the default is 2000)."""
+SIM_PAGES = family.paginator("per_page", SIM_PAGE_SIZE)
+EVENT_PAGE_SIZE = 1000
+"""``per_page`` of the event lists, whose maximum is not documented."""
+EVENT_PAGES = family.paginator("per_page", EVENT_PAGE_SIZE)
 USAGE_WINDOW_DAYS = 180
 """The longest range one daily-stats call asks for (emnify's own default span is 6 months)."""
 
@@ -108,7 +111,7 @@ class EmnifyConnector(BaseConnector):
     # -- subscriptions --------------------------------------------------------------------
 
     def subscriptions(self, *, modified_since: datetime | None) -> AsyncIterator[Subscription]:
-        return self.listing(PAGES, "/api/v1/sim", mapping.to_subscription, key=itemgetter("id"))
+        return self.listing(SIM_PAGES, "/api/v1/sim", mapping.to_subscription, key=itemgetter("id"))
 
     async def subscription(self, iccid: str) -> Subscription:
         record = await self._sim(iccid)
@@ -119,7 +122,10 @@ class EmnifyConnector(BaseConnector):
 
     async def change_status(self, iccid: str, status: SimStatus) -> StatusChange:
         record = await self._sim(iccid)
-        state = mapping.requested_state(mapping.state_id(record), status)
+        endpoint = "GET /api/v1/sim"
+        current = self.map_one(record, mapping.state_id, endpoint=endpoint)
+        state = mapping.requested_state(current, status)
+        full = self.map_one(record, family.pick_iccid, endpoint=endpoint)
         if state is not None:
             await self.http.request(
                 "PATCH",
@@ -128,7 +134,7 @@ class EmnifyConnector(BaseConnector):
                 json={"status": {"id": state}},
                 idempotent=True,
             )
-        return StatusChange(connector=self.name, iccid=iccid, requested=status, state="done")
+        return StatusChange(connector=self.name, iccid=full, requested=status, state="done")
 
     async def update_tags(
         self, iccid: str, tags: Mapping[str, str | None], remove: tuple[str, ...]
@@ -152,7 +158,8 @@ class EmnifyConnector(BaseConnector):
     # -- tariffs, usage, events -----------------------------------------------------------
 
     async def tariffs(self) -> AsyncIterator[Tariff]:
-        async for tariff in self.listing(PAGES, "/api/v1/tariff_profile", mapping.to_tariff):
+        # The tariff profile list takes no paging parameters: one answer holds them all.
+        async for tariff in self.listing(SinglePage(), "/api/v1/tariff_profile", mapping.to_tariff):
             yield tariff
         try:  # the organisation's plan, where the user may read it
             plan = await self.http.request_json("GET", "/api/v1/tariff_plan/active")
@@ -172,7 +179,7 @@ class EmnifyConnector(BaseConnector):
         granularity: Granularity | None,
     ) -> AsyncIterator[UsageRecord]:
         scope = "/api/v1/organisation/my" if iccid is None else "/api/v1/sim/{sim_id}"
-        ids = None if iccid is None else {"sim_id": (await self._sim(iccid))["id"]}
+        ids, iccid = await self._scope(iccid)
         if granularity is Granularity.MONTH:
             records = self._monthly_usage(f"{scope}/stats", ids, iccid)
         else:
@@ -213,10 +220,10 @@ class EmnifyConnector(BaseConnector):
         self, iccid: str | None, *, start: datetime | None, end: datetime | None
     ) -> AsyncIterator[AuditEvent]:
         path = "/api/v1/event" if iccid is None else "/api/v1/sim/{sim_id}/event"
-        ids = None if iccid is None else {"sim_id": (await self._sim(iccid))["id"]}
+        ids, iccid = await self._scope(iccid)
         query = mapping.event_query(start, end, now=datetime.now(UTC))
         pages = self.http.paginate(
-            family.paginator("per_page", PAGE_SIZE),
+            EVENT_PAGES,
             path,
             path_params=ids,
             params={"q": query},
@@ -230,8 +237,17 @@ class EmnifyConnector(BaseConnector):
 
     # -- helpers ------------------------------------------------------------------------
 
+    async def _scope(self, iccid: str | None) -> tuple[Mapping[str, Any] | None, str | None]:
+        """The ``sim_id`` path parameters of a per-SIM call and the SIM's full ICCID."""
+        if iccid is None:
+            return None, None
+        record = await self._sim(iccid)
+        full = self.map_one(record, family.pick_iccid, endpoint="GET /api/v1/sim")
+        return {"sim_id": record["id"]}, full
+
     async def _sim(self, iccid: str) -> Mapping[str, Any]:
-        """The SIM record with this ICCID, found through the list's ``iccid`` filter."""
+        """The SIM record with this ICCID (with or without its check digit), found through
+        the list's ``iccid`` filter, which takes the ICCID without it."""
         for candidate in family.iccid_candidates(iccid):
             body = await self.http.request_json(
                 "GET", "/api/v1/sim", params={"q": f"iccid:{candidate}", "page": 1, "per_page": 10}

@@ -6,7 +6,10 @@ logins per 5 minutes), bare JSON arrays paged by ``page``/``per_page`` with the 
 headers (lower case on event lists) and ``Link``, a page number out of range answered
 with the last page, ``{"error_code", "error_token", "message"}`` errors (gateway errors
 carry only ``message``), ``204`` on PATCH, SIM status moves as documented (an illegal one
-is a ``409 NotAllowed``), tags on the endpoint, MB stats and events kept 30 days. Rate
+is refused with the PATCH's documented ``400`` and the ``1406 NotAllowed`` body), tags on
+the endpoint, MB stats and events kept 30 days. SIM records carry ``iccid`` without its
+check digit and, like the live records, mostly no ``iccid_with_luhn`` (one SIM in ten has
+it); events name their SIM by ``iccid`` only. A page of SIMs costs O(page). Rate
 limiting follows the general 2,000 requests per 5 minutes; the per-path limits (10 to 100
 requests per second) are not emulated. 429 answers carry no ``Retry-After`` (none is
 documented).
@@ -27,8 +30,12 @@ from typing import Any
 import httpx
 
 from cdp_sdk.connectors._emnify_family import (
+    EMNIFY_DIRECTIONS,
+    ListedSims,
     error_body,
+    page_count,
     page_headers,
+    page_number,
     page_of,
     stats_block,
 )
@@ -122,6 +129,8 @@ class EmnifyEmulator(Emulator):
         self.tokens = TokenStore(token_ttl, clock=self.clock)
         self.logins = RateWindow(100, 300.0)
         self._by_serial = {sim.serial: sim for sim in self.fleet.sims.values()}
+        self._by_plain = {sim.iccid[:-1]: sim for sim in self.fleet.sims.values()}
+        self._listed = ListedSims(self.fleet, lambda sim: self.lists(sim.iccid))
 
     # -- vendor shape -------------------------------------------------------------------
 
@@ -176,16 +185,13 @@ class EmnifyEmulator(Emulator):
         filters = _query_filters(request.params.get("q"))
         if filters is None or not set(filters) <= SIM_FILTERS:
             return self._invalid_query()
-        sims = [self._sim(sim) for sim in self.fleet.sorted_sims() if self.lists(sim.iccid)]
-        sims = [
-            record
-            for record in sims
-            if all(_field_text(record, key) == value for key, value in filters.items())
-        ]
-        chunk, page, pages = page_of(sims, request.params.get("page", 1), size)
+        sims = self._filtered(filters) if filters else self._listed()
+        pages = page_count(len(sims), size)
+        page = page_number(request.params.get("page", 1), pages)
+        chunk = [self._sim(sim) for sim in sims[(page - 1) * size : page * size]]
         headers = page_headers(page=page, size=size, total=len(sims), pages=pages)
         headers |= {"X-Sort": "id", "Link": _links(request.request.url, page, pages)}
-        return json_response(list(chunk), headers=headers)
+        return json_response(chunk, headers=headers)
 
     @route("GET", "/api/v1/sim/{sim_id}")
     def get_sim(self, request: EmulatorRequest) -> httpx.Response:
@@ -204,8 +210,11 @@ class EmnifyEmulator(Emulator):
             return self._invalid("Update SIM validation error", "SIM - status has invalid format")
         current = VENDOR_STATE[sim.status]
         if target != current and target not in ALLOWED_MOVES[current]:
+            # The PATCH documents 204 and 400 (an error_code/error_token/message body); the
+            # errors reference gives 1406 NotAllowed as its 400 example.
             message = f"Status change from '{STATE_NAMES[current]}' to '{STATE_NAMES[target]}'"
-            return self.error(409, "not_allowed", f"{message} is not allowed.")
+            body = error_body(1406, "NotAllowed", f"{message} is not allowed.")
+            return json_response(body, 400)
         if target != current:
             self.fleet.set_status(sim.iccid, FLEET_STATUS[target], at=self._now(), actor="api")
         return httpx.Response(204)
@@ -237,11 +246,8 @@ class EmnifyEmulator(Emulator):
 
     @route("GET", "/api/v1/tariff_profile")
     def list_tariff_profiles(self, request: EmulatorRequest) -> httpx.Response:
-        size = self.page_limit(request.params.get("per_page"), default=1000, maximum=1000)
-        profiles = [self._profile(index) for index in range(len(self.fleet.tariffs))]
-        chunk, page, pages = page_of(profiles, request.params.get("page", 1), size)
-        headers = page_headers(page=page, size=size, total=len(profiles), pages=pages)
-        return json_response(list(chunk), headers=headers)
+        # The operation takes no paging parameters and answers every profile at once.
+        return json_response([self._profile(index) for index in range(len(self.fleet.tariffs))])
 
     @route("GET", "/api/v1/tariff_plan/active")
     def active_tariff_plan(self, request: EmulatorRequest) -> httpx.Response:
@@ -336,10 +342,10 @@ class EmnifyEmulator(Emulator):
 
     def _sim(self, sim: FleetSim) -> dict[str, Any]:
         state = VENDOR_STATE[sim.status]
-        record: dict[str, Any] = {
-            "id": SIM_ID_BASE + sim.serial,
-            "iccid": sim.iccid[:-1],
-            "iccid_with_luhn": sim.iccid,
+        record: dict[str, Any] = {"id": SIM_ID_BASE + sim.serial, "iccid": sim.iccid[:-1]}
+        if sim.serial % 10 == 0:  # live records mostly lack it
+            record["iccid_with_luhn"] = sim.iccid
+        record |= {
             "eid": sim.eid,
             "production_date": _timestamp(sim.created_at),
             "status": {"id": state, "description": STATE_NAMES[state]},
@@ -387,6 +393,7 @@ class EmnifyEmulator(Emulator):
             "sim": {
                 "id": SIM_ID_BASE + sim.serial,
                 "iccid": sim.iccid[:-1],
+                "iccid_with_luhn": sim.iccid,
                 "imsi": sim.imsi,
                 "msisdn": sim.msisdn,
                 "status": {"id": state, "description": STATE_NAMES[state]},
@@ -439,10 +446,20 @@ class EmnifyEmulator(Emulator):
         if up + down + sms_mo + sms_mt == 0:
             return row  # a day without traffic comes as an empty shell
         row["data"] = stats_block(
-            Bearer.DATA, up / 1e6, down / 1e6, cost=self._data_cost(usages), as_text=as_text
+            Bearer.DATA,
+            up / 1e6,
+            down / 1e6,
+            directions=EMNIFY_DIRECTIONS,
+            cost=self._data_cost(usages),
+            as_text=as_text,
         )
         row["sms"] = stats_block(
-            Bearer.SMS, sms_mo, sms_mt, cost=SMS_RATE * (sms_mo + sms_mt), as_text=as_text
+            Bearer.SMS,
+            sms_mo,
+            sms_mt,
+            directions=EMNIFY_DIRECTIONS,
+            cost=SMS_RATE * (sms_mo + sms_mt),
+            as_text=as_text,
         )
         return row
 
@@ -520,7 +537,6 @@ class EmnifyEmulator(Emulator):
             "organisation": {"id": ORG["id"], "name": ORG["name"]},
             "sim": {
                 "iccid": sim.iccid[:-1],
-                "iccid_with_luhn": sim.iccid,
                 "id": SIM_ID_BASE + sim.serial,
                 "production_date": _event_time(sim.created_at),
             },
@@ -531,6 +547,23 @@ class EmnifyEmulator(Emulator):
         return event
 
     # -- helpers ------------------------------------------------------------------------
+
+    def _filtered(self, filters: dict[str, str]) -> list[FleetSim]:
+        """The listed SIMs matching every ``field:value`` filter (exact values)."""
+        if "iccid" in filters or "iccid_with_luhn" in filters:
+            plain = filters.get("iccid") or filters.get("iccid_with_luhn", "")[:-1]
+            found = self._by_plain.get(plain)
+            candidates = [found] if found is not None and self.lists(found.iccid) else []
+        elif "id" in filters:
+            found = self._sim_by_id(filters["id"])
+            candidates = [found] if found is not None else []
+        else:
+            candidates = self._listed()
+        return [
+            sim
+            for sim in candidates
+            if all(_filter_value(sim, key) == value for key, value in filters.items())
+        ]
 
     def _sim_by_id(self, text: str) -> FleetSim | None:
         sim = self._by_serial.get(_int(text) - SIM_ID_BASE)
@@ -619,11 +652,17 @@ def _event_window(
     return since, until
 
 
-def _field_text(record: dict[str, Any], key: str) -> str | None:
-    value = record.get(key)
-    if isinstance(value, dict):
-        value = value.get("id")
-    return None if value is None else str(value)
+def _filter_value(sim: FleetSim, key: str) -> str:
+    """The value of a SIM list filter field for a fleet SIM."""
+    values = {
+        "id": str(SIM_ID_BASE + sim.serial),
+        "iccid": sim.iccid[:-1],
+        "iccid_with_luhn": sim.iccid,
+        "imsi": sim.imsi,
+        "msisdn": sim.msisdn,
+        "status": str(VENDOR_STATE[sim.status]),
+    }
+    return values[key]
 
 
 def _links(url: httpx.URL, page: int, pages: int) -> str:

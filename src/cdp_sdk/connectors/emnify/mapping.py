@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import JsonValue
 
 from cdp_sdk.connectors._emnify_family import (
+    EMNIFY_DIRECTIONS,
     day_period,
     iccid_candidates,
     month_period,
@@ -50,9 +51,13 @@ __all__ = [
 NAME = "emnify"
 
 # SIM status.id: (name, description, status, billable, auto_activates, settable, next ids).
-# Moves through PATCH /api/v1/sim/{id}: Issued -> Activated | Factory Test, Factory Test ->
-# Activated, Activated <-> Suspended; nothing returns to Issued; Deleted is terminal.
+# The states and their meaning: emnify's "SIM lifecycle management" page; the moves: the
+# PATCH /api/v1/sim/{sim_id} reference (Issued -> Activated | Factory Test, Factory Test ->
+# Activated, Activated <-> Suspended; a customer organisation changes nothing else). Each
+# row is mapped by the normalized definitions, the reason beside it.
 _LIFECYCLE: dict[int, tuple[str, str, SimStatus, bool, bool, bool, tuple[int, ...]]] = {
+    # inventory: "isn't usable in this state, so it won't generate traffic or incur
+    # charges"; never reached again once left, so not settable.
     0: (
         "Issued",
         "Registered to the workspace; no network access, no charges",
@@ -62,6 +67,8 @@ _LIFECYCLE: dict[int, tuple[str, str, SimStatus, bool, bool, bool, tuple[int, ..
         False,
         (1, 4),
     ),
+    # active: "enabled and can use network services"; "chargeable if activated anytime
+    # during the month".
     1: (
         "Activated",
         "Network access; charged for every month it is activated",
@@ -71,6 +78,9 @@ _LIFECYCLE: dict[int, tuple[str, str, SimStatus, bool, bool, bool, tuple[int, ..
         True,
         (2,),
     ),
+    # suspended: "temporarily blocks an Activated SIM from network access" and "can be
+    # reactivated ... at any time": blocked for now, expected to resume. Charges stop only
+    # from the first day of the next month (the month of suspension is billed).
     2: (
         "Suspended",
         "Network access blocked; no charges from the next month",
@@ -80,6 +90,7 @@ _LIFECYCLE: dict[int, tuple[str, str, SimStatus, bool, bool, bool, tuple[int, ..
         True,
         (1,),
     ),
+    # retired: "permanently removes the SIM ... can't be restored"; not a PATCH target.
     3: (
         "Deleted",
         "Removed from the SIM inventory for good",
@@ -89,6 +100,8 @@ _LIFECYCLE: dict[int, tuple[str, str, SimStatus, bool, bool, bool, tuple[int, ..
         False,
         (),
     ),
+    # test: free traffic "up to defined data and SMS thresholds without incurring charges",
+    # then "automatically moves to the Activated state".
     4: (
         "Factory Test",
         "Free test traffic up to a threshold or period, then Activated automatically",
@@ -136,6 +149,12 @@ EVENT_KIND: dict[int, AuditKind] = {
     5: AuditKind.SESSION,
     15: AuditKind.SESSION,
     16: AuditKind.SESSION,
+}
+_NO_STATE_HINT = {
+    SimStatus.DEACTIVATED: (
+        ": Suspended blocks the SIM and stops its charges from the next month (request 'suspended')"
+    ),
+    SimStatus.READY: ": no emnify state activates on first use (Factory Test comes closest)",
 }
 _EVENT_TARGET: dict[int, str] = {8: "Activated", 9: "Suspended", 10: "Deleted", 45: "Factory Test"}
 _STATUS_TEXT = re.compile(r"from '([^']*)' to '([^']*)'")
@@ -201,7 +220,8 @@ def to_subscription(record: Mapping[str, Any]) -> Subscription:
 
 
 def find_sim(body: Any, iccid: str) -> Mapping[str, Any] | None:
-    """The SIM of a filtered ``GET /api/v1/sim`` answer whose ICCID is ``iccid``."""
+    """The SIM of a filtered ``GET /api/v1/sim`` answer whose ICCID is ``iccid``, given
+    with or without its check digit."""
     if not isinstance(body, list):
         raise TypeError("expected a list of SIMs")
     for record in body:
@@ -225,7 +245,10 @@ def requested_state(current: int, target: SimStatus) -> int | None:
     """
     state = STATE_FOR.get(target)
     if state is None:
-        raise InvalidRequestError(f"emnify has no SIM state for {target.value!r}", connector=NAME)
+        hint = _NO_STATE_HINT.get(target, "")
+        raise InvalidRequestError(
+            f"emnify has no SIM state for {target.value!r}{hint}", connector=NAME
+        )
     if state == current:
         return None
     if state not in TRANSITIONS.get(current, ()):
@@ -317,7 +340,14 @@ def to_daily_usage(
     if str(record.get("date", "")).upper() == "TOTAL":
         return []
     period = day_period(record["date"], now=now)
-    return usage_records(record, connector=NAME, iccid=iccid, period=period, keep_cost=True)
+    return usage_records(
+        record,
+        connector=NAME,
+        iccid=iccid,
+        period=period,
+        keep_cost=True,
+        directions=EMNIFY_DIRECTIONS,
+    )
 
 
 def to_monthly_usage(body: Any, *, iccid: str | None, now: datetime) -> list[UsageRecord]:
@@ -334,7 +364,14 @@ def to_monthly_usage(body: Any, *, iccid: str | None, now: datetime) -> list[Usa
             continue
         when = _dig(month, "data", "month") or _dig(month, "sms", "month") or _month_of(key, now)
         period = month_period(when, now=now, final=final)
-        records += usage_records(month, connector=NAME, iccid=iccid, period=period, keep_cost=True)
+        records += usage_records(
+            month,
+            connector=NAME,
+            iccid=iccid,
+            period=period,
+            keep_cost=True,
+            directions=EMNIFY_DIRECTIONS,
+        )
     return records
 
 
@@ -372,7 +409,8 @@ def to_audit_event(record: Mapping[str, Any], *, iccid: str | None = None) -> Au
     return AuditEvent(
         connector=NAME,
         id=_text(record.get("id")),
-        iccid=iccid or (pick_iccid(sim) if sim.get("iccid") else None),
+        iccid=iccid
+        or (pick_iccid(sim) if sim.get("iccid") or sim.get("iccid_with_luhn") else None),
         occurred_at=parse_time(record["timestamp"]),
         kind=kind,
         field="status" if kind is AuditKind.STATUS_CHANGE else None,

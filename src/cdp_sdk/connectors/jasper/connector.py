@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from operator import itemgetter
 
@@ -54,7 +54,10 @@ RATE_PLANS = "/rws/api/v1/rateplans"
 PAGES = PageNumberPaginator(
     page_param="pageNumber", size_param="pageSize", page_size=50, last_page=body_field("lastPage")
 )
-"""Every Control Center listing: ``pageNumber`` from 1, at most 50 a page, ``lastPage``."""
+"""Every Control Center listing: ``pageNumber`` from 1, at most 50 a page, ``lastPage`` (the
+documented pagination signal; a listing whose answer lacks it ends on a short page)."""
+OLD_WINDOW = "10000045"
+"""Reported for a Search Devices ``modifiedSince`` older than a year."""
 
 
 class JasperSettings(ConnectorSettings):
@@ -99,10 +102,19 @@ class JasperConnector(BaseConnector):
         ErrorRule(ConflictError, vendor_code="1000512"),  # not purged (return to inventory)
         ErrorRule(ConflictError, vendor_code="1000559"),  # state not allowed for that return
         ErrorRule(RateLimitedError, vendor_code="40000029"),  # with any HTTP status
+        ErrorRule(InvalidRequestError, vendor_code=OLD_WINDOW),  # with any HTTP status
     )
     # The fixed custom-field slots, each holding text.
     tag_rules = TagRules(keys=frozenset(mapping.CUSTOM_FIELDS), values="required")
     settings: JasperSettings
+
+    def __init__(
+        self, settings: ConnectorSettings, *, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
+        super().__init__(settings, transport=transport)
+        self._oldest_window: timedelta | None = None
+        """How far back Search Devices reaches, once the platform refused an older window."""
+        self._warned_old_windows = False
 
     def authentication(self) -> httpx.Auth:
         return BasicAuth(self.settings.username, self.settings.api_key)
@@ -198,11 +210,17 @@ class JasperConnector(BaseConnector):
         the listing runs moves to the last, open window and is not repeated either (its
         next change is the next incremental run's). Any other ICCID listed twice is a
         paging fault of the platform and raises :class:`UnexpectedResponseError` (the
-        listing keeps the ICCIDs it has seen: memory grows with the fleet).
+        listing keeps the ICCIDs it has seen: memory grows with the fleet). A platform that
+        refuses a window older than a year (``10000045``) is walked from the oldest window
+        it accepts, with a warning: SIMs unchanged since then cannot be listed there.
         """
+        now = datetime.now(UTC)
+        if self._oldest_window is not None:
+            since = max(since, now - self._oldest_window)
         boundary: set[str] = set()
         seen: set[str] = set()
-        for window_start, window_end in mapping.search_windows(since, datetime.now(UTC)):
+        windows = mapping.search_windows(since, now)
+        for window_start, window_end in windows:
             params = {
                 "modifiedSince": mapping.request_instant(window_start),
                 "modifiedTill": window_end and mapping.request_instant(window_end),
@@ -211,23 +229,47 @@ class JasperConnector(BaseConnector):
             pages = self.http.paginate(
                 PAGES, DEVICES, items="devices", params=params, key=itemgetter("iccid")
             )
-            async for page in pages:
-                iccids = list(
-                    self.map_records(page.items, mapping.listed_iccid, endpoint=f"GET {DEVICES}")
-                )
-                for iccid in iccids:
-                    if iccid in boundary or (iccid in seen and window_end is None):
-                        continue
-                    if iccid in seen:
-                        raise UnexpectedResponseError(
-                            f"GET {DEVICES}: the platform listed the same device in two "
-                            "search windows; stopping rather than return duplicates",
-                            connector=self.name,
+            try:
+                async for page in pages:
+                    iccids = list(
+                        self.map_records(
+                            page.items, mapping.listed_iccid, endpoint=f"GET {DEVICES}"
                         )
-                    seen.add(iccid)
+                    )
+                    for iccid in iccids:
+                        if iccid in boundary or (iccid in seen and window_end is None):
+                            continue
+                        if iccid in seen:
+                            raise UnexpectedResponseError(
+                                f"GET {DEVICES}: the platform listed the same device in two "
+                                "search windows; stopping rather than return duplicates",
+                                connector=self.name,
+                            )
+                        seen.add(iccid)
+                        yield iccid
+                    last_page = iccids or last_page
+            except InvalidRequestError as error:
+                oldest = now - mapping.ACCEPTED_WINDOW
+                if error.vendor_code != OLD_WINDOW or last_page or window_start >= oldest:
+                    raise
+                self._refuse_old_windows(oldest)
+                async for iccid in self._changed_devices(oldest):
                     yield iccid
-                last_page = iccids or last_page
+                return
             boundary = set(last_page)
+
+    def _refuse_old_windows(self, oldest: datetime) -> None:
+        """Remember that this platform lists only the last year; warn once."""
+        self._oldest_window = mapping.ACCEPTED_WINDOW
+        if not self._warned_old_windows:
+            self._warned_old_windows = True
+            logger.warning(
+                "%s: Search Devices refuses windows older than a year (error %s); listing "
+                "from %s: SIMs unchanged since then cannot be listed by this platform",
+                self.name,
+                OLD_WINDOW,
+                oldest.date().isoformat(),
+            )
 
     async def _details(self, iccid: str) -> Subscription | None:
         """Get Device Details of a listed device; ``None`` if it left the account since."""

@@ -7,7 +7,10 @@ It follows the public documentation (see ``docs/connectors/jasper.md``):
 - ``GET /rws/api/v1/devices?modifiedSince&modifiedTill&pageSize&pageNumber``: without
   ``modifiedSince`` 400 ``10000003``; the window is cut to one year after
   ``modifiedSince`` (both ends included); thin records ``iccid, status, ratePlan,
-  communicationPlan`` oldest change first, with ``pageNumber`` and ``lastPage``;
+  communicationPlan`` oldest change first, with ``pageNumber`` and ``lastPage``. With
+  ``refuse_old_windows=True`` a ``modifiedSince`` more than a year before the emulator's
+  clock answers 400 ``10000045``, as one integrator reports some platforms do (others
+  describe full syncs from 2010 in yearly windows: the default serves them);
 - ``GET /devices/{iccid}``, and ``PUT`` with ``status`` and custom fields: a move back to a
   pre-activation state after activation answers ``10000029``, activating an activated SIM
   ``10030000``; other moves outside the state table are refused with a 400 without a code
@@ -17,7 +20,8 @@ It follows the public documentation (see ``docs/connectors/jasper.md``):
 - ``GET /devices/{iccid}/ctdUsages``, ``/usageInZone?cycleStartDate`` (monthly cycles from
   the 1st, UTC; the current cycle and the two before it) and
   ``/auditTrails?daysOfHistory`` (most recent first, counted back from the fleet's today);
-- ``GET /rateplans`` (plan names only: the per-type fields are not documented);
+- ``GET /rateplans`` (plan names only: the per-type fields are not documented), paged with
+  ``pageNumber`` and ``lastPage`` as Control Center's pagination describes;
 - an unknown ICCID answers 404 ``20000001``; over ``rate_limit`` (pass
   ``RateWindow(1, 1.0)`` for the fair use) 429 ``40000029``, without ``Retry-After``.
 
@@ -99,6 +103,7 @@ SLOT_OF_TAG = {"fleet": "accountCustom1", "region": "accountCustom2", "customer"
 TAG_OF_SLOT = {slot: tag for tag, slot in SLOT_OF_TAG.items()}
 AUDIT_FIELD = {"status": "SIM Status", "tariff": "Rate Plan", "tags": "Custom Fields"}
 SEARCH_WINDOW = timedelta(days=365)
+OLD_WINDOW = "10000045"
 PAGE_SIZE = 50
 CYCLES_SERVED = 3
 MAX_DAYS_OF_HISTORY = 365
@@ -118,6 +123,7 @@ class JasperEmulator(Emulator):
         api_key: str = DEFAULT_API_KEY,
         edit_status: int = 200,
         edit_delay: float = 0.0,
+        refuse_old_windows: bool = False,
         **options: Any,
     ) -> None:
         super().__init__(fleet, **options)
@@ -130,6 +136,8 @@ class JasperEmulator(Emulator):
         effect; ``math.inf``: never."""
         self.accepted: dict[str, tuple[float, str]] = {}
         """Accepted status changes not in effect yet: ICCID -> (when due, target state)."""
+        self.refuse_old_windows = refuse_old_windows
+        """Refuse a Search Devices ``modifiedSince`` older than a year with ``10000045``."""
         self.states: dict[str, str] = {}
         """States set through the API (or by a test, e.g. ``PURGED`` for an operator purge),
         by ICCID; one counts while the fleet's status still maps to it."""
@@ -178,6 +186,10 @@ class JasperEmulator(Emulator):
                 last = min(last, _instant(till))
         except ValueError:
             return self.error(400, "", "modifiedSince and modifiedTill must be ISO 8601")
+        if self.refuse_old_windows and since < self._now() - SEARCH_WINDOW:
+            return self.error(
+                400, OLD_WINDOW, "modifiedSince must not be more than one year in the past"
+            )
         changed = sorted(
             (sim for sim in self.fleet.sims.values() if since <= sim.updated_at <= last),
             key=lambda sim: (sim.updated_at, sim.serial),
@@ -316,13 +328,14 @@ class JasperEmulator(Emulator):
 
     @route("GET", f"{API}/rateplans")
     def rate_plans(self, request: EmulatorRequest) -> httpx.Response:
-        page, chunk, _ = self._page(request, self.fleet.tariffs)
+        page, chunk, last_page = self._page(request, self.fleet.tariffs)
         return json_response(
             {
                 "operatorName": "Emulated Operator",
                 "operatorId": 1,
                 "timeStamp": _report_date(self._today()),
                 "pageNumber": page,
+                "lastPage": last_page,
                 "ratePlans": [{"name": plan.name} for plan in chunk],
             }
         )

@@ -23,6 +23,7 @@ from cdp_sdk.models import (
 )
 
 __all__ = [
+    "ACCEPTED_WINDOW",
     "ACTIVATION_MODES",
     "CUSTOM_FIELDS",
     "FULL_SYNC_SINCE",
@@ -47,15 +48,21 @@ __all__ = [
 
 NAME = "jasper"
 
+# Control Center's SIM states (the REST values of the "SIM Status Values" catalogue), mapped
+# by the normalized definitions. Connection and billing per state: the Control Center guide
+# ("typically, a device is billed only when it is in an activated state") and an operator's
+# copy of its state table (T-Mobile: Test Ready connects, not billable; Activation Ready
+# billable upon connection, then Activated; Deactivated "inactive and not billable";
+# Retired removed from the network).
 STATUS: dict[str, SimStatus] = {
-    "TEST_READY": SimStatus.TEST,
-    "INVENTORY": SimStatus.INVENTORY,
-    "ACTIVATION_READY": SimStatus.READY,
-    "ACTIVATED": SimStatus.ACTIVE,
-    "DEACTIVATED": SimStatus.DEACTIVATED,
-    "RETIRED": SimStatus.RETIRED,
-    "PURGED": SimStatus.RETIRED,
-    "REPLACED": SimStatus.RETIRED,
+    "TEST_READY": SimStatus.TEST,  # free test quota, not billable
+    "INVENTORY": SimStatus.INVENTORY,  # held in inventory, not usable
+    "ACTIVATION_READY": SimStatus.READY,  # becomes ACTIVATED on the first data session
+    "ACTIVATED": SimStatus.ACTIVE,  # connects and is billed
+    "DEACTIVATED": SimStatus.DEACTIVATED,  # no connection, not billable (bar commitments)
+    "RETIRED": SimStatus.RETIRED,  # removed from the network, ready to be offboarded
+    "PURGED": SimStatus.RETIRED,  # purged by the operator before a return to inventory
+    "REPLACED": SimStatus.RETIRED,  # swapped for another SIM
 }
 STATE_FOR: dict[SimStatus, str] = {
     SimStatus.TEST: "TEST_READY",
@@ -65,9 +72,12 @@ STATE_FOR: dict[SimStatus, str] = {
     SimStatus.DEACTIVATED: "DEACTIVATED",
     SimStatus.RETIRED: "RETIRED",
 }
-"""The state a normalized status is requested as; ``suspended`` has none."""
+"""The state a normalized status is requested as; ``suspended`` has none (Control Center
+has no state that blocks a SIM while it stays billed)."""
 
-# name: (description, billable, auto_activates, settable, next states)
+# name: (description, billable, auto_activates, settable, next states). The moves: the
+# documented refusal of a return to a pre-activation state once activated (10000029) and
+# of activating an activated SIM (10030000); the rest of the table is our reading.
 _LIFECYCLE: dict[str, Lifecycle] = {
     "TEST_READY": (
         "Free test traffic within the test limits; then the account's post-test state",
@@ -84,7 +94,7 @@ _LIFECYCLE: dict[str, Lifecycle] = {
         ("TEST_READY", "ACTIVATION_READY", "ACTIVATED", "DEACTIVATED", "RETIRED"),
     ),
     "ACTIVATION_READY": (
-        "Pre-activation: becomes ACTIVATED on first network use",
+        "Pre-activation: becomes ACTIVATED (and billed) on its first data session",
         False,
         True,
         True,
@@ -98,13 +108,13 @@ _LIFECYCLE: dict[str, Lifecycle] = {
         ("INVENTORY", "DEACTIVATED", "RETIRED"),
     ),
     "DEACTIVATED": (
-        "Blocked, can be activated again",
+        "No connection and not billed (unless a commitment applies); can be activated again",
         False,
         False,
         True,
         ("INVENTORY", "ACTIVATED", "RETIRED"),
     ),
-    "RETIRED": ("End of life", False, False, True, ()),
+    "RETIRED": ("Removed from the network; end of life", False, False, True, ()),
     "PURGED": ("Purged by the operator, before a return to its inventory", False, False, False, ()),
     "REPLACED": ("Swapped for another SIM", False, False, False, ()),
 }
@@ -122,6 +132,9 @@ FULL_SYNC_SINCE = datetime(2000, 1, 1, tzinfo=UTC)
 """Where a full listing starts: Search Devices has no "all devices" mode."""
 SEARCH_WINDOW = timedelta(days=365)
 """The longest ``modifiedSince``..``modifiedTill`` window (reported: one year)."""
+ACCEPTED_WINDOW = timedelta(days=364)
+"""How far back a listing starts on a platform that refuses older windows (``10000045``):
+a year, less a day of margin for clocks and leap years."""
 PAST_CYCLES = 2
 """Billing cycles before the current one that Get Device Usage by Zone serves."""
 MAX_DAYS_OF_HISTORY = 365

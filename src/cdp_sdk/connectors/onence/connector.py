@@ -124,11 +124,14 @@ class OneNceConnector(BaseConnector):
         state = mapping.STATE_FOR.get(status)
         if state is None:
             raise InvalidRequestError(
-                f"a 1NCE SIM is Enabled or Disabled; {status.value!r} has no 1NCE state",
+                f"a 1NCE SIM is Enabled (active) or Disabled (deactivated); {status.value!r} "
+                "has no 1NCE state",
                 connector=self.name,
             )
-        await self._put(await self._sim(iccid), status=state)
-        return StatusChange(connector=self.name, iccid=iccid, requested=status, state="done")
+        record = await self._sim(iccid)
+        await self._put(record, status=state)
+        full = self.map_one(record, family.pick_iccid, endpoint="GET /v1/sims/{iccid}")
+        return StatusChange(connector=self.name, iccid=full, requested=status, state="done")
 
     async def update_tags(
         self, iccid: str, tags: Mapping[str, str | None], remove: tuple[str, ...]
@@ -155,6 +158,7 @@ class OneNceConnector(BaseConnector):
         now = datetime.now(UTC)
         first, stop = family.day_span(start, end, now=now)
         record = await self._sim(iccid)
+        full = self.map_one(record, family.pick_iccid, endpoint="GET /v1/sims/{iccid}")
         body = await self.http.request_json(
             "GET",
             "/v1/sims/{iccid}/usage",
@@ -166,7 +170,7 @@ class OneNceConnector(BaseConnector):
             },
         )
         stats = self.map_one(body, mapping.usage_days, endpoint="GET /v1/sims/{iccid}/usage")
-        mapper = partial(mapping.to_usage, iccid=iccid, now=now)
+        mapper = partial(mapping.to_usage, iccid=full, now=now)
         for day in self.map_records(stats, mapper, endpoint="GET /v1/sims/{iccid}/usage"):
             for usage in day:
                 if family.overlaps(usage, start, end):
@@ -177,13 +181,14 @@ class OneNceConnector(BaseConnector):
     ) -> AsyncIterator[AuditEvent]:
         assert iccid is not None  # per_sim_only: the facade refuses None
         record = await self._sim(iccid)
+        full = self.map_one(record, family.pick_iccid, endpoint="GET /v1/sims/{iccid}")
         pages = self.http.paginate(
             family.paginator("pageSize", EVENT_PAGE_SIZE, total_pages=_total_pages),
             "/v1/sims/{iccid}/events",
             items=mapping.event_items,
             path_params={"iccid": record["iccid"]},
         )
-        mapper = partial(mapping.to_audit_event, iccid=iccid)
+        mapper = partial(mapping.to_audit_event, iccid=full)
         async for page in pages:
             for event in self.map_records(
                 page.items, mapper, endpoint="GET /v1/sims/{iccid}/events"
@@ -194,7 +199,8 @@ class OneNceConnector(BaseConnector):
     # -- helpers ------------------------------------------------------------------------
 
     async def _sim(self, iccid: str) -> Mapping[str, Any]:
-        """The SIM record: 1NCE keys SIMs by ``iccid`` without the check digit we show."""
+        """The SIM record: 1NCE keys SIMs by ``iccid`` without the check digit we show, and
+        either form of the ICCID finds it."""
         *first, last = family.iccid_candidates(iccid)
         for candidate in first:
             try:

@@ -9,9 +9,16 @@ strings limited to the last 6 months, quotas, per-SIM events and products (100 c
 5 minutes). Errors follow the v2 spec's ``{"error_code", "error_token", "message"}``;
 401 and 403 come from the gateway as ``{"message"}``.
 
+Requests are checked as the specs describe them: a query parameter the operation does not
+document, a ``page`` or ``pageSize`` out of its documented range or not a number, and a PUT
+body with a field ``Values_for_a_SIM_update`` does not name answer 400 ``BadRequest`` (the
+v2 spec's validation error, ``Cannot parse parameter ... as Int``).
+
 A 1NCE SIM is Enabled or Disabled: fleet SIMs in service (active, ready, test) show as
-Enabled, the others as Disabled; retired SIMs are not listed. The fleet's ICCIDs carry
-their check digit, so the vendor's ``iccid`` is the fleet ICCID without its last digit.
+Enabled, the others as Disabled; writing Disabled deactivates the fleet SIM; retired SIMs
+are not listed. The fleet's ICCIDs carry their check digit, so the vendor's ``iccid`` is
+the fleet ICCID without its last digit. SMS usage is written as the spec's ``SmsUsage``
+reads it: ``volume_rx`` MO, ``volume_tx`` MT. A page of SIMs costs O(page).
 """
 
 from __future__ import annotations
@@ -27,8 +34,12 @@ import httpx
 
 from cdp_sdk.connectors._emnify_family import (
     EURO,
+    ONENCE_DIRECTIONS,
+    ListedSims,
     error_body,
+    page_count,
     page_headers,
+    page_number,
     page_of,
     stats_block,
 )
@@ -39,8 +50,10 @@ from cdp_sdk.sandbox import (
     Fleet,
     FleetAudit,
     FleetSim,
+    QueryParam,
     RateWindow,
     TokenStore,
+    checks_query,
     json_response,
     route,
 )
@@ -64,6 +77,22 @@ PLATFORM_STATE = {  # the platform's SIM states, as its event texts name them
 }
 TOKENS = {400: "BadRequest", 404: "NotFound", 405: "BadRequest", 409: "Conflict"}
 
+# The query parameters each operation documents (SIM Management v1), with their ranges.
+PAGE = QueryParam("integer", minimum=1)
+SIM_LIST_PARAMS = {
+    "page": PAGE,
+    "pageSize": QueryParam("integer", minimum=1, maximum=100),
+    "q": QueryParam(),
+    "sort": QueryParam(),
+}
+EVENT_PARAMS = {
+    "page": PAGE,
+    "pageSize": QueryParam("integer", minimum=1, maximum=1000),
+    "sort": QueryParam(),
+}
+USAGE_PARAMS = {"start_dt": QueryParam(), "end_dt": QueryParam()}
+SIM_UPDATE_FIELDS = frozenset({"iccid", "label", "imei_lock", "status"})
+
 
 class OneNceEmulator(Emulator):
     """The 1NCE Management API over a :class:`~cdp_sdk.sandbox.Fleet`."""
@@ -84,6 +113,7 @@ class OneNceEmulator(Emulator):
         self.tokens = TokenStore(token_ttl, clock=self.clock)
         self.product_calls = RateWindow(100, 300.0)
         self._by_key = {sim.iccid[:-1]: sim for sim in self.fleet.sims.values()}
+        self._listed = ListedSims(self.fleet, lambda sim: self.lists(sim.iccid))
 
     # -- vendor shape -------------------------------------------------------------------
 
@@ -138,25 +168,31 @@ class OneNceEmulator(Emulator):
     # -- SIMs -----------------------------------------------------------------------------
 
     @route("GET", PREFIX + "/v1/sims")
+    @checks_query(SIM_LIST_PARAMS)
     def list_sims(self, request: EmulatorRequest) -> httpx.Response:
         size = self.page_limit(request.params.get("pageSize"), default=10, maximum=100)
-        sims = [self._sim(sim) for sim in self.fleet.sorted_sims() if self.lists(sim.iccid)]
         filters = dict(
             part.partition(":")[::2] for part in (request.params.get("q") or "").split(",") if part
         )
         if not set(filters) <= {"imei", "ip_address"}:
             return self.error(400, "bad_request", "Filter criteria is invalid")
-        sims = [sim for sim in sims if all(sim.get(k) == v for k, v in filters.items())]
-        chunk, page, pages = page_of(sims, request.params.get("page", 1), size)
-        headers = page_headers(page=page, size=size, total=len(sims), pages=pages)
-        return json_response(list(chunk), headers=headers)
+        listed = self._listed()
+        if filters:  # a filtered search reads the fleet; the plain listing slices it
+            listed = [sim for sim in listed if _matches(sim, filters)]
+        pages = page_count(len(listed), size)
+        page = page_number(request.params.get("page", 1), pages)
+        chunk = [self._sim(sim) for sim in listed[(page - 1) * size : page * size]]
+        headers = page_headers(page=page, size=size, total=len(listed), pages=pages)
+        return json_response(chunk, headers=headers)
 
     @route("GET", PREFIX + "/v1/sims/{iccid}")
+    @checks_query({})
     def get_sim(self, request: EmulatorRequest) -> httpx.Response:
         sim = self._find(request)
         return self._not_found() if sim is None else json_response(self._sim(sim))
 
     @route("PUT", PREFIX + "/v1/sims/{iccid}")
+    @checks_query({})
     def update_sim(self, request: EmulatorRequest) -> httpx.Response:
         sim = self._find(request)
         if sim is None:
@@ -168,7 +204,7 @@ class OneNceEmulator(Emulator):
         now = datetime.fromtimestamp(self.clock(), tz=UTC)
         enabled = body["status"] == "Enabled"
         if enabled != (sim.status in ENABLED):
-            target = SimStatus.ACTIVE if enabled else SimStatus.SUSPENDED
+            target = SimStatus.ACTIVE if enabled else SimStatus.DEACTIVATED
             self.fleet.set_status(sim.iccid, target, at=now, actor="api")
         if "label" in body:
             tags = {"label": body["label"]} if body["label"] else {}
@@ -178,6 +214,7 @@ class OneNceEmulator(Emulator):
     # -- usage, quotas, events, products ------------------------------------------------
 
     @route("GET", PREFIX + "/v1/sims/{iccid}/usage")
+    @checks_query(USAGE_PARAMS)
     def usage(self, request: EmulatorRequest) -> httpx.Response:
         sim = self._find(request)
         if sim is None:
@@ -200,6 +237,7 @@ class OneNceEmulator(Emulator):
         return json_response({"stats": stats})
 
     @route("GET", PREFIX + "/v1/sims/{iccid}/quota/data")
+    @checks_query({})
     def data_quota(self, request: EmulatorRequest) -> httpx.Response:
         sim = self._find(request)
         if sim is None:
@@ -209,6 +247,7 @@ class OneNceEmulator(Emulator):
         return json_response(self._quota(sim, total, used, peak_throughput=1_000_000))
 
     @route("GET", PREFIX + "/v1/sims/{iccid}/quota/sms")
+    @checks_query({})
     def sms_quota(self, request: EmulatorRequest) -> httpx.Response:
         sim = self._find(request)
         if sim is None:
@@ -218,6 +257,7 @@ class OneNceEmulator(Emulator):
         return json_response(self._quota(sim, total, used))
 
     @route("GET", PREFIX + "/v1/sims/{iccid}/events")
+    @checks_query(EVENT_PARAMS)
     def events(self, request: EmulatorRequest) -> httpx.Response:
         sim = self._find(request)
         if sim is None:
@@ -231,6 +271,7 @@ class OneNceEmulator(Emulator):
         return json_response(body, headers=headers)
 
     @route("GET", PREFIX + "/v1/products")
+    @checks_query({})
     def products(self, request: EmulatorRequest) -> httpx.Response:
         wait = self.product_calls.hit()
         if wait is not None:
@@ -354,9 +395,16 @@ def _basic(header: str) -> tuple[str, str]:
     return username, password
 
 
+def _matches(sim: FleetSim, filters: dict[str, str]) -> bool:
+    values = {"imei": sim.imei, "ip_address": sim.ip_address}
+    return all(values.get(key) == value for key, value in filters.items())
+
+
 def _update_problem(body: Any, iccid: str) -> str | None:
     if not isinstance(body, dict):
         return "The request body must be a SIM update object"
+    if unknown := sorted(set(body) - SIM_UPDATE_FIELDS):
+        return f"Unknown field {unknown[0]} in the SIM update"
     if body.get("iccid") != iccid:
         return "iccid is required and must match the path"
     if body.get("status") not in ("Enabled", "Disabled"):
@@ -368,9 +416,10 @@ def _update_problem(body: Any, iccid: str) -> str | None:
     return None
 
 
-def _block(bearer: Bearer, tx: float, rx: float) -> dict[str, Any]:
+def _block(bearer: Bearer, mo: float, mt: float) -> dict[str, Any]:
     # 1NCE's cost mirrors the volume ("no real cost value behind this number").
-    block = stats_block(bearer, tx, rx, cost=Decimal(str(round(tx + rx, 6))), as_text=True)
+    cost = Decimal(str(round(mo + mt, 6)))
+    block = stats_block(bearer, mo, mt, directions=ONENCE_DIRECTIONS, cost=cost, as_text=True)
     block["currency"] = dict(EURO)
     return block
 

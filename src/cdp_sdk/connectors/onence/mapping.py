@@ -12,13 +12,20 @@ from pydantic import JsonValue
 
 from cdp_sdk.connectors._emnify_family import (
     BYTES_PER_MB,
+    ONENCE_DIRECTIONS,
     day_period,
     parse_time,
     pick_iccid,
     usage_records,
 )
 from cdp_sdk.errors import InvalidRequestError
-from cdp_sdk.mapping import lookup_status, megabytes_to_bytes, to_decimal
+from cdp_sdk.mapping import (
+    Lifecycle,
+    activation_modes,
+    lookup_status,
+    megabytes_to_bytes,
+    to_decimal,
+)
 from cdp_sdk.models import (
     ActivationMode,
     AuditEvent,
@@ -50,27 +57,37 @@ NAME = "1nce"
 LABEL = "label"
 """The key of the one tag a 1NCE SIM carries: its ``label``."""
 
-# state: (description, status, next states). Both are set with PUT /v1/sims/{iccid}; the
-# prepaid lifetime plan is not billed by state, so ``billable`` stays unknown.
-_LIFECYCLE: dict[str, tuple[str, SimStatus, tuple[str, ...]]] = {
-    "Enabled": ("Network access; traffic uses the prepaid volume", SimStatus.ACTIVE, ("Disabled",)),
-    "Disabled": ("Network access blocked until enabled again", SimStatus.SUSPENDED, ("Enabled",)),
+# The 1NCE SIM states (SIM Management spec, ``SIM_card.status``: Enabled | Disabled), mapped
+# by the normalized definitions. Both are set with PUT /v1/sims/{iccid}, from either state.
+# name: (description, billable, auto-activates, settable, next states)
+_LIFECYCLE: dict[str, Lifecycle] = {
+    # active: network access ("enabled (active)", Values_for_a_SIM_update.status). The
+    # prepaid lifetime plan is paid once, not per state or month: billable stays unknown.
+    "Enabled": (
+        "Network access; traffic uses the prepaid volume",
+        None,
+        False,
+        True,
+        ("Disabled",),
+    ),
+    # deactivated: the spec calls it "disabled (deactivated)"; no network access, and no
+    # charge accrues in this state (nothing on 1NCE is billed by state).
+    "Disabled": (
+        "No network access until enabled again; nothing is charged",
+        False,
+        False,
+        True,
+        ("Enabled",),
+    ),
 }
-STATUS: dict[str, SimStatus] = {state: row[1] for state, row in _LIFECYCLE.items()}
+STATUS: dict[str, SimStatus] = {
+    "Enabled": SimStatus.ACTIVE,  # "enabled (active)"
+    "Disabled": SimStatus.DEACTIVATED,  # "disabled (deactivated)"
+}
 STATE_FOR: dict[SimStatus, str] = {status: state for state, status in STATUS.items()}
+"""The state each normalized status is requested as; the others have no 1NCE state."""
 
-ACTIVATION_MODES: tuple[ActivationMode, ...] = tuple(
-    ActivationMode(
-        connector=NAME,
-        name=state,
-        status=status,
-        description=description,
-        billable=None,
-        settable=True,
-        next=next_states,
-    )
-    for state, (description, status, next_states) in _LIFECYCLE.items()
-)
+ACTIVATION_MODES: tuple[ActivationMode, ...] = activation_modes(NAME, STATUS, _LIFECYCLE)
 
 # Events carry their type as text only: (words in event_type, kind), first match wins.
 _EVENT_KINDS: tuple[tuple[str, AuditKind], ...] = (
@@ -87,14 +104,20 @@ _QUOTA_DATES = ("expiry_date", "last_status_change_date")
 
 
 def to_subscription(record: Mapping[str, Any]) -> Subscription:
-    """A SIM of ``GET /v1/sims``; ``label`` becomes ``Tag("label", text)``."""
+    """A SIM of ``GET /v1/sims``; ``label`` becomes ``Tag("label", text)``.
+
+    ``iccid`` is the ICCID without its check digit (the spec pairs ``8988303000123456789``
+    with ``iccid_with_luhn`` ``89883030001234567890``): it stays the SIM's ``id`` and the
+    check digit is computed from it for the normalized ``iccid``.
+    """
     status, raw = lookup_status(STATUS, record["status"])
     label = record.get("label")
     quota = record.get("current_quota")
+    iccid = pick_iccid(record)
     return Subscription(
         connector=NAME,
-        id=str(record["iccid"]),
-        iccid=pick_iccid(record),
+        id=str(record.get("iccid") or iccid[:-1]),  # 1NCE's key: the ICCID without check digit
+        iccid=iccid,
         imsi=record.get("imsi") or None,
         msisdn=record.get("msisdn") or None,
         imei=record.get("imei") or None,
@@ -191,10 +214,19 @@ def usage_days(body: Any) -> list[Any]:
 def to_usage(record: Mapping[str, Any], *, iccid: str, now: datetime) -> list[UsageRecord]:
     """Records of one day of ``GET /v1/sims/{iccid}/usage`` (volumes are MB strings).
 
-    1NCE's ``cost`` mirrors the volume and carries no price, so it is not kept.
+    Data ``volume_tx`` is sent by the SIM (mo), but SMS ``volume_rx`` is the MO-SMS count
+    and ``volume_tx`` the MT-SMS count, as the spec's ``SmsUsage`` describes them. 1NCE's
+    ``cost`` mirrors the volume and carries no price, so it is not kept.
     """
     period = day_period(record["date"], now=now)
-    return usage_records(record, connector=NAME, iccid=iccid, period=period, keep_cost=False)
+    return usage_records(
+        record,
+        connector=NAME,
+        iccid=iccid,
+        period=period,
+        keep_cost=False,
+        directions=ONENCE_DIRECTIONS,
+    )
 
 
 def event_items(body: Any) -> list[Any]:

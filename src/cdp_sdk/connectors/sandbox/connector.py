@@ -50,9 +50,11 @@ IN_PROCESS_URL = "https://sandbox.cdp-sdk.invalid"
 
 MAX_USAGE_DAYS = 366
 SIM_PAGES = PageNumberPaginator(
-    size_param="page_size", page_size=100, total_pages=body_field("total_pages")
+    size_param="page_size", page_size=500, total_pages=body_field("total_pages")
 )
-EVENT_PAGES = CursorPaginator("cursor", body_field("next_cursor"), "limit", 200)
+"""The SIM list at its documented maximum page size (500)."""
+EVENT_PAGES = CursorPaginator("cursor", body_field("next_cursor"), "limit", 1000)
+"""The event list at its documented maximum page size (1000)."""
 
 
 class SandboxSettings(ConnectorSettings):

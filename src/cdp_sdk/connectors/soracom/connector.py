@@ -214,7 +214,9 @@ class SoracomConnector(BaseConnector):
         for action in actions[:-1]:
             await self._act(sim_id, action)
         sim = await self._act(sim_id, actions[-1])
-        change = partial(mapping.to_status_change, iccid, status)
+        # A refusal may come as an error (400) or as the SIM answered as it is (the action
+        # documents 200 and 404 only): both raise ConflictError.
+        change = partial(mapping.to_status_change, iccid, status, actions[-1])
         return self.map_one(sim, change, endpoint=f"POST {SIM}/{actions[-1]}")
 
     async def update_tags(
@@ -364,8 +366,9 @@ class SoracomConnector(BaseConnector):
                 "POST", f"{SIM}/{action}", path_params={"sim_id": sim_id}
             )
         except InvalidRequestError as error:
-            # The action endpoints take nothing but the SIM: a 400 means that its state (or
-            # its termination protection) refuses the move.
+            # The action endpoints take nothing but the SIM: a 400 (documented for
+            # set_to_standby, "does not support standby") means that its state, its type or
+            # its termination protection refuses the move.
             raise ConflictError(
                 error.message,
                 connector=self.name,

@@ -8,14 +8,28 @@ events; the API audit log; bills and bill item summaries. Errors are
 ``{"code", "message"}``; a per-minute rate limit answers 429 with the
 ``X-Soracom-Ratelimit-*`` headers.
 
+Requests are checked against the spec: a query parameter the operation does not document,
+a value of the wrong type or out of its documented range (``limit`` of the search up to
+100, of the status history up to 100, of the audit log up to 1000) and a body with a field
+the schema does not name answer 400 ``{"code", "message"}``.
+
+The fleet's statuses show as the Soracom states they map to: ``suspended`` as ``inactive``
+(sessions blocked, still billed), ``deactivated`` as ``suspended`` (long-term storage),
+``ready`` and ``test`` as ``ready``.
+
 Emulator choices where the public docs say nothing: SIMs not yet registered (the fleet's
 ``inventory``) are not listed; an eUICC SIM's ``simId`` is the ICCID of its bootstrap
 profile while its active profile carries the fleet's ICCID; error codes other than
-``AUM0001`` and ``AUM0002`` are placeholders (``EMU...``).
+``AUM0001`` and ``AUM0002`` are placeholders (``EMU...``). A status action the SIM's state
+refuses (any action on a terminated SIM, ``terminate`` under termination protection) is
+answered as the actions document, 200 with the SIM as it is (``refusals="unchanged"``,
+the default), or with 400 and an error body (``refusals="400"``): the public docs do not
+say which. ``set_to_standby`` on a SIM in ``no_standby`` answers its documented 400.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 import secrets
 import time
@@ -23,7 +37,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
@@ -34,7 +48,9 @@ from cdp_sdk.sandbox import (
     Fleet,
     FleetInvoice,
     FleetSim,
+    QueryParam,
     RateWindow,
+    checks_query,
     json_response,
     route,
 )
@@ -56,7 +72,7 @@ API_ACTOR = "root"  # changes made through this API, by the root AuthKey
 TOKEN_ERROR = "AUM0001"
 LOGIN_ERROR = "AUM0002"
 BAD_REQUEST = "EMU0400"
-REFUSED = "EMU0409"  # sent with HTTP 400, as Soracom documents 400 for refused actions
+REFUSED = "EMU0409"  # a refused status action, with refusals="400" (the docs name no code)
 NOT_FOUND = "EMU0404"
 RATE_LIMITED = "EMU0429"
 
@@ -65,8 +81,8 @@ STATE_OF: dict[SimStatus, str] = {
     SimStatus.TEST: "ready",
     SimStatus.READY: "ready",
     SimStatus.ACTIVE: "active",
-    SimStatus.SUSPENDED: "suspended",
-    SimStatus.DEACTIVATED: "inactive",
+    SimStatus.SUSPENDED: "inactive",
+    SimStatus.DEACTIVATED: "suspended",
     SimStatus.RETIRED: "terminated",
 }
 STATUS_OF: dict[str, SimStatus] = {
@@ -74,8 +90,8 @@ STATUS_OF: dict[str, SimStatus] = {
     "ready": SimStatus.READY,
     "standby": SimStatus.READY,
     "active": SimStatus.ACTIVE,
-    "inactive": SimStatus.DEACTIVATED,
-    "suspended": SimStatus.SUSPENDED,
+    "inactive": SimStatus.SUSPENDED,
+    "suspended": SimStatus.DEACTIVATED,
     "terminated": SimStatus.RETIRED,
 }
 ACTION_TARGET: dict[str, str] = {
@@ -100,6 +116,77 @@ MOVES: dict[str, frozenset[str]] = {
     "suspended": _IN_SERVICE,
     "terminated": frozenset(),
 }
+# The query parameters each operation documents (soracom-api.en.yaml), with their ranges.
+KEY = QueryParam()
+EPOCH = QueryParam("integer", minimum=0)
+SEARCH_VALUES = QueryParam(repeatable=True)
+LIST_PARAMS = {"limit": QueryParam("integer", minimum=1), "last_evaluated_key": KEY}
+SEARCH_PARAMS = {
+    **dict.fromkeys(
+        (
+            "name",
+            "group",
+            "group_id",
+            "sim_id",
+            "imsi",
+            "msisdn",
+            "iccid",
+            "serial_number",
+            "tag",
+            "bundles",
+            "status",
+            "subscription",
+            "module_type",
+        ),
+        SEARCH_VALUES,
+    ),
+    "session_status": QueryParam(choices=("NA", "ONLINE", "OFFLINE")),
+    "limit": QueryParam("integer", minimum=1, maximum=100),
+    "last_evaluated_key": KEY,
+    "search_type": QueryParam(choices=("and", "or")),
+}
+HISTORY_PARAMS = {
+    "from": EPOCH,
+    "to": EPOCH,
+    "last_evaluated_key": KEY,
+    "sort": QueryParam(choices=("desc", "asc")),
+    "limit": QueryParam("integer", minimum=1, maximum=100),
+}
+SESSION_PARAMS = {
+    "from": EPOCH,
+    "to": EPOCH,
+    "limit": QueryParam("integer", minimum=1),
+    "last_evaluated_key": KEY,
+}
+AUDIT_LOG_PARAMS = {
+    "api_kind": QueryParam(),
+    "from_epoch_ms": EPOCH,
+    "to_epoch_ms": EPOCH,
+    "limit": QueryParam("integer", minimum=1, maximum=1000),
+    "last_evaluated_key": KEY,
+}
+SIM_STATS_PARAMS = {
+    "from": QueryParam("integer", minimum=0, required=True),
+    "to": QueryParam("integer", minimum=0, required=True),
+    "period": QueryParam(choices=("month", "day", "minutes"), required=True),
+}
+OPERATOR_STATS_PARAMS = {
+    **SIM_STATS_PARAMS,
+    "period": QueryParam(choices=("month", "day"), required=True),
+}
+AUTH_FIELDS = frozenset(
+    {
+        "authKey",
+        "authKeyId",
+        "email",
+        "mfaOTPCode",
+        "operatorId",
+        "password",
+        "tokenTimeoutSeconds",
+        "userName",
+    }
+)
+TAG_FIELDS = frozenset({"tagName", "tagValue"})
 # The primary subscriber's status enum in the spec (``SimplifiedSubscriber``).
 _SUBSCRIBER_STATES = frozenset({"shipped", "delivered", "ready", "active", "terminated"})
 PLAN_OF = {"plan-s": "plan01s", "plan-m": "planX3", "plan-l": "planP1"}
@@ -149,6 +236,7 @@ class SoracomEmulator(Emulator):
         auth_key: str = DEFAULT_AUTH_KEY,
         operator_id: str = OPERATOR_ID,
         requests_per_minute: int = 1200,
+        refusals: Literal["unchanged", "400"] = "unchanged",
         **options: Any,
     ) -> None:
         options.setdefault("rate_limit", MinuteWindow(requests_per_minute))
@@ -163,7 +251,13 @@ class SoracomEmulator(Emulator):
         self._termination_enabled: set[str] = set()
         registered = [sim for sim in self.fleet.sims.values() if self.lists(sim.iccid)]
         self._ordered = sorted(registered, key=sim_id_of)
+        self._ids = [sim_id_of(sim) for sim in self._ordered]
         self._by_sim_id = {sim_id_of(sim): sim for sim in self._ordered}
+        self.refusals = refusals
+        """How a refused status action is answered: ``"unchanged"`` (200 with the SIM as it
+        is, the only documented answers being 200 and 404) or ``"400"`` (an error body)."""
+        self.no_standby: set[str] = set()
+        """ICCIDs of SIMs that do not support standby (``set_to_standby`` answers 400)."""
 
     def lists(self, iccid: str) -> bool:
         """SIMs not yet registered to the account (``inventory``) are not listed."""
@@ -202,10 +296,13 @@ class SoracomEmulator(Emulator):
     # -- auth ---------------------------------------------------------------------------
 
     @route("POST", "/v1/auth", auth=False)
+    @checks_query({}, code=BAD_REQUEST)
     def login(self, request: EmulatorRequest) -> httpx.Response:
         body = request.json()
         if not isinstance(body, dict):
             return self.error(400, BAD_REQUEST, "The request body must be a JSON object")
+        if unknown := sorted(set(body) - AUTH_FIELDS):
+            return self.error(400, BAD_REQUEST, f"Unknown field {unknown[0]} in the request")
         if body.get("authKeyId") != self.auth_key_id or body.get("authKey") != self.auth_key:
             return self.error(401, LOGIN_ERROR, "Invalid AuthKey ID or AuthKey")
         timeout = body.get("tokenTimeoutSeconds", 86_400)
@@ -219,17 +316,21 @@ class SoracomEmulator(Emulator):
     # -- SIMs ---------------------------------------------------------------------------
 
     @route("GET", "/v1/sims")
+    @checks_query(LIST_PARAMS, code=BAD_REQUEST)
     def list_sims(self, request: EmulatorRequest) -> httpx.Response:
         size = self.page_limit(request.params.get("limit"), default=100, maximum=100)
         after = request.params.get("last_evaluated_key") or ""
-        return self._sim_page([sim for sim in self._ordered if sim_id_of(sim) > after], size)
+        start = bisect.bisect_right(self._ids, after)  # O(page): no scan of the fleet
+        return self._sim_page(self._ordered[start : start + size + 1], size)
 
     @route("GET", "/v1/sims/{sim_id}")
+    @checks_query({}, code=BAD_REQUEST)
     def get_sim(self, request: EmulatorRequest) -> httpx.Response:
         sim = self._by_sim_id.get(request.path_params["sim_id"])
         return self._no_sim() if sim is None else json_response(self._render(sim))
 
     @route("GET", "/v1/query/sims")
+    @checks_query(SEARCH_PARAMS, code=BAD_REQUEST)
     def search_sims(self, request: EmulatorRequest) -> httpx.Response:
         terms = {
             field: [v.casefold() for raw in request.params.get_list(field) for v in raw.split(",")]
@@ -250,14 +351,17 @@ class SoracomEmulator(Emulator):
         return self._sim_page(found, size)
 
     @route("POST", "/v1/sims/{sim_id}/{action}")
+    @checks_query({}, code=BAD_REQUEST)
     def act(self, request: EmulatorRequest) -> httpx.Response:
         sim = self._by_sim_id.get(request.path_params["sim_id"])
         if sim is None:
             return self._no_sim()
+        if request.request.content:
+            return self.error(400, BAD_REQUEST, "The action takes no request body")
         action, state = request.path_params["action"], self._state(sim)
         if action in ("enable_termination", "disable_termination"):
             if state == "terminated":
-                return self.error(400, REFUSED, "The SIM is terminated")
+                return self._refuse(sim, "The SIM is terminated")
             if action == "enable_termination":
                 self._termination_enabled.add(sim.iccid)
             else:
@@ -266,15 +370,18 @@ class SoracomEmulator(Emulator):
         target = ACTION_TARGET.get(action)
         if target is None:
             return self.error(404, NOT_FOUND, "No such API")
+        if target == "standby" and sim.iccid in self.no_standby:
+            return self.error(400, REFUSED, 'The specified SIM does not support "standby."')
         if target != state and target not in MOVES[state]:
-            return self.error(400, REFUSED, f"A SIM in status {state} cannot become {target}")
+            return self._refuse(sim, f"A SIM in status {state} cannot become {target}")
         if target == "terminated" and sim.iccid not in self._termination_enabled:
-            return self.error(400, REFUSED, "Termination protection is on; enable termination")
+            return self._refuse(sim, "Termination protection is on; enable termination")
         if target != state:
             self._set_state(sim, target)
         return json_response(self._render(sim))
 
     @route("PUT", "/v1/sims/{sim_id}/tags")
+    @checks_query({}, code=BAD_REQUEST)
     def put_tags(self, request: EmulatorRequest) -> httpx.Response:
         sim = self._by_sim_id.get(request.path_params["sim_id"])
         if sim is None:
@@ -287,6 +394,7 @@ class SoracomEmulator(Emulator):
         return json_response(self._render(sim))
 
     @route("DELETE", "/v1/sims/{sim_id}/tags/{tag_name}")
+    @checks_query({}, code=BAD_REQUEST)
     def delete_tag(self, request: EmulatorRequest) -> httpx.Response:
         sim = self._by_sim_id.get(request.path_params["sim_id"])
         name = request.path_params["tag_name"]
@@ -299,6 +407,7 @@ class SoracomEmulator(Emulator):
     # -- history and events -------------------------------------------------------------
 
     @route("GET", "/v1/sims/{sim_id}/statuses/history")
+    @checks_query(HISTORY_PARAMS, code=BAD_REQUEST)
     def status_history(self, request: EmulatorRequest) -> httpx.Response:
         sim = self._by_sim_id.get(request.path_params["sim_id"])
         if sim is None:
@@ -318,6 +427,7 @@ class SoracomEmulator(Emulator):
         return self._offset_page(entries, size, request)
 
     @route("GET", "/v1/sims/{sim_id}/events/sessions")
+    @checks_query(SESSION_PARAMS, code=BAD_REQUEST)
     def session_events(self, request: EmulatorRequest) -> httpx.Response:
         sim = self._by_sim_id.get(request.path_params["sim_id"])
         if sim is None:
@@ -330,6 +440,7 @@ class SoracomEmulator(Emulator):
         return self._offset_page(events, size, request)
 
     @route("GET", "/v1/audit_logs/api")
+    @checks_query(AUDIT_LOG_PARAMS, code=BAD_REQUEST)
     def api_audit_log(self, request: EmulatorRequest) -> httpx.Response:
         window = _window(request, "from_epoch_ms", "to_epoch_ms")
         before = request.params.get("last_evaluated_key")
@@ -351,6 +462,7 @@ class SoracomEmulator(Emulator):
     # -- usage --------------------------------------------------------------------------
 
     @route("GET", "/v1/stats/air/sims/{sim_id}")
+    @checks_query(SIM_STATS_PARAMS, code=BAD_REQUEST)
     def sim_stats(self, request: EmulatorRequest) -> httpx.Response:
         sim = self._by_sim_id.get(request.path_params["sim_id"])
         if sim is None:
@@ -383,6 +495,7 @@ class SoracomEmulator(Emulator):
         )
 
     @route("GET", "/v1/stats/air/operators/{operator_id}")
+    @checks_query(OPERATOR_STATS_PARAMS, code=BAD_REQUEST)
     def operator_stats(self, request: EmulatorRequest) -> httpx.Response:
         if request.path_params["operator_id"] != self.operator_id:
             return self.error(403, "EMU0403", "Not your operator")
@@ -411,11 +524,13 @@ class SoracomEmulator(Emulator):
     # -- billing ------------------------------------------------------------------------
 
     @route("GET", "/v1/bills")
+    @checks_query({}, code=BAD_REQUEST)
     def bills(self, request: EmulatorRequest) -> httpx.Response:
         closed = [_bill(invoice) for invoice in self.fleet.invoices() if invoice.closed]
         return json_response({"billList": closed[::-1]})
 
     @route("GET", "/v1/bills/{yyyyMM}")
+    @checks_query({}, code=BAD_REQUEST)
     def bill(self, request: EmulatorRequest) -> httpx.Response:
         month = request.path_params["yyyyMM"]
         for invoice in self.fleet.invoices():
@@ -424,6 +539,7 @@ class SoracomEmulator(Emulator):
         return self.error(404, NOT_FOUND, "No bill for this month")
 
     @route("GET", "/v1/bills/summaries/bill_items")
+    @checks_query({}, code=BAD_REQUEST)
     def bill_items(self, request: EmulatorRequest) -> httpx.Response:
         recent = self.fleet.invoices()[-4:][::-1]  # this month and the three before, newest first
         updated = _epoch_seconds(self.fleet.today)
@@ -658,6 +774,12 @@ class SoracomEmulator(Emulator):
             "X-Soracom-Ratelimit-Seconds-Before-Refresh": str(max(1, math.ceil(refresh))),
         }
 
+    def _refuse(self, sim: FleetSim, message: str) -> httpx.Response:
+        """A refused status action, answered as ``refusals`` says."""
+        if self.refusals == "400":
+            return self.error(400, REFUSED, message)
+        return json_response(self._render(sim))
+
     def _no_sim(self) -> httpx.Response:
         return self.error(404, NOT_FOUND, "No such SIM found")
 
@@ -753,6 +875,7 @@ def _is_int(value: Any) -> bool:
 def _is_tag_update(tag: Any) -> bool:
     return (
         isinstance(tag, dict)
+        and set(tag) <= TAG_FIELDS
         and isinstance(tag.get("tagName"), str)
         and bool(tag["tagName"])
         and isinstance(tag.get("tagValue"), str)

@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 
+from cdp_sdk.errors import ConflictError
 from cdp_sdk.mapping import Lifecycle, activation_modes, from_epoch, lookup_status, to_decimal
 from cdp_sdk.models import (
     AuditEvent,
@@ -30,6 +31,7 @@ from cdp_sdk.models import (
 
 __all__ = [
     "ACTIONS_FOR",
+    "ACTION_STATE",
     "ACTIVATION_MODES",
     "PERIOD_FOR",
     "STATUS",
@@ -53,13 +55,33 @@ NAME = "soracom"
 
 T = TypeVar("T")
 
+# Soracom's SIM states (the spec's ``Sim.status``; ``testing``, ``shipped`` and ``instock``
+# from the docs and other enums of the spec), mapped by the normalized definitions. The
+# reasons quote Soracom's "Subscriber Status" page and its support article on Inactive,
+# Suspended and Terminated.
 STATUS: dict[str, SimStatus] = {
+    # ready: registered; "automatically change[s] ... to Active as soon as a device ...
+    # connects"; fees depend on the plan (none on plan01s, a renewal fee after a year).
     "ready": SimStatus.READY,
+    # test: "temporary testing mode that allows limited communication without usage fees";
+    # it switches to its configured next status once a limit is exceeded.
+    "testing": SimStatus.TEST,
+    # active: "fully enabled and allowed to communicate"; billed.
     "active": SimStatus.ACTIVE,
-    "inactive": SimStatus.DEACTIVATED,
+    # suspended: "subscription enabled but data sessions are temporarily blocked", "for
+    # short-term pauses"; "the standard basic daily fee continues to apply". Blocked for
+    # now, expected to resume, billed: not deactivated.
+    "inactive": SimStatus.SUSPENDED,
+    # ready: "subscription disabled" but it "can automatically reactivate when a device
+    # attempts to connect" (a re-activation fee applies): it activates on use.
     "standby": SimStatus.READY,
-    "suspended": SimStatus.SUSPENDED,
+    # deactivated: "subscription disabled", sessions refused with a permanent reject,
+    # "designed for long-term storage"; the basic fee is "either waived or significantly
+    # reduced" by plan (waived on plan01s). Soracom's service-off, not-billed state.
+    "suspended": SimStatus.DEACTIVATED,
+    # retired: "subscription cancelled"; "cannot be re-activated".
     "terminated": SimStatus.RETIRED,
+    # inventory: not yet registered to the account (search and subscriber enums).
     "shipped": SimStatus.INVENTORY,
     "instock": SimStatus.INVENTORY,
     "inStock": SimStatus.INVENTORY,  # the spelling of some of the spec's enums
@@ -69,11 +91,20 @@ STATUS: dict[str, SimStatus] = {
 # termination must be enabled (termination protection off) before a SIM can be terminated.
 ACTIONS_FOR: dict[SimStatus, tuple[str, ...]] = {
     SimStatus.ACTIVE: ("activate",),
-    SimStatus.DEACTIVATED: ("deactivate",),
-    SimStatus.SUSPENDED: ("suspend",),
+    SimStatus.SUSPENDED: ("deactivate",),  # -> inactive
+    SimStatus.DEACTIVATED: ("suspend",),  # -> suspended
     SimStatus.READY: ("set_to_standby",),
     SimStatus.RETIRED: ("enable_termination", "terminate"),
 }
+ACTION_STATE: dict[str, str] = {
+    "activate": "active",
+    "deactivate": "inactive",
+    "suspend": "suspended",
+    "set_to_standby": "standby",
+    "terminate": "terminated",
+}
+"""The state each status action documents it changes the SIM to ("Changes status of
+specified SIM to ...")."""
 
 _SETTABLE = ("active", "inactive", "standby", "suspended", "terminated")
 
@@ -88,6 +119,13 @@ _LIFECYCLE: dict[str, Lifecycle] = {
         False,
         _SETTABLE,
     ),
+    "testing": (
+        "Free test traffic within limits, then the configured next status",
+        False,
+        False,
+        False,
+        (),
+    ),
     "active": (
         "In service and billed",
         True,
@@ -96,7 +134,7 @@ _LIFECYCLE: dict[str, Lifecycle] = {
         ("inactive", "standby", "suspended", "terminated"),
     ),
     "inactive": (
-        "Sessions blocked; the basic fee still applies",
+        "Sessions blocked for a short pause; the basic fee still applies",
         True,
         False,
         True,
@@ -110,7 +148,7 @@ _LIFECYCLE: dict[str, Lifecycle] = {
         ("active", "inactive", "suspended", "terminated"),
     ),
     "suspended": (
-        "Disabled for long-term storage; reactivation fee (fee depends on the plan)",
+        "Disabled for long-term storage; basic fee waived or reduced by plan; reactivation fee",
         None,
         False,
         True,
@@ -201,8 +239,22 @@ def find_by_iccid(iccid: str, sims: list[Mapping[str, Any]]) -> Mapping[str, Any
     return next((sim for sim in sims if iccid in profile_iccids(sim)), None)
 
 
-def to_status_change(iccid: str, requested: SimStatus, sim: Mapping[str, Any]) -> StatusChange:
-    """The outcome of a status action, from the updated ``Sim`` it answers with."""
+def to_status_change(
+    iccid: str, requested: SimStatus, action: str, sim: Mapping[str, Any]
+) -> StatusChange:
+    """The outcome of a status action, from the updated ``Sim`` it answers with.
+
+    Raises:
+        ConflictError: the answer shows the SIM in another state than the action sets
+            (a refusal answered with the SIM as it is).
+    """
+    expected = ACTION_STATE[action]
+    if sim.get("status") != expected:
+        raise ConflictError(
+            f"Soracom answered {action} with the SIM still {sim.get('status')!r}, "
+            f"not {expected!r}: the move was refused",
+            connector=NAME,
+        )
     return StatusChange(
         connector=NAME,
         iccid=iccid,
