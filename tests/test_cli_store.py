@@ -448,9 +448,11 @@ def test_tags_import_dry_run_then_push(served: Served, store_copy: Path, tmp_pat
         lab = [r["iccid"] for r in store.rows("subscriptions", account="lab")][:2]
         eu = [r["iccid"] for r in store.rows("subscriptions", account="eu")][:1]
     source = tmp_path / "tags.csv"
+    # emnify keeps labels (keys without values): the eu SIM gets one.
     source.write_text(
         "iccid,key,value\n"
-        + "".join(f"{iccid},cdp-test-site,berlin-{n}\n" for n, iccid in enumerate(lab + eu))
+        + "".join(f"{iccid},cdp-test-site,berlin-{n}\n" for n, iccid in enumerate(lab))
+        + f"{eu[0]},cdp-test-site,\n"
     )
     patches = {account: len(e.requests) for account, e in served.emulators.items()}
     dry = cdp("tags", "import", source, "--config", served.config, "--db", store_copy, "--dry-run")
@@ -460,7 +462,7 @@ def test_tags_import_dry_run_then_push(served: Served, store_copy: Path, tmp_pat
     plan = {(row[0], row[1]): row[2] for row in table_rows(dry.stdout)}
     assert plan == {
         **{("lab", iccid): f"cdp-test-site=berlin-{n}" for n, iccid in enumerate(lab)},
-        ("eu", eu[0]): "cdp-test-site=berlin-2",
+        ("eu", eu[0]): "cdp-test-site",
     }
     assert "Dry run: 3 SIM(s) would change; no platform was called." in dry.stdout
     for account, emulator in served.emulators.items():
@@ -481,12 +483,44 @@ def test_tags_import_dry_run_then_push(served: Served, store_copy: Path, tmp_pat
     assert platform_tags == {
         ("lab", lab[0]): "berlin-0",
         ("lab", lab[1]): "berlin-1",
-        **{("eu", eu[0]): "berlin-2"},
+        ("eu", eu[0]): None,
     }
     listed = cdp("tags", "list", "--db", store_copy, "--source", "local")
     assert {(row[0], row[1], row[2]) for row in table_rows(listed.stdout)} == {
         (account, iccid, "cdp-test-site") for account, iccid in platform_tags
     }
+
+
+def test_tags_dry_run_foresees_what_the_platform_refuses(
+    served: Served, store_copy: Path, tmp_path: Path
+) -> None:
+    with Store(store_copy) as store:
+        [lab] = [r["iccid"] for r in store.rows("subscriptions", account="lab")][:1]
+        [eu] = [r["iccid"] for r in store.rows("subscriptions", account="eu")][:1]
+    source = tmp_path / "tags.csv"
+    # emnify keeps labels only: a tag with a value cannot be stored there.
+    source.write_text(f"iccid,key,value\n{lab},site,paris\n{eu},site,berlin\n")
+    before = {account: len(e.requests) for account, e in served.emulators.items()}
+
+    dry = cdp("tags", "import", source, "--config", served.config, "--db", store_copy, "--dry-run")
+    assert dry.exit_code == 1, dry.output
+    assert {(row[0], row[1]) for row in table_rows(dry.stdout)} == {("lab", lab)}
+    assert (
+        f"refused: eu {eu}: 'site' cannot hold a value: the platform keeps labels only"
+        in dry.stdout
+    )
+    assert "Dry run: 1 SIM(s) would change, 1 would be refused; no platform was called." in (
+        dry.stdout
+    )
+    assert dry.stderr == "error: the platforms would refuse the tags of 1 SIM(s)\n"
+
+    pushed = cdp("tags", "import", source, "--config", served.config, "--db", store_copy, "--push")
+    assert pushed.exit_code == 1
+    assert "Pushed the tags of 1 SIM(s)." in pushed.stdout
+    assert pushed.stderr == "error: the tags of 1 SIM(s) could not be pushed\n"
+    # the refused change was never sent: emnify saw no write
+    assert all(r.method == "GET" for r in served.emulators["eu"].requests[before["eu"] :])
+    assert served.emulators["lab"].fleet.sims[lab].tags["site"] == "paris"
 
 
 def test_tags_import_refuses_a_bad_file_whole(

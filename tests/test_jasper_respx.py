@@ -463,9 +463,9 @@ async def test_update_tags_writes_custom_field_slots(
 @pytest.mark.parametrize(
     ("tags", "remove", "match"),
     [
-        ({"fleet": "A"}, (), "not a Control Center custom field: fleet"),
-        ({}, ("accountCustom11",), "not a Control Center custom field: accountCustom11"),
-        ({"accountCustom2": None}, (), "give a value for accountCustom2"),
+        ({"fleet": "A"}, (), "'fleet' is not a tag of this platform"),
+        ({}, ("accountCustom11",), "'accountCustom11' is not a tag of this platform"),
+        ({"accountCustom2": None}, (), "'accountCustom2' needs a value"),
     ],
 )
 async def test_update_tags_refuses_non_slots_before_any_request(

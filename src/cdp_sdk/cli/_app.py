@@ -690,18 +690,26 @@ def tags_import(
             out.print(render.tag_plan_table(plan))
             for name, why in sorted(plan.skipped.items()):
                 out.print(f"not pushed to {name}: {why}", markup=False)
+            for change, why in plan.refused:
+                out.print(f"refused: {change.account} {change.iccid}: {why}", markup=False)
             if dry_run:
+                refused = f", {len(plan.refused)} would be refused" if plan.refused else ""
                 out.print(
-                    f"Dry run: {len(plan)} SIM(s) would change; no platform was called.",
+                    f"Dry run: {len(plan)} SIM(s) would change{refused}; no platform was called.",
                     markup=False,
                 )
+                if plan.refused:
+                    raise CommandError(
+                        f"the platforms would refuse the tags of {len(plan.refused)} SIM(s)"
+                    )
                 return
             report = store.push_tags(workspace, plan)
     out.print(f"Pushed the tags of {len(report.pushed)} SIM(s).", markup=False)
     for change, error in report.failed:
         out.print(f"failed: {change.account} {change.iccid}: {error}", markup=False)
-    if report.failed:
-        raise CommandError(f"the tags of {len(report.failed)} SIM(s) could not be pushed")
+    if report.failed or plan.refused:
+        not_pushed = len(report.failed) + len(plan.refused)
+        raise CommandError(f"the tags of {not_pushed} SIM(s) could not be pushed")
 
 
 @tags_app.command("list")
