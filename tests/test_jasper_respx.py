@@ -217,6 +217,39 @@ async def test_search_then_details_per_device(
     assert sims[1].tags == ()
 
 
+async def test_a_status_filter_searches_each_of_its_states(
+    api: respx.MockRouter, jasper: AsyncConnector
+) -> None:
+    # Search Devices takes one `status` value (Cisco's Search Devices page): `retired`
+    # covers RETIRED, PURGED and REPLACED, so three searches; `active` one.
+    search = api.get(f"{API}/devices").respond(
+        json={"pageNumber": 1, "lastPage": True, "devices": SEARCH_PAGE["devices"][:1]}
+    )
+    api.get(f"{API}/devices/{ICCID}").respond(json=DEVICE)
+    since = datetime.now(UTC) - timedelta(days=30)
+
+    active = [sim async for sim in jasper.subscriptions(modified_since=since, status="active")]
+    assert [sim.iccid for sim in active] == [ICCID]
+    assert params(search, 0)["status"] == "ACTIVATED"
+
+    calls = search.call_count
+    retired = [sim async for sim in jasper.subscriptions(modified_since=since, status=["retired"])]
+    assert retired == []  # the device listed is ACTIVATED: left out whatever the platform says
+    assert [params(search, n)["status"] for n in range(calls, search.call_count)] == [
+        "RETIRED",
+        "PURGED",
+        "REPLACED",
+    ]
+
+
+async def test_a_status_no_state_maps_to_asks_nothing(
+    api: respx.MockRouter, jasper: AsyncConnector
+) -> None:
+    # Control Center has no state for `suspended` (see the status table): nothing to ask.
+    assert [sim async for sim in jasper.subscriptions(status="suspended")] == []
+    assert not api.calls
+
+
 async def test_an_empty_search_page_that_is_not_the_last_is_followed(
     api: respx.MockRouter, jasper: AsyncConnector
 ) -> None:

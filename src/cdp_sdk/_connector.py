@@ -223,6 +223,12 @@ class BaseConnector:
             f"{self.name} does not support {capability.value}", connector=self.name
         )
 
+    @staticmethod
+    def empty() -> AsyncIterator[Any]:
+        """A listing without records, asked of nobody: for a filter that no record of
+        the platform can match (e.g. a status none of its states maps to)."""
+        return _Empty()
+
     def listing(
         self,
         paginator: Paginator,
@@ -319,6 +325,11 @@ _MAPPING_ERRORS: tuple[type[Exception], ...] = (
     decimal.InvalidOperation,
     RecursionError,
 )
+
+
+class _Empty(AsyncIterator[Any]):
+    async def __anext__(self) -> Any:
+        raise StopAsyncIteration
 
 
 class Listing(AsyncIterator[T]):

@@ -178,8 +178,13 @@ class JasperEmulator(Emulator):
                 last = min(last, _instant(till))
         except ValueError:
             return self.error(400, "", "modifiedSince and modifiedTill must be ISO 8601")
+        status = request.params.get("status")
         changed = sorted(
-            (sim for sim in self.fleet.sims.values() if since <= sim.updated_at <= last),
+            (
+                sim
+                for sim in self.fleet.sims.values()
+                if since <= sim.updated_at <= last and status in (None, self.state(sim))
+            ),
             key=lambda sim: (sim.updated_at, sim.serial),
         )
         page, chunk, last_page = self._page(request, changed)

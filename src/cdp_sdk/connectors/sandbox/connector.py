@@ -29,6 +29,7 @@ from cdp_sdk.http import (
     SinglePage,
     body_field,
 )
+from cdp_sdk.mapping import vendor_states
 from cdp_sdk.models import (
     ActivationMode,
     AuditEvent,
@@ -74,6 +75,7 @@ class SandboxConnector(BaseConnector):
     capabilities = frozenset(Capability)
     settings_model = SandboxSettings
     usage_granularities = frozenset({Granularity.DAY})
+    filters_status = True  # GET /v1/sims?status=live,paused
     error_table = ErrorTable().extend(
         ErrorRule(NotFoundError, vendor_code="sim_not_found"),
         ErrorRule(ConflictError, vendor_code="illegal_transition"),
@@ -101,14 +103,24 @@ class SandboxConnector(BaseConnector):
             expires_in_field="expires_in",
         )
 
-    def subscriptions(self, *, modified_since: datetime | None) -> AsyncIterator[Subscription]:
-        since = {"modified_since": modified_since.isoformat() if modified_since else None}
+    def subscriptions(
+        self,
+        *,
+        modified_since: datetime | None,
+        status: frozenset[SimStatus] | None = None,
+    ) -> AsyncIterator[Subscription]:
+        params = {"modified_since": modified_since.isoformat() if modified_since else None}
+        states = vendor_states(mapping.STATUS, status) if status is not None else None
+        if states is not None:
+            if not states:
+                return self.empty()
+            params["status"] = ",".join(states)
         return self.listing(
             SIM_PAGES,
             "/v1/sims",
             mapping.to_subscription,
             items="data",
-            params=since,
+            params=params,
             key=itemgetter("iccid"),
         )
 
