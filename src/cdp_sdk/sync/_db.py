@@ -90,12 +90,17 @@ def _read_only_sqlite(path: str) -> Any:
     target = f"file:{quote(str(Path(path).absolute()))}"
 
     def connect() -> sqlite3.Connection:
+        connection = sqlite3.connect(f"{target}?mode=ro", uri=True, check_same_thread=False)
         try:
-            return sqlite3.connect(f"{target}?mode=ro", uri=True, check_same_thread=False)
+            connection.execute("PRAGMA schema_version").fetchone()  # the first read
         except sqlite3.OperationalError:
-            if os.access(Path(path).parent, os.W_OK):
+            connection.close()
+            if os.access(Path(path).absolute().parent, os.W_OK):
                 raise
-        return sqlite3.connect(f"{target}?mode=ro&immutable=1", uri=True, check_same_thread=False)
+            return sqlite3.connect(
+                f"{target}?mode=ro&immutable=1", uri=True, check_same_thread=False
+            )
+        return connection
 
     return connect
 

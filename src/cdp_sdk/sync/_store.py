@@ -121,7 +121,7 @@ class Store:
         read_only: bool | None = None,
     ) -> None:
         self.url = database_url(database)
-        shown = self.url.render_as_string(hide_password=True)
+        shown = _shown(self.url)
         sqlite_file = self.url.get_backend_name() == "sqlite" and self.url.database not in (
             None,
             "",
@@ -165,7 +165,8 @@ class Store:
         return f"<Store {self}>"
 
     def __str__(self) -> str:
-        return self.url.render_as_string(hide_password=True)
+        """The SQLite file's path, or the URL without its password."""
+        return _shown(self.url)
 
     def __enter__(self) -> Self:
         return self
@@ -208,12 +209,7 @@ class Store:
             StorePermissionError: the store is read-only (opened so, or refused by its
                 location or database).
         """
-        self._require_open()
-        if self.read_only:
-            raise StorePermissionError(
-                f"the store {self} is open read-only (its location cannot be written, or "
-                "read_only=True): nothing was written"
-            )
+        self._require_writable()
         try:
             with self.engine.begin() as connection:
                 return work(connection)
@@ -222,6 +218,14 @@ class Store:
                 reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
                 raise StorePermissionError(f"cannot write the store {self}: {reason}") from exc
             raise
+
+    def _require_writable(self) -> None:
+        self._require_open()
+        if self.read_only:
+            raise StorePermissionError(
+                f"the store {self} is open read-only (its location cannot be written, or "
+                "read_only=True): nothing was written"
+            )
 
     def read(self, work: Callable[[Connection], T]) -> T:
         """Run ``work`` on a connection, for reading."""
@@ -286,6 +290,7 @@ class Store:
         Returns:
             The run's summary, also stored in ``sync_runs`` and ``sync_results``.
         """
+        self._require_writable()
         chosen = _entities(entities)
         moment = now if now is not None else datetime.now(UTC)
         if moment.tzinfo is None or moment.utcoffset() is None:
@@ -321,6 +326,7 @@ class Store:
         Raises:
             TagImportError: the file has bad rows (all of them are listed, by line).
         """
+        self._require_writable()
         if isinstance(source, str | os.PathLike):
             with Path(source).open(encoding="utf-8-sig", newline="") as stream:
                 rows = _tags.read_tag_csv(stream, name=os.fspath(source))
@@ -535,6 +541,12 @@ class Store:
                     "where it can be written to upgrade it"
                 )
             )
+
+
+def _shown(url: Any) -> str:
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        return str(url.database)
+    return str(url.render_as_string(hide_password=True))
 
 
 def _require_sync(workspace: object, async_method: str) -> None:
