@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import shutil
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -22,6 +23,7 @@ from pathlib import Path
 import pytest
 from typer.testing import Result
 
+from cdp_sdk.cli._app import main
 from cdp_sdk.cli._export import csv_cell, json_value
 from cdp_sdk.cli._platforms import platform, serve
 from cdp_sdk.cli._render import number, quantity
@@ -90,8 +92,11 @@ def rows_by_key(output: str) -> dict[tuple[str, str], list[str]]:
 def test_sync_mirrors_every_account_of_the_workspace_file(served: Served) -> None:
     result = served.sync
     assert result.exit_code == 0, result.output
-    assert result.stderr == ""
-    assert f"Syncing 3 account(s) of {served.config} into {served.database}" in result.stdout
+    # status on standard error (no progress bars: it is not a terminal), data on standard out
+    syncing, written = result.stderr.splitlines()
+    assert syncing == f"Syncing 3 account(s) of {served.config} into {served.database}"
+    assert re.fullmatch(r"[\d,]+ records written in [\d.]+ s \(run 1\)", written)
+    assert "Syncing" not in result.stdout
     assert table_header(result.stdout)[:4] == ["account", "entity", "status", "records"]
     results = rows_by_key(result.stdout)
     assert results["lab", "subscriptions"][2] == "ok"
@@ -114,7 +119,7 @@ def test_sync_mirrors_every_account_of_the_workspace_file(served: Served) -> Non
         assert store.rows("usage", account="us")
         [first, *_] = store.runs()
         total = sum(result.records for report in store.runs() for result in report.results)
-    assert f"{number(total)} records written in" in result.stdout
+    assert f"{number(total)} records written in" in result.stderr
     assert first.ok
 
 
@@ -142,7 +147,7 @@ def test_a_failing_account_fails_the_sync_with_one_line(served: Served, tmp_path
     config.chmod(0o600)
     result = cdp("sync", "--config", config, "--entity", "subscriptions", "-e", "tariffs")
     assert result.exit_code == 1
-    assert result.stderr == "error: 2 of 2 entities failed to sync (see the table above)\n"
+    assert result.stderr.endswith("error: 2 of 2 entities failed to sync (see the table above)\n")
     for row in table_rows(result.stdout):
         assert row[2] == "error"
         assert row[6].startswith("AuthenticationError")
@@ -156,8 +161,8 @@ def test_sync_without_a_workspace_file_says_so(tmp_path: Path) -> None:
         "to see one\n"
     )
     result = cdp("sync", "--config", tmp_path, "--entity", "sims")
-    assert result.exit_code == 1
-    assert result.stderr.startswith("error: unknown entity 'sims' (entities: subscriptions,")
+    assert result.exit_code == 2  # a usage error: nothing was read or written
+    assert "unknown entity 'sims' (entities: subscriptions," in result.stderr
 
 
 # -- sims -------------------------------------------------------------------------------------
@@ -176,7 +181,7 @@ def test_sims_lists_the_most_recently_changed_first(served: Served) -> None:
         reverse=True,
     )[:5]
     assert [row[6] for row in rows] == [f"{r['updated_at']:%Y-%m-%d %H:%M}" for r in newest]
-    assert f"5 of {number(len(stored))} SIMs in the store (--limit 0 shows all)" in result.stdout
+    assert result.stderr == f"5 of {number(len(stored))} SIMs in the store (--limit 0 shows all)\n"
 
 
 def test_sims_filters_by_status_account_and_iccid(served: Served) -> None:
@@ -217,7 +222,7 @@ def test_sims_live_reads_the_platforms(served: Served) -> None:
         stored = [r for r in store.rows("subscriptions") if r["account"] in ("lab", "eu")]
     shown = {(row[0], row[1], row[2]) for row in table_rows(result.stdout)}
     assert shown == {(r["account"], r["iccid"], r["status"]) for r in stored}
-    assert f"{number(len(stored))} SIMs on the platforms" in result.stdout
+    assert result.stderr == f"{number(len(stored))} SIMs on the platforms\n"
     counts = cdp("sims", "--config", served.config, "--live", "--by-status")
     from_store = cdp("sims", "--config", served.config, "--by-status")
     assert table_rows(counts.stdout) == table_rows(from_store.stdout)
@@ -269,7 +274,9 @@ def test_usage_of_one_sim(served: Served) -> None:
     assert row[0] == "us"
     assert row[2] == quantity(expected, "bytes")
     empty = cdp("usage", "--db", served.database, "--since", "2001-01-01", "--until", "2001-02-01")
-    assert empty.stdout == "No usage in the store from 2001-01-01 to 2001-02-01.\n"
+    assert empty.exit_code == 0
+    assert empty.stdout == ""
+    assert empty.stderr == "No usage in the store from 2001-01-01 to 2001-02-01.\n"
 
 
 def test_usage_live_matches_the_store_and_names_per_sim_accounts(served: Served) -> None:
@@ -277,15 +284,15 @@ def test_usage_live_matches_the_store_and_names_per_sim_accounts(served: Served)
     stored = cdp("usage", "--config", served.config, "--days", "20", "-a", "lab", "-a", "eu")
     assert live.exit_code == 0, live.output
     assert table_rows(live.stdout) == table_rows(stored.stdout)
-    assert live.stderr == (
-        "warning: account 'us' left out: usage per SIM only: pass --iccid, or read the store\n"
+    assert live.stderr.splitlines()[0] == (
+        "warning: account 'us' left out: usage per SIM only: pass --iccid, or read the store"
     )
     with Store(served.database) as store:
         iccid = store.rows("subscriptions", account="us")[0]["iccid"]
     since = f"{_since(20):%Y-%m-%d}"
     one_live = cdp("usage", "--config", served.config, "--live", "--iccid", iccid, "--since", since)
     one_stored = cdp("usage", "--config", served.config, "--iccid", iccid, "--since", since)
-    assert one_live.stderr == ""
+    assert "warning" not in one_live.stderr
     assert table_rows(one_live.stdout) == table_rows(one_stored.stdout)
     assert [row[0] for row in table_rows(one_live.stdout)] in (["us"], [])
 
@@ -302,7 +309,7 @@ def test_invoices_latest_first_with_exact_totals(served: Served) -> None:
     rows = table_rows(result.stdout)
     latest = sorted(stored, key=lambda r: r["period_start"], reverse=True)
     assert [row[1] for row in rows[:2]] == [r["id"] for r in latest[:2]]
-    assert f"2 of {len(stored)} invoices" in result.stdout
+    assert f"2 of {len(stored)} invoices" in result.stderr
     [totals] = rows[2:]
     total = sum((r["total"] for r in stored), Decimal(0))
     assert totals == [
@@ -338,7 +345,7 @@ def test_invoices_and_events_live_match_the_store(served: Served) -> None:
     stored = cdp("invoices", "--config", served.config, "-n", "0", "--since", since)
     assert live.exit_code == 0, live.output
     assert table_rows(live.stdout) == table_rows(stored.stdout)
-    assert "invoices on the platforms" in live.stdout
+    assert "invoices on the platforms" in live.stderr
     live = cdp(
         "events", "--config", served.config, "--live", "-k", "status_change", "-n", "0",
         "-a", "lab", "-a", "eu", "-a", "us",
@@ -359,7 +366,7 @@ def test_invoices_and_events_live_match_the_store(served: Served) -> None:
     ]
     assert live.stderr == (
         "warning: account 'us' left out: audit events per SIM only: pass --iccid, or read "
-        "the store\n"
+        f"the store\n{len(listed)} events on the platforms\n"
     )
 
 
@@ -369,7 +376,7 @@ def test_the_same_commands_on_postgresql(served: Served) -> None:
     with postgres_server() as url:
         result = cdp("sync", "--config", served.config, "--db", url, "-a", "lab", "-a", "eu")
         assert result.exit_code == 0, result.output
-        assert "into postgresql+psycopg://cdp@127.0.0.1:" in result.stdout
+        assert "into postgresql+psycopg://cdp@127.0.0.1:" in result.stderr
         for command in (
             ("sims", "--by-status"),
             ("usage", "--days", "20"),
@@ -539,7 +546,9 @@ def test_tags_import_refuses_a_bad_file_whole(
 # -- purge ------------------------------------------------------------------------------------
 
 
-def test_purge_asks_then_deletes_one_account(served: Served, store_copy: Path) -> None:
+def test_purge_asks_then_deletes_one_account(
+    served: Served, store_copy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from typer.testing import CliRunner
 
     from cdp_sdk.cli._app import app
@@ -559,6 +568,8 @@ def test_purge_asks_then_deletes_one_account(served: Served, store_copy: Path) -
         assert not store.rows("api_calls", account="eu")
         assert store.rows("subscriptions", account="lab")
     assert rows > 0
-    again = cdp("purge", "--db", store_copy, "--account", "eu", "--yes")
-    assert again.exit_code == 1
-    assert again.stderr == "error: the store holds nothing for account 'eu' (accounts: lab, us)\n"
+    assert main(["purge", "--db", str(store_copy), "--account", "eu", "--yes"]) == 2
+    assert capsys.readouterr().err == (
+        "error: Invalid value for --account: the store holds nothing for account 'eu' "
+        "(accounts: lab, us) (see 'cdp purge --help')\n"
+    )

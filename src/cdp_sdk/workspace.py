@@ -61,8 +61,9 @@ import httpx
 from cdp_sdk._bridge import LoopThread, SyncIterator
 from cdp_sdk._facade import AsyncConnector, Connector, StatusFilter, TimeArg
 from cdp_sdk._registry import connect_async, load_connector
+from cdp_sdk._settings import settings_problems
 from cdp_sdk.errors import CdpError, ClosedError, ConfigurationError
-from cdp_sdk.http import CallRecord
+from cdp_sdk.http import CallRecord, tls_verification
 from cdp_sdk.models import (
     ActivationMode,
     AuditEvent,
@@ -314,6 +315,58 @@ class BaseWorkspace:
         except KeyError:
             valid = ", ".join(self.names) or "none"
             raise ConfigurationError(f"unknown account {name!r} (accounts: {valid})") from None
+
+    def problems(
+        self,
+        accounts: Iterable[str] | None = None,
+        *,
+        environ: Mapping[str, str] | None = None,
+    ) -> list[str]:
+        """What stops the accounts from connecting, found without any request: unknown
+        connectors, ``env:`` variables that are not set (or not valid names), and
+        settings the connector refuses. Each problem is one message, naming the account
+        and the setting, never a value; an empty list when every account can connect.
+
+        Args:
+            accounts: the accounts to check (default: all).
+            environ: where ``env:`` variables are read (default: ``os.environ``).
+        """
+        environ = os.environ if environ is None else environ
+        found: list[str] = []
+        for name in self.select(accounts):
+            account = self.account(name)
+            try:
+                connector = load_connector(account.connector)
+            except CdpError as exc:
+                found.append(f"account {name!r}: {exc.message}")
+                continue
+            values = dict(account.settings)
+            unknown: set[str] = set()
+            for setting, variable in account.environment_references().items():
+                if not _ENV_NAME.fullmatch(variable):
+                    found.append(
+                        f"account {name!r}: setting {setting!r}: {variable!r} is not a valid "
+                        "environment variable name (expected env:NAME)"
+                    )
+                    unknown.add(setting)
+                elif variable not in environ:
+                    found.append(
+                        f"account {name!r}: setting {setting!r} reads the environment "
+                        f"variable {variable!r}, which is not set"
+                    )
+                    unknown.add(setting)
+                else:
+                    values[setting] = environ[variable]
+            model = connector.settings_model
+            problems = settings_problems(model, values, unknown_values=frozenset(unknown))
+            found += [f"account {name!r}: {problem}" for problem in problems]
+            verify = values.get("verify")
+            if not problems and isinstance(verify, str) and "verify" not in unknown:
+                try:
+                    tls_verification(verify)
+                except CdpError as exc:
+                    found.append(f"account {name!r}: {exc.message}")
+        return found
 
     def capabilities(self, name: str) -> frozenset[Capability]:
         """What the connector of account ``name`` can do (loads the plugin; no request)."""
