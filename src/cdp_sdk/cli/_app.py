@@ -98,6 +98,9 @@ _DEBUG: contextvars.ContextVar[bool] = contextvars.ContextVar("cdp_debug", defau
 app = typer.Typer(
     name="cdp",
     help="One normalized API over IoT SIM connectivity platforms: sync, query, export.",
+    epilog="Data goes to standard output, status and progress to standard error. Exit "
+    "status: 0 done, 1 the run failed, 2 a command line or input file that cannot be used "
+    "(nothing was called), 130 interrupted.",
     no_args_is_help=True,
     add_completion=True,  # --install-completion, --show-completion
     pretty_exceptions_enable=False,
@@ -188,12 +191,7 @@ def root(
     ] = False,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bars.")] = False,
 ) -> None:
-    """One normalized API over IoT SIM connectivity platforms: sync, query, export.
-
-    Data goes to standard output, status and progress to standard error. Exit status: 0
-    done, 1 the run failed, 2 a command line or input file that cannot be used (nothing
-    was called), 130 interrupted.
-    """
+    """One normalized API over IoT SIM connectivity platforms: sync, query, export."""
     _DEBUG.set(debug)
     QUIET.set(quiet)
     SHOW_PROGRESS.set(not (quiet or no_progress))
@@ -1167,6 +1165,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except typer.Abort:
         typer.echo("error: aborted", err=True)
         return 1
+    except SystemExit as leaving:  # --show-completion and --install-completion end so
+        return leaving.code if isinstance(leaving.code, int) else 0
     except Exception as error:  # the command line itself failed (not a command)
         if _DEBUG.get() or "--debug" in args[:1]:
             traceback.print_exc(file=sys.stderr)

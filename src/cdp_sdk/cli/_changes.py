@@ -51,7 +51,9 @@ from cdp_sdk.cli._app import (  # noqa: E402
     _describe,
     _existing_store,
     _handled,
+    _store_accounts,
     _workspace,
+    _workspace_accounts,
 )
 
 __all__ = ["USAGE_ERROR", "changes_app"]
@@ -156,6 +158,7 @@ def plan_command(
     limit = DEFAULT_MAX_CHANGES if max_changes is None else max_changes
     if live:
         with _workspace(config) as workspace:
+            _workspace_accounts(workspace, account)
             plan = changes.plan(
                 workspace,
                 accounts=account,
@@ -167,6 +170,7 @@ def plan_command(
 
         accounts = BaseWorkspace.load(config) if config.is_file() else None
         with _existing_store(db, config) as store:
+            _store_accounts(store, config, account)
             plan = changes.plan(
                 accounts,
                 store=store,

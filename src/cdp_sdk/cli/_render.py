@@ -112,11 +112,21 @@ def _day(value: date | datetime | None) -> str:
     return value.strftime("%Y-%m-%d") if value is not None else ""
 
 
+WHOLE = frozenset({"iccid"})
+"""Columns never cut or folded, however narrow the terminal: the others fold (wrap inside
+a word) instead of ending in an ellipsis."""
+
+
 def _table(*columns: str, title: str | None = None, right: Iterable[str] = ()) -> Table:
     table = Table(title=title, title_justify="left", title_style="bold", header_style="bold")
     aligned = set(right)
     for name in columns:
-        table.add_column(name, justify="right" if name in aligned else "left")
+        table.add_column(
+            name,
+            justify="right" if name in aligned else "left",
+            no_wrap=name in WHOLE,
+            overflow="fold",
+        )
     return table
 
 

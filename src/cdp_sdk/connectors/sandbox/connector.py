@@ -64,7 +64,10 @@ class SandboxSettings(ConnectorSettings):
     rate_limit: float | None = 50.0
     fleet_size: int = Field(200, ge=0, le=100_000, description="SIMs in the in-process fleet.")
     seed: int = Field(42, description="Seed of the in-process fleet.")
-    today: date = Field(date(2024, 6, 15), description="The in-process fleet's today.")
+    today: date = Field(
+        default_factory=lambda: datetime.now(UTC).date(),
+        description="The in-process fleet's today (default: the current UTC date).",
+    )
 
 
 class SandboxConnector(BaseConnector):
