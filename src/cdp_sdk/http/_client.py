@@ -189,7 +189,7 @@ class HttpClient:
             transport=transport,
             follow_redirects=False,
             verify=tls_verification(verify, connector=connector),
-            proxy=proxy,
+            proxy=proxy if transport is None else None,  # a given transport is the network
             event_hooks={"response": [self._journal_login]},
         )
         # Every response is read through the limit, logins and proxied calls included.
