@@ -153,13 +153,19 @@ def test_a_failing_account_fails_the_sync_with_one_line(served: Served, tmp_path
         assert row[6].startswith("AuthenticationError")
 
 
-def test_sync_without_a_workspace_file_says_so(tmp_path: Path) -> None:
-    result = cdp("sync", "--config", tmp_path / "cdp.toml")
-    assert result.exit_code == 1
-    assert result.stderr == (
-        f"error: no workspace file {tmp_path / 'cdp.toml'}: pass --config, or run `cdp demo` "
-        "to see one\n"
+def test_sync_without_a_workspace_file_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["sync", "--config", str(tmp_path / "cdp.toml")]) == 2
+    assert capsys.readouterr().err == (
+        f"error: Invalid value for --config: no workspace file {tmp_path / 'cdp.toml'}: pass "
+        "--config, write one with `cdp init`, or run `cdp demo` to see one (see 'cdp sync "
+        "--help')\n"
     )
+    assert not (tmp_path / "cdp.db").exists()
+    (tmp_path / "cdp.toml").write_text("[accounts.eu\n")
+    assert main(["sync", "--config", str(tmp_path / "cdp.toml")]) == 2
+    assert "not valid TOML" in capsys.readouterr().err
     result = cdp("sync", "--config", tmp_path, "--entity", "sims")
     assert result.exit_code == 2  # a usage error: nothing was read or written
     assert "unknown entity 'sims' (entities: subscriptions," in result.stderr

@@ -3,6 +3,8 @@ loudly) and ``proxy`` (or the standard ``HTTP(S)_PROXY``), through real loopback
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import ssl
 import subprocess
 import sys
@@ -220,3 +222,62 @@ def test_a_proxy_must_be_a_proxy_url(value: str) -> None:
     with pytest.raises(ConfigurationError, match="setting 'proxy': must be a proxy URL") as caught:
         cdp_sdk.connect("sandbox", proxy=value)
     assert value not in str(caught.value) or value == "http://"
+
+
+class _ConnectProxy(ThreadingHTTPServer):
+    """An HTTPS forward proxy on loopback: ``CONNECT host:port``, then bytes relayed both
+    ways (TLS stays end to end); it keeps the targets it was asked for."""
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _ConnectHandler)
+        self.targets: list[str] = []
+
+
+class _ConnectHandler(BaseHTTPRequestHandler):
+    server: _ConnectProxy
+
+    def do_CONNECT(self) -> None:
+        self.server.targets.append(self.path)
+        host, _, port = self.path.rpartition(":")
+        upstream = socket.create_connection((host, int(port)), timeout=10)
+        self.send_response(200, "Connection established")
+        self.end_headers()
+        self.wfile.flush()
+        back = threading.Thread(target=_relay, args=(upstream, self.connection), daemon=True)
+        back.start()
+        _relay(self.connection, upstream)  # until the client is done with the tunnel
+        back.join(10)
+        upstream.close()
+        self.close_connection = True
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+
+def _relay(source: socket.socket, target: socket.socket) -> None:
+    try:
+        while data := source.recv(65536):
+            target.sendall(data)
+    except OSError:
+        pass
+    finally:
+        with contextlib.suppress(OSError):
+            target.shutdown(socket.SHUT_WR)
+
+
+def test_https_proxy_from_the_environment_tunnels_tls(
+    tls_sandbox: tuple[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, cert_file = tls_sandbox
+    proxy = _ConnectProxy()
+    thread = threading.Thread(target=proxy.serve_forever, daemon=True)
+    thread.start()
+    try:
+        monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{proxy.server_address[1]}")
+        with cdp_sdk.connect("sandbox", base_url=url, verify=str(cert_file)) as client:
+            assert len(list(client.subscriptions())) == FLEET_SIZE
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+        thread.join(5)
+    assert proxy.targets == [f"localhost:{url.rsplit(':', 1)[1]}"]  # one tunnel, reused

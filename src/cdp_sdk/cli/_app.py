@@ -319,8 +319,9 @@ def _existing_store(db: str | None, config: Path) -> Iterator[Store]:
     """The store to read; an error when a SQLite file does not exist yet."""
     target = _database(db, config)
     if "://" not in target and not Path(target).expanduser().exists():
-        raise ConfigurationError(
-            f"no store at {target}: run `cdp sync` (or `cdp demo`) first, or pass --db"
+        raise typer.BadParameter(
+            f"no store at {target}: run `cdp sync` (or `cdp demo`) first, or pass --db",
+            param_hint="--db",
         )
     from cdp_sdk.sync import Store
 
@@ -332,10 +333,15 @@ def _workspace(config: Path) -> Workspace:
     from cdp_sdk.workspace import Workspace
 
     if not config.exists():
-        raise ConfigurationError(
-            f"no workspace file {config}: pass --config, or run `cdp demo` to see one"
+        raise typer.BadParameter(
+            f"no workspace file {config}: pass --config, write one with `cdp init`, or run "
+            "`cdp demo` to see one",
+            param_hint="--config",
         )
-    return Workspace.load(config)
+    try:
+        return Workspace.load(config)
+    except ConfigurationError as error:  # the file cannot be used: nothing was called
+        raise typer.BadParameter(error.message, param_hint="--config") from None
 
 
 def _footer(shown: int, total: int, what: str, *, live: bool = False) -> str:
