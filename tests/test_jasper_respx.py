@@ -242,6 +242,22 @@ async def test_a_status_filter_searches_each_of_its_states(
     ]
 
 
+async def test_a_device_found_by_two_searches_is_listed_once(
+    api: respx.MockRouter, jasper: AsyncConnector
+) -> None:
+    # It moved from RETIRED to PURGED while the searches ran: both list it.
+    page = {"pageNumber": 1, "lastPage": True, "devices": SEARCH_PAGE["devices"][:1]}
+    search = api.get(f"{API}/devices").respond(json=page)
+    details = api.get(f"{API}/devices/{ICCID}").respond(json={**DEVICE, "status": "PURGED"})
+    since = datetime.now(UTC) - timedelta(days=30)
+
+    found = [sim async for sim in jasper.subscriptions(modified_since=since, status="retired")]
+
+    assert [(sim.iccid, sim.status) for sim in found] == [(ICCID, SimStatus.RETIRED)]
+    assert search.call_count == 3
+    assert details.call_count == 1
+
+
 async def test_a_status_no_state_maps_to_asks_nothing(
     api: respx.MockRouter, jasper: AsyncConnector
 ) -> None:

@@ -105,3 +105,11 @@ def test_vendor_states_are_the_states_mapping_to_the_wanted_statuses() -> None:
     assert vendor_states(table, {SimStatus.ACTIVE, SimStatus.RETIRED}) == list(table)
     assert vendor_states(table, {SimStatus.SUSPENDED}) == []
     assert vendor_states(table, {SimStatus.UNKNOWN, SimStatus.ACTIVE}) is None
+
+
+async def test_the_sandbox_api_refuses_an_unknown_state() -> None:
+    async with cdp_sdk.connect_async("sandbox", fleet_size=5) as sandbox:
+        with pytest.raises(InvalidRequestError) as caught:
+            await sandbox.plugin.http.request("GET", "/v1/sims", params={"status": "live,asleep"})
+    assert (caught.value.status_code, caught.value.vendor_code) == (400, "invalid_parameter")
+    assert "unknown status 'asleep'" in caught.value.message
