@@ -310,8 +310,10 @@ async def test_update_tags_sets_and_clears_the_label(
 
     assert (set_body["label"], set_body["status"]) == ("north", "Enabled")
     assert clear_body["label"] == ""
-    with pytest.raises(InvalidRequestError, match="one tag"):
+    calls = len(api.calls)
+    with pytest.raises(InvalidRequestError, match="'fleet' is not a tag of this platform"):
         await onence.update_tags(ICCID, {"fleet": "trucks"})
+    assert len(api.calls) == calls  # refused before any request
 
 
 async def test_an_expired_sim_cannot_be_modified(

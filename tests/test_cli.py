@@ -133,11 +133,11 @@ def test_python_dash_m_runs_the_same_command_line(tmp_path: Path) -> None:
         text=True,
         timeout=60,
     )
-    assert done.returncode == 1
+    assert done.returncode == 2  # an input that cannot be used: nothing was read or written
     assert done.stdout == ""
     assert done.stderr == (
-        f"error: no store at {tmp_path / 'none.db'}: run `cdp sync` (or `cdp demo`) first, "
-        "or pass --db\n"
+        f"error: Invalid value for --db: no store at {tmp_path / 'none.db'}: run `cdp sync` "
+        "(or `cdp demo`) first, or pass --db (see 'cdp sims --help')\n"
     )
     assert not (tmp_path / "none.db").exists()  # reading never creates a store
 

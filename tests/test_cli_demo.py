@@ -47,9 +47,9 @@ def test_demo_syncs_every_built_in_platform_and_summarizes(tmp_path: Path) -> No
     directory = tmp_path / "demo"
     result = cdp("demo", "--dir", directory, "--size", "40")
     assert result.exit_code == 0, result.output
-    assert result.stderr == ""
+    assert result.stderr == ""  # no progress bars: standard error is not a terminal here
     out = result.stdout
-    assert out.startswith("cdp demo: 5 emulated platforms, 200 synthetic SIMs, no network")
+    assert out.startswith("cdp demo: 5 emulated platforms over synthetic fleets, no network")
     assert "First run: a full sync." in out
     names = [p.connector for p in PLATFORMS]
 
@@ -67,11 +67,12 @@ def test_demo_syncs_every_built_in_platform_and_summarizes(tmp_path: Path) -> No
         assert ".invalid" in workspace.account(name).settings["base_url"]
 
     with Store(directory / "cdp.db") as store:
-        # One progress bar per account, each with every entity done.
-        bars = {line.split()[0]: line.split() for line in out.splitlines() if " done " in line}
-        assert set(bars) == set(names)
-        assert bars["sandbox"][2] == "6/6"
-        assert bars["jasper"][2] == "6/6"  # usage and audit events read SIM by SIM
+        # One row per account with the entities it synced.
+        synced = {row[0]: row for row in table_rows(out.split("SIMs per platform")[0])}
+        assert set(synced) == set(names)
+        assert (
+            synced["jasper"][4] == "subscriptions, activation_modes, tariffs, usage, audit_events"
+        )
         statuses = {row[0]: row for row in table_rows(section(out, "SIMs per platform"))}
         for name in names:
             stored = store.rows("subscriptions", account=name)
@@ -79,6 +80,8 @@ def test_demo_syncs_every_built_in_platform_and_summarizes(tmp_path: Path) -> No
             assert statuses[name][1] == name
             assert statuses[name][-1] == str(len(stored))
         assert statuses["all"][-1] == str(len(store.rows("subscriptions")))
+        # What the header counts is what the totals count: the SIMs synced.
+        assert f"{len(store.rows('subscriptions'))} SIMs synced: all the platforms list" in out
 
         usage = {row[0]: row for row in table_rows(section(out, "Usage in the last 30 days"))}
         assert set(usage) == set(names)
@@ -103,6 +106,16 @@ def test_demo_syncs_every_built_in_platform_and_summarizes(tmp_path: Path) -> No
             assert [(row[0], row[1]) for row in events] == [
                 (f"{r['occurred_at']:%Y-%m-%d %H:%M}", r["account"]) for r in newest[:8]
             ]
+            modes = {(m["account"], m["name"]): m["status"] for m in store.rows("activation_modes")}
+            for row, event in zip(events, newest[:8], strict=False):
+                old, new = (
+                    modes.get((event["account"], event[k])) for k in ("old_value", "new_value")
+                )
+                if event["kind"] == "status_change" and old and new:
+                    expected = (
+                        f"status: {old} -> {new} ({event['old_value']} -> {event['new_value']})"
+                    )
+                    assert row[4] == expected
         else:
             assert "Latest audit events: none in the synced history." in out
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import shutil
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -22,6 +23,7 @@ from pathlib import Path
 import pytest
 from typer.testing import Result
 
+from cdp_sdk.cli._app import main
 from cdp_sdk.cli._export import csv_cell, json_value
 from cdp_sdk.cli._platforms import platform, serve
 from cdp_sdk.cli._render import number, quantity
@@ -90,8 +92,11 @@ def rows_by_key(output: str) -> dict[tuple[str, str], list[str]]:
 def test_sync_mirrors_every_account_of_the_workspace_file(served: Served) -> None:
     result = served.sync
     assert result.exit_code == 0, result.output
-    assert result.stderr == ""
-    assert f"Syncing 3 account(s) of {served.config} into {served.database}" in result.stdout
+    # status on standard error (no progress bars: it is not a terminal), data on standard out
+    syncing, written = result.stderr.splitlines()
+    assert syncing == f"Syncing 3 account(s) of {served.config} into {served.database}"
+    assert re.fullmatch(r"[\d,]+ records written in [\d.]+ s \(run 1\)", written)
+    assert "Syncing" not in result.stdout
     assert table_header(result.stdout)[:4] == ["account", "entity", "status", "records"]
     results = rows_by_key(result.stdout)
     assert results["lab", "subscriptions"][2] == "ok"
@@ -114,7 +119,7 @@ def test_sync_mirrors_every_account_of_the_workspace_file(served: Served) -> Non
         assert store.rows("usage", account="us")
         [first, *_] = store.runs()
         total = sum(result.records for report in store.runs() for result in report.results)
-    assert f"{number(total)} records written in" in result.stdout
+    assert f"{number(total)} records written in" in result.stderr
     assert first.ok
 
 
@@ -142,22 +147,28 @@ def test_a_failing_account_fails_the_sync_with_one_line(served: Served, tmp_path
     config.chmod(0o600)
     result = cdp("sync", "--config", config, "--entity", "subscriptions", "-e", "tariffs")
     assert result.exit_code == 1
-    assert result.stderr == "error: 2 of 2 entities failed to sync (see the table above)\n"
+    assert result.stderr.endswith("error: 2 of 2 entities failed to sync (see the table above)\n")
     for row in table_rows(result.stdout):
         assert row[2] == "error"
         assert row[6].startswith("AuthenticationError")
 
 
-def test_sync_without_a_workspace_file_says_so(tmp_path: Path) -> None:
-    result = cdp("sync", "--config", tmp_path / "cdp.toml")
-    assert result.exit_code == 1
-    assert result.stderr == (
-        f"error: no workspace file {tmp_path / 'cdp.toml'}: pass --config, or run `cdp demo` "
-        "to see one\n"
+def test_sync_without_a_workspace_file_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["sync", "--config", str(tmp_path / "cdp.toml")]) == 2
+    assert capsys.readouterr().err == (
+        f"error: Invalid value for --config: no workspace file {tmp_path / 'cdp.toml'}: pass "
+        "--config, write one with `cdp init`, or run `cdp demo` to see one (see 'cdp sync "
+        "--help')\n"
     )
+    assert not (tmp_path / "cdp.db").exists()
+    (tmp_path / "cdp.toml").write_text("[accounts.eu\n")
+    assert main(["sync", "--config", str(tmp_path / "cdp.toml")]) == 2
+    assert "not valid TOML" in capsys.readouterr().err
     result = cdp("sync", "--config", tmp_path, "--entity", "sims")
-    assert result.exit_code == 1
-    assert result.stderr.startswith("error: unknown entity 'sims' (entities: subscriptions,")
+    assert result.exit_code == 2  # a usage error: nothing was read or written
+    assert "unknown entity 'sims' (entities: subscriptions," in result.stderr
 
 
 # -- sims -------------------------------------------------------------------------------------
@@ -176,7 +187,7 @@ def test_sims_lists_the_most_recently_changed_first(served: Served) -> None:
         reverse=True,
     )[:5]
     assert [row[6] for row in rows] == [f"{r['updated_at']:%Y-%m-%d %H:%M}" for r in newest]
-    assert f"5 of {number(len(stored))} SIMs in the store (--limit 0 shows all)" in result.stdout
+    assert result.stderr == f"5 of {number(len(stored))} SIMs in the store (--limit 0 shows all)\n"
 
 
 def test_sims_filters_by_status_account_and_iccid(served: Served) -> None:
@@ -217,7 +228,7 @@ def test_sims_live_reads_the_platforms(served: Served) -> None:
         stored = [r for r in store.rows("subscriptions") if r["account"] in ("lab", "eu")]
     shown = {(row[0], row[1], row[2]) for row in table_rows(result.stdout)}
     assert shown == {(r["account"], r["iccid"], r["status"]) for r in stored}
-    assert f"{number(len(stored))} SIMs on the platforms" in result.stdout
+    assert result.stderr == f"{number(len(stored))} SIMs on the platforms\n"
     counts = cdp("sims", "--config", served.config, "--live", "--by-status")
     from_store = cdp("sims", "--config", served.config, "--by-status")
     assert table_rows(counts.stdout) == table_rows(from_store.stdout)
@@ -269,7 +280,9 @@ def test_usage_of_one_sim(served: Served) -> None:
     assert row[0] == "us"
     assert row[2] == quantity(expected, "bytes")
     empty = cdp("usage", "--db", served.database, "--since", "2001-01-01", "--until", "2001-02-01")
-    assert empty.stdout == "No usage in the store from 2001-01-01 to 2001-02-01.\n"
+    assert empty.exit_code == 0
+    assert empty.stdout == ""
+    assert empty.stderr == "No usage in the store from 2001-01-01 to 2001-02-01.\n"
 
 
 def test_usage_live_matches_the_store_and_names_per_sim_accounts(served: Served) -> None:
@@ -277,15 +290,15 @@ def test_usage_live_matches_the_store_and_names_per_sim_accounts(served: Served)
     stored = cdp("usage", "--config", served.config, "--days", "20", "-a", "lab", "-a", "eu")
     assert live.exit_code == 0, live.output
     assert table_rows(live.stdout) == table_rows(stored.stdout)
-    assert live.stderr == (
-        "warning: account 'us' left out: usage per SIM only: pass --iccid, or read the store\n"
+    assert live.stderr.splitlines()[0] == (
+        "warning: account 'us' left out: usage per SIM only: pass --iccid, or read the store"
     )
     with Store(served.database) as store:
         iccid = store.rows("subscriptions", account="us")[0]["iccid"]
     since = f"{_since(20):%Y-%m-%d}"
     one_live = cdp("usage", "--config", served.config, "--live", "--iccid", iccid, "--since", since)
     one_stored = cdp("usage", "--config", served.config, "--iccid", iccid, "--since", since)
-    assert one_live.stderr == ""
+    assert "warning" not in one_live.stderr
     assert table_rows(one_live.stdout) == table_rows(one_stored.stdout)
     assert [row[0] for row in table_rows(one_live.stdout)] in (["us"], [])
 
@@ -302,7 +315,7 @@ def test_invoices_latest_first_with_exact_totals(served: Served) -> None:
     rows = table_rows(result.stdout)
     latest = sorted(stored, key=lambda r: r["period_start"], reverse=True)
     assert [row[1] for row in rows[:2]] == [r["id"] for r in latest[:2]]
-    assert f"2 of {len(stored)} invoices" in result.stdout
+    assert f"2 of {len(stored)} invoices" in result.stderr
     [totals] = rows[2:]
     total = sum((r["total"] for r in stored), Decimal(0))
     assert totals == [
@@ -338,7 +351,7 @@ def test_invoices_and_events_live_match_the_store(served: Served) -> None:
     stored = cdp("invoices", "--config", served.config, "-n", "0", "--since", since)
     assert live.exit_code == 0, live.output
     assert table_rows(live.stdout) == table_rows(stored.stdout)
-    assert "invoices on the platforms" in live.stdout
+    assert "invoices on the platforms" in live.stderr
     live = cdp(
         "events", "--config", served.config, "--live", "-k", "status_change", "-n", "0",
         "-a", "lab", "-a", "eu", "-a", "us",
@@ -359,7 +372,7 @@ def test_invoices_and_events_live_match_the_store(served: Served) -> None:
     ]
     assert live.stderr == (
         "warning: account 'us' left out: audit events per SIM only: pass --iccid, or read "
-        "the store\n"
+        f"the store\n{len(listed)} events on the platforms\n"
     )
 
 
@@ -369,7 +382,7 @@ def test_the_same_commands_on_postgresql(served: Served) -> None:
     with postgres_server() as url:
         result = cdp("sync", "--config", served.config, "--db", url, "-a", "lab", "-a", "eu")
         assert result.exit_code == 0, result.output
-        assert "into postgresql+psycopg://cdp@127.0.0.1:" in result.stdout
+        assert "into postgresql+psycopg://cdp@127.0.0.1:" in result.stderr
         for command in (
             ("sims", "--by-status"),
             ("usage", "--days", "20"),
@@ -448,9 +461,11 @@ def test_tags_import_dry_run_then_push(served: Served, store_copy: Path, tmp_pat
         lab = [r["iccid"] for r in store.rows("subscriptions", account="lab")][:2]
         eu = [r["iccid"] for r in store.rows("subscriptions", account="eu")][:1]
     source = tmp_path / "tags.csv"
+    # emnify keeps labels (keys without values): the eu SIM gets one.
     source.write_text(
         "iccid,key,value\n"
-        + "".join(f"{iccid},cdp-test-site,berlin-{n}\n" for n, iccid in enumerate(lab + eu))
+        + "".join(f"{iccid},cdp-test-site,berlin-{n}\n" for n, iccid in enumerate(lab))
+        + f"{eu[0]},cdp-test-site,\n"
     )
     patches = {account: len(e.requests) for account, e in served.emulators.items()}
     dry = cdp("tags", "import", source, "--config", served.config, "--db", store_copy, "--dry-run")
@@ -460,7 +475,7 @@ def test_tags_import_dry_run_then_push(served: Served, store_copy: Path, tmp_pat
     plan = {(row[0], row[1]): row[2] for row in table_rows(dry.stdout)}
     assert plan == {
         **{("lab", iccid): f"cdp-test-site=berlin-{n}" for n, iccid in enumerate(lab)},
-        ("eu", eu[0]): "cdp-test-site=berlin-2",
+        ("eu", eu[0]): "cdp-test-site",
     }
     assert "Dry run: 3 SIM(s) would change; no platform was called." in dry.stdout
     for account, emulator in served.emulators.items():
@@ -481,12 +496,44 @@ def test_tags_import_dry_run_then_push(served: Served, store_copy: Path, tmp_pat
     assert platform_tags == {
         ("lab", lab[0]): "berlin-0",
         ("lab", lab[1]): "berlin-1",
-        **{("eu", eu[0]): "berlin-2"},
+        ("eu", eu[0]): None,
     }
     listed = cdp("tags", "list", "--db", store_copy, "--source", "local")
     assert {(row[0], row[1], row[2]) for row in table_rows(listed.stdout)} == {
         (account, iccid, "cdp-test-site") for account, iccid in platform_tags
     }
+
+
+def test_tags_dry_run_foresees_what_the_platform_refuses(
+    served: Served, store_copy: Path, tmp_path: Path
+) -> None:
+    with Store(store_copy) as store:
+        [lab] = [r["iccid"] for r in store.rows("subscriptions", account="lab")][:1]
+        [eu] = [r["iccid"] for r in store.rows("subscriptions", account="eu")][:1]
+    source = tmp_path / "tags.csv"
+    # emnify keeps labels only: a tag with a value cannot be stored there.
+    source.write_text(f"iccid,key,value\n{lab},site,paris\n{eu},site,berlin\n")
+    before = {account: len(e.requests) for account, e in served.emulators.items()}
+
+    dry = cdp("tags", "import", source, "--config", served.config, "--db", store_copy, "--dry-run")
+    assert dry.exit_code == 1, dry.output
+    assert {(row[0], row[1]) for row in table_rows(dry.stdout)} == {("lab", lab)}
+    assert (
+        f"refused: eu {eu}: 'site' cannot hold a value: the platform keeps labels only"
+        in dry.stdout
+    )
+    assert "Dry run: 1 SIM(s) would change, 1 would be refused; no platform was called." in (
+        dry.stdout
+    )
+    assert dry.stderr == "error: the platforms would refuse the tags of 1 SIM(s)\n"
+
+    pushed = cdp("tags", "import", source, "--config", served.config, "--db", store_copy, "--push")
+    assert pushed.exit_code == 1
+    assert "Pushed the tags of 1 SIM(s)." in pushed.stdout
+    assert pushed.stderr == "error: the tags of 1 SIM(s) could not be pushed\n"
+    # the refused change was never sent: emnify saw no write
+    assert all(r.method == "GET" for r in served.emulators["eu"].requests[before["eu"] :])
+    assert served.emulators["lab"].fleet.sims[lab].tags["site"] == "paris"
 
 
 def test_tags_import_refuses_a_bad_file_whole(
@@ -505,7 +552,9 @@ def test_tags_import_refuses_a_bad_file_whole(
 # -- purge ------------------------------------------------------------------------------------
 
 
-def test_purge_asks_then_deletes_one_account(served: Served, store_copy: Path) -> None:
+def test_purge_asks_then_deletes_one_account(
+    served: Served, store_copy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from typer.testing import CliRunner
 
     from cdp_sdk.cli._app import app
@@ -525,6 +574,8 @@ def test_purge_asks_then_deletes_one_account(served: Served, store_copy: Path) -
         assert not store.rows("api_calls", account="eu")
         assert store.rows("subscriptions", account="lab")
     assert rows > 0
-    again = cdp("purge", "--db", store_copy, "--account", "eu", "--yes")
-    assert again.exit_code == 1
-    assert again.stderr == "error: the store holds nothing for account 'eu' (accounts: lab, us)\n"
+    assert main(["purge", "--db", str(store_copy), "--account", "eu", "--yes"]) == 2
+    assert capsys.readouterr().err == (
+        "error: Invalid value for --account: the store holds nothing for account 'eu' "
+        "(accounts: lab, us) (see 'cdp purge --help')\n"
+    )

@@ -153,6 +153,29 @@ def lookup(api: respx.MockRouter, *records: dict[str, Any]) -> respx.Route:
 # -- authentication and listing ------------------------------------------------------------
 
 
+async def test_a_status_filter_asks_for_one_sim_status_id(
+    api: respx.MockRouter, emnify: AsyncConnector
+) -> None:
+    # The SIM list filters with q=<field>:<value> (the SDK's SimFilter: `status` is the
+    # status id). One status is asked of the platform; several are filtered here.
+    suspended = api.get("/api/v1/sim", params={"q": "status:2"}).respond(
+        json=[sim_record(2)], headers=page_headers(1, 1, 1)
+    )
+    every = api.get("/api/v1/sim", params={"page": "1"}).respond(
+        json=[sim_record(2), {**sim_record(1), "id": 4100013}], headers=page_headers(1, 1, 2)
+    )
+
+    found = [sim async for sim in emnify.subscriptions(status="suspended")]
+    assert [sim.status for sim in found] == [SimStatus.SUSPENDED]
+    assert suspended.call_count == 1
+
+    both = [sim async for sim in emnify.subscriptions(status=["suspended", "active"])]
+    assert [sim.status for sim in both] == [SimStatus.SUSPENDED, SimStatus.ACTIVE]
+    assert "q" not in every.calls.last.request.url.params
+    assert [sim async for sim in emnify.subscriptions(status="deactivated")] == []
+    assert suspended.call_count + every.call_count == 2  # no state is deactivated: no call
+
+
 async def test_listing_logs_in_once_and_follows_x_total_pages(
     api: respx.MockRouter, emnify: AsyncConnector
 ) -> None:

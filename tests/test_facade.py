@@ -13,6 +13,7 @@ import cdp_sdk
 from cdp_sdk import (
     AsyncConnector,
     Capability,
+    ClosedError,
     ConflictError,
     Connector,
     Granularity,
@@ -244,7 +245,7 @@ def test_closed_sync_connector_refuses_calls(toy_platform: ToyPlatform) -> None:
     toy = cdp_sdk.connect("toy", api_key=toy_platform.api_key, transport=toy_platform.transport())
     toy.close()
     toy.close()  # idempotent
-    with pytest.raises(RuntimeError, match="closed"):
+    with pytest.raises(ClosedError, match="the toy connector is closed"):
         toy.subscription(make_iccid(1))
 
 

@@ -217,6 +217,55 @@ async def test_search_then_details_per_device(
     assert sims[1].tags == ()
 
 
+async def test_a_status_filter_searches_each_of_its_states(
+    api: respx.MockRouter, jasper: AsyncConnector
+) -> None:
+    # Search Devices takes one `status` value (Cisco's Search Devices page): `retired`
+    # covers RETIRED, PURGED and REPLACED, so three searches; `active` one.
+    search = api.get(f"{API}/devices").respond(
+        json={"pageNumber": 1, "lastPage": True, "devices": SEARCH_PAGE["devices"][:1]}
+    )
+    api.get(f"{API}/devices/{ICCID}").respond(json=DEVICE)
+    since = datetime.now(UTC) - timedelta(days=30)
+
+    active = [sim async for sim in jasper.subscriptions(modified_since=since, status="active")]
+    assert [sim.iccid for sim in active] == [ICCID]
+    assert params(search, 0)["status"] == "ACTIVATED"
+
+    calls = search.call_count
+    retired = [sim async for sim in jasper.subscriptions(modified_since=since, status=["retired"])]
+    assert retired == []  # the device listed is ACTIVATED: left out whatever the platform says
+    assert [params(search, n)["status"] for n in range(calls, search.call_count)] == [
+        "RETIRED",
+        "PURGED",
+        "REPLACED",
+    ]
+
+
+async def test_a_device_found_by_two_searches_is_listed_once(
+    api: respx.MockRouter, jasper: AsyncConnector
+) -> None:
+    # It moved from RETIRED to PURGED while the searches ran: both list it.
+    page = {"pageNumber": 1, "lastPage": True, "devices": SEARCH_PAGE["devices"][:1]}
+    search = api.get(f"{API}/devices").respond(json=page)
+    details = api.get(f"{API}/devices/{ICCID}").respond(json={**DEVICE, "status": "PURGED"})
+    since = datetime.now(UTC) - timedelta(days=30)
+
+    found = [sim async for sim in jasper.subscriptions(modified_since=since, status="retired")]
+
+    assert [(sim.iccid, sim.status) for sim in found] == [(ICCID, SimStatus.RETIRED)]
+    assert search.call_count == 3
+    assert details.call_count == 1
+
+
+async def test_a_status_no_state_maps_to_asks_nothing(
+    api: respx.MockRouter, jasper: AsyncConnector
+) -> None:
+    # Control Center has no state for `suspended` (see the status table): nothing to ask.
+    assert [sim async for sim in jasper.subscriptions(status="suspended")] == []
+    assert not api.calls
+
+
 async def test_an_empty_search_page_that_is_not_the_last_is_followed(
     api: respx.MockRouter, jasper: AsyncConnector
 ) -> None:
@@ -525,9 +574,9 @@ async def test_update_tags_writes_custom_field_slots(
 @pytest.mark.parametrize(
     ("tags", "remove", "match"),
     [
-        ({"fleet": "A"}, (), "not a Control Center custom field: fleet"),
-        ({}, ("accountCustom11",), "not a Control Center custom field: accountCustom11"),
-        ({"accountCustom2": None}, (), "give a value for accountCustom2"),
+        ({"fleet": "A"}, (), "'fleet' is not a tag of this platform"),
+        ({}, ("accountCustom11",), "'accountCustom11' is not a tag of this platform"),
+        ({"accountCustom2": None}, (), "'accountCustom2' needs a value"),
     ],
 )
 async def test_update_tags_refuses_non_slots_before_any_request(

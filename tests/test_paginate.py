@@ -17,6 +17,7 @@ from cdp_sdk.http import (
     HttpClient,
     ListingGuard,
     NextUrlPaginator,
+    OffsetPaginator,
     Page,
     PageNumberPaginator,
     PageRequest,
@@ -222,6 +223,107 @@ async def test_page_number_clamped_out_of_range_page_is_a_loop(
     # The repeated page is never yielded.
     assert flat(pages_seen) == ids(1, 2, 3, 4)
     assert len(api.requests) == 3
+
+
+# --- offset and limit -------------------------------------------------------------------
+
+
+def offset_api(
+    items: list[dict[str, int]],
+    *,
+    total: Any = "items",
+    short: int = 0,
+    names: tuple[str, str] = ("offset", "limit"),
+) -> FakeApi:
+    """``?offset=&limit=`` (or other ``names``) over ``items``; ``total``: the count
+    announced in the body (``"items"``: the true count, ``None``: none); ``short``: items
+    withheld from each page (a vendor returning fewer than asked)."""
+
+    def respond(request: httpx.Request) -> httpx.Response:
+        offset = int(request.url.params[names[0]])
+        limit = int(request.url.params.get(names[1], 100)) - short
+        body: dict[str, Any] = {"data": items[offset : offset + limit]}
+        if total is not None:
+            body["total"] = len(items) if total == "items" else total
+        return httpx.Response(200, json=body)
+
+    return FakeApi(respond)
+
+
+async def test_offset_with_a_total_ends_on_the_total(make_client: MakeClient) -> None:
+    api = offset_api(ids(1, 2, 3, 4))  # full pages all the way: only the total can stop it
+    paginator = OffsetPaginator(page_size=2, total=body_field("total"))
+    result = await collect(make_client(api), paginator, "/v1/sims", items="data")
+
+    assert flat(result) == ids(1, 2, 3, 4)
+    assert api.params == [{"offset": "0", "limit": "2"}, {"offset": "2", "limit": "2"}]
+
+
+async def test_offset_counts_the_items_received_not_the_limit(make_client: MakeClient) -> None:
+    # The vendor sends fewer than asked (3 of 4) although more follow: nothing is skipped.
+    api = offset_api(ids(*range(1, 8)), short=1)
+    paginator = OffsetPaginator(page_size=4, total=body_field("total"))
+    result = await collect(make_client(api), paginator, "/v1/sims", items="data")
+
+    assert flat(result) == ids(*range(1, 8))
+    assert [p["offset"] for p in api.params] == ["0", "3", "6"]
+
+
+async def test_offset_without_a_total_ends_on_a_short_page(make_client: MakeClient) -> None:
+    api = offset_api(ids(1, 2, 3, 4, 5), total=None, names=("start", "count"))
+    paginator = OffsetPaginator("start", "count", page_size=2)
+    result = await collect(make_client(api), paginator, "/x", items="data")
+    assert flat(result) == ids(1, 2, 3, 4, 5)
+    assert api.params == [{"start": str(n), "count": "2"} for n in (0, 2, 4)]
+
+
+async def test_offset_without_a_total_or_size_ends_on_an_empty_page(
+    make_client: MakeClient,
+) -> None:
+    api = offset_api(ids(1, 2, 3), total=None)
+    paginator = OffsetPaginator(limit_param=None)
+    result = await collect(make_client(api), paginator, "/x", items="data")
+    assert [page.items for page in result] == [ids(1, 2, 3), []]
+    assert api.params == [{"offset": "0"}, {"offset": "3"}]
+
+
+async def test_offset_a_short_page_does_not_end_a_listing_with_a_total(
+    make_client: MakeClient,
+) -> None:
+    pages = {0: ids(1, 2), 2: ids(3), 3: ids(4, 5)}
+    api = FakeApi(
+        lambda r: httpx.Response(200, json={"data": pages[int(r.url.params["offset"])], "total": 5})
+    )
+    paginator = OffsetPaginator(page_size=2, total=body_field("total"))
+    result = await collect(make_client(api), paginator, "/x", items="data")
+    assert flat(result) == ids(1, 2, 3, 4, 5)
+
+
+async def test_offset_an_empty_page_before_the_total_raises(make_client: MakeClient) -> None:
+    api = offset_api(ids(1, 2), total=5)  # claims 5, holds 2
+    paginator = OffsetPaginator(page_size=2, total=body_field("total"))
+    seen: list[Page] = []
+    with pytest.raises(UnexpectedResponseError, match="the paging signal cannot be followed"):
+        await drain(seen, make_client(api), paginator, "/v1/sims", items="data")
+    assert flat(seen) == ids(1, 2)  # what came before the bad page, then the error
+
+
+@pytest.mark.parametrize("total", ["many", -1, 2.5, True])
+async def test_offset_an_unreadable_total_raises(make_client: MakeClient, total: Any) -> None:
+    api = offset_api(ids(1, 2, 3), total=total)
+    paginator = OffsetPaginator(page_size=2, total=body_field("total"))
+    with pytest.raises(UnexpectedResponseError, match="paging signal"):
+        await collect(make_client(api), paginator, "/x", items="data")
+
+
+def test_offset_from_one_with_a_total_header() -> None:
+    paginator = OffsetPaginator(start=1, page_size=2, total=header_value("X-Total-Count"))
+    first = paginator.first(PageRequest("/x"))
+    assert first.params == {"offset": 1, "limit": 2}
+    response = httpx.Response(200, headers={"X-Total-Count": "3"})
+    second = paginator.next(first, response, None, ids(1, 2))
+    assert second == PageRequest("/x", {"offset": 3, "limit": 2})
+    assert paginator.next(second, response, None, ids(3)) is None
 
 
 # --- cursor -----------------------------------------------------------------------------

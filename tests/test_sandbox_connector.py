@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -107,9 +107,21 @@ def test_usage_longer_than_the_vendor_window_is_split() -> None:
 
 
 def test_invoices_filter_by_period_overlap() -> None:
-    with cdp_sdk.connect("sandbox", fleet_size=5) as sandbox:
+    with cdp_sdk.connect("sandbox", fleet_size=5, today=date(2024, 6, 15)) as sandbox:
         invoices = list(sandbox.invoices(start=date(2024, 4, 15), end=date(2024, 5, 2)))
     assert [i.id for i in invoices] == ["INV-202404", "INV-202405"]
+
+
+def test_the_default_today_is_the_current_date() -> None:
+    # So that a default `cdp sync` of `cdp sandbox serve` finds recent usage and invoices.
+    today = datetime.now(UTC).date()
+    with cdp_sdk.connect("sandbox", fleet_size=5) as sandbox:
+        assert sandbox.settings.today in (today, today + timedelta(days=1))  # type: ignore[attr-defined]
+        invoices = list(sandbox.invoices())
+        usage = list(sandbox.usage(start=today - timedelta(days=7)))
+    assert max(i.period_end for i in invoices) >= today
+    assert usage
+    assert all(r.start and r.start.date() >= today - timedelta(days=7) for r in usage)
 
 
 def test_hourly_usage_is_refused() -> None:

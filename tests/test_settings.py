@@ -26,7 +26,8 @@ def test_defaults_and_common_settings() -> None:
     assert settings.rate_limit is None
     assert settings.strict is True
     assert isinstance(settings.api_key, SecretStr)  # type: ignore[attr-defined]
-    assert ToySettings.secret_fields() == ("api_key",)
+    # ``proxy`` may carry a user and password: a secret of every connector.
+    assert ToySettings.secret_fields() == ("proxy", "api_key")
 
 
 def test_missing_setting_is_named() -> None:

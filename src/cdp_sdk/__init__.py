@@ -19,13 +19,14 @@ from cdp_sdk._registry import (
     connect_async,
     load_connector,
 )
-from cdp_sdk._settings import ConnectorSettings
+from cdp_sdk._settings import ConnectorSettings, InsecureTLSWarning
 from cdp_sdk._tag_rules import TagRules
 from cdp_sdk._version import __version__
 from cdp_sdk.errors import (
     AuthenticationError,
     CdpError,
     CertificateError,
+    ClosedError,
     ConfigurationError,
     ConflictError,
     ConnectorNotFoundError,
@@ -74,6 +75,7 @@ __all__ = [
     "Capability",
     "CdpError",
     "CertificateError",
+    "ClosedError",
     "ConfigurationError",
     "ConflictError",
     "Connector",
@@ -83,6 +85,7 @@ __all__ = [
     "ConnectorSettings",
     "Direction",
     "Granularity",
+    "InsecureTLSWarning",
     "InvalidRequestError",
     "Invoice",
     "InvoiceLine",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import deque
-from collections.abc import AsyncIterator, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 __all__ = ["Batched", "LoopThread", "SyncIterator"]
@@ -40,8 +40,11 @@ class SyncIterator(Iterator[T]):
         self._loop = loop
         self._ready: deque[T] = deque()
         self._done = False
+        self._error: BaseException | None = None
 
     def __next__(self) -> T:
+        if self._error is not None:
+            raise self._error
         if self._ready:
             return self._ready.popleft()
         if self._done:
@@ -58,12 +61,17 @@ class SyncIterator(Iterator[T]):
             self._done = True
             raise
 
-    def close(self) -> None:
-        """Stop early and release what the underlying iterator holds."""
+    def close(self, error: BaseException | None = None) -> None:
+        """Stop early and release what the underlying iterator holds.
+
+        ``error``: what reading on raises (its owner was closed while it was read);
+        without one, the iterator just ends.
+        """
         self._ready.clear()
         if self._done:
             return
         self._done = True
+        self._error = error
         aclose = getattr(self._iterator, "aclose", None)
         if aclose is not None and not self._loop.closed:
             self._loop.run(aclose())
@@ -76,7 +84,8 @@ async def _anext(iterator: AsyncIterator[T]) -> T:
 class LoopThread:
     """An event loop running in a daemon thread, for the synchronous facade."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, *, closed: Callable[[], BaseException] | None = None) -> None:
+        self._closed_error = closed or (lambda: RuntimeError(f"{name} is closed"))
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name=name, daemon=True)
         self._thread.start()
@@ -86,7 +95,7 @@ class LoopThread:
         """Run ``coroutine`` on the loop and wait for its result in the calling thread."""
         if self.closed:
             coroutine.close()
-            raise RuntimeError("this connector is closed")
+            raise self._closed_error()
         if threading.current_thread() is self._thread:
             coroutine.close()
             raise RuntimeError("a synchronous connector cannot be called from its own loop")

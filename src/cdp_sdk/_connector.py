@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import decimal
 import logging
+import warnings
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar, TypeVar
@@ -12,7 +13,7 @@ import httpx
 from pydantic import ValidationError
 
 from cdp_sdk._redact import register_secret
-from cdp_sdk._settings import ConnectorSettings
+from cdp_sdk._settings import ConnectorSettings, InsecureTLSWarning
 from cdp_sdk._tag_rules import TagRules
 from cdp_sdk.errors import CdpError, UnexpectedResponseError, UnsupportedCapabilityError
 from cdp_sdk.http import (
@@ -55,7 +56,8 @@ class BaseConnector:
       :class:`~cdp_sdk.ConnectorSettings` subclass with the platform's credentials and
       defaults) and ``error_table`` (the default table extended with the vendor's codes);
       ``per_sim_only`` and ``usage_granularities`` narrow what ``usage()`` and
-      ``audit_events()`` accept; ``tag_rules`` say what ``update_tags()`` can store.
+      ``audit_events()`` accept; ``tag_rules`` say what ``update_tags()`` can store;
+      ``filters_status`` says that ``subscriptions()`` takes a ``status`` filter.
     - :meth:`authentication` returns the ``httpx.Auth`` flow built from the settings.
     - Each declared capability overrides its method below. Listing methods stream page
       by page: most are one :meth:`listing` call (an endpoint, its paginator and a mapping
@@ -79,6 +81,10 @@ class BaseConnector:
     without an ICCID is refused before any request."""
     usage_granularities: ClassVar[frozenset[Granularity]] = frozenset(Granularity)
     """The granularities ``usage()`` answers; others are refused before any request."""
+    filters_status: ClassVar[bool] = False
+    """Whether :meth:`subscriptions` takes ``status`` (a frozenset of the wanted
+    :class:`~cdp_sdk.SimStatus`) and asks the platform for those only, where its API can
+    filter. The facade filters the records again either way; without this, it alone does."""
     tag_rules: ClassVar[TagRules] = TagRules()
     """The tags ``update_tags()`` can store (keys, values, forbidden characters); plans of
     changes check them before any request (see :meth:`tag_problems`)."""
@@ -95,6 +101,9 @@ class BaseConnector:
             if secret is not None:
                 register_secret(secret.get_secret_value())
         self.skipped_records = 0
+        if settings.verify is False:
+            _warn_unverified(self.name)
+        proxy = settings.proxy.get_secret_value() if settings.proxy is not None else None
         self.http = HttpClient(
             connector=self.name,
             base_url=settings.base_url,
@@ -108,6 +117,8 @@ class BaseConnector:
             transport=transport,
             allow_insecure_http=settings.allow_insecure_http,
             max_response_bytes=settings.max_response_bytes,
+            verify=settings.verify,
+            proxy=proxy,
         )
 
     @classmethod
@@ -212,6 +223,12 @@ class BaseConnector:
             f"{self.name} does not support {capability.value}", connector=self.name
         )
 
+    @staticmethod
+    def empty() -> AsyncIterator[Any]:
+        """A listing without records, asked of nobody: for a filter that no record of
+        the platform can match (e.g. a status none of its states maps to)."""
+        return _Empty()
+
     def listing(
         self,
         paginator: Paginator,
@@ -289,6 +306,15 @@ class BaseConnector:
         )
 
 
+def _warn_unverified(name: str) -> None:
+    message = (
+        f"{name}: TLS certificate verification is OFF (verify=False): anyone on the network "
+        "path can read and change this connector's traffic, credentials included. To trust "
+        "a private or proxy CA instead, set verify to the path of its PEM bundle."
+    )
+    warnings.warn(message, InsecureTLSWarning, stacklevel=4)
+
+
 _MAPPING_ERRORS: tuple[type[Exception], ...] = (
     UnexpectedResponseError,
     KeyError,
@@ -299,6 +325,11 @@ _MAPPING_ERRORS: tuple[type[Exception], ...] = (
     decimal.InvalidOperation,
     RecursionError,
 )
+
+
+class _Empty(AsyncIterator[Any]):
+    async def __anext__(self) -> Any:
+        raise StopAsyncIteration
 
 
 class Listing(AsyncIterator[T]):

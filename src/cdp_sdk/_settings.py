@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import difflib
+import os
+import warnings
 from collections.abc import Mapping
 from typing import Any, Self
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -20,7 +23,20 @@ from pydantic import (
 from cdp_sdk.errors import ConfigurationError
 from cdp_sdk.http import check_base_url
 
-__all__ = ["ConnectorSettings", "validate_settings"]
+__all__ = ["ConnectorSettings", "InsecureTLSWarning", "settings_problems", "validate_settings"]
+
+_PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
+
+
+class InsecureTLSWarning(UserWarning):
+    """A connector was made with ``verify=False``: its TLS certificates are not checked,
+    so anyone on the path can read and change its traffic, credentials included. Shown on
+    every connect."""
+
+
+# Every time, not once per call site: one forgotten ``verify=False`` must stay visible.
+# Appended, so that a filter the application sets itself still wins.
+warnings.simplefilter("always", InsecureTLSWarning, append=True)
 
 _COUNT_BOUNDS: dict[str, tuple[int, int | None]] = {
     "max_retries": (0, 10),
@@ -59,6 +75,17 @@ class ConnectorSettings(BaseModel):
         description="The largest response body read, in bytes after decompression "
         "(ResponseTooLargeError past it).",
     )
+    verify: bool | str = Field(
+        True,
+        description="TLS verification: True (the default CA bundle, or SSL_CERT_FILE / "
+        "SSL_CERT_DIR when set), the path of a PEM CA bundle (e.g. a TLS-inspecting "
+        "proxy's CA), or False (no verification: warns on every connect).",
+    )
+    proxy: SecretStr | None = Field(
+        None,
+        description="A proxy URL for every request (http, https or socks5); None: the "
+        "standard HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and NO_PROXY variables apply.",
+    )
 
     @field_validator("timeout", "rate_limit")
     @classmethod
@@ -75,6 +102,29 @@ class ConnectorSettings(BaseModel):
         low, high = _COUNT_BOUNDS[info.field_name or ""]
         if value is not None and (value < low or (high is not None and value > high)):
             raise ValueError(f"must be at least {low}" + (f" and at most {high}" if high else ""))
+        return value
+
+    @field_validator("verify")
+    @classmethod
+    def _ca_bundle_exists(cls, value: bool | str) -> bool | str:
+        # The path is not echoed: messages never carry a setting's value.
+        if isinstance(value, str):
+            if not value.strip():
+                raise ValueError("must be True, False or the path of a CA bundle")
+            if not os.path.exists(os.path.expanduser(value)):
+                raise ValueError("no CA bundle file or directory at this path")
+        return value
+
+    @field_validator("proxy")
+    @classmethod
+    def _proxy_is_a_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            parts = urlsplit(value.get_secret_value())
+            if parts.scheme not in _PROXY_SCHEMES or not parts.hostname:
+                raise ValueError(
+                    "must be a proxy URL such as http://proxy.example.com:3128 "
+                    f"(schemes: {', '.join(_PROXY_SCHEMES)})"
+                )
         return value
 
     @field_validator("base_url")
@@ -111,6 +161,31 @@ def validate_settings(
         f"invalid settings for connector {connector!r}: " + "; ".join(problems),
         connector=connector,
     )
+
+
+def settings_problems(
+    model: type[ConnectorSettings],
+    values: Mapping[str, Any],
+    *,
+    unknown_values: frozenset[str] = frozenset(),
+) -> list[str]:
+    """What is wrong with ``values``, one message per problem (as in
+    :func:`validate_settings`); an empty list when they validate.
+
+    ``unknown_values`` names settings whose value is not known yet (an unset environment
+    variable, reported on its own): they count as given, and their own checks are not
+    reported.
+    """
+    given = {key: value for key, value in values.items() if key not in unknown_values}
+    try:
+        model.model_validate(given)
+    except ValidationError as exc:
+        return [
+            _describe(error, model)
+            for error in exc.errors(include_input=False)
+            if not (error["loc"] and str(error["loc"][0]) in unknown_values)
+        ]
+    return []
 
 
 def _describe(error: Mapping[str, Any], model: type[ConnectorSettings]) -> str:

@@ -16,6 +16,7 @@ __all__ = [
     "AuthenticationError",
     "CdpError",
     "CertificateError",
+    "ClosedError",
     "ConfigurationError",
     "ConflictError",
     "ConnectorNotFoundError",
@@ -91,7 +92,7 @@ class ConnectorNotFoundError(ConfigurationError):
 
 class CertificateError(ConfigurationError):
     """The platform's TLS certificate could not be verified; not retried. The message says
-    how to trust the CA that signed it (``SSL_CERT_FILE``)."""
+    how to trust the CA that signed it (the ``verify`` setting, or ``SSL_CERT_FILE``)."""
 
 
 class AuthenticationError(CdpError):
@@ -148,6 +149,11 @@ class TransientError(_RetryAfterError):
 class OutcomeUnknownError(TransientError):
     """A write that is not safe to repeat was sent, but its answer was lost (a read timeout,
     a connection reset): the change may have been applied. Check before sending it again."""
+
+
+class ClosedError(CdpError):
+    """The connector, workspace or store was closed: open a new one to go on. Raised by
+    any call made after ``close()`` (or ``aclose()``), and by a listing still being read."""
 
 
 class UnsupportedCapabilityError(CdpError):

@@ -9,10 +9,10 @@ with ``strict=False``.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from cdp_sdk.models import ActivationMode, SimStatus, Tag
 
@@ -28,7 +28,10 @@ __all__ = [
     "parse_date",
     "parse_datetime",
     "to_decimal",
+    "vendor_states",
 ]
+
+K = TypeVar("K")
 
 BYTES_PER_MB = 1_000_000
 """Decimal megabyte (SI), used where a vendor says "MB" without saying which."""
@@ -119,6 +122,19 @@ def lookup_status(table: Mapping[Any, SimStatus], raw: Any) -> tuple[SimStatus, 
     if raw is None or raw == "":
         raise ValueError("missing status")
     return table.get(raw, SimStatus.UNKNOWN), str(raw)
+
+
+def vendor_states(table: Mapping[K, SimStatus], wanted: Collection[SimStatus]) -> list[K] | None:
+    """The vendor states that map to one of the ``wanted`` statuses, in ``table`` order:
+    what to ask a platform for when ``subscriptions(status=...)`` filters there.
+
+    ``None`` when the platform cannot be asked: ``unknown`` is wanted, and it stands for
+    vendor states nobody mapped. An empty list means no vendor state maps to any wanted
+    status (the listing is empty without asking).
+    """
+    if SimStatus.UNKNOWN in wanted:
+        return None
+    return [state for state, status in table.items() if status in wanted]
 
 
 Lifecycle = tuple[str, bool | None, bool, bool, tuple[str, ...]]

@@ -59,10 +59,11 @@ from typing import Any, Generic, NamedTuple, Self, TypeVar
 import httpx
 
 from cdp_sdk._bridge import LoopThread, SyncIterator
-from cdp_sdk._facade import AsyncConnector, Connector, TimeArg
+from cdp_sdk._facade import AsyncConnector, Connector, StatusFilter, TimeArg
 from cdp_sdk._registry import connect_async, load_connector
-from cdp_sdk.errors import CdpError, ConfigurationError
-from cdp_sdk.http import CallRecord
+from cdp_sdk._settings import settings_problems
+from cdp_sdk.errors import CdpError, ClosedError, ConfigurationError
+from cdp_sdk.http import CallRecord, tls_verification
 from cdp_sdk.models import (
     ActivationMode,
     AuditEvent,
@@ -315,6 +316,58 @@ class BaseWorkspace:
             valid = ", ".join(self.names) or "none"
             raise ConfigurationError(f"unknown account {name!r} (accounts: {valid})") from None
 
+    def problems(
+        self,
+        accounts: Iterable[str] | None = None,
+        *,
+        environ: Mapping[str, str] | None = None,
+    ) -> list[str]:
+        """What stops the accounts from connecting, found without any request: unknown
+        connectors, ``env:`` variables that are not set (or not valid names), and
+        settings the connector refuses. Each problem is one message, naming the account
+        and the setting, never a value; an empty list when every account can connect.
+
+        Args:
+            accounts: the accounts to check (default: all).
+            environ: where ``env:`` variables are read (default: ``os.environ``).
+        """
+        environ = os.environ if environ is None else environ
+        found: list[str] = []
+        for name in self.select(accounts):
+            account = self.account(name)
+            try:
+                connector = load_connector(account.connector)
+            except CdpError as exc:
+                found.append(f"account {name!r}: {exc.message}")
+                continue
+            values = dict(account.settings)
+            unknown: set[str] = set()
+            for setting, variable in account.environment_references().items():
+                if not _ENV_NAME.fullmatch(variable):
+                    found.append(
+                        f"account {name!r}: setting {setting!r}: {variable!r} is not a valid "
+                        "environment variable name (expected env:NAME)"
+                    )
+                    unknown.add(setting)
+                elif variable not in environ:
+                    found.append(
+                        f"account {name!r}: setting {setting!r} reads the environment "
+                        f"variable {variable!r}, which is not set"
+                    )
+                    unknown.add(setting)
+                else:
+                    values[setting] = environ[variable]
+            model = connector.settings_model
+            problems = settings_problems(model, values, unknown_values=frozenset(unknown))
+            found += [f"account {name!r}: {problem}" for problem in problems]
+            verify = values.get("verify")
+            if not problems and isinstance(verify, str) and "verify" not in unknown:
+                try:
+                    tls_verification(verify)
+                except CdpError as exc:
+                    found.append(f"account {name!r}: {exc.message}")
+        return found
+
     def capabilities(self, name: str) -> frozenset[Capability]:
         """What the connector of account ``name`` can do (loads the plugin; no request)."""
         return load_connector(self.account(name).connector).capabilities
@@ -395,6 +448,7 @@ class AsyncWorkspace(BaseWorkspace):
         super().__init__(accounts, database=database)
         self._connectors: dict[str, AsyncConnector] = {}
         self._listeners: list[CallListener] = []
+        self._closed = False
 
     async def __aenter__(self) -> Self:
         return self
@@ -407,11 +461,23 @@ class AsyncWorkspace(BaseWorkspace):
     ) -> None:
         await self.aclose()
 
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`aclose` was called: any call after it raises
+        :class:`~cdp_sdk.errors.ClosedError`."""
+        return self._closed
+
     async def aclose(self) -> None:
-        """Close every connector opened so far."""
+        """Close every connector opened so far; later calls raise
+        :class:`~cdp_sdk.errors.ClosedError`."""
+        self._closed = True
         connectors, self._connectors = list(self._connectors.values()), {}
         for connector in connectors:
             await connector.aclose()
+
+    def _require_open(self) -> None:
+        if self._closed:
+            raise ClosedError("the workspace is closed; load it again")
 
     def connector(self, name: str) -> AsyncConnector:
         """The connector of account ``name``, created on first use (no request is made).
@@ -420,6 +486,7 @@ class AsyncWorkspace(BaseWorkspace):
             ConfigurationError: unknown account, missing environment variable or invalid
                 settings; the message names the account.
         """
+        self._require_open()
         connector = self._connectors.get(name)
         if connector is None:
             connector = self._connect_async(name)
@@ -434,6 +501,7 @@ class AsyncWorkspace(BaseWorkspace):
         (redacted) request id, never identifiers or secrets. Returns a function that
         removes the listener.
         """
+        self._require_open()
         self._listeners.append(listener)
 
         def remove() -> None:
@@ -445,12 +513,18 @@ class AsyncWorkspace(BaseWorkspace):
     # -- listings across accounts -----------------------------------------------------
 
     def subscriptions(
-        self, *, modified_since: TimeArg = None, accounts: Iterable[str] | None = None
+        self,
+        *,
+        modified_since: TimeArg = None,
+        status: StatusFilter = None,
+        accounts: Iterable[str] | None = None,
     ) -> AsyncIterator[Subscription]:
-        """Every subscription of every account, ``account`` set to the account name."""
+        """Every subscription of every account, ``account`` set to the account name
+        (``status``: only those in these normalized statuses)."""
 
         def produce(name: str, connector: AsyncConnector) -> AsyncIterator[Subscription]:
-            return _stamped(name, connector.subscriptions(modified_since=modified_since))
+            listing = connector.subscriptions(modified_since=modified_since, status=status)
+            return _stamped(name, listing)
 
         return self._fan_in(Capability.SUBSCRIPTIONS, accounts, produce)
 
@@ -530,18 +604,26 @@ class AsyncWorkspace(BaseWorkspace):
 
         return observe
 
-    async def _fan_in(
+    def _fan_in(
         self,
         capability: Capability,
         accounts: Iterable[str] | None,
         produce: Callable[[str, AsyncConnector], AsyncIterator[T]],
     ) -> AsyncIterator[T]:
-        """Merge the listings of the selected accounts, each read by its own task.
+        """Merge the listings of the selected accounts, each read by its own task (a
+        closed workspace, or an unknown account, is refused at once)."""
+        self._require_open()
+        return self._merged(capability, self.select(accounts), produce)
 
-        A bounded queue carries records to the consumer, so a slow consumer holds the
-        producers back instead of buffering whole listings.
-        """
-        selected = {name: self.connector(name) for name in self.select(accounts)}
+    async def _merged(
+        self,
+        capability: Capability,
+        accounts: list[str],
+        produce: Callable[[str, AsyncConnector], AsyncIterator[T]],
+    ) -> AsyncIterator[T]:
+        """:meth:`_fan_in`'s listing. A bounded queue carries records to the consumer, so
+        a slow consumer holds the producers back instead of buffering whole listings."""
+        selected = {name: self.connector(name) for name in accounts}
         readers = {
             name: connector
             for name, connector in selected.items()
@@ -599,6 +681,7 @@ class Workspace(BaseWorkspace):
         self._async = AsyncWorkspace(self._accounts, database=database)
         self._loop: LoopThread | None = None
         self._iterators: weakref.WeakSet[SyncIterator[Any]] = weakref.WeakSet()
+        self._closed = False
 
     def __enter__(self) -> Self:
         return self
@@ -611,13 +694,21 @@ class Workspace(BaseWorkspace):
     ) -> None:
         self.close()
 
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called: any call after it raises
+        :class:`~cdp_sdk.errors.ClosedError`."""
+        return self._closed
+
     def close(self) -> None:
-        """Close open iterators and connectors, and stop the loop thread."""
+        """Close open iterators and connectors, and stop the loop thread; later calls
+        raise :class:`~cdp_sdk.errors.ClosedError`."""
+        self._closed = True
         loop, self._loop = self._loop, None
         if loop is None:
             return
         for iterator in list(self._iterators):
-            iterator.close()
+            iterator.close(_closed())
         try:
             loop.run(self._async.aclose())
         finally:
@@ -633,20 +724,31 @@ class Workspace(BaseWorkspace):
 
     def connect(self, name: str) -> Connector:
         """A new synchronous connector for account ``name``; close it when done."""
+        if self._closed:
+            raise _closed()
         return Connector(self._connect_async(name))
 
     def add_call_listener(self, listener: CallListener) -> Callable[[], None]:
         """See :meth:`AsyncWorkspace.add_call_listener`."""
+        if self._closed:
+            raise _closed()
         return self._async.add_call_listener(listener)
 
     # -- listings across accounts -----------------------------------------------------
 
     def subscriptions(
-        self, *, modified_since: TimeArg = None, accounts: Iterable[str] | None = None
+        self,
+        *,
+        modified_since: TimeArg = None,
+        status: StatusFilter = None,
+        accounts: Iterable[str] | None = None,
     ) -> Iterator[Subscription]:
-        """Every subscription of every account, ``account`` set to the account name."""
+        """Every subscription of every account, ``account`` set to the account name
+        (``status``: only those in these normalized statuses)."""
         return self._iterate(
-            lambda w: w.subscriptions(modified_since=modified_since, accounts=accounts)
+            lambda w: w.subscriptions(
+                modified_since=modified_since, status=status, accounts=accounts
+            )
         )
 
     def activation_modes(
@@ -685,8 +787,10 @@ class Workspace(BaseWorkspace):
         return self._iterate(lambda w: w.audit_events(start=start, end=end, accounts=accounts))
 
     def _portal(self) -> LoopThread:
+        if self._closed:
+            raise _closed()
         if self._loop is None:
-            self._loop = LoopThread("cdp-sdk-workspace")
+            self._loop = LoopThread("cdp-sdk-workspace", closed=_closed)
         return self._loop
 
     def _iterate(self, listing: Callable[[AsyncWorkspace], AsyncIterator[T]]) -> Iterator[T]:
@@ -695,6 +799,10 @@ class Workspace(BaseWorkspace):
         iterator = SyncIterator(listing(self._async), loop)
         self._iterators.add(iterator)
         return iterator
+
+
+def _closed() -> ClosedError:
+    return ClosedError("the workspace is closed; load it again")
 
 
 @dataclass(frozen=True, slots=True)

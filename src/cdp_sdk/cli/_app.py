@@ -18,7 +18,7 @@ import time
 import traceback
 import warnings
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -31,12 +31,23 @@ from cdp_sdk import Capability, CdpError, __version__, available_connectors
 from cdp_sdk._redact import RedactingFilter
 from cdp_sdk.cli import _render as render
 from cdp_sdk.cli._export import ExportFormat
+from cdp_sdk.cli._output import (
+    QUIET,
+    SHOW_PROGRESS,
+    FormatOption,
+    OutputFormat,
+    emit,
+    record,
+    status,
+    table_limit,
+)
 from cdp_sdk.errors import ConfigurationError
 from cdp_sdk.models import AuditKind, SimStatus, normalize_iccid
 
 if TYPE_CHECKING:
-    from cdp_sdk.sync import Store
-    from cdp_sdk.workspace import Workspace
+    from cdp_sdk.cli._sync import SyncPlan
+    from cdp_sdk.sync import Store, SyncEvent
+    from cdp_sdk.workspace import BaseWorkspace, Workspace
 
 __all__ = ["CommandError", "app", "main"]
 
@@ -45,6 +56,11 @@ R = TypeVar("R")
 
 DEFAULT_CONFIG = Path("cdp.toml")
 DEFAULT_DATABASE = "cdp.db"
+
+# Exit statuses (docs/workspace.md): 0 done; 1 the run failed (an error, a failed entity,
+# a refused change); 2 the command line or an input file (workspace, CSV, plan) cannot be
+# used, and nothing was called; 130 interrupted (Ctrl-C).
+OK, FAILED, USAGE_ERROR, INTERRUPTED = 0, 1, 2, 130
 
 
 class CommandError(Exception):
@@ -82,8 +98,11 @@ _DEBUG: contextvars.ContextVar[bool] = contextvars.ContextVar("cdp_debug", defau
 app = typer.Typer(
     name="cdp",
     help="One normalized API over IoT SIM connectivity platforms: sync, query, export.",
+    epilog="Data goes to standard output, status and progress to standard error. Exit "
+    "status: 0 done, 1 the run failed, 2 a command line or input file that cannot be used "
+    "(nothing was called), 130 interrupted.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion, --show-completion
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -166,9 +185,16 @@ def root(
             "--version", help="Print the version and exit.", is_eager=True, callback=_print_version
         ),
     ] = False,
+    quiet: Annotated[
+        bool,
+        typer.Option("--quiet", "-q", help="No status lines or progress bars (errors still show)."),
+    ] = False,
+    no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bars.")] = False,
 ) -> None:
     """One normalized API over IoT SIM connectivity platforms: sync, query, export."""
     _DEBUG.set(debug)
+    QUIET.set(quiet)
+    SHOW_PROGRESS.set(not (quiet or no_progress))
     if debug:
         handler = logging.StreamHandler(sys.stderr)
         handler.addFilter(RedactingFilter())  # identifiers and secrets stay out of logs
@@ -213,9 +239,13 @@ AccountsOption = Annotated[
     typer.Option("--account", "-a", metavar="NAME", help="Only this account (repeatable)."),
 ]
 LimitOption = Annotated[
-    int,
+    int | None,
     typer.Option(
-        "--limit", "-n", min=0, metavar="N", help="Rows to show (0: all).", show_default=True
+        "--limit",
+        "-n",
+        min=0,
+        metavar="N",
+        help="Rows to show (0: all; default: 20 in a table, all in json, jsonl and csv).",
     ),
 ]
 SinceOption = Annotated[
@@ -289,8 +319,9 @@ def _existing_store(db: str | None, config: Path) -> Iterator[Store]:
     """The store to read; an error when a SQLite file does not exist yet."""
     target = _database(db, config)
     if "://" not in target and not Path(target).expanduser().exists():
-        raise ConfigurationError(
-            f"no store at {target}: run `cdp sync` (or `cdp demo`) first, or pass --db"
+        raise typer.BadParameter(
+            f"no store at {target}: run `cdp sync` (or `cdp demo`) first, or pass --db",
+            param_hint="--db",
         )
     from cdp_sdk.sync import Store
 
@@ -302,10 +333,15 @@ def _workspace(config: Path) -> Workspace:
     from cdp_sdk.workspace import Workspace
 
     if not config.exists():
-        raise ConfigurationError(
-            f"no workspace file {config}: pass --config, or run `cdp demo` to see one"
+        raise typer.BadParameter(
+            f"no workspace file {config}: pass --config, write one with `cdp init`, or run "
+            "`cdp demo` to see one",
+            param_hint="--config",
         )
-    return Workspace.load(config)
+    try:
+        return Workspace.load(config)
+    except ConfigurationError as error:  # the file cannot be used: nothing was called
+        raise typer.BadParameter(error.message, param_hint="--config") from None
 
 
 def _footer(shown: int, total: int, what: str, *, live: bool = False) -> str:
@@ -315,22 +351,81 @@ def _footer(shown: int, total: int, what: str, *, live: bool = False) -> str:
     return f"{render.number(shown)} of {render.number(total)} {what} {source} (--limit 0 shows all)"
 
 
+def _range(since: datetime | None, until: datetime | None) -> None:
+    """``--since`` after (or on) ``--until`` is a usage error: the range ``[since, until)``
+    would be empty."""
+    if since is not None and until is not None and since >= until:
+        raise typer.BadParameter(
+            f"{since:%Y-%m-%d} is not before --until {until:%Y-%m-%d} "
+            "(the range is [--since, --until))",
+            param_hint="--since",
+        )
+
+
+def _unknown_account(name: str, known: Iterable[str], where: str) -> typer.BadParameter:
+    listed = ", ".join(sorted(set(known))) or "none"
+    return typer.BadParameter(
+        f"unknown account {name!r} ({where}: {listed})", param_hint="--account"
+    )
+
+
+def _workspace_accounts(workspace: BaseWorkspace, accounts: Iterable[str] | None) -> None:
+    """Every ``--account`` names an account of the workspace (else a usage error)."""
+    for name in accounts or ():
+        if name not in workspace.accounts:
+            raise _unknown_account(name, workspace.accounts, "accounts of the workspace")
+
+
+def _store_accounts(store: Store, config: Path, accounts: Iterable[str] | None) -> None:
+    """Every ``--account`` names an account of the store or of the workspace file (else a
+    usage error): an unknown name would match nothing and look like no data."""
+    wanted = [name for name in accounts or () if name]
+    if not wanted:
+        return
+    known = set(store.accounts())
+    if config.is_file():
+        from cdp_sdk.workspace import BaseWorkspace
+
+        with contextlib.suppress(CdpError):
+            known |= set(BaseWorkspace.load(config).accounts)
+    for name in wanted:
+        if name not in known:
+            raise _unknown_account(name, known, "accounts of the store and workspace")
+
+
 # -- connectors -------------------------------------------------------------------------------
+
+CONNECTOR_KEYS = ("name", "title", "distribution", "version", "capabilities")
 
 
 @app.command()
 @_handled
 def connectors(
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    fmt: FormatOption = OutputFormat.TABLE,
+    as_json: Annotated[
+        bool, typer.Option("--json", hidden=True, help="Same as --format json.")
+    ] = False,
 ) -> None:
     """List the installed connectors and what each can do."""
     infos = available_connectors()  # load failures are warnings, shown on stderr
-    if as_json:
-        typer.echo(json.dumps([json.loads(info.model_dump_json()) for info in infos], indent=2))
+    fmt = OutputFormat.JSON if as_json else fmt
+    if fmt is not OutputFormat.TABLE:
+        order = [c.value for c in Capability]
+        emit(
+            (
+                {
+                    **record(json.loads(info.model_dump_json()), CONNECTOR_KEYS[:-1]),
+                    "capabilities": sorted((c.value for c in info.capabilities), key=order.index),
+                }
+                for info in infos
+            ),
+            CONNECTOR_KEYS,
+            fmt,
+        )
         return
     out = render.console()
     if not infos:
-        out.print("No connectors installed (entry-point group cdp_sdk.connectors).")
+        status("No connectors installed (entry-point group cdp_sdk.connectors).")
         return
     with out:  # one write: `cdp connectors | grep -q ...` never meets a closed pipe midway
         out.print(render.connectors_table(infos, [c.value for c in Capability]))
@@ -342,6 +437,32 @@ def connectors(
 
 
 # -- sync -------------------------------------------------------------------------------------
+
+
+def _refuse_problems(
+    workspace: BaseWorkspace, config: Path, accounts: Iterable[str] | None = None
+) -> None:
+    """Print every problem of the workspace once (``error: ...``) and exit with status 2,
+    before anything is called or written; nothing when there is none."""
+    problems = workspace.problems(accounts)
+    if not problems:
+        return
+    err = render.console(stderr=True)
+    for problem in problems:
+        err.print(f"error: {config}: {problem}", markup=False, soft_wrap=True)
+    raise typer.Exit(USAGE_ERROR)
+
+
+@contextmanager
+def _progress(plan: SyncPlan) -> Iterator[Callable[[SyncEvent], None] | None]:
+    """Progress bars of a sync on standard error when it is a terminal, unless
+    --no-progress or --quiet."""
+    err = render.console(stderr=True)
+    if not SHOW_PROGRESS.get() or QUIET.get() or not err.is_terminal:
+        yield None
+        return
+    with render.SyncProgress(err, plan) as progress:
+        yield progress
 
 
 @app.command()
@@ -365,30 +486,36 @@ def sync(
         typer.Option("--history-days", min=1, help="How far back a first sync reads (default 90)."),
     ] = None,
 ) -> None:
-    """Mirror the workspace's accounts into the store; incremental after the first run."""
+    """Mirror the workspace's accounts into the store; incremental after the first run.
+
+    The workspace is checked first (as `cdp check` does): with a problem, nothing is
+    synced and no store is created.
+    """
     from cdp_sdk.cli._sync import entities_of, plan_sync, run_sync
     from cdp_sdk.sync import Store, SyncOptions
 
-    entities = entities_of(entity)
+    try:
+        entities = entities_of(entity)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--entity") from None
     options = SyncOptions(history=timedelta(days=history_days)) if history_days else None
     out = render.console()
     started = time.perf_counter()
-    with _workspace(config) as workspace, Store(_database(db, config)) as store:
-        plan = plan_sync(workspace, accounts=account, entities=entities, options=options)
-        out.print(
-            f"Syncing {len(plan.accounts)} account(s) of {config} into {_shown(store)}",
-            markup=False,
-        )
-        with render.SyncProgress(out, plan) as progress:
-            reports = run_sync(store, workspace, plan, progress=progress)
+    with _workspace(config) as workspace:
+        _workspace_accounts(workspace, account)
+        _refuse_problems(workspace, config, account)
+        with Store(_database(db, config)) as store:
+            plan = plan_sync(workspace, accounts=account, entities=entities, options=options)
+            status(f"Syncing {len(plan.accounts)} account(s) of {config} into {_shown(store)}")
+            with _progress(plan) as progress:
+                reports = run_sync(store, workspace, plan, progress=progress)
         out.print(render.sync_table(reports, plan.left_out))
     results = [result for report in reports for result in report.results]
     errors = [result for result in results if result.status == "error"]
     runs = ", ".join(str(report.run_id) for report in reports)
-    out.print(
+    status(
         f"{render.number(sum(r.records for r in results))} records written in "
-        f"{time.perf_counter() - started:.1f} s (run {runs})",
-        markup=False,
+        f"{time.perf_counter() - started:.1f} s (run {runs})"
     )
     if errors:
         attempted = sum(1 for r in results if r.status != "skipped")
@@ -398,6 +525,44 @@ def sync(
 
 
 # -- reading the store --------------------------------------------------------------------------
+
+SIM_KEYS = ("account", "iccid", "status", "status_raw", "tariff", "msisdn", "updated_at")
+STATUS_COUNT_KEYS = ("account", "connector", "status", "count")
+USAGE_KEYS = (
+    "account",
+    "connector",
+    "bearer",
+    "unit",
+    "quantity",
+    "records",
+    "first_start",
+    "granularities",
+    "level",
+)
+INVOICE_KEYS = (
+    "account",
+    "id",
+    "period_start",
+    "period_end",
+    "issued_at",
+    "due_at",
+    "currency",
+    "total",
+    "status",
+)
+EVENT_KEYS = (
+    "account",
+    "occurred_at",
+    "iccid",
+    "kind",
+    "field",
+    "old_value",
+    "new_value",
+    "old_status",
+    "new_status",
+    "actor",
+    "description",
+)
 
 
 def _skipped(skipped: dict[str, str]) -> None:
@@ -412,7 +577,7 @@ def sims(
     config: ConfigOption = DEFAULT_CONFIG,
     db: DbOption = None,
     account: AccountsOption = None,
-    status: Annotated[
+    status_: Annotated[
         list[SimStatus] | None,
         typer.Option("--status", "-s", help="Only SIMs in this status (repeatable)."),
     ] = None,
@@ -420,43 +585,57 @@ def sims(
     by_status: Annotated[
         bool, typer.Option("--by-status", help="Count SIMs per account and status instead.")
     ] = False,
-    limit: LimitOption = 20,
+    limit: LimitOption = None,
     live: LiveOption = False,
+    fmt: FormatOption = OutputFormat.TABLE,
 ) -> None:
     """SIMs, most recently changed first (from the store, or --live)."""
     from cdp_sdk.cli._rows import StatusCount
 
-    statuses = [s.value for s in status] if status and not by_status else None
-    out = render.console()
+    statuses = [s.value for s in status_] if status_ and not by_status else None
+    shown = table_limit(limit, fmt)
     if live:
         from cdp_sdk.cli._live import live_sims
 
         with _workspace(config) as workspace:
+            _workspace_accounts(workspace, account)
             found = live_sims(
                 workspace,
                 accounts=account,
                 statuses=statuses,
                 iccid=iccid,
-                limit=None if by_status else limit,
+                limit=None if by_status else shown,
             )
             connectors = {name: workspace.account(name).connector for name in workspace.names}
         if by_status:
             counted = Counter((row.account, row.status) for row in found.rows)
             counts = [StatusCount(a, connectors[a], s, n) for (a, s), n in counted.items()]
-            out.print(render.status_table(counts))
+            counts.sort(key=lambda c: (c.account, c.status))
+            _print_status_counts(counts, fmt)
             return
         rows, total = found.rows, found.total
     else:
         from cdp_sdk.cli._queries import list_sims, sims_by_status
 
         with _existing_store(db, config) as store:
+            _store_accounts(store, config, account)
             if by_status:
-                out.print(render.status_table(sims_by_status(store, accounts=account)))
+                _print_status_counts(sims_by_status(store, accounts=account), fmt)
                 return
-            page = list_sims(store, accounts=account, statuses=statuses, iccid=iccid, limit=limit)
+            page = list_sims(store, accounts=account, statuses=statuses, iccid=iccid, limit=shown)
         rows, total = page.rows, page.total
-    out.print(render.sims_table(rows))
-    out.print(_footer(len(rows), total, "SIMs", live=live), markup=False)
+    if fmt is OutputFormat.TABLE:
+        render.console().print(render.sims_table(rows))
+    else:
+        emit((record(row, SIM_KEYS) for row in rows), SIM_KEYS, fmt)
+    status(_footer(len(rows), total, "SIMs", live=live))
+
+
+def _print_status_counts(counts: Sequence[Any], fmt: OutputFormat) -> None:
+    if fmt is OutputFormat.TABLE:
+        render.console().print(render.status_table(counts))
+    else:
+        emit((record(count, STATUS_COUNT_KEYS) for count in counts), STATUS_COUNT_KEYS, fmt)
 
 
 @app.command()
@@ -472,15 +651,23 @@ def usage(
     since: SinceOption = None,
     until: UntilOption = None,
     live: LiveOption = False,
+    fmt: FormatOption = OutputFormat.TABLE,
 ) -> None:
     """Data, SMS and voice usage per account (from the store, or --live)."""
+    _range(since, until)
     midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     start = _utc(since) or midnight - timedelta(days=days)
     end = _utc(until)
+    if end is not None and start >= end:  # --until alone, before the default --days range
+        raise typer.BadParameter(
+            f"{end:%Y-%m-%d} is not after the start {start:%Y-%m-%d} (--days {days}); pass --since",
+            param_hint="--until",
+        )
     if live:
         from cdp_sdk.cli._live import live_usage
 
         with _workspace(config) as workspace:
+            _workspace_accounts(workspace, account)
             found = live_usage(workspace, start=start, end=end, accounts=account, iccid=iccid)
         totals = found.rows
         _skipped(found.skipped)
@@ -488,19 +675,21 @@ def usage(
         from cdp_sdk.cli._queries import usage_totals
 
         with _existing_store(db, config) as store:
+            _store_accounts(store, config, account)
             totals = usage_totals(store, start=start, end=end, accounts=account, iccid=iccid)
+    if fmt is not OutputFormat.TABLE:
+        emit((record(total, USAGE_KEYS) for total in totals), USAGE_KEYS, fmt)
+        return
     period = f"from {start:%Y-%m-%d}" + (f" to {end:%Y-%m-%d}" if end else "")
     where = "on the platforms" if live else "in the store"
-    out = render.console()
     if not totals:
-        out.print(f"No usage {where} {period}.", markup=False)
+        status(f"No usage {where} {period}.")
         return
-    out.print(render.usage_table(totals, title=f"Usage {period} (UTC)"))
-    out.print(
+    render.console().print(render.usage_table(totals, title=f"Usage {period} (UTC)"))
+    status(
         "Records are counted whole: a platform reporting by billing cycle contributes the "
         "cycles that start in the period ('from' says since when).",
         style="dim",
-        markup=False,
     )
 
 
@@ -512,31 +701,40 @@ def invoices(
     account: AccountsOption = None,
     since: SinceOption = None,
     until: UntilOption = None,
-    limit: LimitOption = 20,
+    limit: LimitOption = None,
     live: LiveOption = False,
+    fmt: FormatOption = OutputFormat.TABLE,
 ) -> None:
     """Invoices, latest period first, with totals per account (from the store, or --live)."""
     from cdp_sdk.cli._rows import total_invoices
 
+    _range(since, until)
     start = since.date() if since else None
     end = until.date() if until else None
+    shown = table_limit(limit, fmt)
     if live:
         from cdp_sdk.cli._live import live_invoices
 
         with _workspace(config) as workspace:
+            _workspace_accounts(workspace, account)
             found = live_invoices(workspace, accounts=account, start=start, end=end)
-        rows, total = found.rows[:limit] if limit else found.rows, found.total
+        rows, total = found.rows[:shown] if shown else found.rows, found.total
         totals = total_invoices(found.rows)
     else:
         from cdp_sdk.cli._queries import invoice_totals, list_invoices
 
         with _existing_store(db, config) as store:
-            page = list_invoices(store, accounts=account, start=start, end=end, limit=limit)
+            _store_accounts(store, config, account)
+            page = list_invoices(store, accounts=account, start=start, end=end, limit=shown)
             totals = invoice_totals(store, accounts=account, start=start, end=end)
         rows, total = page.rows, page.total
+    if fmt is not OutputFormat.TABLE:
+        emit((record(row, INVOICE_KEYS) for row in rows), INVOICE_KEYS, fmt)
+        status(_footer(len(rows), total, "invoices", live=live))
+        return
     out = render.console()
     out.print(render.invoices_table(rows))
-    out.print(_footer(len(rows), total, "invoices", live=live), markup=False)
+    status(_footer(len(rows), total, "invoices", live=live))
     if totals:
         out.print(render.invoice_totals_table(totals, title="Totals"))
 
@@ -554,15 +752,20 @@ def events(
     ] = None,
     since: SinceOption = None,
     until: UntilOption = None,
-    limit: LimitOption = 20,
+    limit: LimitOption = None,
     live: LiveOption = False,
+    fmt: FormatOption = OutputFormat.TABLE,
 ) -> None:
-    """Audit events, newest first (from the store, or --live)."""
+    """Audit events, newest first (from the store, or --live); a status change shows the
+    normalized statuses, with the platform's own names beside them."""
+    _range(since, until)
     kinds = [k.value for k in kind] if kind else None
+    shown = table_limit(limit, fmt)
     if live:
         from cdp_sdk.cli._live import live_events
 
         with _workspace(config) as workspace:
+            _workspace_accounts(workspace, account)
             found = live_events(
                 workspace,
                 accounts=account,
@@ -570,7 +773,7 @@ def events(
                 kinds=kinds,
                 start=_utc(since),
                 end=_utc(until),
-                limit=limit,
+                limit=shown,
             )
         rows, total = found.rows, found.total
         _skipped(found.skipped)
@@ -578,6 +781,7 @@ def events(
         from cdp_sdk.cli._queries import latest_events
 
         with _existing_store(db, config) as store:
+            _store_accounts(store, config, account)
             page = latest_events(
                 store,
                 accounts=account,
@@ -585,12 +789,14 @@ def events(
                 kinds=kinds,
                 start=_utc(since),
                 end=_utc(until),
-                limit=limit,
+                limit=shown,
             )
         rows, total = page.rows, page.total
-    out = render.console()
-    out.print(render.events_table(rows))
-    out.print(_footer(len(rows), total, "events", live=live), markup=False)
+    if fmt is OutputFormat.TABLE:
+        render.console().print(render.events_table(rows))
+    else:
+        emit((record(row, EVENT_KEYS) for row in rows), EVENT_KEYS, fmt)
+    status(_footer(len(rows), total, "events", live=live))
 
 
 # -- export -------------------------------------------------------------------------------------
@@ -636,6 +842,7 @@ def export(
     form = ExportFormat(fmt)
     tables = list(table) if table else list(schema.tables)
     with _existing_store(db, config) as store:
+        _store_accounts(store, config, [account] if account else None)
         if out_path == "-":
             if len(tables) != 1:
                 raise CommandError("--out - writes one table: pass --table")
@@ -686,22 +893,31 @@ def tags_import(
         if not (push or dry_run):
             return
         with _workspace(config) as workspace:
+            _workspace_accounts(workspace, account)
             plan = store.plan_tag_push(workspace, accounts=account)
             out.print(render.tag_plan_table(plan))
             for name, why in sorted(plan.skipped.items()):
                 out.print(f"not pushed to {name}: {why}", markup=False)
+            for change, why in plan.refused:
+                out.print(f"refused: {change.account} {change.iccid}: {why}", markup=False)
             if dry_run:
+                refused = f", {len(plan.refused)} would be refused" if plan.refused else ""
                 out.print(
-                    f"Dry run: {len(plan)} SIM(s) would change; no platform was called.",
+                    f"Dry run: {len(plan)} SIM(s) would change{refused}; no platform was called.",
                     markup=False,
                 )
+                if plan.refused:
+                    raise CommandError(
+                        f"the platforms would refuse the tags of {len(plan.refused)} SIM(s)"
+                    )
                 return
             report = store.push_tags(workspace, plan)
     out.print(f"Pushed the tags of {len(report.pushed)} SIM(s).", markup=False)
     for change, error in report.failed:
         out.print(f"failed: {change.account} {change.iccid}: {error}", markup=False)
-    if report.failed:
-        raise CommandError(f"the tags of {len(report.failed)} SIM(s) could not be pushed")
+    if report.failed or plan.refused:
+        not_pushed = len(report.failed) + len(plan.refused)
+        raise CommandError(f"the tags of {not_pushed} SIM(s) could not be pushed")
 
 
 @tags_app.command("list")
@@ -720,15 +936,15 @@ def tags_list(
 ) -> None:
     """Platform and local tags side by side."""
     with _existing_store(db, config) as store:
+        _store_accounts(store, config, [account] if account else None)
         found = [
             tag
             for tag in store.tags(account=account, iccid=iccid)
             if source is None or tag.source == source
         ]
     shown = found[:limit] if limit else found
-    out = render.console()
-    out.print(render.tags_table(shown))
-    out.print(_footer(len(shown), len(found), "tags"), markup=False)
+    render.console().print(render.tags_table(shown))
+    status(_footer(len(shown), len(found), "tags"))
 
 
 # -- purge --------------------------------------------------------------------------------------
@@ -748,8 +964,9 @@ def purge(
         known = store.accounts()
         if account not in known:
             listed = ", ".join(known) or "none"
-            raise CommandError(
-                f"the store holds nothing for account {account!r} (accounts: {listed})"
+            raise typer.BadParameter(
+                f"the store holds nothing for account {account!r} (accounts: {listed})",
+                param_hint="--account",
             )
         if not yes and not typer.confirm(
             f"Delete every row of account {account!r} from {_shown(store)}?"
@@ -835,8 +1052,8 @@ def demo(
         typer.Option(
             "--size",
             min=1,
-            help="SIMs per platform (default: 1,000 sandbox, 800 emnify and soracom, 300 "
-            "jasper and 1nce, whose usage is read SIM by SIM: 3,200 in all).",
+            help="SIMs in each platform's fleet (default: 1,000 sandbox, 800 emnify and "
+            "soracom, 300 jasper and 1nce, whose usage is read SIM by SIM).",
         ),
     ] = None,
 ) -> None:
@@ -853,8 +1070,8 @@ def demo(
     out = render.console()
     with Demo(directory, size=size) as session:
         out.print(
-            f"[bold]cdp demo[/bold]: {len(session.fleets)} emulated platforms, "
-            f"{render.number(session.sims)} synthetic SIMs, no network, no credentials"
+            f"[bold]cdp demo[/bold]: {len(session.fleets)} emulated platforms over synthetic "
+            "fleets, no network, no credentials"
         )
         out.print(f"  workspace  {session.workspace_file}", markup=False)
         out.print(f"  store      {session.database}", markup=False)
@@ -863,9 +1080,16 @@ def demo(
             if session.first_run
             else "The store exists: an incremental sync, asking only for changes."
         )
-        with render.SyncProgress(out, session.plan) as progress:
+        with _progress(session.plan) as progress:
             reports = session.sync(progress)
         out.print(render.sync_table(reports, session.plan.left_out, per_entity=False))
+        synced = session.synced_sims()
+        out.print(
+            f"{render.number(synced)} SIMs synced: all the platforms list (of fleets of "
+            f"{render.number(session.sims)}; some platforms do not list retired or "
+            "unregistered SIMs)",
+            markup=False,
+        )
         errors = [result for report in reports for result in report.errors]
         if errors:
             out.print(render.sync_table(reports, session.plan.left_out))
@@ -910,16 +1134,28 @@ def demo(
 
 # -- entry point ----------------------------------------------------------------------------------
 
+_GLOBAL_FLAGS = {"--debug": "--debug", "--quiet": "--quiet", "-q": "--quiet"}
+_GLOBAL_FLAGS["--no-progress"] = "--no-progress"
+
+
+def _hoisted(args: list[str]) -> list[str]:
+    """``args`` with the global flags moved before the command, wherever they were given
+    (before a ``--``), so that ``cdp sims --quiet`` means ``cdp --quiet sims``."""
+    end = args.index("--") if "--" in args else len(args)
+    found = [_GLOBAL_FLAGS[a] for a in args[:end] if a in _GLOBAL_FLAGS]
+    if not found:
+        return args
+    rest = [a for i, a in enumerate(args) if i >= end or a not in _GLOBAL_FLAGS]
+    return [*dict.fromkeys(found), *rest]
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``cdp`` with ``argv`` (default: the process arguments); the exit status.
 
-    ``--debug`` is accepted anywhere before ``--``.
+    ``--debug``, ``--quiet`` (``-q``) and ``--no-progress`` are accepted anywhere before
+    ``--``.
     """
-    args = list(sys.argv[1:] if argv is None else argv)
-    end = args.index("--") if "--" in args else len(args)
-    if "--debug" in args[:end]:
-        args = ["--debug", *(a for i, a in enumerate(args) if i >= end or a != "--debug")]
+    args = _hoisted(list(sys.argv[1:] if argv is None else argv))
     try:
         result: Any = app(args=args, prog_name="cdp", standalone_mode=False)
     except _USAGE_ERROR as error:
@@ -935,6 +1171,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except typer.Abort:
         typer.echo("error: aborted", err=True)
         return 1
+    except SystemExit as leaving:  # --show-completion and --install-completion end so
+        return leaving.code if isinstance(leaving.code, int) else 0
     except Exception as error:  # the command line itself failed (not a command)
         if _DEBUG.get() or "--debug" in args[:1]:
             traceback.print_exc(file=sys.stderr)
@@ -947,3 +1185,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 from cdp_sdk.cli._changes import changes_app  # noqa: E402
 
 app.add_typer(changes_app, name="changes", no_args_is_help=True)
+
+# `cdp init`, `cdp check` (setting a workspace up) and `cdp plugin` have their own modules.
+from cdp_sdk.cli._setup import check_command, init_command  # noqa: E402
+
+app.command("init")(_handled(init_command))
+app.command("check")(_handled(check_command))
+
+from cdp_sdk.cli._plugin import new_command, plugin_app  # noqa: E402
+
+plugin_app.command("new")(_handled(new_command))
+app.add_typer(plugin_app, name="plugin", no_args_is_help=True)

@@ -33,6 +33,7 @@ from cdp_sdk.cli._changes_render import (
     outcomes_table,
     plan_table,
 )
+from cdp_sdk.cli._output import FormatOption, OutputFormat, emit, record
 
 # Made before the helpers of the main app are imported: `_app` registers this object at
 # its end, whichever of the two modules is imported first.
@@ -50,7 +51,9 @@ from cdp_sdk.cli._app import (  # noqa: E402
     _describe,
     _existing_store,
     _handled,
+    _store_accounts,
     _workspace,
+    _workspace_accounts,
 )
 
 __all__ = ["USAGE_ERROR", "changes_app"]
@@ -60,6 +63,30 @@ R = TypeVar("R")
 
 USAGE_ERROR = 2
 """The exit status for a command line, change file or plan file that cannot be used."""
+LOG_KEYS = (
+    "at",
+    "run_id",
+    "account",
+    "iccid",
+    "step",
+    "event",
+    "outcome",
+    "code",
+    "request_id",
+    "detail",
+)
+PLAN_ROW_KEYS = (
+    "line",
+    "account",
+    "connector",
+    "iccid",
+    "current",
+    "seen",
+    "wanted",
+    "calls",
+    "decision",
+    "why",
+)
 DEFAULT_CONFIG = Path("cdp.toml")
 
 
@@ -131,6 +158,7 @@ def plan_command(
     limit = DEFAULT_MAX_CHANGES if max_changes is None else max_changes
     if live:
         with _workspace(config) as workspace:
+            _workspace_accounts(workspace, account)
             plan = changes.plan(
                 workspace,
                 accounts=account,
@@ -142,6 +170,7 @@ def plan_command(
 
         accounts = BaseWorkspace.load(config) if config.is_file() else None
         with _existing_store(db, config) as store:
+            _store_accounts(store, config, account)
             plan = changes.plan(
                 accounts,
                 store=store,
@@ -251,11 +280,15 @@ def apply_command(
 def show_command(
     plan_file: Annotated[Path, typer.Argument(metavar="PLAN", help="A plan saved by plan.")],
     as_json: JsonOption = False,
+    fmt: FormatOption = OutputFormat.TABLE,
 ) -> None:
-    """Print a saved plan."""
+    """Print a saved plan (json: the plan file itself; jsonl and csv: one row per SIM)."""
     plan = Plan.load(plan_file)
-    if as_json:
+    if as_json or fmt is OutputFormat.JSON:
         typer.echo(plan.to_json())
+        return
+    if fmt is not OutputFormat.TABLE:
+        emit((record(row, PLAN_ROW_KEYS) for row in plan.rows()), PLAN_ROW_KEYS, fmt)
         return
     out = render.console()
     out.print(plan_table(plan))
@@ -268,6 +301,7 @@ def show_command(
 def log_command(
     plan: Annotated[str, typer.Argument(metavar="PLAN", help="A saved plan, or a plan id.")],
     as_json: JsonOption = False,
+    fmt: FormatOption = OutputFormat.TABLE,
     config: ConfigOption = DEFAULT_CONFIG,
     db: DbOption = None,
 ) -> None:
@@ -277,7 +311,7 @@ def log_command(
     plan_id = Plan.load(plan).id if Path(plan).is_file() else plan
     with _existing_store(db, config) as store:
         entries = journal_rows(store, plan_id)
-    if as_json:
+    if as_json or fmt is not OutputFormat.TABLE:
         rows = [
             {
                 "at": entry.at.isoformat(),
@@ -293,7 +327,10 @@ def log_command(
             }
             for entry in entries
         ]
-        typer.echo(json.dumps(rows, indent=2))
+        if fmt in (OutputFormat.JSONL, OutputFormat.CSV) and not as_json:
+            emit(rows, LOG_KEYS, fmt)
+        else:
+            typer.echo(json.dumps(rows, indent=2))
         return
     if not entries:
         raise CommandError(f"the store holds no journal for plan {plan_id!r}")

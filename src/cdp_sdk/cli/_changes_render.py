@@ -28,7 +28,7 @@ from cdp_sdk.changes import (
     Plan,
     SimFinished,
 )
-from cdp_sdk.cli._render import number
+from cdp_sdk.cli._render import WHOLE, number
 
 __all__ = ["ApplyProgress", "journal_table", "outcomes_table", "plan_table"]
 
@@ -45,7 +45,12 @@ _OUTCOME_STYLE = {
 def _table(*columns: str, title: str | None = None) -> Table:
     table = Table(title=title, title_justify="left", title_style="bold", header_style="bold")
     for name in columns:
-        table.add_column(name, justify="right" if name == "line" else "left")
+        table.add_column(
+            name,
+            justify="right" if name == "line" else "left",
+            no_wrap=name in WHOLE,
+            overflow="fold",
+        )
     return table
 
 

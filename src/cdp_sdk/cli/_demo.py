@@ -68,7 +68,8 @@ class Demo:
     Args:
         directory: where ``cdp.toml`` and ``cdp.db`` go (created if missing). A directory
             holding a workspace file or store that the demo did not write is refused.
-        size: SIMs per platform (default: each platform's demo size, 3,200 SIMs in all).
+        size: SIMs per platform (default: each platform's demo size, fleets of 3,200 SIMs
+            in all, of which the platforms list the SIMs they keep).
         today: the fleets' today (default: the current UTC date).
         options: how far back and in which windows to sync.
     """
@@ -100,8 +101,18 @@ class Demo:
 
     @property
     def sims(self) -> int:
-        """SIMs in all the fleets."""
+        """SIMs in all the fleets (the platforms list fewer: some hide retired or
+        unregistered SIMs; :meth:`synced_sims` counts what was synced)."""
         return sum(fleet.size for fleet in self.fleets.values())
+
+    def synced_sims(self) -> int:
+        """SIMs in the store: what the platforms listed (inside the ``with`` block)."""
+        from sqlalchemy import func, select
+
+        from cdp_sdk.sync.schema import subscriptions
+
+        query = select(func.count()).select_from(subscriptions)
+        return int(self.store.read(lambda connection: connection.scalar(query)) or 0)
 
     @property
     def workspace(self) -> Workspace:

@@ -20,6 +20,7 @@ from cdp_sdk.cli._rows import (
     EventRow,
     InvoiceRow,
     SimRow,
+    StatusNames,
     UsagePart,
     UsageTotal,
     aggregate_usage,
@@ -65,7 +66,7 @@ def live_sims(
             sim.msisdn,
             sim.updated_at,
         )
-        for sim in workspace.subscriptions(accounts=accounts)
+        for sim in workspace.subscriptions(accounts=accounts, status=statuses or None)
         if (not statuses or sim.status.value in statuses) and (iccid is None or sim.iccid == iccid)
     ]
     rows.sort(key=lambda r: (r.account, r.iccid))
@@ -201,4 +202,14 @@ def live_events(
         if (not kinds or event.kind.value in kinds) and (iccid is None or event.iccid == iccid)
     ]
     rows.sort(key=lambda r: (r.occurred_at, r.account, r.iccid or ""), reverse=True)
-    return Live(_limited(rows, limit), len(rows), skipped)
+    shown = _limited(rows, limit)
+    changed = {row.account for row in shown if row.kind == "status_change"}
+    names = (
+        StatusNames(
+            (account, mode.name, mode.status.value)
+            for account, mode in workspace.activation_modes(accounts=sorted(changed) or [])
+        )
+        if changed
+        else StatusNames(())
+    )
+    return Live([names.event(row) for row in shown], len(rows), skipped)

@@ -23,12 +23,13 @@ from cdp_sdk.cli._rows import (
     Page,
     SimRow,
     StatusCount,
+    StatusNames,
     UsagePart,
     UsageTotal,
     aggregate_usage,
     total_invoices,
 )
-from cdp_sdk.sync.schema import audit_events, invoices, subscriptions, usage
+from cdp_sdk.sync.schema import activation_modes, audit_events, invoices, subscriptions, usage
 
 __all__ = [
     "invoice_totals",
@@ -36,6 +37,7 @@ __all__ = [
     "list_invoices",
     "list_sims",
     "sims_by_status",
+    "stored_status_names",
     "usage_totals",
 ]
 
@@ -244,4 +246,19 @@ def latest_events(
         )
     )
     rows, total = _page(store, query, limit)
-    return Page([EventRow(*row) for row in rows], total)
+    found = [EventRow(*row) for row in rows]
+    names = stored_status_names(
+        store, {row.account for row in found if row.kind == "status_change"}
+    )
+    return Page([names.event(row) for row in found], total)
+
+
+def stored_status_names(store: Store, accounts: Iterable[str]) -> StatusNames:
+    """The state names of the accounts' platforms, from their synced activation modes."""
+    wanted = sorted(accounts)
+    if not wanted:
+        return StatusNames(())
+    query = select(
+        activation_modes.c.account, activation_modes.c.name, activation_modes.c.status
+    ).where(activation_modes.c.account.in_(wanted))
+    return StatusNames(store.read(lambda connection: list(connection.execute(query))))

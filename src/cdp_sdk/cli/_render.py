@@ -48,6 +48,7 @@ __all__ = [
     "SyncProgress",
     "connectors_table",
     "console",
+    "event_change",
     "events_table",
     "invoice_totals_table",
     "invoices_table",
@@ -111,11 +112,21 @@ def _day(value: date | datetime | None) -> str:
     return value.strftime("%Y-%m-%d") if value is not None else ""
 
 
+WHOLE = frozenset({"iccid"})
+"""Columns never cut or folded, however narrow the terminal: the others fold (wrap inside
+a word) instead of ending in an ellipsis."""
+
+
 def _table(*columns: str, title: str | None = None, right: Iterable[str] = ()) -> Table:
     table = Table(title=title, title_justify="left", title_style="bold", header_style="bold")
     aligned = set(right)
     for name in columns:
-        table.add_column(name, justify="right" if name in aligned else "left")
+        table.add_column(
+            name,
+            justify="right" if name in aligned else "left",
+            no_wrap=name in WHOLE,
+            overflow="fold",
+        )
     return table
 
 
@@ -392,14 +403,29 @@ def _money(amount: Decimal, currency: str) -> str:
 def events_table(rows: Sequence[EventRow], *, title: str | None = None) -> Table:
     table = _table("time (UTC)", "account", "iccid", "event", "change", "actor", title=title)
     for row in rows:
-        if row.field is not None and (row.old_value is not None or row.new_value is not None):
-            change = f"{row.field}: {row.old_value or '-'} -> {row.new_value or '-'}"
-        else:
-            change = row.field or row.description or ""
         table.add_row(
-            _when(row.occurred_at), row.account, row.iccid or "", row.kind, change, row.actor or ""
+            _when(row.occurred_at),
+            row.account,
+            row.iccid or "",
+            row.kind,
+            event_change(row),
+            row.actor or "",
         )
     return table
+
+
+def event_change(row: EventRow) -> str:
+    """What an event changed: ``status: active -> suspended (live -> stopped)`` for a
+    status change whose states are known (the platform's own names in brackets), else
+    ``<field>: <old> -> <new>`` in the platform's values."""
+    has_values = row.old_value is not None or row.new_value is not None
+    if row.field is None or not has_values:
+        return row.field or row.description or ""
+    raw = f"{row.old_value or '-'} -> {row.new_value or '-'}"
+    if row.old_status is None and row.new_status is None:
+        return f"{row.field}: {raw}"
+    normalized = f"{row.old_status or '-'} -> {row.new_status or '-'}"
+    return f"status: {normalized} ({raw})"
 
 
 # -- connectors and tags -------------------------------------------------------------------------

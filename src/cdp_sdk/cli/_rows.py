@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Generic, Literal, TypeVar
@@ -16,6 +16,7 @@ __all__ = [
     "Page",
     "SimRow",
     "StatusCount",
+    "StatusNames",
     "UsagePart",
     "UsageTotal",
     "aggregate_usage",
@@ -100,9 +101,42 @@ class EventRow:
     kind: str
     field: str | None
     old_value: str | None
+    """The platform's own value (for a status change: its state name)."""
     new_value: str | None
     actor: str | None
     description: str | None
+    old_status: str | None = None
+    """For a status change: ``old_value`` as a normalized status, where the account's
+    activation modes name that state."""
+    new_status: str | None = None
+
+
+class StatusNames:
+    """Vendor state names -> normalized statuses, per account (from activation modes)."""
+
+    def __init__(self, modes: Iterable[tuple[str, str, str]]) -> None:
+        self._exact: dict[tuple[str, str], str] = {}
+        self._folded: dict[tuple[str, str], str] = {}
+        for account, name, status in modes:
+            self._exact[account, name] = status
+            self._folded.setdefault((account, name.casefold()), status)
+
+    def status(self, account: str, name: str | None) -> str | None:
+        """The normalized status of state ``name`` on ``account``'s platform, if known."""
+        if name is None:
+            return None
+        found = self._exact.get((account, name))
+        return found if found is not None else self._folded.get((account, name.casefold()))
+
+    def event(self, row: EventRow) -> EventRow:
+        """``row`` with the normalized statuses of a status change filled in."""
+        if row.kind != "status_change":
+            return row
+        return replace(
+            row,
+            old_status=self.status(row.account, row.old_value),
+            new_status=self.status(row.account, row.new_value),
+        )
 
 
 @dataclass(frozen=True)

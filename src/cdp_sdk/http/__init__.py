@@ -23,6 +23,7 @@ from cdp_sdk.http._client import (
     Page,
     check_base_url,
     is_loopback,
+    tls_verification,
 )
 from cdp_sdk.http._errors import (
     DEFAULT_ERROR_RULES,
@@ -37,6 +38,7 @@ from cdp_sdk.http._paginate import (
     CursorPaginator,
     HasMorePaginator,
     NextUrlPaginator,
+    OffsetPaginator,
     PageNumberPaginator,
     PageRequest,
     Paginator,
@@ -49,6 +51,7 @@ from cdp_sdk.http._paginate import (
 )
 from cdp_sdk.http._ratelimit import RateLimiter
 from cdp_sdk.http._retry import IDEMPOTENT_METHODS, RetryPolicy
+from cdp_sdk.http._timeout import call_timeout, current_timeout
 
 __all__ = [
     "DEFAULT_ERROR_RULES",
@@ -68,6 +71,7 @@ __all__ = [
     "LoginTokenAuth",
     "NextUrlPaginator",
     "OAuth2ClientCredentials",
+    "OffsetPaginator",
     "Page",
     "PageNumberPaginator",
     "PageRequest",
@@ -80,13 +84,16 @@ __all__ = [
     "Token",
     "VendorError",
     "body_field",
+    "call_timeout",
     "check_base_url",
+    "current_timeout",
     "header_value",
     "is_loopback",
     "jwt_expiry",
     "parse_error_body",
     "read_count",
     "read_flag",
+    "tls_verification",
 ]
 
 # httpx logs every request URL at INFO; URLs carry ICCIDs, so redact them there too.

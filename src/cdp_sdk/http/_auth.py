@@ -290,6 +290,10 @@ class LoginTokenAuth(httpx.Auth, ABC):
     def _login_request(self, request: httpx.Request) -> httpx.Request:
         login = self.login_request(request)
         login.extensions[LOGIN_STARTED] = time.monotonic()  # journaled by HttpClient
+        # A request the auth flow yields is sent as it is: without this, a login would
+        # have no timeout at all. It takes the timeout of the call that needs the token.
+        if "timeout" in request.extensions and "timeout" not in login.extensions:
+            login.extensions["timeout"] = request.extensions["timeout"]
         user_agent = request.headers.get("User-Agent")
         if user_agent and "User-Agent" not in login.headers:
             login.headers["User-Agent"] = user_agent

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import os
 import re
+import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -17,7 +19,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, sto
 
 from cdp_sdk._redact import redact_text
 from cdp_sdk._version import __version__
-from cdp_sdk.errors import CdpError, ConfigurationError, UnexpectedResponseError
+from cdp_sdk.errors import CdpError, ClosedError, ConfigurationError, UnexpectedResponseError
 from cdp_sdk.http._auth import LOGIN_STARTED, LoginTokenAuth
 from cdp_sdk.http._errors import ErrorTable
 from cdp_sdk.http._guard import ItemKey, ListingGuard
@@ -25,6 +27,7 @@ from cdp_sdk.http._network import network_error
 from cdp_sdk.http._paginate import PageRequest, Paginator
 from cdp_sdk.http._ratelimit import RateLimiter
 from cdp_sdk.http._retry import IDEMPOTENT_METHODS, RetryPolicy
+from cdp_sdk.http._timeout import current_timeout, http_timeout
 from cdp_sdk.http._transport import (
     ACCEPT_ENCODING,
     DEFAULT_MAX_RESPONSE_BYTES,
@@ -32,7 +35,14 @@ from cdp_sdk.http._transport import (
     limit_client,
 )
 
-__all__ = ["CallRecord", "HttpClient", "Page", "check_base_url", "is_loopback"]
+__all__ = [
+    "CallRecord",
+    "HttpClient",
+    "Page",
+    "check_base_url",
+    "is_loopback",
+    "tls_verification",
+]
 
 logger = logging.getLogger("cdp_sdk")
 
@@ -112,6 +122,13 @@ class HttpClient:
     sends, classifies the response through the error table, and retries under the retry
     policy. Paths are templates (``/v1/sims/{iccid}``) filled from ``path_params`` with
     percent-encoding; logs and call records show the template, never the identifiers.
+
+    TLS: ``verify`` is ``True`` (the CA bundle of ``certifi``, or the standard
+    ``SSL_CERT_FILE``/``SSL_CERT_DIR`` when set), the path of a PEM CA bundle file (or a
+    directory of hashed certificates), or ``False`` (no verification). ``proxy`` sends every
+    request through that proxy; without it, the standard ``HTTPS_PROXY``, ``HTTP_PROXY``,
+    ``ALL_PROXY`` and ``NO_PROXY`` variables apply (when no ``transport`` is given). A call
+    made inside :func:`~cdp_sdk.http.call_timeout` uses that timeout instead of ``timeout``.
     """
 
     def __init__(
@@ -130,6 +147,8 @@ class HttpClient:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        verify: bool | str = True,
+        proxy: str | None = None,
     ) -> None:
         try:
             self.base_url = check_base_url(base_url, allow_insecure_http=allow_insecure_http)
@@ -154,11 +173,13 @@ class HttpClient:
         self._clock = clock
         self._observers: list[Callable[[CallRecord], None]] = []
         self.max_response_bytes = max_response_bytes
+        self.timeout = timeout
+        """The seconds each network operation may take (see :func:`call_timeout`)."""
         self._host = urlsplit(self.base_url).hostname or "the platform"
         self._client = httpx.AsyncClient(
             base_url=self.base_url,
             auth=auth,
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            timeout=http_timeout(timeout),
             headers={
                 "User-Agent": USER_AGENT,
                 "Accept": "application/json",
@@ -167,7 +188,8 @@ class HttpClient:
             },
             transport=transport,
             follow_redirects=False,
-            verify=True,
+            verify=tls_verification(verify, connector=connector),
+            proxy=proxy if transport is None else None,  # a given transport is the network
             event_hooks={"response": [self._journal_login]},
         )
         # Every response is read through the limit, logins and proxied calls included.
@@ -205,19 +227,36 @@ class HttpClient:
         self._client.event_hooks["response"].append(hook)
 
     async def aclose(self) -> None:
-        """Close the connection pool."""
+        """Close the connection pool; later calls raise :class:`ClosedError`."""
         await self._client.aclose()
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`aclose` was called."""
+        return self._client.is_closed
+
+    def _require_open(self) -> None:
+        if self._client.is_closed:
+            raise ClosedError(
+                f"the {self.connector} connector is closed; connect again", connector=self.connector
+            )
+
+    def _timeout(self) -> httpx.Timeout:
+        """The timeout of the call in progress (its override, else :attr:`timeout`)."""
+        return http_timeout(current_timeout(self.timeout))
 
     async def authenticate(self, *, force: bool = True) -> bool:
         """Log in now if the auth flow is a login-token flow; ``False`` if there is none.
 
         ``force=False`` keeps a valid cached token (a login only when needed).
         """
+        self._require_open()
         auth = self.auth
         if not isinstance(auth, LoginTokenAuth):
             return False
 
         async def send(request: httpx.Request) -> httpx.Response:
+            request.extensions["timeout"] = self._timeout().as_dict()
             async with self.limiter.slot():
                 try:
                     return await self._client.send(request, auth=None)
@@ -271,6 +310,7 @@ class HttpClient:
         idempotent: bool | None,
     ) -> httpx.Response:
         # ``template`` is what logs and call records show; ``url`` is what is sent.
+        self._require_open()
         method = method.upper()
         if idempotent is None:
             idempotent = method in IDEMPOTENT_METHODS
@@ -420,7 +460,12 @@ class HttpClient:
         async with self.limiter.slot():
             try:
                 response = await self._client.request(
-                    method, url, params=_query(params), json=json, headers=headers
+                    method,
+                    url,
+                    params=_query(params),
+                    json=json,
+                    headers=headers,
+                    timeout=self._timeout(),
                 )
             except CdpError as exc:
                 # Raised inside httpx by the auth flow (a refused login: the request itself
@@ -562,6 +607,30 @@ class HttpClient:
                 response, f"{response.request.method} {path}: expected a list of items"
             )
         return found
+
+
+def tls_verification(verify: bool | str, *, connector: str | None = None) -> ssl.SSLContext | bool:
+    """What ``httpx`` is given as ``verify``: ``True`` (its default CA bundle, or the
+    standard ``SSL_CERT_FILE``/``SSL_CERT_DIR``), ``False``, or a context trusting the CA
+    bundle file or certificate directory at the path ``verify``.
+
+    Raises:
+        ConfigurationError: the path is not a readable CA bundle.
+    """
+    if isinstance(verify, bool):
+        return verify
+    path = os.path.expanduser(verify)
+    try:
+        if os.path.isdir(path):
+            return ssl.create_default_context(capath=path)
+        return ssl.create_default_context(cafile=path)
+    except (OSError, ssl.SSLError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        raise ConfigurationError(
+            f"setting 'verify': the CA bundle cannot be read ({reason}); give the path of a "
+            "PEM file of CA certificates",
+            connector=connector,
+        ) from None
 
 
 def _is_html(response: httpx.Response) -> bool:

@@ -24,8 +24,9 @@ from cdp_sdk.errors import CdpError, CertificateError, OutcomeUnknownError, Tran
 __all__ = ["CA_BUNDLE_HINT", "network_error"]
 
 CA_BUNDLE_HINT = (
-    "if a proxy or a private CA signs this platform's certificates, give Python that CA: "
-    "set SSL_CERT_FILE to a PEM bundle that holds it (or SSL_CERT_DIR to a directory of them)"
+    "if a proxy or a private CA signs this platform's certificates, trust that CA: set the "
+    "connector's verify setting to the path of a PEM bundle that holds it, or set "
+    "SSL_CERT_FILE (or SSL_CERT_DIR) for every connector"
 )
 """How to trust another CA, as the certificate error says it (kept in this one place)."""
 

@@ -22,6 +22,7 @@ __all__ = [
     "CursorPaginator",
     "HasMorePaginator",
     "NextUrlPaginator",
+    "OffsetPaginator",
     "PageNumberPaginator",
     "PageRequest",
     "Paginator",
@@ -143,6 +144,52 @@ class PageNumberPaginator(Paginator):
             if total is not None:
                 last = read_count(total, "total-pages count") + self.first_page - 1
                 return None if page >= last else following
+        if not items or (self.page_size is not None and len(items) < self.page_size):
+            return None
+        return following
+
+
+@dataclass(frozen=True)
+class OffsetPaginator(Paginator):
+    """``offset`` and ``limit``: each page starts where the items seen so far end.
+
+    ``total`` reads the vendor's count of all items (e.g. ``body_field("total")`` or
+    ``header_value("X-Total-Count")``): the list ends once ``offset`` plus the page's items
+    reaches it, whatever the page's length, and an empty page before that raises
+    ``ValueError`` (it cannot be followed: the offset would not move, and skipping ahead
+    could miss items). When the vendor gives no total, an empty page or a page shorter
+    than ``page_size`` ends the list. The next offset counts the items actually received,
+    so a vendor that returns fewer than asked loses nothing. A total that is not a whole
+    number raises ``ValueError``.
+    """
+
+    offset_param: str = "offset"
+    limit_param: str | None = "limit"
+    page_size: int | None = None
+    start: int = 0
+    total: ResponseReader | None = None
+
+    def first(self, request: PageRequest) -> PageRequest:
+        first = request.with_params(**{self.offset_param: self.start})
+        return _sized(first, self.limit_param, self.page_size)
+
+    def next(
+        self, request: PageRequest, response: httpx.Response, body: Any, items: Sequence[Any]
+    ) -> PageRequest | None:
+        offset = read_count(request.params[self.offset_param], "offset")
+        following = request.with_params(**{self.offset_param: offset + len(items)})
+        if self.total is not None:
+            announced = self.total(response, body)
+            if announced is not None:
+                total = read_count(announced, "total count") + self.start
+                if offset + len(items) >= total:
+                    return None
+                if not items:
+                    raise ValueError(
+                        "an empty page before the end the total count announces "
+                        "(the offset cannot move on from it)"
+                    )
+                return following
         if not items or (self.page_size is not None and len(items) < self.page_size):
             return None
         return following

@@ -28,6 +28,7 @@ except ImportError as _error:  # pragma: no cover - depends on the installed ext
     ) from _error
 
 from cdp_sdk.sync import schema
+from cdp_sdk.sync._errors import StorePermissionError
 from cdp_sdk.sync._models import (
     Cursor,
     Entity,
@@ -60,6 +61,7 @@ __all__ = [
     "PageCommitted",
     "PurgeReport",
     "Store",
+    "StorePermissionError",
     "StoredTag",
     "SyncEvent",
     "SyncOptions",

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from cdp_sdk.sync._store import Store
     from cdp_sdk.workspace import AsyncWorkspace, BaseWorkspace
 
-__all__ = ["StoreJournal", "StoreSource", "journal_rows"]
+__all__ = ["StoreJournal", "StoreSource", "journal_rows", "stored_subscription"]
 
 TOPIC = "changes"
 """What the calls of an apply are filed under in ``api_calls.entity``."""
@@ -227,7 +227,7 @@ class StoreSource(StateSource):
         by_form: dict[str, list[Found | tuple[str, str]]] = defaultdict(list)
         for row in rows:
             try:
-                sim = _subscription(row, platform_tags[row.account, row.iccid])
+                sim = stored_subscription(row, platform_tags[row.account, row.iccid])
             except ValidationError:
                 by_form[row.iccid].append((row.account, "its record in the store cannot be read"))
                 continue
@@ -282,7 +282,8 @@ class StoreSource(StateSource):
         return f"not in {where}: sync its account first, or plan live"
 
 
-def _subscription(row: Any, sim_tags: list[Tag]) -> Subscription:
+def stored_subscription(row: Any, sim_tags: list[Tag]) -> Subscription:
+    """A subscription row of the store (and its tags) as the model."""
     return Subscription(
         connector=row.connector,
         account=row.account,

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 from sqlalchemy import Engine, Table, and_, create_engine, delete, event, insert, or_
 from sqlalchemy.dialects.postgresql import Insert as PostgresqlInsert
@@ -18,7 +20,14 @@ from sqlalchemy.pool import StaticPool
 
 from cdp_sdk.errors import ConfigurationError
 
-__all__ = ["chunks", "create_store_engine", "database_url", "upsert"]
+__all__ = [
+    "chunks",
+    "create_store_engine",
+    "database_url",
+    "is_permission_problem",
+    "location_writable",
+    "upsert",
+]
 
 _POSTGRES_DRIVER = "postgresql+psycopg"
 
@@ -41,16 +50,90 @@ def database_url(database: str | os.PathLike[str]) -> URL:
     return url
 
 
-def create_store_engine(url: URL, *, echo: bool = False) -> Engine:
+def location_writable(url: URL) -> bool:
+    """Whether this process may write a SQLite store's file and directory (where SQLite
+    keeps its journal); always ``True`` for other databases and in-memory stores."""
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return True
+    path = Path(url.database or "")
+    directory = path.parent if str(path.parent) else Path(".")
+    if path.exists() and not os.access(path, os.W_OK):
+        return False
+    return os.access(directory, os.W_OK)
+
+
+_PERMISSION_TEXTS = (
+    "readonly database",
+    "read-only",
+    "permission denied",
+    "access permission",
+    "must be owner",
+)
+
+
+def is_permission_problem(error: BaseException) -> bool:
+    """Whether a database error says the store may not be written (or opened)."""
+    original = getattr(error, "orig", None) or error
+    if getattr(original, "sqlstate", None) == "42501":  # PostgreSQL: insufficient privilege
+        return True
+    text = str(original).lower()
+    return any(marker in text for marker in _PERMISSION_TEXTS)
+
+
+def _read_only_sqlite(path: str) -> Any:
+    """A connection factory for a SQLite file opened read-only.
+
+    ``mode=ro`` never writes the database. In a directory this process cannot write,
+    SQLite cannot make the shared-memory file a write-ahead-log database needs; the file
+    is then read as ``immutable`` (nothing can change it from here anyway).
+    """
+    target = f"file:{quote(str(Path(path).absolute()))}"
+
+    def connect() -> sqlite3.Connection:
+        connection = sqlite3.connect(f"{target}?mode=ro", uri=True, check_same_thread=False)
+        try:
+            connection.execute("PRAGMA schema_version").fetchone()  # the first read
+        except sqlite3.OperationalError:
+            connection.close()
+            if os.access(Path(path).absolute().parent, os.W_OK):
+                raise
+            return sqlite3.connect(
+                f"{target}?mode=ro&immutable=1", uri=True, check_same_thread=False
+            )
+        return connection
+
+    return connect
+
+
+def create_store_engine(url: URL, *, echo: bool = False, read_only: bool = False) -> Engine:
     """An engine for the store at ``url``.
 
     SQLite: the write-ahead log (readers, e.g. a notebook, do not block a sync), a busy
     timeout, and ``secure_delete`` so that purged rows are overwritten on disk. An
     in-memory database is one connection shared by all threads.
+
+    ``read_only``: nothing is ever written (SQLite: the file is opened ``mode=ro`` and the
+    journal mode is left as it is; PostgreSQL: read-only transactions).
     """
     if url.get_backend_name() != "sqlite":
+        if read_only and url.get_backend_name() == "postgresql":
+            options = {"options": "-c default_transaction_read_only=on"}
+            return create_engine(url, echo=echo, pool_pre_ping=True, connect_args=options)
         return create_engine(url, echo=echo, pool_pre_ping=True)
     memory = url.database in (None, "", ":memory:")
+    if read_only and not memory:
+        engine = create_engine(url, echo=echo, creator=_read_only_sqlite(url.database or ""))
+
+        @event.listens_for(engine, "connect")
+        def _read_only(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            try:
+                cursor.execute("PRAGMA query_only=ON")
+                cursor.execute("PRAGMA busy_timeout=30000")
+            finally:
+                cursor.close()
+
+        return engine
     if memory:
         engine = create_engine(
             url,

@@ -230,6 +230,9 @@ class TagPlan:
     changes: tuple[TagChange, ...] = ()
     skipped: Mapping[str, str] = field(default_factory=dict)
     """Account -> why its local tags cannot be pushed (e.g. no ``update_tags``)."""
+    refused: tuple[tuple[TagChange, str], ...] = ()
+    """Changes the platform would refuse, with why (its connector's tag rules, e.g. a
+    value on a platform of labels): never pushed."""
 
     def __bool__(self) -> bool:
         return bool(self.changes)

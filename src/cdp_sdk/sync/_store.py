@@ -27,9 +27,16 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import SQLAlchemyError
 
-from cdp_sdk.errors import ConfigurationError
+from cdp_sdk.errors import ClosedError, ConfigurationError
 from cdp_sdk.sync import _tags
-from cdp_sdk.sync._db import create_store_engine, database_url, upsert
+from cdp_sdk.sync._db import (
+    create_store_engine,
+    database_url,
+    is_permission_problem,
+    location_writable,
+    upsert,
+)
+from cdp_sdk.sync._errors import StorePermissionError
 from cdp_sdk.sync._models import (
     Cursor,
     Entity,
@@ -84,33 +91,82 @@ class Store:
     Opening a store creates its tables when they are missing. The tables are plain
     SQLAlchemy Core tables (:mod:`cdp_sdk.sync.schema`), so any SQL tool can read them.
 
+    A store opened read-only never writes: no table is created, no schema migrated, and a
+    SQLite file keeps its journal mode. A SQLite store that exists where this process may
+    not write (a read-only file, directory or file system) opens read-only by itself, so
+    reading it works; writing then raises :class:`StorePermissionError`.
+
     Args:
         database: a SQLite file path (``"cdp.db"``) or a SQLAlchemy URL
             (``"sqlite:///cdp.db"``, ``"postgresql://user@host/db"``; plain
             ``postgresql://`` uses psycopg 3 from the ``postgres`` extra).
         echo: log every SQL statement (SQLAlchemy's ``echo``).
+        read_only: ``True``: open for reading only (the store must exist); ``False``:
+            for writing (a read-only location raises :class:`StorePermissionError`);
+            ``None`` (the default): read-only when a SQLite store exists where it cannot
+            be written, else for writing.
 
     Raises:
-        ConfigurationError: the database cannot be opened or was written by a newer
-            cdp-sdk (a newer schema version).
+        StorePermissionError: the store must be written (created, migrated) but its
+            location or the database refuses it.
+        ConfigurationError: the database cannot be opened, is not a store, or was written
+            by a newer cdp-sdk (a newer schema version).
     """
 
     def __init__(
-        self, database: str | os.PathLike[str] = DEFAULT_DATABASE, *, echo: bool = False
+        self,
+        database: str | os.PathLike[str] = DEFAULT_DATABASE,
+        *,
+        echo: bool = False,
+        read_only: bool | None = None,
     ) -> None:
         self.url = database_url(database)
-        self.engine: Engine = create_store_engine(self.url, echo=echo)
+        shown = _shown(self.url)
+        sqlite_file = self.url.get_backend_name() == "sqlite" and self.url.database not in (
+            None,
+            "",
+            ":memory:",
+        )
+        exists = sqlite_file and Path(self.url.database or "").exists()
+        if sqlite_file and not Path(self.url.database or "").absolute().parent.is_dir():
+            raise ConfigurationError(f"cannot open the store {shown}: no such directory")
+        writable = location_writable(self.url)
+        if read_only is None:
+            read_only = bool(exists) and not writable
+        elif not read_only and not writable:
+            raise StorePermissionError(
+                f"cannot write the store {shown}: this user may not write its file or "
+                "directory (or the file system is read-only); open it with read_only=True "
+                "to read it"
+            )
+        if read_only and sqlite_file and not exists:
+            raise ConfigurationError(f"no store at {shown} (a read-only store is never created)")
+        if not read_only and not writable:
+            raise StorePermissionError(
+                f"cannot create the store {shown}: this user may not write in its directory "
+                "(or the file system is read-only)"
+            )
+        self.read_only: bool = read_only
+        """Whether the store was opened for reading only."""
+        self._closed = False
+        self.engine: Engine = create_store_engine(self.url, echo=echo, read_only=read_only)
         try:
             self._prepare()
         except SQLAlchemyError as exc:
             self.engine.dispose()
             reason = str(getattr(exc, "orig", None) or type(exc).__name__).splitlines()[0]
-            raise ConfigurationError(
-                f"cannot open the store {self.url.render_as_string(hide_password=True)}: {reason}"
-            ) from exc
+            kind = StorePermissionError if is_permission_problem(exc) else ConfigurationError
+            raise kind(f"cannot open the store {shown}: {reason}") from exc
+        except ConfigurationError:
+            self.engine.dispose()
+            raise
 
     def __repr__(self) -> str:
-        return f"<Store {self.url.render_as_string(hide_password=True)}>"
+        return f"<Store {self}>"
+
+    def __str__(self) -> str:
+        """The SQLite file's path, or the URL without its password."""
+        return _shown(self.url)
 
     def __enter__(self) -> Self:
         return self
@@ -123,9 +179,21 @@ class Store:
     ) -> None:
         self.close()
 
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called: any use after it raises
+        :class:`~cdp_sdk.errors.ClosedError`."""
+        return self._closed
+
     def close(self) -> None:
-        """Close the database connections."""
+        """Close the database connections; later calls raise
+        :class:`~cdp_sdk.errors.ClosedError`."""
+        self._closed = True
         self.engine.dispose()
+
+    def _require_open(self) -> None:
+        if self._closed:
+            raise ClosedError(f"the store {self} is closed; open it again")
 
     @property
     def dialect(self) -> str:
@@ -135,12 +203,33 @@ class Store:
     # -- transactions (also used by the sync runner, in a worker thread) ----------------
 
     def transaction(self, work: Callable[[Connection], T]) -> T:
-        """Run ``work`` in one transaction: committed if it returns, rolled back if not."""
-        with self.engine.begin() as connection:
-            return work(connection)
+        """Run ``work`` in one transaction: committed if it returns, rolled back if not.
+
+        Raises:
+            StorePermissionError: the store is read-only (opened so, or refused by its
+                location or database).
+        """
+        self._require_writable()
+        try:
+            with self.engine.begin() as connection:
+                return work(connection)
+        except SQLAlchemyError as exc:
+            if is_permission_problem(exc):
+                reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+                raise StorePermissionError(f"cannot write the store {self}: {reason}") from exc
+            raise
+
+    def _require_writable(self) -> None:
+        self._require_open()
+        if self.read_only:
+            raise StorePermissionError(
+                f"the store {self} is open read-only (its location cannot be written, or "
+                "read_only=True): nothing was written"
+            )
 
     def read(self, work: Callable[[Connection], T]) -> T:
         """Run ``work`` on a connection, for reading."""
+        self._require_open()
         with self.engine.connect() as connection:
             return work(connection)
 
@@ -201,6 +290,7 @@ class Store:
         Returns:
             The run's summary, also stored in ``sync_runs`` and ``sync_results``.
         """
+        self._require_writable()
         chosen = _entities(entities)
         moment = now if now is not None else datetime.now(UTC)
         if moment.tzinfo is None or moment.utcoffset() is None:
@@ -236,6 +326,7 @@ class Store:
         Raises:
             TagImportError: the file has bad rows (all of them are listed, by line).
         """
+        self._require_writable()
         if isinstance(source, str | os.PathLike):
             with Path(source).open(encoding="utf-8-sig", newline="") as stream:
                 rows = _tags.read_tag_csv(stream, name=os.fspath(source))
@@ -400,6 +491,9 @@ class Store:
     # -- internals -------------------------------------------------------------------------
 
     def _prepare(self) -> None:
+        if self.read_only:
+            self.read(self._check_version)
+            return
         metadata.create_all(self.engine)
 
         def version(connection: Connection) -> None:
@@ -426,6 +520,33 @@ class Store:
                 )
 
         self.transaction(version)
+
+    def _check_version(self, connection: Connection) -> None:
+        """A read-only store's schema version: one this cdp-sdk reads as it is."""
+        from sqlalchemy import inspect
+
+        if not inspect(connection).has_table(store_info.name):
+            raise ConfigurationError(f"{self} is not a cdp-sdk store (no store_info table)")
+        found = connection.scalar(
+            select(store_info.c.value).where(store_info.c.name == "schema_version")
+        )
+        if found is None or int(found) != SCHEMA_VERSION:
+            newer = found is not None and int(found) > SCHEMA_VERSION
+            raise ConfigurationError(
+                f"the store has schema version {found}, "
+                + (
+                    f"newer than this cdp-sdk reads ({SCHEMA_VERSION}); upgrade cdp-sdk"
+                    if newer
+                    else f"older than this cdp-sdk's ({SCHEMA_VERSION}); open it once "
+                    "where it can be written to upgrade it"
+                )
+            )
+
+
+def _shown(url: Any) -> str:
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        return str(url.database)
+    return str(url.render_as_string(hide_password=True))
 
 
 def _require_sync(workspace: object, async_method: str) -> None:

@@ -18,8 +18,9 @@ from typing import IO, TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, delete, insert, select, update
 
+from cdp_sdk._registry import load_connector
 from cdp_sdk.errors import CdpError
-from cdp_sdk.models import Capability, normalize_iccid
+from cdp_sdk.models import Capability, Subscription, normalize_iccid
 from cdp_sdk.sync._db import chunks, upsert
 from cdp_sdk.sync._models import StoredTag, TagChange, TagImport, TagPlan, TagPushReport
 from cdp_sdk.sync._runner import AccountState, RunContext, describe_error, utcnow
@@ -219,7 +220,9 @@ def stored_tags(connection: Connection, account: str | None, iccid: str | None) 
 def plan(
     connection: Connection, workspace: BaseWorkspace, accounts: Iterable[str] | None
 ) -> TagPlan:
-    """The changes a push would make (a read; nothing is called)."""
+    """The changes a push would make (a read; nothing is called). Changes the account's
+    connector would refuse (:meth:`~cdp_sdk.BaseConnector.tag_problems`, given the SIM as
+    the store last saw it) are set apart in ``refused``."""
     query = select(tags).where(tags.c.source == "local")
     if accounts is not None:
         query = query.where(tags.c.account.in_(workspace.select(accounts)))
@@ -228,12 +231,15 @@ def plan(
         local[row.account][row.iccid].append(row)
 
     changes: list[TagChange] = []
+    refused: list[tuple[TagChange, str]] = []
     skipped: dict[str, str] = {}
     for account in sorted(local):
         reason = _cannot_push(workspace, account)
         if reason is not None:
             skipped[account] = reason
             continue
+        connector = load_connector(workspace.account(account).connector)
+        sims = _stored_sims(connection, account, sorted(local[account]))
         platform = _platform_tags(connection, account, sorted(local[account]))
         for iccid in sorted(local[account]):
             on_platform = platform.get(iccid, {})
@@ -246,9 +252,31 @@ def plan(
             to_remove = tuple(
                 sorted(r.key for r in local[account][iccid] if r.removed and r.key in on_platform)
             )
-            if to_set or to_remove:
-                changes.append(TagChange(account, iccid, to_set, to_remove))
-    return TagPlan(tuple(changes), skipped)
+            if not (to_set or to_remove):
+                continue
+            change = TagChange(account, iccid, to_set, to_remove)
+            problems = connector.tag_problems(to_set, to_remove, sim=sims.get(iccid))
+            if problems:
+                refused.append((change, "; ".join(problems)))
+            else:
+                changes.append(change)
+    return TagPlan(tuple(changes), skipped, tuple(refused))
+
+
+def _stored_sims(
+    connection: Connection, account: str, iccids: Sequence[str]
+) -> dict[str, Subscription]:
+    """The SIMs as the store last saw them (tags left out), for the connector's checks."""
+    from cdp_sdk.sync._changes import stored_subscription
+
+    found: dict[str, Subscription] = {}
+    for part in chunks(iccids):
+        query = select(subscriptions).where(
+            subscriptions.c.account == account, subscriptions.c.iccid.in_(part)
+        )
+        for row in connection.execute(query):
+            found[row.iccid] = stored_subscription(row, [])
+    return found
 
 
 def _cannot_push(workspace: BaseWorkspace, account: str) -> str | None:

@@ -88,7 +88,8 @@ class WritePlan:
     async def call(self, connector: AsyncConnector) -> Any:
         if self.status is not None:
             return _Change.of(await connector.change_status(self.iccid, self.status))
-        await connector.update_tags(self.iccid, {TAG_KEY: "on"})
+        labels_only = type(connector.plugin).tag_rules.values == "none"
+        await connector.update_tags(self.iccid, {TAG_KEY: None if labels_only else "on"})
         return None
 
     async def effect(self, connector: AsyncConnector) -> Any:

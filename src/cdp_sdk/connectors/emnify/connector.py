@@ -22,6 +22,7 @@ from cdp_sdk.errors import (
     PermissionDeniedError,
 )
 from cdp_sdk.http import ErrorRule, ErrorTable, JsonLoginAuth, SinglePage
+from cdp_sdk.mapping import vendor_states
 from cdp_sdk.models import (
     ActivationMode,
     AuditEvent,
@@ -73,6 +74,7 @@ class EmnifyConnector(BaseConnector):
     )
     settings_model = EmnifySettings
     usage_granularities = frozenset({Granularity.DAY, Granularity.MONTH})
+    filters_status = True  # GET /api/v1/sim?q=status:<id>, one status at a time
     error_table = ErrorTable().extend(
         *family.FAMILY_ERROR_RULES,
         ErrorRule(ConflictError, vendor_code="Unavailable"),  # 1601, e.g. no IP address left
@@ -110,8 +112,20 @@ class EmnifyConnector(BaseConnector):
 
     # -- subscriptions --------------------------------------------------------------------
 
-    def subscriptions(self, *, modified_since: datetime | None) -> AsyncIterator[Subscription]:
-        return self.listing(SIM_PAGES, "/api/v1/sim", mapping.to_subscription, key=itemgetter("id"))
+    def subscriptions(
+        self,
+        *,
+        modified_since: datetime | None,
+        status: frozenset[SimStatus] | None = None,
+    ) -> AsyncIterator[Subscription]:
+        states = vendor_states(mapping.STATUS, status) if status is not None else None
+        if states == []:
+            return self.empty()
+        # q=status:<id> takes one SIM status id; several are filtered by the facade.
+        query = {"q": f"status:{states[0]}"} if states is not None and len(states) == 1 else None
+        return self.listing(
+            SIM_PAGES, "/api/v1/sim", mapping.to_subscription, params=query, key=itemgetter("id")
+        )
 
     async def subscription(self, iccid: str) -> Subscription:
         record = await self._sim(iccid)

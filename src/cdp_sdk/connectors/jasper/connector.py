@@ -28,6 +28,7 @@ from cdp_sdk.errors import (
     UnexpectedResponseError,
 )
 from cdp_sdk.http import BasicAuth, ErrorRule, ErrorTable, PageNumberPaginator, body_field
+from cdp_sdk.mapping import vendor_states
 from cdp_sdk.models import (
     ActivationMode,
     AuditEvent,
@@ -94,6 +95,7 @@ class JasperConnector(BaseConnector):
     settings_model = JasperSettings
     per_sim_only = frozenset({Capability.USAGE, Capability.AUDIT_EVENTS})
     usage_granularities = frozenset({Granularity.CYCLE})
+    filters_status = True  # Search Devices: status=<one state>
     error_table = ErrorTable(errors_in_success=True).extend(
         ErrorRule(AuthenticationError, vendor_code="10000001"),  # or a caller IP not allowed
         ErrorRule(NotFoundError, vendor_code="20000001"),
@@ -124,12 +126,26 @@ class JasperConnector(BaseConnector):
         await self.http.request("GET", DEVICES, params=params)
 
     async def subscriptions(
-        self, *, modified_since: datetime | None
+        self,
+        *,
+        modified_since: datetime | None,
+        status: frozenset[SimStatus] | None = None,
     ) -> AsyncIterator[Subscription]:
-        async for iccid in self._changed_devices(modified_since or mapping.FULL_SYNC_SINCE):
-            sim = await self._details(iccid)
-            if sim is not None:
-                yield sim
+        since = modified_since or mapping.FULL_SYNC_SINCE
+        states = vendor_states(mapping.STATUS, status) if status is not None else None
+        # Search Devices takes one status: one search per state (none for a status no
+        # state maps to), so that only the SIMs wanted cost a Get Device Details each.
+        searches: list[str | None] = [None] if states is None else list(states)
+        listed: set[str] = set()
+        for state in searches:
+            async for iccid in self._changed_devices(since, status=state):
+                if len(searches) > 1:
+                    if iccid in listed:  # changed state while the searches ran
+                        continue
+                    listed.add(iccid)
+                sim = await self._details(iccid)
+                if sim is not None:
+                    yield sim
 
     async def subscription(self, iccid: str) -> Subscription:
         body = await self.http.request_json("GET", DEVICE, path_params={"iccid": iccid})
@@ -201,8 +217,11 @@ class JasperConnector(BaseConnector):
 
     # -- helpers ------------------------------------------------------------------------
 
-    async def _changed_devices(self, since: datetime) -> AsyncIterator[str]:
-        """ICCIDs of the devices changed since ``since``, oldest change first, each once.
+    async def _changed_devices(
+        self, since: datetime, *, status: str | None = None
+    ) -> AsyncIterator[str]:
+        """ICCIDs of the devices changed since ``since`` (in the Control Center state
+        ``status``, if given), oldest change first, each once.
 
         Search Devices answers one window of at most a year at a time, so the windows are
         walked in turn. Adjacent windows share their boundary instant: an ICCID from the
@@ -224,6 +243,7 @@ class JasperConnector(BaseConnector):
             params = {
                 "modifiedSince": mapping.request_instant(window_start),
                 "modifiedTill": window_end and mapping.request_instant(window_end),
+                "status": status,
             }
             last_page: list[str] = []
             pages = self.http.paginate(

@@ -190,8 +190,13 @@ class JasperEmulator(Emulator):
             return self.error(
                 400, OLD_WINDOW, "modifiedSince must not be more than one year in the past"
             )
+        status = request.params.get("status")
         changed = sorted(
-            (sim for sim in self.fleet.sims.values() if since <= sim.updated_at <= last),
+            (
+                sim
+                for sim in self.fleet.sims.values()
+                if since <= sim.updated_at <= last and status in (None, self.state(sim))
+            ),
             key=lambda sim: (sim.updated_at, sim.serial),
         )
         page, chunk, last_page = self._page(request, changed)

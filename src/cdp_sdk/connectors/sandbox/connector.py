@@ -29,6 +29,7 @@ from cdp_sdk.http import (
     SinglePage,
     body_field,
 )
+from cdp_sdk.mapping import vendor_states
 from cdp_sdk.models import (
     ActivationMode,
     AuditEvent,
@@ -65,7 +66,10 @@ class SandboxSettings(ConnectorSettings):
     rate_limit: float | None = 50.0
     fleet_size: int = Field(200, ge=0, le=100_000, description="SIMs in the in-process fleet.")
     seed: int = Field(42, description="Seed of the in-process fleet.")
-    today: date = Field(date(2024, 6, 15), description="The in-process fleet's today.")
+    today: date = Field(
+        default_factory=lambda: datetime.now(UTC).date(),
+        description="The in-process fleet's today (default: the current UTC date).",
+    )
 
 
 class SandboxConnector(BaseConnector):
@@ -76,6 +80,7 @@ class SandboxConnector(BaseConnector):
     capabilities = frozenset(Capability)
     settings_model = SandboxSettings
     usage_granularities = frozenset({Granularity.DAY})
+    filters_status = True  # GET /v1/sims?status=live,paused
     error_table = ErrorTable().extend(
         ErrorRule(NotFoundError, vendor_code="sim_not_found"),
         ErrorRule(ConflictError, vendor_code="illegal_transition"),
@@ -103,14 +108,24 @@ class SandboxConnector(BaseConnector):
             expires_in_field="expires_in",
         )
 
-    def subscriptions(self, *, modified_since: datetime | None) -> AsyncIterator[Subscription]:
-        since = {"modified_since": modified_since.isoformat() if modified_since else None}
+    def subscriptions(
+        self,
+        *,
+        modified_since: datetime | None,
+        status: frozenset[SimStatus] | None = None,
+    ) -> AsyncIterator[Subscription]:
+        params = {"modified_since": modified_since.isoformat() if modified_since else None}
+        states = vendor_states(mapping.STATUS, status) if status is not None else None
+        if states is not None:
+            if not states:
+                return self.empty()
+            params["status"] = ",".join(states)
         return self.listing(
             SIM_PAGES,
             "/v1/sims",
             mapping.to_subscription,
             items="data",
-            params=since,
+            params=params,
             key=itemgetter("iccid"),
         )
 

@@ -110,8 +110,14 @@ class SandboxEmulator(Emulator):
             cutoff = datetime.fromisoformat(since) if since else None
         except ValueError:
             return self.error(400, "invalid_parameter", "modified_since must be ISO 8601")
+        wanted = [state for state in (request.params.get("status") or "").split(",") if state]
+        if unknown := sorted(set(wanted) - set(STATUS_OF)):
+            return self.error(400, "invalid_parameter", f"unknown status {unknown[0]!r}")
         sims = [
-            sim for sim in self.fleet.sorted_sims() if cutoff is None or sim.updated_at >= cutoff
+            sim
+            for sim in self.fleet.sorted_sims()
+            if (cutoff is None or sim.updated_at >= cutoff)
+            and (not wanted or STATE_OF[sim.status] in wanted)
         ]
         total_pages = max(1, -(-len(sims) // size))
         chunk = sims[(page - 1) * size : page * size]

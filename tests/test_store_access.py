@@ -1,0 +1,182 @@
+"""A store on a read-only location opens for reading; opening read-only never writes; a
+permission problem is a ``StorePermissionError`` that says so."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from cdp_sdk import ConfigurationError
+from cdp_sdk.sync import Store, StorePermissionError
+from cdp_sdk.workspace import Workspace
+from emulated import emulated
+
+RunReadOnly = Callable[[str, Path], subprocess.CompletedProcess[str]]
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _journal_mode(path: Path) -> str:
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as raw:
+        return str(raw.execute("PRAGMA journal_mode").fetchone()[0])
+
+
+@pytest.fixture
+def synced(tmp_path: Path) -> Path:
+    """A store holding one synced sandbox account of 12 SIMs."""
+    account, _ = emulated("sandbox", 12)
+    path = tmp_path / "store" / "cdp.db"
+    path.parent.mkdir()
+    with Workspace({"lab": account}) as workspace, Store(path) as store:
+        assert store.sync(workspace, entities=["subscriptions"]).ok
+    return path
+
+
+# -- read_only=True never writes --------------------------------------------------------------
+
+
+def test_opening_read_only_never_writes(synced: Path) -> None:
+    with sqlite3.connect(synced) as raw:  # a store last written without the write-ahead log
+        raw.execute("PRAGMA journal_mode=DELETE")
+    before = _digest(synced)
+    with Store(synced, read_only=True) as store:
+        assert store.read_only
+        assert len(store.rows("subscriptions")) == 12
+        assert store.accounts() == ["lab"]
+        with pytest.raises(StorePermissionError, match="open read-only"):
+            store.purge_account("lab")
+        with pytest.raises(StorePermissionError):
+            store.import_tags(Path(__file__))  # refused before the file is even read
+    assert _digest(synced) == before
+    assert _journal_mode(synced) == "delete"  # no switch to the write-ahead log
+    assert sorted(p.name for p in synced.parent.iterdir()) == ["cdp.db"]
+
+
+def test_read_only_creates_nothing(tmp_path: Path) -> None:
+    missing = tmp_path / "none.db"
+    with pytest.raises(ConfigurationError, match=r"no store at .*never created"):
+        Store(missing, read_only=True)
+    assert not missing.exists()
+    other = tmp_path / "other.db"
+    with sqlite3.connect(other) as raw:
+        raw.execute("CREATE TABLE notes (text)")
+    before = _digest(other)
+    with pytest.raises(ConfigurationError, match="not a cdp-sdk store"):
+        Store(other, read_only=True)
+    assert _digest(other) == before  # no table was created
+
+
+def test_read_only_does_not_migrate_an_older_store(synced: Path) -> None:
+    with sqlite3.connect(synced) as raw:
+        raw.execute("UPDATE store_info SET value = '1' WHERE name = 'schema_version'")
+    with pytest.raises(ConfigurationError, match="older than this cdp-sdk's"):
+        Store(synced, read_only=True)
+    with Store(synced) as store:  # where it can be written, it is migrated
+        assert not store.read_only
+
+
+# -- a read-only location -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def run_read_only(tmp_path: Path) -> Iterator[RunReadOnly]:
+    """Run Python code in a child process for which ``directory`` is read-only: a read-only
+    bind mount of it when this runs as root (who may write whatever the file modes say),
+    its modes otherwise."""
+    made_read_only: list[Path] = []
+
+    def run(code: str, directory: Path) -> subprocess.CompletedProcess[str]:
+        script = tmp_path / "child.py"
+        script.write_text(textwrap.dedent(code))
+        command = [sys.executable, str(script), str(directory)]
+        if os.geteuid() == 0:
+            unshare, mount = shutil.which("unshare"), shutil.which("mount")
+            if unshare is None or mount is None:
+                pytest.skip("running as root without unshare(1): no read-only location")
+            inner = " ".join(f"'{part}'" for part in command)
+            command = [
+                unshare,
+                "--mount",
+                "sh",
+                "-c",
+                f"mount --bind -o ro '{directory}' '{directory}' && exec {inner}",
+            ]
+        else:
+            for path in directory.iterdir():
+                path.chmod(0o444)
+            directory.chmod(0o555)
+            made_read_only.append(directory)
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+        if "mount:" in done.stderr and "permission denied" in done.stderr.lower():
+            pytest.skip("this machine does not allow a private read-only mount")
+        return done
+
+    yield run
+    for directory in made_read_only:
+        directory.chmod(0o755)
+
+
+def test_a_store_on_a_read_only_location_opens_for_reading(
+    synced: Path, run_read_only: RunReadOnly
+) -> None:
+    before = _digest(synced)
+    done = run_read_only(
+        """
+        import sys
+        from pathlib import Path
+        from cdp_sdk.sync import Store, StorePermissionError
+
+        path = Path(sys.argv[1]) / "cdp.db"
+        store = Store(path)
+        print("read_only", store.read_only)
+        print("rows", len(store.to_pandas("subscriptions")))
+        for attempt in (
+            lambda: store.purge_account("lab"),
+            lambda: Store(path, read_only=False),
+            lambda: Store(path.with_name("new.db")),
+        ):
+            try:
+                attempt()
+            except StorePermissionError as error:
+                print("refused:", error)
+        """,
+        synced.parent,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[:2] == ["read_only True", "rows 12"]
+    assert lines[2] == (
+        f"refused: the store {synced} is open read-only (its location cannot be written, "
+        "or read_only=True): nothing was written"
+    )
+    assert lines[3].startswith(f"refused: cannot write the store {synced}: this user may not")
+    assert lines[4].startswith("refused: cannot create the store ")
+    assert "may not write in its directory" in lines[4]
+    assert _digest(synced) == before
+
+
+def test_cdp_sims_reads_a_store_on_a_read_only_location(
+    synced: Path, run_read_only: RunReadOnly
+) -> None:
+    done = run_read_only(
+        """
+        import sys
+        from cdp_sdk.cli import main
+
+        sys.exit(main(["sims", "--db", sys.argv[1] + "/cdp.db", "--format", "csv"]))
+        """,
+        synced.parent,
+    )
+    assert done.returncode == 0, done.stderr
+    assert len(done.stdout.splitlines()) == 1 + 12
