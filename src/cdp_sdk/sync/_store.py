@@ -28,8 +28,9 @@ from sqlalchemy import (
 from sqlalchemy.exc import SQLAlchemyError
 
 from cdp_sdk.errors import ConfigurationError
-from cdp_sdk.sync import _tags
+from cdp_sdk.sync import _lease, _tags
 from cdp_sdk.sync._db import create_store_engine, database_url, upsert
+from cdp_sdk.sync._lease import Lease
 from cdp_sdk.sync._models import (
     Cursor,
     Entity,
@@ -153,6 +154,7 @@ class Store:
         options: SyncOptions | None = None,
         progress: Callable[[SyncEvent], None] | None = None,
         now: datetime | None = None,
+        holder: str | None = None,
     ) -> SyncReport:
         """Mirror the workspace's accounts into the store (see :meth:`sync_async`)."""
         _require_sync(workspace, "sync_async")
@@ -164,6 +166,7 @@ class Store:
                 options=options,
                 progress=progress,
                 now=now,
+                holder=holder,
             )
         )
 
@@ -176,6 +179,7 @@ class Store:
         options: SyncOptions | None = None,
         progress: Callable[[SyncEvent], None] | None = None,
         now: datetime | None = None,
+        holder: str | None = None,
     ) -> SyncReport:
         """Mirror the workspace's accounts into the store, asking only for what changed.
 
@@ -183,6 +187,11 @@ class Store:
         the report (and the store) and does not stop the others. Entities a connector
         does not declare are skipped, and reported as such. Every HTTP call is journaled
         in ``api_calls``.
+
+        One sync of an account at a time, whatever process or machine runs it: the sync
+        holds a lease on each account it reads (:meth:`leases`), and skips an account
+        whose lease another sync holds, reporting its entities as skipped with a detail
+        starting ``running elsewhere``.
 
         Args:
             workspace: the accounts.
@@ -195,6 +204,8 @@ class Store:
                 (recorded like any other error).
             now: the instant the run takes as now for its windows and cursors (default:
                 the current time); for tests and replays.
+            holder: who runs this sync, as other syncs that find its accounts taken show
+                it (``"<holder> on <host> pid <pid>"``; default: the host and pid).
 
         Returns:
             The run's summary, also stored in ``sync_runs`` and ``sync_results``.
@@ -211,6 +222,7 @@ class Store:
             options=options or SyncOptions(),
             progress=progress,
             now=moment.astimezone(UTC),
+            holder=holder,
         )
         return await run.execute()
 
@@ -294,9 +306,16 @@ class Store:
 
     # -- reading the store ---------------------------------------------------------------
 
-    def runs(self, *, limit: int | None = 20) -> list[SyncReport]:
-        """The latest runs, newest first, with their per-entity results."""
-        return self.read(lambda connection: _runs(connection, limit))
+    def runs(self, *, limit: int | None = 20, ids: Iterable[int] | None = None) -> list[SyncReport]:
+        """The latest runs (or the runs numbered ``ids``), newest first, with their
+        per-entity results."""
+        chosen = None if ids is None else sorted(set(ids))
+        return self.read(lambda connection: _runs(connection, limit, chosen))
+
+    def leases(self, *, account: str | None = None) -> list[Lease]:
+        """The accounts being synced now: who holds each one's lease, and until when
+        (a lease past its expiry is free to take)."""
+        return self.read(lambda connection: _lease.leases(connection, account))
 
     def cursors(self, *, account: str | None = None) -> list[Cursor]:
         """Where the next sync of each entity starts."""
@@ -413,6 +432,12 @@ class Store:
                     f"the store has schema version {found}, newer than this cdp-sdk reads "
                     f"({SCHEMA_VERSION}); upgrade cdp-sdk"
                 )
+            elif int(found) < SCHEMA_VERSION:  # the missing tables were just created
+                upsert(
+                    connection,
+                    store_info,
+                    [{"name": "schema_version", "value": str(SCHEMA_VERSION)}],
+                )
 
         self.transaction(version)
 
@@ -459,8 +484,10 @@ def _entities(entities: Iterable[Entity | str] | None) -> list[Entity]:
     return [entity for entity in Entity if entity in chosen]
 
 
-def _runs(connection: Connection, limit: int | None) -> list[SyncReport]:
+def _runs(connection: Connection, limit: int | None, ids: list[int] | None) -> list[SyncReport]:
     query = select(sync_runs).order_by(sync_runs.c.id.desc())
+    if ids is not None:
+        query = query.where(sync_runs.c.id.in_(ids))
     if limit is not None:
         query = query.limit(limit)
     runs = list(connection.execute(query))

@@ -27,7 +27,11 @@ table                         key
 ``sync_runs``                 ``id`` (an integer)
 ``sync_results``              ``(run_id, account, entity)``
 ``api_calls``                 ``id`` (an integer)
+``sync_leases``               ``account``: at most one sync of an account at a time
 ============================  ============================================================
+
+Schema versions: 1, the first; 2 adds ``sync_leases`` (a store opened by this version is
+marked 2, so that an older cdp-sdk, which would sync without taking leases, refuses it).
 """
 
 from __future__ import annotations
@@ -67,6 +71,7 @@ __all__ = [
     "metadata",
     "store_info",
     "subscriptions",
+    "sync_leases",
     "sync_results",
     "sync_runs",
     "tables",
@@ -76,7 +81,7 @@ __all__ = [
     "usage_key",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 metadata = MetaData()
 
@@ -307,6 +312,20 @@ api_calls = Table(
     Index("ix_api_calls_run", "run_id"),
 )
 
+sync_leases = Table(
+    "sync_leases",
+    metadata,
+    Column("account", Text, primary_key=True),
+    Column("token", Text, nullable=False, comment="unique to the sync holding the lease"),
+    Column("holder", Text, nullable=False, comment="who holds it, for people: label, host, pid"),
+    Column("scope", Text, nullable=False, comment="the holder's machine and process namespace"),
+    Column("pid", Integer, nullable=False, comment="the holder's process id within its scope"),
+    Column("run_id", Integer),
+    Column("acquired_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False, comment="free after this unless renewed"),
+    comment="One row per account being synced: the lease that keeps other syncs off it.",
+)
+
 tables: dict[str, Table] = {
     table.name: table
     for table in (
@@ -324,7 +343,8 @@ tables: dict[str, Table] = {
         api_calls,
     )
 }
-"""The store's tables by name (``store_info`` left out)."""
+"""The store's tables by name (``store_info`` and ``sync_leases`` left out: they describe
+the store and the syncs under way, not the accounts)."""
 
 ENTITY_TABLES = (
     subscriptions,
