@@ -15,7 +15,8 @@ Build one in code or load it from a TOML file (``cdp.toml``)::
     username = "ops"
     api_key = "env:JASPER_API_KEY"
 
-Every key of an account table but ``connector`` is a connector setting. A string value
+Every key of an account table but ``connector`` is a connector setting. A ``[celery]``
+table, for running the sync on Celery workers, is read by :mod:`cdp_sdk.sync.celery`. A string value
 ``env:NAME`` is read from the environment variable ``NAME`` when the account is connected,
 so no secret has to live in the file; a file that other users may read and that holds a
 plain value for a secret setting earns an :class:`InsecureConfigWarning`.
@@ -95,7 +96,9 @@ _ACCOUNT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Settings that look like secrets, for connectors whose settings model cannot be read.
 _SECRET_NAME = re.compile(r"key|token|secret|password|passwd|credential|auth", re.IGNORECASE)
-_TOP_LEVEL_KEYS = ("accounts", "database")
+_TOP_LEVEL_KEYS = ("accounts", "database", "celery")
+# Tables read by optional modules, not by the workspace: `celery` by cdp_sdk.sync.celery.
+_MODULE_TABLES = ("celery",)
 _QUEUE_SIZE = 512
 
 
@@ -281,6 +284,9 @@ class BaseWorkspace:
         database = data.get("database")
         if database is not None and not isinstance(database, str):
             raise ConfigurationError(f"{source}: 'database' must be a string")
+        for key in _MODULE_TABLES:
+            if key in data and not isinstance(data[key], dict):
+                raise ConfigurationError(f"{source}: '{key}' must be a table ([{key}])")
         built: dict[str, Account] = {}
         for name, table in accounts.items():
             if not isinstance(table, dict):

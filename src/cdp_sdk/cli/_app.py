@@ -61,6 +61,13 @@ class Emulated(StrEnum):
     SORACOM = "soracom"
 
 
+class SyncOn(StrEnum):
+    """Where ``cdp sync`` runs the sync."""
+
+    LOCAL = "local"
+    CELERY = "celery"
+
+
 class TagSource(StrEnum):
     PLATFORM = "platform"
     LOCAL = "local"
@@ -364,24 +371,45 @@ def sync(
         int | None,
         typer.Option("--history-days", min=1, help="How far back a first sync reads (default 90)."),
     ] = None,
+    on: Annotated[
+        SyncOn,
+        typer.Option(
+            "--on",
+            help="Where the sync runs: here, or on the Celery workers of the workspace "
+            "file's [celery] table (the celery extra), one task per account.",
+        ),
+    ] = SyncOn.LOCAL,
 ) -> None:
     """Mirror the workspace's accounts into the store; incremental after the first run."""
-    from cdp_sdk.cli._sync import entities_of, plan_sync, run_sync
+    from cdp_sdk.cli._sync import entities_of, plan_sync, run_on_celery, run_sync
     from cdp_sdk.sync import Store, SyncOptions
 
     entities = entities_of(entity)
     options = SyncOptions(history=timedelta(days=history_days)) if history_days else None
     out = render.console()
     started = time.perf_counter()
+    failed: dict[str, str] = {}
     with _workspace(config) as workspace, Store(_database(db, config)) as store:
         plan = plan_sync(workspace, accounts=account, entities=entities, options=options)
+        where = " on Celery workers" if on is SyncOn.CELERY else ""
         out.print(
-            f"Syncing {len(plan.accounts)} account(s) of {config} into {_shown(store)}",
+            f"Syncing {len(plan.accounts)} account(s) of {config}{where} into {_shown(store)}",
             markup=False,
         )
-        with render.SyncProgress(out, plan) as progress:
-            reports = run_sync(store, workspace, plan, progress=progress)
+        if on is SyncOn.CELERY:
+            reports, failed = run_on_celery(
+                config,
+                store,
+                plan,
+                history_days=history_days,
+                notify=lambda line: out.print(line, markup=False),
+            )
+        else:
+            with render.SyncProgress(out, plan) as progress:
+                reports = run_sync(store, workspace, plan, progress=progress)
         out.print(render.sync_table(reports, plan.left_out))
+    for name, why in sorted(failed.items()):
+        out.print(f"{name}: the task failed on the worker: {why}", markup=False)
     results = [result for report in reports for result in report.results]
     errors = [result for result in results if result.status == "error"]
     runs = ", ".join(str(report.run_id) for report in reports)
@@ -390,6 +418,8 @@ def sync(
         f"{time.perf_counter() - started:.1f} s (run {runs})",
         markup=False,
     )
+    if failed:
+        raise CommandError(f"the tasks of {len(failed)} account(s) failed on the workers")
     if errors:
         attempted = sum(1 for r in results if r.status != "skipped")
         raise CommandError(

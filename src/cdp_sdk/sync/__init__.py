@@ -14,8 +14,8 @@ Syncs are incremental (a cursor per account and entity), idempotent (upserts on 
 keys), resumable (each page is committed with its cursor) and exclusive (a lease per
 account keeps two syncs, in any processes or machines, off one account at once; see
 :meth:`Store.leases`). Every HTTP call is journaled without identifiers or secrets; local
-tags can be imported from CSV and pushed to the platforms; :meth:`Store.purge_account` deletes an account's data. The tables are in
-:mod:`cdp_sdk.sync.schema`.
+tags can be imported from CSV and pushed to the platforms; :meth:`Store.purge_account`
+deletes an account's data. The tables are in :mod:`cdp_sdk.sync.schema`.
 
 Needs the ``sync`` extra (SQLAlchemy), plus ``postgres`` for PostgreSQL.
 """
