@@ -74,18 +74,19 @@ def redis_server() -> Iterator[str]:
     home = Path(tempfile.mkdtemp(prefix="cdp-sdk-redis-"))
     port = _free_port()
     log = home / "redis.log"
+    command = [
+        str(binary),
+        "--bind", "127.0.0.1",
+        "--port", str(port),
+        "--dir", str(home),
+        "--save", "",
+        "--appendonly", "no",
+        "--protected-mode", "yes",
+        "--daemonize", "no",
+        "--logfile", str(log),
+    ]  # fmt: skip
     server = subprocess.Popen(
-        [
-            str(binary),
-            "--bind", "127.0.0.1",
-            "--port", str(port),
-            "--dir", str(home),
-            "--save", "",
-            "--appendonly", "no",
-            "--protected-mode", "yes",
-            "--daemonize", "no",
-            "--logfile", str(log),
-        ],  # fmt: skip
+        command,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

@@ -189,10 +189,12 @@ class Account:
         Read from the connector's settings model when the connector can be loaded, and
         from the setting names (``*key*``, ``*token*``, ``*secret*``, ...) in any case.
         """
-        names = {key for key in self.settings if _SECRET_NAME.search(key)}
-        with contextlib.suppress(CdpError):  # not installed: the names must do
-            names |= set(load_connector(self.connector).settings_model.secret_fields())
-        return frozenset(names)
+        return self._secret_settings(_connector_secrets(self.connector))
+
+    def _secret_settings(self, connector_secrets: frozenset[str]) -> frozenset[str]:
+        return frozenset({key for key in self.settings if _SECRET_NAME.search(key)}).union(
+            connector_secrets
+        )
 
 
 class BaseWorkspace:
@@ -353,10 +355,15 @@ class BaseWorkspace:
         return "\n".join(lines)
 
     def _warn_plain_secrets(self, source: str) -> None:
+        # Each connector's secret fields are read once: a file may hold thousands of accounts.
+        connectors = {account.connector for account in self._accounts.values()}
+        secret_fields = {connector: _connector_secrets(connector) for connector in connectors}
         exposed = [
             f"{setting!r} of account {name!r}"
             for name in self.names
-            for setting in sorted(self._accounts[name].secret_settings())
+            for setting in sorted(
+                self._accounts[name]._secret_settings(secret_fields[self._accounts[name].connector])
+            )
             if setting in self._accounts[name].settings
             and not str(self._accounts[name].settings[setting]).startswith(ENV_PREFIX)
         ]
@@ -732,6 +739,13 @@ def _stamp_account(record: ModelWithAccount, name: str) -> ModelWithAccount:
     if record.account is not None and record.account != name:
         update["extra"] = {**record.extra, "platform_account": record.account}
     return record.model_copy(update=update)
+
+
+def _connector_secrets(connector: str) -> frozenset[str]:
+    """The secret settings of ``connector``'s settings model (none if it cannot be loaded)."""
+    with contextlib.suppress(CdpError):  # not installed: the setting names must do
+        return frozenset(load_connector(connector).settings_model.secret_fields())
+    return frozenset()
 
 
 def _account(name: str, table: Mapping[str, Any]) -> Account:

@@ -94,7 +94,14 @@ def create_app(
 
 
 def _register(app: Celery, settings: CelerySettings) -> None:
-    @app.task(name=SYNC_ACCOUNT, bind=True, acks_late=True, reject_on_worker_lost=True)  # type: ignore[untyped-decorator]
+    @app.task(  # type: ignore[untyped-decorator]
+        name=SYNC_ACCOUNT,
+        bind=True,
+        shared=False,  # bound to this app's settings only
+        acks_late=True,
+        reject_on_worker_lost=True,
+        max_retries=None,  # retried only while another copy of it runs
+    )
     def sync_account_task(
         task: Any,
         account: str,
@@ -117,10 +124,10 @@ def _register(app: Celery, settings: CelerySettings) -> None:
             # visibility timeout passed). Come back after a lease's time: by then the
             # first copy has finished (this one is dropped), or it has died and its lease
             # is free (this one takes over).
-            raise task.retry(countdown=settings.lease.total_seconds(), max_retries=None)
+            raise task.retry(countdown=settings.lease.total_seconds())
         return outcome.to_json()
 
-    @app.task(name=SYNC_WORKSPACE)  # type: ignore[untyped-decorator]
+    @app.task(name=SYNC_WORKSPACE, shared=False)  # type: ignore[untyped-decorator]
     def sync_workspace_task(
         accounts: list[str] | None = None,
         entities: list[str] | None = None,

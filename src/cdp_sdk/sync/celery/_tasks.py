@@ -8,11 +8,14 @@ entity names and a history in days: never a setting, a secret or an identifier.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, Literal
 
+from cdp_sdk.errors import ConfigurationError
 from cdp_sdk.sync._lease import RUNNING_ELSEWHERE
 from cdp_sdk.sync._models import Entity, SyncOptions, SyncReport
 from cdp_sdk.sync._runner import describe_error
@@ -121,9 +124,9 @@ def sync_account(
     options = SyncOptions(lease=settings.lease)
     if history_days is not None:
         options = replace(options, history=timedelta(days=history_days))
-    with Workspace.load(settings.config) as workspace, Store(settings.database) as store:
-        workspace.account(account)  # an unknown name fails the task, not a run
-        report = store.sync(
+    found = _workspace_file(settings.config).account(account)  # unknown: the task fails
+    with Workspace({account: found}) as workspace:
+        report = _store(settings.database).sync(
             workspace,
             accounts=[account],
             entities=kwargs.get("entities"),
@@ -154,7 +157,34 @@ def is_own_copy(outcome: AccountOutcome, task_id: str | None) -> bool:
 
 def workspace_accounts(settings: CelerySettings, accounts: Iterable[str] | None) -> list[str]:
     """The accounts of the workspace file to fan out to (``None``: all), checked."""
-    return BaseWorkspace.load(settings.config).select(accounts)
+    return _workspace_file(settings.config).select(accounts)
+
+
+# What a worker process keeps between tasks: the workspace file as last read (read again
+# when it changes; a file may name thousands of accounts) and the store's connection pool.
+_FILES: dict[Path, tuple[tuple[int, int], BaseWorkspace]] = {}
+_STORES: dict[tuple[int, str], Store] = {}
+
+
+def _workspace_file(config: Path) -> BaseWorkspace:
+    try:
+        status = config.stat()
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read workspace file {str(config)!r}: {exc}") from None
+    version = (status.st_mtime_ns, status.st_size)
+    cached = _FILES.get(config)
+    if cached is None or cached[0] != version:
+        cached = (version, BaseWorkspace.load(config))
+        _FILES[config] = cached
+    return cached[1]
+
+
+def _store(database: str) -> Store:
+    key = (os.getpid(), database)  # a forked pool process opens its own connections
+    store = _STORES.get(key)
+    if store is None:
+        store = _STORES[key] = Store(database)
+    return store
 
 
 def _outcome(account: str, report: SyncReport, worker: str | None) -> AccountOutcome:
