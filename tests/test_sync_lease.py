@@ -187,6 +187,33 @@ def race(store: Store, racers: int = 8) -> list[Lease | None]:
         return list(pool.map(claim, claimants))
 
 
+def opened_at_once(database: str | Path, count: int = 6) -> list[str]:
+    """Open ``count`` stores on ``database`` from as many threads at once; the schema
+    version each one reads back."""
+    start = threading.Barrier(count)
+
+    def open_one(_: int) -> str:
+        start.wait()
+        with Store(database) as store:
+            return str(
+                store.read(
+                    lambda c: c.scalar(
+                        select(schema.store_info.c.value).where(
+                            schema.store_info.c.name == "schema_version"
+                        )
+                    )
+                )
+            )
+
+    with ThreadPoolExecutor(count) as pool:
+        return list(pool.map(open_one, range(count)))
+
+
+@pytest.mark.parametrize("attempt", range(3))
+def test_processes_opening_a_new_store_at_once_all_open_it(tmp_path: Path, attempt: int) -> None:
+    assert opened_at_once(tmp_path / "new.db") == [str(schema.SCHEMA_VERSION)] * 6
+
+
 def test_of_many_racing_claimants_exactly_one_wins(store: Store) -> None:
     outcomes = race(store)
     assert outcomes.count(None) == 1

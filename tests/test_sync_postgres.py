@@ -21,7 +21,7 @@ from cdp_sdk.sync._lease import Claimant, acquire, confirm
 from cdp_sdk.workspace import AsyncWorkspace, Workspace
 from pg import postgres_server
 from test_sync import NOW, emulator_of, in_process, snapshot
-from test_sync_lease import race
+from test_sync_lease import opened_at_once, race
 
 
 @pytest.fixture(scope="module")
@@ -109,6 +109,13 @@ def test_leases_on_postgresql_race_safely_on_the_server_clock(postgres: Store) -
     assert postgres.transaction(lambda c: acquire(c, late, "eu", timedelta(seconds=5))) is None
     assert postgres.transaction(lambda c: confirm(c, late, "eu", timedelta(seconds=5)))
     assert [lease.holder for lease in postgres.leases()] == ["late"]
+
+
+@pytest.mark.parametrize("attempt", range(3))
+def test_workers_opening_a_new_store_at_once_all_open_it(postgres_url: str, attempt: int) -> None:
+    with Store(postgres_url) as first, first.engine.begin() as connection:
+        schema.metadata.drop_all(connection)  # a new, empty database
+    assert opened_at_once(postgres_url) == [str(schema.SCHEMA_VERSION)] * 6
 
 
 def test_missing_binaries_fail_unless_skipping_is_asked(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,7 +26,7 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
 
 from cdp_sdk.errors import ConfigurationError
 from cdp_sdk.sync import _lease, _tags
@@ -415,7 +416,16 @@ class Store:
     # -- internals -------------------------------------------------------------------------
 
     def _prepare(self) -> None:
-        metadata.create_all(self.engine)
+        for attempt in range(_CREATE_ATTEMPTS):
+            try:
+                metadata.create_all(self.engine)
+                break
+            except (IntegrityError, OperationalError, ProgrammingError) as exc:
+                # Workers opening a new store at the same moment race to create its tables:
+                # the loser finds them made, and looks again.
+                if not _created_meanwhile(exc) or attempt == _CREATE_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.1 * (attempt + 1))
 
         def version(connection: Connection) -> None:
             found = connection.scalar(
@@ -440,6 +450,15 @@ class Store:
                 )
 
         self.transaction(version)
+
+
+_CREATE_ATTEMPTS = 5
+
+
+def _created_meanwhile(error: SQLAlchemyError) -> bool:
+    """Whether ``error`` says a table (or its type) was created by someone else meanwhile."""
+    text = str(getattr(error, "orig", None) or error).lower()
+    return "already exists" in text or "duplicate key" in text
 
 
 def _require_sync(workspace: object, async_method: str) -> None:
