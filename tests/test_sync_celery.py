@@ -515,3 +515,17 @@ def test_cdp_sync_on_celery_needs_a_celery_table(
     assert result.stderr.startswith("error: cdp.toml: no [celery] table: add one with at least")
     assert main(["sync", "--config", str(config), "--on", "cluster"]) == 2
     assert "'cluster' is not one of 'local', 'celery'" in capsys.readouterr().err
+
+
+def test_a_missing_redis_server_fails_unless_skipping_is_asked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import redis_server
+
+    monkeypatch.setattr(redis_server, "find_binary", lambda: None)
+    monkeypatch.delenv(redis_server.SKIP_VARIABLE, raising=False)
+    with pytest.raises(pytest.fail.Exception, match="CDP_SDK_SKIP_REDIS=1"):
+        redis_server.require_binary()
+    monkeypatch.setenv(redis_server.SKIP_VARIABLE, "1")
+    with pytest.raises(pytest.skip.Exception, match="apt-get install redis-server"):
+        redis_server.require_binary()
