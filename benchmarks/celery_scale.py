@@ -86,6 +86,7 @@ def emulators(accounts: int, sims: int, latency: float) -> Iterator[dict[str, di
         yield found
     finally:
         process.stdin.close()
+        process.terminate()  # stopping 200 servers one by one takes minutes: not needed
         process.wait(timeout=30)
 
 
@@ -95,6 +96,8 @@ def emulators(accounts: int, sims: int, latency: float) -> Iterator[dict[str, di
 @dataclass
 class Figures:
     label: str
+    load: tuple[float, float]
+    """The machine's 1-minute load average before and after."""
     processes: int
     seconds: float
     accounts: int
@@ -131,6 +134,30 @@ def database_figures(url: str) -> tuple[int, int, int]:
     finally:
         engine.dispose()
     return int(size or 0), int(wal or 0), int(commits or 0)
+
+
+def table_sizes(url: str) -> list[tuple[str, int, int]]:
+    """(table, rows, bytes with its indexes and TOAST) of the store's tables."""
+    from sqlalchemy import create_engine, text
+
+    from cdp_sdk.sync import schema
+
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("analyze"))
+            return [
+                (
+                    name,
+                    int(connection.scalar(text(f'select count(*) from "{name}"')) or 0),
+                    int(
+                        connection.scalar(text(f"select pg_total_relation_size('\"{name}\"')")) or 0
+                    ),
+                )
+                for name in schema.tables
+            ]
+    finally:
+        engine.dispose()
 
 
 def redis_commands(broker: str) -> int:
@@ -234,13 +261,17 @@ def on_workers(
         size0, wal0, commits0 = database_figures(database)
         commands0 = redis_commands(broker)
         cpu0 = group_cpu(workers)
+        load0 = os.getloadavg()[0]
         started = time.perf_counter()
         names = sorted(accounts)
         outcomes = collect(names, enqueue(app, names), timeout=3600)
         seconds = time.perf_counter() - started
         cpu = group_cpu(workers) - cpu0
+        load = (load0, os.getloadavg()[0])
         commands = redis_commands(broker) - commands0
         size, wal, commits = database_figures(database)
+        if count == 1 and pool == "prefork":
+            print_tables(database, len(accounts))
     finally:
         stop(workers)
     bad = [o for o in outcomes if o.status != "ok"]
@@ -248,7 +279,7 @@ def on_workers(
         raise RuntimeError(f"{len(bad)} account(s) not ok, first: {bad[0]}")
     synced, records, requests = store_totals(database)
     return Figures(
-        label, count * concurrency, seconds, synced, records, requests, cpu,
+        label, load, count * concurrency, seconds, synced, records, requests, cpu,
         size - size0, wal - wal0, commits - commits0, commands,
     )  # fmt: skip
 
@@ -261,20 +292,30 @@ def local(root: Path, server: str, broker: str, accounts: dict[str, Any]) -> Fig
     config = write_config(root, "local", database, broker, accounts)
     size0, wal0, commits0 = database_figures(database)
     cpu0 = os.times()
+    load0 = os.getloadavg()[0]
     with Workspace.load(config) as workspace, Store(database) as store:
         started = time.perf_counter()
         report = store.sync(workspace)
         seconds = time.perf_counter() - started
     cpu1 = os.times()
+    load = (load0, os.getloadavg()[0])
     if report.errors:
         raise RuntimeError(f"local sync errors: {report.errors[0]}")
     size, wal, commits = database_figures(database)
     synced, records, requests = store_totals(database)
     return Figures(
-        "local (1 process, asyncio)", 1, seconds, synced, records, requests,
+        "local (1 process, asyncio)", load, 1, seconds, synced, records, requests,
         (cpu1.user + cpu1.system) - (cpu0.user + cpu0.system),
         size - size0, wal - wal0, commits - commits0, 0,
     )  # fmt: skip
+
+
+def print_tables(database: str, accounts: int) -> None:
+    print("| table | rows per account | bytes per row |", flush=True)
+    print("|---|---|---|")
+    for name, rows, size in table_sizes(database):
+        if rows:
+            print(f"| {name} | {rows / accounts:,.1f} | {size / rows:,.0f} |", flush=True)
 
 
 def main() -> None:
@@ -319,15 +360,15 @@ def main() -> None:
     print()
     print(
         "| workers | processes | wall s | speed-up | accounts/min | records/s | worker CPU s "
-        "| DB MB | WAL MB | commits | Redis cmds |"
+        "| DB MB | WAL MB | commits | Redis cmds | load |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for f in figures:
         print(
             f"| {f.label} | {f.processes} | {f.seconds:.1f} | {base / f.seconds:.2f} "
             f"| {f.accounts / f.seconds * 60:.0f} | {f.records / f.seconds:,.0f} | {f.cpu:.1f} "
             f"| {f.database_bytes / 2**20:.1f} | {f.wal_bytes / 2**20:.1f} | {f.commits:,} "
-            f"| {f.redis_commands:,} |"
+            f"| {f.redis_commands:,} | {f.load[0]:.1f}-{f.load[1]:.1f} |"
         )
     f = figures[0]
     print()

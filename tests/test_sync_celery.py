@@ -323,6 +323,48 @@ def test_beat_entries_send_account_names_only(tmp_path: Path) -> None:
     assert set(app.conf.beat_schedule) == set(entries)
 
 
+def test_celery_beat_sends_the_due_entries_once(tmp_path: Path) -> None:
+    from celery.beat import Scheduler
+
+    table = (
+        MEMORY + 'queue = "beat-test"\n[celery.schedule]\nevery = "1h"\n'
+        '[celery.schedule.entities]\nusage = "10m"\n'
+    )
+    app = celery.create_app(write(tmp_path, table))
+    beat = Scheduler(app=app, lazy=False)
+    ours = {name: e for name, e in beat.schedule.items() if name.startswith("cdp-sync ")}
+    assert len(ours) == 4
+    for entry in ours.values():
+        entry.last_run_at = datetime.now(UTC) - timedelta(hours=2)  # a slot has passed
+    for _ in range(12):
+        beat.tick()
+    sent = []
+    with app.connection_for_read() as connection:
+        queue = connection.SimpleQueue("beat-test")
+        while True:
+            try:
+                message = queue.get(timeout=0.2)
+            except queue.Empty:
+                break
+            message.ack()
+            assert message.content_type == "application/json"
+            assert message.headers["task"] == celery.SYNC_ACCOUNT
+            assert message.headers["expires"] is not None  # dropped if not taken in time
+            args, kwargs, _ = message.payload
+            sent.append((args, kwargs))
+        queue.close()
+    rest = ["subscriptions", "activation_modes", "tariffs", "invoices", "audit_events"]
+    expected = [
+        (["eu"], {"entities": rest}),
+        (["eu"], {"entities": ["usage"]}),
+        (["us"], {"entities": rest}),
+        (["us"], {"entities": ["usage"]}),
+    ]
+    assert sorted(sent, key=json.dumps) == sorted(expected, key=json.dumps)
+    # Each ran in its slot: nothing is due again before the next one.
+    assert all(not entry.is_due()[0] for entry in beat.schedule.values() if entry.name in ours)
+
+
 # -- the app --------------------------------------------------------------------------------
 
 

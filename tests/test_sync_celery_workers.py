@@ -288,6 +288,22 @@ def test_two_workers_sync_eight_accounts_into_the_store_a_local_sync_fills(
     assert_clean(rig, broker_contents(rig))
 
 
+def test_the_fan_out_task_sends_one_task_per_account(
+    rig: Rig, workers: list[Worker], app: Any
+) -> None:
+    sent = celery.fan_out(app, accounts=["em-2", "sb-1"], history_days=HISTORY_DAYS)
+    fanned = sent.get(timeout=30)
+    assert fanned["accounts"] == ["em-2", "sb-1"]
+    tasks = [app.AsyncResult(task_id) for task_id in fanned["tasks"]]
+    outcomes = celery.collect(fanned["accounts"], tasks, timeout=30)
+    assert [(o.account, o.status) for o in outcomes] == [("em-2", "ok"), ("sb-1", "ok")]
+    with Store(rig.database) as store:
+        reports = {r.results[0].account: r for r in store.runs(ids=[o.run_id for o in outcomes])}
+    assert set(reports) == {"em-2", "sb-1"}
+    # A second sync of these accounts: incremental where the platform allows it.
+    assert reports["sb-1"].result("sb-1", Entity.SUBSCRIPTIONS).detail == "changes only"
+
+
 def test_a_pickled_message_is_refused_by_the_workers(
     rig: Rig, workers: list[Worker], app: Any
 ) -> None:
