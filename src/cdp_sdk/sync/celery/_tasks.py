@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import timedelta
@@ -162,8 +163,10 @@ def workspace_accounts(settings: CelerySettings, accounts: Iterable[str] | None)
 
 # What a worker process keeps between tasks: the workspace file as last read (read again
 # when it changes; a file may name thousands of accounts) and the store's connection pool.
+# Pool threads share them.
 _FILES: dict[Path, tuple[tuple[int, int], BaseWorkspace]] = {}
 _STORES: dict[tuple[int, str], Store] = {}
+_KEPT = threading.Lock()
 
 
 def _workspace_file(config: Path) -> BaseWorkspace:
@@ -172,19 +175,21 @@ def _workspace_file(config: Path) -> BaseWorkspace:
     except OSError as exc:
         raise ConfigurationError(f"cannot read workspace file {str(config)!r}: {exc}") from None
     version = (status.st_mtime_ns, status.st_size)
-    cached = _FILES.get(config)
-    if cached is None or cached[0] != version:
-        cached = (version, BaseWorkspace.load(config))
-        _FILES[config] = cached
-    return cached[1]
+    with _KEPT:
+        cached = _FILES.get(config)
+        if cached is None or cached[0] != version:
+            cached = (version, BaseWorkspace.load(config))
+            _FILES[config] = cached
+        return cached[1]
 
 
 def _store(database: str) -> Store:
     key = (os.getpid(), database)  # a forked pool process opens its own connections
-    store = _STORES.get(key)
-    if store is None:
-        store = _STORES[key] = Store(database)
-    return store
+    with _KEPT:
+        store = _STORES.get(key)
+        if store is None:
+            store = _STORES[key] = Store(database)
+        return store
 
 
 def _outcome(account: str, report: SyncReport, worker: str | None) -> AccountOutcome:
