@@ -125,14 +125,16 @@ def test_a_version_1_store_gets_the_change_tables(tmp_path: Path) -> None:
         with store.engine.connect() as connection:
             version = connection.scalar(select(schema.store_info.c.value))
     assert {"change_journal", "change_plans"} <= tables
-    assert version == str(schema.SCHEMA_VERSION) == "2"
+    assert version == str(schema.SCHEMA_VERSION) == "3"
 
 
 def test_a_newer_store_is_refused(tmp_path: Path) -> None:
     database = tmp_path / "cdp.db"
     with Store(database) as store, store.engine.begin() as connection:
-        connection.execute(update(schema.store_info).values(value="3"))
-    with pytest.raises(ConfigurationError, match="schema version 3, newer"):
+        connection.execute(update(schema.store_info).values(value=str(schema.SCHEMA_VERSION + 1)))
+    with pytest.raises(
+        ConfigurationError, match=f"schema version {schema.SCHEMA_VERSION + 1}, newer"
+    ):
         Store(database)
 
 

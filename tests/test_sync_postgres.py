@@ -17,9 +17,11 @@ from sqlalchemy import text
 import pg
 from cdp_sdk import SimStatus
 from cdp_sdk.sync import Store, schema
+from cdp_sdk.sync._lease import Claimant, acquire, confirm
 from cdp_sdk.workspace import AsyncWorkspace, Workspace
 from pg import postgres_server
 from test_sync import NOW, emulator_of, in_process, snapshot
+from test_sync_lease import opened_at_once, race
 
 
 @pytest.fixture(scope="module")
@@ -88,6 +90,32 @@ def test_postgres_holds_what_sqlite_holds(postgres: Store, tmp_path: Path) -> No
             if "account" in table.c:
                 assert postgres.rows(table, account="eu") == []
         assert len(postgres.rows("subscriptions")) == 15
+
+
+def test_leases_on_postgresql_race_safely_on_the_server_clock(postgres: Store) -> None:
+    outcomes = race(postgres)
+    assert outcomes.count(None) == 1
+    [lease] = postgres.leases()
+    assert lease.expires_at - lease.acquired_at == timedelta(seconds=30)
+    server_now = postgres.read(lambda c: c.scalar(text("select statement_timestamp()")))
+    assert abs(lease.acquired_at - server_now) < timedelta(seconds=5)
+    # Expired on the server's clock: the next claimant takes it over.
+    postgres.transaction(
+        lambda c: c.execute(
+            text("update sync_leases set expires_at = statement_timestamp() - interval '1 s'")
+        )
+    )
+    late = Claimant("late", scope="another/machine", pid=1)
+    assert postgres.transaction(lambda c: acquire(c, late, "eu", timedelta(seconds=5))) is None
+    assert postgres.transaction(lambda c: confirm(c, late, "eu", timedelta(seconds=5)))
+    assert [lease.holder for lease in postgres.leases()] == ["late"]
+
+
+@pytest.mark.parametrize("attempt", range(3))
+def test_workers_opening_a_new_store_at_once_all_open_it(postgres_url: str, attempt: int) -> None:
+    with Store(postgres_url) as first, first.engine.begin() as connection:
+        schema.metadata.drop_all(connection)  # a new, empty database
+    assert opened_at_once(postgres_url) == [str(schema.SCHEMA_VERSION)] * 6
 
 
 def test_missing_binaries_fail_unless_skipping_is_asked(monkeypatch: pytest.MonkeyPatch) -> None:

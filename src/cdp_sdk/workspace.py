@@ -15,7 +15,8 @@ Build one in code or load it from a TOML file (``cdp.toml``)::
     username = "ops"
     api_key = "env:JASPER_API_KEY"
 
-Every key of an account table but ``connector`` is a connector setting. A string value
+Every key of an account table but ``connector`` is a connector setting. A ``[celery]``
+table, for running the sync on Celery workers, is read by :mod:`cdp_sdk.sync.celery`. A string value
 ``env:NAME`` is read from the environment variable ``NAME`` when the account is connected,
 so no secret has to live in the file; a file that other users may read and that holds a
 plain value for a secret setting earns an :class:`InsecureConfigWarning`.
@@ -96,7 +97,9 @@ _ACCOUNT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Settings that look like secrets, for connectors whose settings model cannot be read.
 _SECRET_NAME = re.compile(r"key|token|secret|password|passwd|credential|auth", re.IGNORECASE)
-_TOP_LEVEL_KEYS = ("accounts", "database")
+_TOP_LEVEL_KEYS = ("accounts", "database", "celery")
+# Tables read by optional modules, not by the workspace: `celery` by cdp_sdk.sync.celery.
+_MODULE_TABLES = ("celery",)
 _QUEUE_SIZE = 512
 
 
@@ -187,10 +190,12 @@ class Account:
         Read from the connector's settings model when the connector can be loaded, and
         from the setting names (``*key*``, ``*token*``, ``*secret*``, ...) in any case.
         """
-        names = {key for key in self.settings if _SECRET_NAME.search(key)}
-        with contextlib.suppress(CdpError):  # not installed: the names must do
-            names |= set(load_connector(self.connector).settings_model.secret_fields())
-        return frozenset(names)
+        return self._secret_settings(_connector_secrets(self.connector))
+
+    def _secret_settings(self, connector_secrets: frozenset[str]) -> frozenset[str]:
+        return frozenset({key for key in self.settings if _SECRET_NAME.search(key)}).union(
+            connector_secrets
+        )
 
 
 class BaseWorkspace:
@@ -282,6 +287,9 @@ class BaseWorkspace:
         database = data.get("database")
         if database is not None and not isinstance(database, str):
             raise ConfigurationError(f"{source}: 'database' must be a string")
+        for key in _MODULE_TABLES:
+            if key in data and not isinstance(data[key], dict):
+                raise ConfigurationError(f"{source}: '{key}' must be a table ([{key}])")
         built: dict[str, Account] = {}
         for name, table in accounts.items():
             if not isinstance(table, dict):
@@ -400,10 +408,15 @@ class BaseWorkspace:
         return "\n".join(lines)
 
     def _warn_plain_secrets(self, source: str) -> None:
+        # Each connector's secret fields are read once: a file may hold thousands of accounts.
+        connectors = {account.connector for account in self._accounts.values()}
+        secret_fields = {connector: _connector_secrets(connector) for connector in connectors}
         exposed = [
             f"{setting!r} of account {name!r}"
             for name in self.names
-            for setting in sorted(self._accounts[name].secret_settings())
+            for setting in sorted(
+                self._accounts[name]._secret_settings(secret_fields[self._accounts[name].connector])
+            )
             if setting in self._accounts[name].settings
             and not str(self._accounts[name].settings[setting]).startswith(ENV_PREFIX)
         ]
@@ -834,6 +847,13 @@ def _stamp_account(record: ModelWithAccount, name: str) -> ModelWithAccount:
     if record.account is not None and record.account != name:
         update["extra"] = {**record.extra, "platform_account": record.account}
     return record.model_copy(update=update)
+
+
+def _connector_secrets(connector: str) -> frozenset[str]:
+    """The secret settings of ``connector``'s settings model (none if it cannot be loaded)."""
+    with contextlib.suppress(CdpError):  # not installed: the setting names must do
+        return frozenset(load_connector(connector).settings_model.secret_fields())
+    return frozenset()
 
 
 def _account(name: str, table: Mapping[str, Any]) -> Account:

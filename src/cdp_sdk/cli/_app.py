@@ -77,6 +77,13 @@ class Emulated(StrEnum):
     SORACOM = "soracom"
 
 
+class SyncOn(StrEnum):
+    """Where ``cdp sync`` runs the sync."""
+
+    LOCAL = "local"
+    CELERY = "celery"
+
+
 class TagSource(StrEnum):
     PLATFORM = "platform"
     LOCAL = "local"
@@ -485,13 +492,21 @@ def sync(
         int | None,
         typer.Option("--history-days", min=1, help="How far back a first sync reads (default 90)."),
     ] = None,
+    on: Annotated[
+        SyncOn,
+        typer.Option(
+            "--on",
+            help="Where the sync runs: here, or on the Celery workers of the workspace "
+            "file's [celery] table (the celery extra), one task per account.",
+        ),
+    ] = SyncOn.LOCAL,
 ) -> None:
     """Mirror the workspace's accounts into the store; incremental after the first run.
 
     The workspace is checked first (as `cdp check` does): with a problem, nothing is
     synced and no store is created.
     """
-    from cdp_sdk.cli._sync import entities_of, plan_sync, run_sync
+    from cdp_sdk.cli._sync import celery_app, entities_of, plan_sync, run_on_celery, run_sync
     from cdp_sdk.sync import Store, SyncOptions
 
     try:
@@ -501,15 +516,29 @@ def sync(
     options = SyncOptions(history=timedelta(days=history_days)) if history_days else None
     out = render.console()
     started = time.perf_counter()
+    failed: dict[str, str] = {}
     with _workspace(config) as workspace:
         _workspace_accounts(workspace, account)
         _refuse_problems(workspace, config, account)
+        app = celery_app(config) if on is SyncOn.CELERY else None
         with Store(_database(db, config)) as store:
             plan = plan_sync(workspace, accounts=account, entities=entities, options=options)
-            status(f"Syncing {len(plan.accounts)} account(s) of {config} into {_shown(store)}")
-            with _progress(plan) as progress:
-                reports = run_sync(store, workspace, plan, progress=progress)
+            where = " on Celery workers" if on is SyncOn.CELERY else ""
+            status(
+                f"Syncing {len(plan.accounts)} account(s) of {config}{where} into {_shown(store)}"
+            )
+            if app is not None:
+                reports, failed = run_on_celery(
+                    app, store, plan, history_days=history_days, notify=status
+                )
+            else:
+                with _progress(plan) as progress:
+                    reports = run_sync(store, workspace, plan, progress=progress)
         out.print(render.sync_table(reports, plan.left_out))
+    for name, why in sorted(failed.items()):
+        render.console(stderr=True).print(
+            f"{name}: the task failed on the worker: {why}", markup=False
+        )
     results = [result for report in reports for result in report.results]
     errors = [result for result in results if result.status == "error"]
     runs = ", ".join(str(report.run_id) for report in reports)
@@ -517,6 +546,8 @@ def sync(
         f"{render.number(sum(r.records for r in results))} records written in "
         f"{time.perf_counter() - started:.1f} s (run {runs})"
     )
+    if failed:
+        raise CommandError(f"the tasks of {len(failed)} account(s) failed on the workers")
     if errors:
         attempted = sum(1 for r in results if r.status != "skipped")
         raise CommandError(

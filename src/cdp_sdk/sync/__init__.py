@@ -11,10 +11,11 @@ SQLite (a file, zero set-up) by default, PostgreSQL by URL, through SQLAlchemy C
         sims = store.to_pandas("subscriptions")  # with the `frames` extra
 
 Syncs are incremental (a cursor per account and entity), idempotent (upserts on natural
-keys) and resumable (each page is committed with its cursor). Every HTTP call is journaled
-without identifiers or secrets; local tags can be imported from CSV and pushed to the
-platforms; :meth:`Store.purge_account` deletes an account's data. The tables are in
-:mod:`cdp_sdk.sync.schema`.
+keys), resumable (each page is committed with its cursor) and exclusive (a lease per
+account keeps two syncs, in any processes or machines, off one account at once; see
+:meth:`Store.leases`). Every HTTP call is journaled without identifiers or secrets; local
+tags can be imported from CSV and pushed to the platforms; :meth:`Store.purge_account`
+deletes an account's data. The tables are in :mod:`cdp_sdk.sync.schema`.
 
 Needs the ``sync`` extra (SQLAlchemy), plus ``postgres`` for PostgreSQL.
 """
@@ -29,6 +30,7 @@ except ImportError as _error:  # pragma: no cover - depends on the installed ext
 
 from cdp_sdk.sync import schema
 from cdp_sdk.sync._errors import StorePermissionError
+from cdp_sdk.sync._lease import Lease, LeaseLostError
 from cdp_sdk.sync._models import (
     Cursor,
     Entity,
@@ -58,6 +60,8 @@ __all__ = [
     "EntityResult",
     "EntityStarted",
     "ExactDecimal",
+    "Lease",
+    "LeaseLostError",
     "PageCommitted",
     "PurgeReport",
     "Store",

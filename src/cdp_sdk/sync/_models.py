@@ -65,6 +65,11 @@ class SyncOptions:
         usage_per_sim: read usage SIM by SIM instead of as account totals (one request
             per SIM and window). Used anyway when the connector has no account totals.
         usage_granularity: the granularity to ask usage in (``None``: the connector's).
+        lease: how long a sync holds an account without renewing its lease (renewed with
+            every committed page and by a heartbeat every third of this). Another sync
+            that finds the lease held skips the account ("running elsewhere"); a sync
+            that died keeps it at most this long (on its own machine, only until its
+            process is gone).
     """
 
     history: timedelta = timedelta(days=90)
@@ -74,9 +79,10 @@ class SyncOptions:
     invoice_refresh: timedelta = timedelta(days=62)
     usage_per_sim: bool = False
     usage_granularity: Granularity | None = None
+    lease: timedelta = timedelta(seconds=60)
 
     def __post_init__(self) -> None:
-        for name in ("history", "window"):
+        for name in ("history", "window", "lease"):
             if getattr(self, name) <= timedelta(0):
                 raise ValueError(f"{name} must be positive")
         for name in ("settle", "lookback", "invoice_refresh"):

@@ -47,6 +47,7 @@ from cdp_sdk.http import CallRecord
 from cdp_sdk.models import AuditEvent, Capability, Invoice, Subscription, UsageRecord
 from cdp_sdk.sync import _rows
 from cdp_sdk.sync._db import chunks, upsert
+from cdp_sdk.sync._lease import RunLeases
 from cdp_sdk.sync._models import (
     Entity,
     EntityFinished,
@@ -276,6 +277,7 @@ class SyncRun(RunContext):
         options: SyncOptions,
         progress: ProgressCallback | None,
         now: datetime,
+        holder: str | None = None,
     ) -> None:
         super().__init__(store, workspace, accounts)
         self.entities = entities
@@ -283,15 +285,18 @@ class SyncRun(RunContext):
         self.progress = progress
         self.now = now
         self.positions: dict[tuple[str, str], datetime | None] = {}
+        self.leases = RunLeases(self.write, options.lease, holder)
         self._sims: dict[str, list[str]] = {}
 
     async def execute(self) -> SyncReport:
         await self.open()
         self.positions = await self.read(self._read_cursors)
         remove = self.workspace.add_call_listener(self.on_call)
+        heartbeat = asyncio.create_task(self.leases.heartbeat())
         try:
             per_account = await asyncio.gather(*(self._account(name) for name in self.accounts))
         finally:
+            heartbeat.cancel()
             remove()
         results = [result for results in per_account for result in results]
         errors = sum(1 for r in results if r.status == "error")
@@ -318,6 +323,21 @@ class SyncRun(RunContext):
 
     async def _account(self, name: str) -> list[EntityResult]:
         state = self.states[name]
+        blocking = await self.leases.acquire(name, self.run_id)
+        if blocking is not None:  # another sync has the account: leave it to that one
+            return [
+                await self._finish(
+                    state, EntityResult(name, entity, "skipped", detail=blocking.describe())
+                )
+                for entity in self.entities
+            ]
+        try:
+            return await self._leased_account(state)
+        finally:
+            await self.leases.release(name)
+
+    async def _leased_account(self, state: AccountState) -> list[EntityResult]:
+        name = state.name
         results = []
         try:
             connector = self.workspace.connector(name)
@@ -336,6 +356,11 @@ class SyncRun(RunContext):
     async def _entity(
         self, state: AccountState, connector: AsyncConnector, entity: Entity
     ) -> EntityResult:
+        if state.name in self.leases.lost:
+            reason = "the lease was taken over by another sync (running elsewhere)"
+            return await self._finish(
+                state, EntityResult(state.name, entity, "skipped", detail=reason)
+            )
         if entity.capability not in connector.capabilities:
             reason = f"connector {connector.name!r} does not declare {entity.capability.value}"
             return await self._finish(
@@ -406,6 +431,7 @@ class SyncRun(RunContext):
         assert entity is not None
 
         def transaction(connection: Connection) -> None:
+            self.leases.confirm(connection, state.name)  # no lease, no write
             if work is not None:
                 work(connection)
             if journal:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,10 +26,10 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
 
 from cdp_sdk.errors import ClosedError, ConfigurationError
-from cdp_sdk.sync import _tags
+from cdp_sdk.sync import _lease, _tags
 from cdp_sdk.sync._db import (
     create_store_engine,
     database_url,
@@ -37,6 +38,7 @@ from cdp_sdk.sync._db import (
     upsert,
 )
 from cdp_sdk.sync._errors import StorePermissionError
+from cdp_sdk.sync._lease import Lease
 from cdp_sdk.sync._models import (
     Cursor,
     Entity,
@@ -244,6 +246,7 @@ class Store:
         options: SyncOptions | None = None,
         progress: Callable[[SyncEvent], None] | None = None,
         now: datetime | None = None,
+        holder: str | None = None,
     ) -> SyncReport:
         """Mirror the workspace's accounts into the store (see :meth:`sync_async`)."""
         _require_sync(workspace, "sync_async")
@@ -255,6 +258,7 @@ class Store:
                 options=options,
                 progress=progress,
                 now=now,
+                holder=holder,
             )
         )
 
@@ -267,6 +271,7 @@ class Store:
         options: SyncOptions | None = None,
         progress: Callable[[SyncEvent], None] | None = None,
         now: datetime | None = None,
+        holder: str | None = None,
     ) -> SyncReport:
         """Mirror the workspace's accounts into the store, asking only for what changed.
 
@@ -274,6 +279,11 @@ class Store:
         the report (and the store) and does not stop the others. Entities a connector
         does not declare are skipped, and reported as such. Every HTTP call is journaled
         in ``api_calls``.
+
+        One sync of an account at a time, whatever process or machine runs it: the sync
+        holds a lease on each account it reads (:meth:`leases`), and skips an account
+        whose lease another sync holds, reporting its entities as skipped with a detail
+        starting ``running elsewhere``.
 
         Args:
             workspace: the accounts.
@@ -286,6 +296,8 @@ class Store:
                 (recorded like any other error).
             now: the instant the run takes as now for its windows and cursors (default:
                 the current time); for tests and replays.
+            holder: who runs this sync, as other syncs that find its accounts taken show
+                it (``"<holder> on <host> pid <pid>"``; default: the host and pid).
 
         Returns:
             The run's summary, also stored in ``sync_runs`` and ``sync_results``.
@@ -303,6 +315,7 @@ class Store:
             options=options or SyncOptions(),
             progress=progress,
             now=moment.astimezone(UTC),
+            holder=holder,
         )
         return await run.execute()
 
@@ -387,9 +400,16 @@ class Store:
 
     # -- reading the store ---------------------------------------------------------------
 
-    def runs(self, *, limit: int | None = 20) -> list[SyncReport]:
-        """The latest runs, newest first, with their per-entity results."""
-        return self.read(lambda connection: _runs(connection, limit))
+    def runs(self, *, limit: int | None = 20, ids: Iterable[int] | None = None) -> list[SyncReport]:
+        """The latest runs (or the runs numbered ``ids``), newest first, with their
+        per-entity results."""
+        chosen = None if ids is None else sorted(set(ids))
+        return self.read(lambda connection: _runs(connection, limit, chosen))
+
+    def leases(self, *, account: str | None = None) -> list[Lease]:
+        """The accounts being synced now: who holds each one's lease, and until when
+        (a lease past its expiry is free to take)."""
+        return self.read(lambda connection: _lease.leases(connection, account))
 
     def cursors(self, *, account: str | None = None) -> list[Cursor]:
         """Where the next sync of each entity starts."""
@@ -494,7 +514,16 @@ class Store:
         if self.read_only:
             self.read(self._check_version)
             return
-        metadata.create_all(self.engine)
+        for attempt in range(_CREATE_ATTEMPTS):
+            try:
+                metadata.create_all(self.engine)
+                break
+            except (IntegrityError, OperationalError, ProgrammingError) as exc:
+                # Workers opening a new store at the same moment race to create its tables:
+                # the loser finds them made, and looks again.
+                if not _created_meanwhile(exc) or attempt == _CREATE_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.1 * (attempt + 1))
 
         def version(connection: Connection) -> None:
             found = connection.scalar(
@@ -549,6 +578,15 @@ def _shown(url: Any) -> str:
     return str(url.render_as_string(hide_password=True))
 
 
+_CREATE_ATTEMPTS = 5
+
+
+def _created_meanwhile(error: SQLAlchemyError) -> bool:
+    """Whether ``error`` says a table (or its type) was created by someone else meanwhile."""
+    text = str(getattr(error, "orig", None) or error).lower()
+    return "already exists" in text or "duplicate key" in text
+
+
 def _require_sync(workspace: object, async_method: str) -> None:
     from cdp_sdk.workspace import Workspace
 
@@ -591,8 +629,10 @@ def _entities(entities: Iterable[Entity | str] | None) -> list[Entity]:
     return [entity for entity in Entity if entity in chosen]
 
 
-def _runs(connection: Connection, limit: int | None) -> list[SyncReport]:
+def _runs(connection: Connection, limit: int | None, ids: list[int] | None) -> list[SyncReport]:
     query = select(sync_runs).order_by(sync_runs.c.id.desc())
+    if ids is not None:
+        query = query.where(sync_runs.c.id.in_(ids))
     if limit is not None:
         query = query.limit(limit)
     runs = list(connection.execute(query))

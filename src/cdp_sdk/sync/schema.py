@@ -30,6 +30,7 @@ table                         key
 ``change_plans``              ``id`` (the plan's id)
 ``change_journal``            ``id`` (an integer): the intents and outcomes of applied
                               plans (:mod:`cdp_sdk.changes`)
+``sync_leases``               ``account``: at most one sync of an account at a time
 ============================  ============================================================
 
 Schema versions (``store_info.schema_version``): opening a store written by an older
@@ -38,6 +39,8 @@ cdp-sdk creates the tables its version lacks, runs :func:`migrate`, then records
 
 - 1: the first release.
 - 2: ``change_plans`` and ``change_journal`` (new tables only).
+- 3: ``sync_leases`` (a store opened by this version is marked 3, so that an older
+  cdp-sdk, which would sync without taking leases, refuses it).
 """
 
 from __future__ import annotations
@@ -82,6 +85,7 @@ __all__ = [
     "migrate",
     "store_info",
     "subscriptions",
+    "sync_leases",
     "sync_results",
     "sync_runs",
     "tables",
@@ -91,7 +95,7 @@ __all__ = [
     "usage_key",
 ]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 metadata = MetaData()
 
@@ -355,6 +359,20 @@ change_journal = Table(
     comment="Each intent and outcome of an apply, written as it happens.",
 )
 
+sync_leases = Table(
+    "sync_leases",
+    metadata,
+    Column("account", Text, primary_key=True),
+    Column("token", Text, nullable=False, comment="unique to the sync holding the lease"),
+    Column("holder", Text, nullable=False, comment="who holds it, for people: label, host, pid"),
+    Column("scope", Text, nullable=False, comment="the holder's machine and process namespace"),
+    Column("pid", Integer, nullable=False, comment="the holder's process id within its scope"),
+    Column("run_id", Integer),
+    Column("acquired_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False, comment="free after this unless renewed"),
+    comment="One row per account being synced: the lease that keeps other syncs off it.",
+)
+
 tables: dict[str, Table] = {
     table.name: table
     for table in (
@@ -374,7 +392,8 @@ tables: dict[str, Table] = {
         change_journal,
     )
 }
-"""The store's tables by name (``store_info`` left out)."""
+"""The store's tables by name (``store_info`` and ``sync_leases`` left out: they describe
+the store and the syncs under way, not the accounts)."""
 
 ENTITY_TABLES = (
     subscriptions,
@@ -391,6 +410,7 @@ ENTITY_TABLES = (
 
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: (),  # -> 2: change_plans and change_journal, which create_all adds
+    2: (),  # -> 3: sync_leases, which create_all adds
 }
 """SQL to run to move a store from a version to the next, beyond creating new tables."""
 
