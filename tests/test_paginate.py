@@ -542,6 +542,17 @@ async def test_has_more_stops_on_empty_page_despite_flag(make_client: MakeClient
     assert len(api.requests) == 1
 
 
+async def test_next_url_follows_an_empty_page_until_the_url_repeats(
+    make_client: MakeClient,
+) -> None:
+    # A next URL is an explicit end signal: an empty page that names one is followed, and a
+    # URL named twice is a loop.
+    api = FakeApi(lambda r: httpx.Response(200, json={"items": [], "next": "/x?c=1"}))
+    with pytest.raises(UnexpectedResponseError, match="repeated"):
+        await collect(make_client(api), NextUrlPaginator(body_field("next")), "/x", items="items")
+    assert [request.url.raw_path for request in api.requests] == [b"/x", b"/x?c=1"]
+
+
 # --- what every paginator shares --------------------------------------------------------
 
 
@@ -580,7 +591,6 @@ async def test_stopping_early_sends_no_further_request(make_client: MakeClient) 
     [
         PageNumberPaginator(page_size=2),
         CursorPaginator("c", body_field("next")),
-        NextUrlPaginator(body_field("next")),
         StartAfterPaginator("after", item_id=lambda item: item["id"]),
         HasMorePaginator(body_field("more"), lambda req, *_: req.with_params(x=1)),
         SinglePage(),
@@ -705,7 +715,9 @@ async def test_next_url_call_records_show_the_template(make_client: MakeClient) 
     api = FakeApi(
         lambda r: httpx.Response(
             200,
-            json={"sims": [] if "PageToken" in r.url.params else ids(1), "next": next_url},
+            json={"sims": [], "next": None}
+            if "PageToken" in r.url.params
+            else {"sims": ids(1), "next": next_url},
         )
     )
     client = make_client(api)

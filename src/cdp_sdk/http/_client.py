@@ -204,23 +204,29 @@ class HttpClient:
         path_params: Mapping[str, Any] | None = None,
         params: Mapping[str, Any] | None = None,
         json: Any = None,
+        data: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
         idempotent: bool | None = None,
     ) -> httpx.Response:
         """Send one logical call (with retries) and return its successful response.
 
-        ``idempotent`` defaults to the method's HTTP semantics (GET, HEAD, OPTIONS, PUT and
-        DELETE are); pass it for a POST that only reads or a PATCH that sets a value.
+        The body is ``json`` (a JSON document) or ``data`` (form fields, sent
+        ``application/x-www-form-urlencoded``), not both. ``idempotent`` defaults to the
+        method's HTTP semantics (GET, HEAD, OPTIONS, PUT and DELETE are); pass it for a POST
+        that only reads or a POST or PATCH that sets a value.
 
         Raises:
             CdpError: the classified failure after the retry policy gave up.
         """
+        if json is not None and data is not None:
+            raise ValueError("send a JSON body or form data, not both")
         return await self._send(
             method,
             path,
             self._url(path, path_params),
             params=params,
             json=json,
+            data=data,
             headers=headers,
             idempotent=idempotent,
         )
@@ -235,6 +241,7 @@ class HttpClient:
         json: Any,
         headers: Mapping[str, str] | None,
         idempotent: bool | None,
+        data: Mapping[str, Any] | None = None,
     ) -> httpx.Response:
         # ``template`` is what logs and call records show; ``url`` is what is sent.
         method = method.upper()
@@ -253,7 +260,7 @@ class HttpClient:
                 with attempt:
                     number = attempt.retry_state.attempt_number
                     return await self._attempt(
-                        method, template, url, params, json, headers, idempotent, number
+                        method, template, url, params, json, headers, idempotent, number, data
                     )
         except _Retry as retry:
             raise retry.error from None
@@ -294,10 +301,10 @@ class HttpClient:
         """Stream the pages of a listing, one request at a time.
 
         ``items`` locates the list in the body: a key (``"sims"``), a callable, or ``None``
-        when the body is the list. Iteration stops on the paginator's end signal or an
-        empty page; a repeated page request or a page identical to the previous one raises
-        :class:`UnexpectedResponseError` (a vendor paging loop), as does passing
-        ``max_pages``.
+        when the body is the list. Iteration stops on the paginator's end signal, or on an
+        empty page unless the paginator follows empty pages; a repeated page request or a
+        page identical to the previous one raises :class:`UnexpectedResponseError` (a
+        vendor paging loop), as does passing ``max_pages``.
         """
         request: PageRequest | None = paginator.first(
             PageRequest(self._url(path, path_params), dict(params or {}), json)
@@ -327,7 +334,7 @@ class HttpClient:
             if page_items and previous is not None and page_items == previous:
                 raise self._loop_error(path)
             yield Page(page_items, body, response)
-            if not page_items:
+            if not page_items and not paginator.follows_empty_pages:
                 return
             previous = page_items
             request = paginator.next(request, response, body, page_items)
@@ -342,6 +349,7 @@ class HttpClient:
         headers: Mapping[str, str] | None,
         idempotent: bool,
         number: int,
+        data: Mapping[str, Any] | None = None,
     ) -> httpx.Response:
         started = self._clock()
         response: httpx.Response | None = None
@@ -350,7 +358,7 @@ class HttpClient:
         async with self.limiter.slot():
             try:
                 response = await self._client.request(
-                    method, url, params=_query(params), json=json, headers=headers
+                    method, url, params=_query(params), json=json, data=data, headers=headers
                 )
             except CdpError as exc:
                 error = exc

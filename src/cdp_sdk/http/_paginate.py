@@ -12,7 +12,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 
@@ -81,6 +81,10 @@ class Paginator(ABC):
     returns the request for the following page, or ``None`` on the vendor's end signal.
     Both are pure functions of their arguments.
     """
+
+    follows_empty_pages: ClassVar[bool] = False
+    """Whether an empty page that the vendor says is not the last is followed (its end
+    signal is explicit, such as a next-page URL) rather than ending the listing."""
 
     def first(self, request: PageRequest) -> PageRequest:
         return request
@@ -170,10 +174,12 @@ class CursorPaginator(Paginator):
 class NextUrlPaginator(Paginator):
     """The body names the URL of the next page (Twilio ``meta.next_page_url``).
 
-    The URL is followed as given (its query replaces ours); :class:`HttpClient` refuses a
-    URL on another host, so credentials never leave the configured platform.
+    The URL is followed as given (its query replaces ours), also after an empty page: the
+    list ends only when the URL is absent. :class:`HttpClient` refuses a URL on another
+    host, so credentials never leave the configured platform.
     """
 
+    follows_empty_pages: ClassVar[bool] = True
     next_url: ResponseReader
 
     def next(
