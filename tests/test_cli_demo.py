@@ -49,7 +49,8 @@ def test_demo_syncs_every_built_in_platform_and_summarizes(tmp_path: Path) -> No
     assert result.exit_code == 0, result.output
     assert result.stderr == ""
     out = result.stdout
-    assert out.startswith("cdp demo: 5 emulated platforms, 200 synthetic SIMs, no network")
+    count = len(PLATFORMS)
+    assert out.startswith(f"cdp demo: {count} emulated platforms, {40 * count} synthetic SIMs")
     assert "First run: a full sync." in out
     names = [p.connector for p in PLATFORMS]
 
@@ -156,7 +157,7 @@ def test_run_demo_needs_no_command_line(tmp_path: Path) -> None:
         assert sorted(store.accounts()) == sorted(p.connector for p in PLATFORMS)
     with Demo(tmp_path / "demo", size=8) as demo:
         assert not demo.first_run
-        assert demo.sims == 40
+        assert demo.sims == 8 * len(PLATFORMS)
         assert set(demo.plan.accounts["jasper"]) == set(Entity)  # per-SIM data included
         assert len(demo.plan.groups) == 1
 
