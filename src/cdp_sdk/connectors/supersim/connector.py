@@ -335,10 +335,11 @@ class SuperSimConnector(BaseConnector):
 
 
 def _timestamp(moment: datetime | None) -> str | None:
-    """ISO 8601 in UTC with ``Z`` (``None`` leaves the vendor's default)."""
+    """ISO 8601 in UTC to the second, as Twilio's own SDKs send it (``None`` leaves the
+    vendor's default)."""
     if moment is None:
         return None
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _windows(
