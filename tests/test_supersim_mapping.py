@@ -80,6 +80,21 @@ def test_activation_modes_match_the_documented_lifecycle() -> None:
     assert modes["scheduled"].settable is False
 
 
+def test_the_lifecycle_table_row_by_row() -> None:
+    rows = {
+        mode.name: (mode.status, mode.billable, mode.auto_activates, mode.settable, mode.next)
+        for mode in mapping.ACTIVATION_MODES
+    }
+    assert rows == {
+        "new": (SimStatus.INVENTORY, False, False, False, ("ready", "active")),
+        "ready": (SimStatus.READY, False, True, True, ("active", "inactive")),
+        "active": (SimStatus.ACTIVE, True, False, True, ("inactive",)),
+        "inactive": (SimStatus.DEACTIVATED, False, False, True, ("active",)),
+        "scheduled": (SimStatus.UNKNOWN, None, False, False, ()),
+    }
+    assert all(mode.description for mode in mapping.ACTIVATION_MODES)
+
+
 def test_state_for_covers_only_the_settable_statuses() -> None:
     assert mapping.STATE_FOR == {
         SimStatus.READY: "ready",
@@ -158,6 +173,7 @@ def test_unknown_fields_and_statuses_are_tolerated() -> None:
         ({"status": None}, ValueError),
         ({"sid": None}, ValueError),
         ({"sid": ""}, ValueError),
+        ({"sid": 12345}, ValueError),
         ({"iccid": None}, TypeError),
         ({"iccid": "89-88"}, ValueError),
         ({"date_created": "2015-07-30 20:00:00"}, ValueError),
@@ -214,6 +230,31 @@ def test_label_update() -> None:
 # -- tariffs ------------------------------------------------------------------------------
 
 
+def test_a_fleet_keeps_its_settings_in_extra() -> None:
+    tariff = mapping.to_tariff(
+        {
+            "sid": "HF1",
+            "unique_name": "Pilot",
+            "data_limit": 1,
+            "data_enabled": False,
+            "data_metering": "payg",
+            "sms_commands_enabled": False,
+            "network_access_profile_sid": "HA1",
+            "account_sid": "AC1",
+            "ip_commands_url": None,
+            "sms_commands_url": "https://example.com",
+        }
+    )
+    assert tariff.extra == {
+        "data_limit_bytes": 1_000_000,
+        "data_enabled": False,
+        "data_metering": "payg",
+        "sms_commands_enabled": False,
+        "network_access_profile_sid": "HA1",
+        "account_sid": "AC1",
+    }
+
+
 def test_a_fleet_without_name_or_limit() -> None:
     tariff = mapping.to_tariff({"sid": "HF" + "a" * 32, "unique_name": None, "data_limit": None})
     assert tariff.name == "HF" + "a" * 32
@@ -259,6 +300,26 @@ def test_usage_rows_by_direction_with_the_cost_in_extra() -> None:
     assert up.cost is None
     assert up.final is True
     assert up.granularity is Granularity.DAY
+
+
+def test_usage_keeps_every_dimension_given() -> None:
+    [row, _] = to_usage(usage(sim_sid="HS1", fleet_sid="HF1", network_sid="HW1", iso_country="DE"))
+    assert row.extra == {
+        "data_total": 30,
+        "cost": "0.02",
+        "currency": "USD",
+        "sim_sid": "HS1",
+        "fleet_sid": "HF1",
+        "network_sid": "HW1",
+        "iso_country": "DE",
+    }
+
+
+def test_one_direction_missing_or_a_single_byte() -> None:
+    [row] = to_usage(usage(data_upload=1, data_download=None))
+    assert (row.direction, row.quantity) == (Direction.MO, 1)
+    [row] = to_usage(usage(data_upload=None, data_download=1))
+    assert (row.direction, row.quantity) == (Direction.MT, 1)
 
 
 def test_usage_of_an_open_period_is_not_final() -> None:
