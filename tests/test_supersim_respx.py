@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import logging
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -594,6 +594,45 @@ async def test_monthly_usage_asks_for_each_calendar_month(
         ("2024-05-01T00:00:00Z", "2024-05-10T00:00:00Z"),
     ]
     assert {call.request.url.params["Granularity"] for call in route.calls} == {"all"}
+
+
+async def test_monthly_windows_cross_the_year_and_default_to_last_month(
+    api: respx.MockRouter, supersim: AsyncConnector
+) -> None:
+    route = api.get("/v1/UsageRecords").respond(json=page("usage_records", [], None))
+    start, end = datetime(2023, 11, 30, 12, tzinfo=UTC), datetime(2024, 2, 1, tzinfo=UTC)
+    [r async for r in supersim.usage(None, start=start, end=end, granularity="month")]
+    [
+        r
+        async for r in supersim.usage(
+            None, end=datetime(2024, 3, 5, 7, 30, tzinfo=UTC), granularity="month"
+        )
+    ]
+    windows = [
+        (call.request.url.params["StartTime"], call.request.url.params["EndTime"])
+        for call in route.calls
+    ]
+    assert windows == [
+        ("2023-11-30T12:00:00Z", "2023-12-01T00:00:00Z"),
+        ("2023-12-01T00:00:00Z", "2024-01-01T00:00:00Z"),
+        ("2024-01-01T00:00:00Z", "2024-02-01T00:00:00Z"),
+        ("2024-02-01T00:00:00Z", "2024-03-01T00:00:00Z"),
+        ("2024-03-01T00:00:00Z", "2024-03-05T07:30:00Z"),
+    ]
+
+
+async def test_usage_times_are_sent_in_utc_to_the_second(
+    api: respx.MockRouter, supersim: AsyncConnector
+) -> None:
+    route = api.get("/v1/UsageRecords").respond(json=page("usage_records", [], None))
+    paris = timezone(timedelta(hours=2))
+    start = datetime(2024, 5, 1, 2, 0, 0, 999_999, tzinfo=paris)
+    [r async for r in supersim.usage(None, start=start, end=datetime(2024, 5, 2, tzinfo=UTC))]
+    params = route.calls.last.request.url.params
+    assert (params["StartTime"], params["EndTime"]) == (
+        "2024-05-01T00:00:00Z",
+        "2024-05-02T00:00:00Z",
+    )
 
 
 async def test_a_malformed_usage_record_is_unexpected_or_skipped(
