@@ -250,6 +250,7 @@ def test_the_credentials_choose_the_default_host() -> None:
 
 def test_the_token_endpoint_follows_the_host() -> None:
     assert token_url(KORE) == KORE_TOKEN_URL
+    assert token_url("https://korewireless.com") == KORE_TOKEN_URL
     assert token_url("https://supersim.api.korewireless.com/") == KORE_TOKEN_URL
     assert token_url("http://127.0.0.1:8080") == "http://127.0.0.1:8080/api-services/v1/auth/token"
     assert token_url("https://korewireless.com.example.net") == (
@@ -402,6 +403,33 @@ async def test_subscription_tries_the_iccid_without_its_check_digit(
     assert (full.call_count, short.call_count) == (1, 1)
 
 
+@pytest.mark.parametrize(
+    "answer",
+    [
+        page("sims", [sim(iccid=ICCID, sid="")], None),
+        page("sims", ["HS" + "a" * 32], None),
+        {"sims": None, "meta": {}},
+        [sim(iccid=ICCID)],
+    ],
+    ids=["empty-sid", "not-an-object", "null-list", "bare-list"],
+)
+async def test_a_lookup_answer_that_names_no_sim_is_unexpected(
+    api: respx.MockRouter, supersim: AsyncConnector, answer: Any
+) -> None:
+    api.get("/v1/Sims", params={"Iccid": ICCID}).respond(json=answer)
+    with pytest.raises(UnexpectedResponseError, match="GET /v1/Sims"):
+        await supersim.change_status(ICCID, SimStatus.ACTIVE)
+    assert not [call for call in api.calls if call.request.method == "POST"]
+
+
+async def test_a_lookup_answer_that_cannot_be_mapped_names_the_endpoint(
+    api: respx.MockRouter, supersim: AsyncConnector
+) -> None:
+    lookup(api, sim(iccid=ICCID, status=None))
+    with pytest.raises(UnexpectedResponseError, match=r"^GET /v1/Sims: "):
+        await supersim.subscription(ICCID)
+
+
 async def test_an_unknown_iccid_is_not_found(
     api: respx.MockRouter, supersim: AsyncConnector
 ) -> None:
@@ -442,6 +470,24 @@ async def test_a_scheduled_update_is_pending(
     assert change.state == "pending"
     assert change.effective_at is None
     assert change.extra == {"status": "scheduled"}
+
+
+async def test_an_accepted_update_is_pending_whatever_status_it_shows(
+    api: respx.MockRouter, supersim: AsyncConnector
+) -> None:
+    lookup(api, sim(iccid=ICCID, status="new"))
+    api.post(f"/v1/Sims/{SID}").respond(202, json=sim(iccid=ICCID, status="new"))
+    change = await supersim.change_status(ICCID, SimStatus.ACTIVE)
+    assert change.state == "pending"
+
+
+async def test_an_update_answer_without_status_is_unexpected(
+    api: respx.MockRouter, supersim: AsyncConnector
+) -> None:
+    lookup(api, sim(iccid=ICCID))
+    api.post(f"/v1/Sims/{SID}").respond(json=sim(iccid=ICCID, status=None))
+    with pytest.raises(UnexpectedResponseError, match=r"^POST /v1/Sims/\{sid\}: "):
+        await supersim.change_status(ICCID, SimStatus.ACTIVE)
 
 
 async def test_a_status_the_sim_cannot_take_is_a_conflict(
@@ -643,7 +689,7 @@ async def test_a_malformed_usage_record_is_unexpected_or_skipped(
     async with cdp_sdk.connect_async(
         "supersim", account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN
     ) as strict:
-        with pytest.raises(UnexpectedResponseError, match="UsageRecords"):
+        with pytest.raises(UnexpectedResponseError, match=r"^GET /v1/UsageRecords: "):
             [r async for r in strict.usage(None)]
     async with cdp_sdk.connect_async(
         "supersim", account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN, strict=False
@@ -728,6 +774,29 @@ async def test_twilio_error_codes_map_to_error_classes(
             [t async for t in connector.tariffs()]
     assert caught.value.vendor_code == str(code)  # type: ignore[attr-defined]
     assert caught.value.request_id == "RQ0123"  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("code", "error_class"),
+    [
+        (20003, AuthenticationError),
+        (20005, PermissionDeniedError),
+        (20403, PermissionDeniedError),
+        (70051, PermissionDeniedError),
+        (20404, NotFoundError),
+        (20429, RateLimitedError),
+        (83010, ConflictError),
+    ],
+)
+async def test_the_twilio_code_decides_whatever_the_status(
+    api: respx.MockRouter, code: int, error_class: type[Exception]
+) -> None:
+    api.get("/v1/Fleets").mock(return_value=error(400, code, "failed"))
+    async with cdp_sdk.connect_async(
+        "supersim", account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN, max_retries=0
+    ) as connector:
+        with pytest.raises(error_class):
+            [t async for t in connector.tariffs()]
 
 
 async def test_a_429_is_retried_with_backoff(
