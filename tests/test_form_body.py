@@ -101,4 +101,3 @@ def test_next_url_paginator_goes_on_after_an_empty_page() -> None:
     assert following is not None
     assert following.url == f"{BASE}/items?PageToken=b"
     assert paginator.next(request, response, {"meta": {"next": None}}, [1]) is None
-    assert NextUrlPaginator.follows_empty_pages is True
