@@ -461,6 +461,17 @@ async def test_change_status_posts_the_form_and_is_done_on_200(
     assert change.extra == {"status": "inactive"}
 
 
+async def test_a_status_change_names_the_full_iccid(
+    api: respx.MockRouter, supersim: AsyncConnector
+) -> None:
+    api.get("/v1/Sims", params={"Iccid": ICCID}).respond(
+        json=page("sims", [sim(iccid=ICCID)], None)
+    )
+    api.post(f"/v1/Sims/{SID}").respond(json=sim(iccid=ICCID, status="active"))
+    change = await supersim.change_status(ICCID[:-1], SimStatus.ACTIVE)
+    assert change.iccid == ICCID
+
+
 async def test_a_scheduled_update_is_pending(
     api: respx.MockRouter, supersim: AsyncConnector
 ) -> None:

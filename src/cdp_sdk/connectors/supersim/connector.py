@@ -231,7 +231,7 @@ class SuperSimConnector(BaseConnector):
         )
         change = partial(
             mapping.to_status_change,
-            iccid,
+            mapping.full_iccid(iccid),
             status,
             accepted=response.status_code == 202,
             request_id=self.error_table.request_id(response),
