@@ -49,7 +49,8 @@ def test_demo_syncs_every_built_in_platform_and_summarizes(tmp_path: Path) -> No
     assert result.exit_code == 0, result.output
     assert result.stderr == ""  # no progress bars: standard error is not a terminal here
     out = result.stdout
-    assert out.startswith("cdp demo: 5 emulated platforms over synthetic fleets, no network")
+    count = len(PLATFORMS)
+    assert out.startswith(f"cdp demo: {count} emulated platforms over synthetic fleets, no network")
     assert "First run: a full sync." in out
     names = [p.connector for p in PLATFORMS]
 
@@ -169,7 +170,7 @@ def test_run_demo_needs_no_command_line(tmp_path: Path) -> None:
         assert sorted(store.accounts()) == sorted(p.connector for p in PLATFORMS)
     with Demo(tmp_path / "demo", size=8) as demo:
         assert not demo.first_run
-        assert demo.sims == 40
+        assert demo.sims == 8 * len(PLATFORMS)
         assert set(demo.plan.accounts["jasper"]) == set(Entity)  # per-SIM data included
         assert len(demo.plan.groups) == 1
 
@@ -215,7 +216,7 @@ def test_the_notebook_runs_on_a_demo_store_it_makes_itself(
     assert Path(namespace["store_path"]).name == "cdp.db"
     assert not (tmp_path / "cdp-demo").exists()  # built in a temporary directory
     # The plan built from a DataFrame filter: three active SIMs of every platform, from the
-    # store; Control Center and 1NCE have no "suspended", the others can suspend them.
+    # store; Control Center, 1NCE and Super SIM have no "suspended"; the others can.
     plan = namespace["plan"]
     assert plan.source == "store"
     decisions = {(row["account"], row["decision"]) for row in plan.rows()}
@@ -224,5 +225,6 @@ def test_the_notebook_runs_on_a_demo_store_it_makes_itself(
         ("emnify", "apply"),
         ("1nce", "refuse"),
         ("soracom", "apply"),
+        ("supersim", "refuse"),
         ("jasper", "refuse"),
     }

@@ -653,6 +653,17 @@ async def test_has_more_on_an_empty_page_it_cannot_advance_from_raises(
     assert len(api.requests) == 1
 
 
+async def test_next_url_follows_an_empty_page_until_the_url_repeats(
+    make_client: MakeClient,
+) -> None:
+    # A next URL is an explicit end signal: an empty page that names one is followed, and a
+    # URL named twice is a loop.
+    api = FakeApi(lambda r: httpx.Response(200, json={"items": [], "next": "/x?c=1"}))
+    with pytest.raises(UnexpectedResponseError, match="repeated"):
+        await collect(make_client(api), NextUrlPaginator(body_field("next")), "/x", items="items")
+    assert [request.url.raw_path for request in api.requests] == [b"/x", b"/x?c=1"]
+
+
 # --- what every paginator shares --------------------------------------------------------
 
 

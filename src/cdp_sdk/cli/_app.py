@@ -75,6 +75,7 @@ class Emulated(StrEnum):
     EMNIFY = "emnify"
     ONENCE = "1nce"
     SORACOM = "soracom"
+    SUPERSIM = "supersim"
 
 
 class SyncOn(StrEnum):
@@ -1084,11 +1085,11 @@ def demo(
             "--size",
             min=1,
             help="SIMs in each platform's fleet (default: 1,000 sandbox, 800 emnify and "
-            "soracom, 300 jasper and 1nce, whose usage is read SIM by SIM).",
+            "soracom, 500 supersim, 300 jasper and 1nce, whose usage is read SIM by SIM).",
         ),
     ] = None,
 ) -> None:
-    """Sync five emulated platforms into a local store and summarize it (offline)."""
+    """Sync every emulated platform into a local store and summarize it (offline)."""
     from cdp_sdk.cli._demo import Demo
     from cdp_sdk.cli._queries import (
         invoice_totals,

@@ -68,8 +68,8 @@ class Demo:
     Args:
         directory: where ``cdp.toml`` and ``cdp.db`` go (created if missing). A directory
             holding a workspace file or store that the demo did not write is refused.
-        size: SIMs per platform (default: each platform's demo size, fleets of 3,200 SIMs
-            in all, of which the platforms list the SIMs they keep).
+        size: SIMs per platform (default: each platform's demo size; the platforms list
+            the SIMs they keep).
         today: the fleets' today (default: the current UTC date).
         options: how far back and in which windows to sync.
     """

@@ -22,6 +22,8 @@ from cdp_sdk.connectors.sandbox import SandboxEmulator
 from cdp_sdk.connectors.sandbox.emulator import DEFAULT_API_KEY as SANDBOX_API_KEY
 from cdp_sdk.connectors.soracom import SoracomEmulator
 from cdp_sdk.connectors.soracom.emulator import DEFAULT_AUTH_KEY, DEFAULT_AUTH_KEY_ID
+from cdp_sdk.connectors.supersim import SuperSimEmulator
+from cdp_sdk.connectors.supersim.emulator import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN
 from cdp_sdk.sandbox import Emulator, EmulatorServer, Fleet
 
 __all__ = ["PLATFORMS", "BuiltinPlatform", "platform", "serve"]
@@ -129,6 +131,17 @@ PLATFORMS: tuple[BuiltinPlatform, ...] = (
         iccid_prefix="8988350",
         imsi_prefix="901435",
         msisdn_prefix="882345",
+        client_settings=_LOCAL,
+    ),
+    BuiltinPlatform(
+        "supersim",
+        SuperSimEmulator,
+        {"account_sid": DEFAULT_ACCOUNT_SID, "auth_token": DEFAULT_AUTH_TOKEN},
+        demo_size=500,
+        seed=106,
+        iccid_prefix="8988360",
+        imsi_prefix="901436",
+        msisdn_prefix="882346",
         client_settings=_LOCAL,
     ),
 )

@@ -277,23 +277,29 @@ class HttpClient:
         path_params: Mapping[str, Any] | None = None,
         params: Mapping[str, Any] | None = None,
         json: Any = None,
+        data: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
         idempotent: bool | None = None,
     ) -> httpx.Response:
         """Send one logical call (with retries) and return its successful response.
 
-        ``idempotent`` defaults to the method's HTTP semantics (GET, HEAD, OPTIONS, PUT and
-        DELETE are); pass it for a POST that only reads or a PATCH that sets a value.
+        The body is ``json`` (a JSON document) or ``data`` (form fields, sent
+        ``application/x-www-form-urlencoded``), not both. ``idempotent`` defaults to the
+        method's HTTP semantics (GET, HEAD, OPTIONS, PUT and DELETE are); pass it for a POST
+        that only reads or a POST or PATCH that sets a value.
 
         Raises:
             CdpError: the classified failure after the retry policy gave up.
         """
+        if json is not None and data is not None:
+            raise ValueError("send a JSON body or form data, not both")
         return await self._send(
             method,
             path,
             self._url(path, path_params),
             params=params,
             json=json,
+            data=data,
             headers=headers,
             idempotent=idempotent,
         )
@@ -308,6 +314,7 @@ class HttpClient:
         json: Any,
         headers: Mapping[str, str] | None,
         idempotent: bool | None,
+        data: Mapping[str, Any] | None = None,
     ) -> httpx.Response:
         # ``template`` is what logs and call records show; ``url`` is what is sent.
         self._require_open()
@@ -327,7 +334,7 @@ class HttpClient:
                 with attempt:
                     number = attempt.retry_state.attempt_number
                     return await self._attempt(
-                        method, template, url, params, json, headers, idempotent, number
+                        method, template, url, params, json, headers, idempotent, number, data
                     )
         except _Retry as retry:
             raise retry.error from retry.error.__cause__
@@ -452,6 +459,7 @@ class HttpClient:
         headers: Mapping[str, str] | None,
         idempotent: bool,
         number: int,
+        data: Mapping[str, Any] | None = None,
     ) -> httpx.Response:
         started = self._clock()
         response: httpx.Response | None = None
@@ -464,6 +472,7 @@ class HttpClient:
                     url,
                     params=_query(params),
                     json=json,
+                    data=data,
                     headers=headers,
                     timeout=self._timeout(),
                 )
