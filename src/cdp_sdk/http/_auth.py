@@ -281,11 +281,13 @@ class LoginTokenAuth(httpx.Auth, ABC):
         except CdpError:
             raise
         except (KeyError, TypeError, ValueError) as exc:
-            raise UnexpectedResponseError(
-                f"login response could not be read ({type(exc).__name__})",
-                connector=self.connector,
-                status_code=response.status_code,
-            ) from None
+            failure = type(exc).__name__
+        # Raised outside the handler: the parsing error may quote the answer (a token).
+        raise UnexpectedResponseError(
+            f"login response could not be read ({failure})",
+            connector=self.connector,
+            status_code=response.status_code,
+        )
 
     @staticmethod
     def _apply(request: httpx.Request, token: Token | None) -> None:

@@ -189,9 +189,10 @@ class HttpClient:
                 try:
                     return await self._client.send(request, auth=None)
                 except httpx.HTTPError as exc:
-                    raise TransientError(
-                        f"login failed: {type(exc).__name__}", connector=self.connector
-                    ) from None
+                    failure = type(exc).__name__
+            # Raised outside the handler: the httpx error holds the login request (and its
+            # body, the credentials) and must not become the new error's __context__.
+            raise TransientError(f"login failed: {failure}", connector=self.connector)
 
         await auth.login(send, self.base_url + "/", force=force)
         return True
@@ -271,12 +272,13 @@ class HttpClient:
         try:
             return response.json()
         except (jsonlib.JSONDecodeError, UnicodeDecodeError):
-            raise UnexpectedResponseError(
-                f"{response.request.method} {path} returned a body that is not JSON",
-                connector=self.connector,
-                status_code=response.status_code,
-                request_id=self.errors.request_id(response),
-            ) from None
+            pass  # raised below, outside the handler: the error must not hold the body
+        raise UnexpectedResponseError(
+            f"{response.request.method} {path} returned a body that is not JSON",
+            connector=self.connector,
+            status_code=response.status_code,
+            request_id=self.errors.request_id(response),
+        )
 
     async def paginate(
         self,

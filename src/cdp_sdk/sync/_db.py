@@ -16,11 +16,14 @@ from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import StaticPool
 
+from cdp_sdk._redact import protect_loggers
 from cdp_sdk.errors import ConfigurationError
 
 __all__ = ["chunks", "create_store_engine", "database_url", "upsert"]
 
 _POSTGRES_DRIVER = "postgresql+psycopg"
+
+protect_loggers()  # SQLAlchemy's loggers exist now that it is imported: redact them too
 
 
 def database_url(database: str | os.PathLike[str]) -> URL:
@@ -44,22 +47,26 @@ def database_url(database: str | os.PathLike[str]) -> URL:
 def create_store_engine(url: URL, *, echo: bool = False) -> Engine:
     """An engine for the store at ``url``.
 
+    SQL parameters are never shown, neither in SQLAlchemy's log (``echo``) nor in the text
+    of its errors: they hold ICCIDs and the other identifiers.
+
     SQLite: the write-ahead log (readers, e.g. a notebook, do not block a sync), a busy
     timeout, and ``secure_delete`` so that purged rows are overwritten on disk. An
     in-memory database is one connection shared by all threads.
     """
     if url.get_backend_name() != "sqlite":
-        return create_engine(url, echo=echo, pool_pre_ping=True)
+        return create_engine(url, echo=echo, hide_parameters=True, pool_pre_ping=True)
     memory = url.database in (None, "", ":memory:")
     if memory:
         engine = create_engine(
             url,
             echo=echo,
+            hide_parameters=True,
             poolclass=StaticPool,
             connect_args={"check_same_thread": False},
         )
     else:
-        engine = create_engine(url, echo=echo, connect_args={"timeout": 30})
+        engine = create_engine(url, echo=echo, hide_parameters=True, connect_args={"timeout": 30})
 
     @event.listens_for(engine, "connect")
     def _configure(dbapi_connection: Any, _record: Any) -> None:
