@@ -24,6 +24,7 @@ from cdp_sdk.http._errors import ErrorTable
 from cdp_sdk.http._paginate import PageRequest, Paginator
 from cdp_sdk.http._ratelimit import RateLimiter
 from cdp_sdk.http._retry import IDEMPOTENT_METHODS, RetryPolicy
+from cdp_sdk.http._text import load_json
 
 __all__ = ["CallRecord", "HttpClient", "Page", "check_base_url", "is_loopback"]
 
@@ -270,7 +271,7 @@ class HttpClient:
         if not response.content:
             return None
         try:
-            return response.json()
+            return load_json(response.content)  # invalid UTF-8 read as U+FFFD, not refused
         except (jsonlib.JSONDecodeError, UnicodeDecodeError):
             pass  # raised below, outside the handler: the error must not hold the body
         raise UnexpectedResponseError(

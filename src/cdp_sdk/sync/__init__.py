@@ -28,6 +28,7 @@ except ImportError as _error:  # pragma: no cover - depends on the installed ext
     ) from _error
 
 from cdp_sdk.sync import schema
+from cdp_sdk.sync._errors import InsecureStoreWarning, StoreError
 from cdp_sdk.sync._models import (
     Cursor,
     Entity,
@@ -57,9 +58,11 @@ __all__ = [
     "EntityResult",
     "EntityStarted",
     "ExactDecimal",
+    "InsecureStoreWarning",
     "PageCommitted",
     "PurgeReport",
     "Store",
+    "StoreError",
     "StoredTag",
     "SyncEvent",
     "SyncOptions",
