@@ -179,7 +179,11 @@ def test_unexpected_errors_name_their_type(
 
     monkeypatch.setattr(_app, "available_connectors", broken)
     assert main(["connectors"]) == 1
-    assert capsys.readouterr().err == "error: KeyError: 'capabilities'\n"
+    assert capsys.readouterr().err == (
+        "error: unexpected KeyError: 'capabilities' (rerun with --debug for the traceback)\n"
+    )
+    assert main(["--debug", "connectors"]) == 1  # the traceback is printed: no hint
+    assert capsys.readouterr().err.endswith("\nerror: unexpected KeyError: 'capabilities'\n")
 
 
 def test_debug_logs_are_redacted(

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import io
 import os
+import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,7 +28,7 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from cdp_sdk._redact import redact_text
 from cdp_sdk.errors import ConfigurationError
@@ -75,6 +76,8 @@ T = TypeVar("T")
 
 DEFAULT_DATABASE = "cdp.db"
 """The SQLite file a store opens when given no database."""
+
+_CREATE_ATTEMPTS = 3
 
 
 class Store:
@@ -464,7 +467,16 @@ class Store:
     # -- internals -------------------------------------------------------------------------
 
     def _prepare(self) -> None:
-        metadata.create_all(self.engine)
+        for attempt in range(_CREATE_ATTEMPTS):
+            try:
+                metadata.create_all(self.engine)
+                break
+            except DBAPIError:
+                # Another process created the tables between the check and the create
+                # (two opening a new store at once); the next attempt finds them.
+                if attempt + 1 == _CREATE_ATTEMPTS:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
 
         def version(connection: Connection) -> None:
             found = connection.scalar(
