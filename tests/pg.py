@@ -45,7 +45,7 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["SKIP_VARIABLE", "find_binaries", "postgres_server"]
+__all__ = ["SKIP_VARIABLE", "create_database", "find_binaries", "postgres_server"]
 
 SKIP_VARIABLE = "CDP_SDK_SKIP_POSTGRES"
 _ROLE = "cdp"
@@ -151,3 +151,22 @@ def postgres_server() -> Iterator[str]:
             with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
                 run(str(binaries / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
         shutil.rmtree(home, ignore_errors=True)
+
+
+def create_database(url: str, name: str) -> str:
+    """A new, empty database called after ``name`` on the server at ``url``; its URL.
+
+    An existing database of that name is dropped first.
+    """
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    database = "".join(c if c.isalnum() else "_" for c in name.lower())[:60]
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{database}"'))
+            connection.execute(text(f'CREATE DATABASE "{database}"'))
+    finally:
+        engine.dispose()
+    return make_url(url).set(database=database).render_as_string(hide_password=False)

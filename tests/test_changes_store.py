@@ -125,7 +125,7 @@ def test_a_version_1_store_gets_the_change_tables(tmp_path: Path) -> None:
         with store.engine.connect() as connection:
             version = connection.scalar(select(schema.store_info.c.value))
     assert {"change_journal", "change_plans"} <= tables
-    assert version == str(schema.SCHEMA_VERSION) == "3"
+    assert version == str(schema.SCHEMA_VERSION) == "4"
 
 
 def test_a_newer_store_is_refused(tmp_path: Path) -> None:

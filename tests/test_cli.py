@@ -110,10 +110,10 @@ def test_usage_errors_are_one_line_with_status_2(capsys: pytest.CaptureFixture[s
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert err.startswith("error: Invalid value for --iccid: not a valid ICCID")
-    assert main(["sandbox", "serve", "hologram"]) == 2
+    assert main(["sandbox", "serve", "nowhere"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1
-    assert "'hologram' is not one of" in err
+    assert "'nowhere' is not one of" in err
 
 
 def test_without_typer_and_rich_cdp_says_what_to_install(
@@ -179,7 +179,11 @@ def test_unexpected_errors_name_their_type(
 
     monkeypatch.setattr(_app, "available_connectors", broken)
     assert main(["connectors"]) == 1
-    assert capsys.readouterr().err == "error: KeyError: 'capabilities'\n"
+    assert capsys.readouterr().err == (
+        "error: unexpected KeyError: 'capabilities' (rerun with --debug for the traceback)\n"
+    )
+    assert main(["--debug", "connectors"]) == 1  # the traceback is printed: no hint
+    assert capsys.readouterr().err.endswith("\nerror: unexpected KeyError: 'capabilities'\n")
 
 
 def test_debug_logs_are_redacted(

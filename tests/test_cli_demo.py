@@ -120,7 +120,7 @@ def test_demo_syncs_every_built_in_platform_and_summarizes(tmp_path: Path) -> No
         else:
             assert "Latest audit events: none in the synced history." in out
 
-    assert "invoices: not offered by the API of 1nce, emnify, jasper" in out
+    assert "invoices: not offered by the API of 1nce, emnify, hologram, jasper, supersim" in out
     assert "audit_events of jasper" not in out  # read SIM by SIM, not left out
     assert f'sims = Store("{directory.as_posix()}/cdp.db").to_pandas("subscriptions")' in out
     assert "run it again for an incremental sync" in out
@@ -226,5 +226,6 @@ def test_the_notebook_runs_on_a_demo_store_it_makes_itself(
         ("1nce", "refuse"),
         ("soracom", "apply"),
         ("supersim", "refuse"),
+        ("hologram", "apply"),
         ("jasper", "refuse"),
     }

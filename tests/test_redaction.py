@@ -555,3 +555,212 @@ async def test_a_concrete_path_is_redacted_in_cdp_sdk_logs(
 
     assert "cdp_sdk" in {record.name for record in caplog.records}
     assert CANARY_ICCID not in caplog.text
+
+
+# -- identifiers written in groups --------------------------------------------------------------
+
+WRITTEN_FORMS = {
+    "e164-spaces": ("+88 242 42000001", "8824242000001"),
+    "e164-dashes": ("+49-170-1234567", "491701234567"),
+    "e164-dots": ("+33.6.12.34.56.78", "33612345678"),
+    "e164-area-in-brackets": ("+1 (555) 123-4567", "15551234567"),
+    "uk-trunk-zero": ("+44 (0) 20 7946 0958", "4402079460958"),
+    "national-brackets": ("(555) 123-4567", "5551234567"),
+    "national-dots": ("555.123.4567", "5551234567"),
+    "national-slash": ("0170/1234567", "01701234567"),
+    "national-space": ("0170 1234567", "01701234567"),
+    "french-pairs": ("06 12 34 56 78", "0612345678"),
+    "imei-dashes": ("35-209900-176148-1", "352099001761481"),
+    "iccid-in-fours": ("8988 3100 0000 0000 017", "8988310000000000017"),
+}
+
+
+@pytest.mark.parametrize(("written", "digits"), WRITTEN_FORMS.values(), ids=list(WRITTEN_FORMS))
+def test_identifiers_written_in_groups_are_redacted_to_the_token_of_their_digits(
+    written: str, digits: str
+) -> None:
+    redacted = redact_text(f"SIM {written} not found; retry {written}.")
+
+    token = redact_identifier(digits)
+    assert redacted == f"SIM {token} not found; retry {token}."
+    assert redact_text(digits) == token  # the same SIM, however written: one token
+
+
+def test_a_bracketed_msisdn_keeps_its_brackets() -> None:
+    assert redact_text("MSISDN (+88 242 42000001)") == (
+        f"MSISDN ({redact_identifier('8824242000001')})"
+    )
+
+
+NOT_IDENTIFIERS = {
+    "iso-date-and-time": "window 2024-06-15 12:00:00 to 2024-06-16 00:00:00",
+    "iso-instant": "at 2024-06-15T12:00:00.123456Z",
+    "european-date-and-time": "issued 15.06.2024 12:30",
+    "us-date": "due 06/15/2024 18",
+    "slash-date": "period 2024/06/15 20",
+    "ipv4": "from 192.168.100.200 and 10.0.0.1",
+    "decimal-amount": "total 12345678.90 EUR",
+    "comma-amount": "total EUR 1,234,567.89",
+    "space-thousands": "read 1 073 741 824 bytes",
+    "space-thousands-decimals": "cost 12 345 678.90 EUR",
+    "dot-thousands": "cost 12.345.678.901,50 EUR",
+    "list-of-numbers": "pages 1 2 3 4 5 6 7 8 9 10",
+    "short-numbers": "HTTP 404 after 3 attempts in 1500 ms, page 123456789",
+    "version": "cdp-sdk 1.2.3.4 over HTTP/1.1 200",
+    "signed-amount": "balance +1 234.50",
+    "duration": "+1 day, -30 s, retry in 12.5 s",
+    "phone-too-short": "+12 34 56",
+}
+
+
+@pytest.mark.parametrize("text", NOT_IDENTIFIERS.values(), ids=list(NOT_IDENTIFIERS))
+def test_dates_amounts_addresses_and_short_numbers_are_kept(text: str) -> None:
+    assert redact_text(text) == text
+
+
+def test_a_date_next_to_an_msisdn_stays_and_the_msisdn_goes() -> None:
+    redacted = redact_text("2024-06-15 0170 1234567 and 2024-06-15 12:00")
+
+    assert redacted == f"2024-06-15 {redact_identifier('01701234567')} and 2024-06-15 12:00"
+
+
+def test_grouped_redaction_takes_linear_time_on_hostile_input() -> None:
+    import time
+
+    hostile = ["1 " * 50_000, "1-" * 50_000 + "x", "(" * 20_000 + "1", "+" + "12 " * 30_000]
+    started = time.perf_counter()
+    for text in hostile:
+        redact_text(text)
+    assert time.perf_counter() - started < 5  # catastrophic backtracking would take hours
+
+
+# -- the loggers of the whole stack ----------------------------------------------------------------
+
+
+def test_every_logger_of_the_stack_carries_one_redacting_filter() -> None:
+    import cdp_sdk.sync  # noqa: F401 - loads SQLAlchemy and protects its loggers
+    from cdp_sdk._redact import PROTECTED_LOGGERS, protect_loggers
+
+    protect_loggers()  # idempotent
+    for name in (*PROTECTED_LOGGERS, "httpcore.http11", "httpcore.connection", "asyncio"):
+        filters = [f for f in logging.getLogger(name).filters if isinstance(f, RedactingFilter)]
+        assert len(filters) == 1, name
+    # Children the libraries created at import time are covered too.
+    children = [
+        name
+        for name in logging.root.manager.loggerDict
+        if name.startswith("sqlalchemy.") and isinstance(logging.getLogger(name), logging.Logger)
+    ]
+    assert children
+    for name in children:
+        assert any(isinstance(f, RedactingFilter) for f in logging.getLogger(name).filters), name
+
+
+def test_protect_loggers_covers_a_library_child_logger_created_before_it() -> None:
+    from cdp_sdk._redact import protect_loggers
+
+    logger = logging.getLogger(f"httpcore.brand_new_{uuid.uuid4().hex}")
+    assert not logger.filters
+
+    protect_loggers()
+
+    assert [type(f) for f in logger.filters] == [RedactingFilter]
+
+
+def test_redacting_filter_redacts_tracebacks_and_stacks(caplog: pytest.LogCaptureFixture) -> None:
+    logger = logging.getLogger(f"cdp_sdk_test_{uuid.uuid4().hex}")
+    logger.addFilter(RedactingFilter())
+    caplog.set_level(logging.DEBUG, logger=logger.name)
+    try:
+        raise ValueError(f"cannot store SIM {CANARY_ICCID}")
+    except ValueError:
+        logger.exception("failed", stack_info=True)
+
+    assert "cannot store SIM" in caplog.text
+    assert CANARY_ICCID not in caplog.text
+    [record] = caplog.records
+    assert CANARY_ICCID not in (record.exc_text or "")
+    assert redact_identifier(CANARY_ICCID) in (record.exc_text or "")
+
+
+def test_httpcore_debug_lines_with_response_headers_are_redacted(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Over a real loopback connection, httpcore logs every response header at DEBUG;
+    emnify's ``Link`` header carries ``q=iccid:<ICCID>``."""
+    from cdp_sdk.sandbox import Emulator, json_response, route
+
+    class LinkEmulator(Emulator):
+        @route("GET", "/api/v1/endpoint", auth=False)
+        def endpoints(self, request: object) -> httpx.Response:
+            link = f'</api/v1/endpoint?page=2&q=iccid:{CANARY_ICCID}>; rel="next"'
+            return json_response([], headers={"Link": link, "X-Msisdn": "+88 242 42000001"})
+
+    caplog.set_level(logging.DEBUG)
+    with LinkEmulator().serve() as server, httpx.Client(base_url=server.url) as client:
+        response = client.get("/api/v1/endpoint")
+    assert CANARY_ICCID in response.headers["Link"]  # the data itself is untouched
+
+    names = {record.name for record in caplog.records}
+    assert {"httpcore.http11", "httpcore.connection"} <= names
+    assert "receive_response_headers.complete" in caplog.text
+    assert redact_identifier(CANARY_ICCID) in caplog.text
+    assert CANARY_ICCID not in caplog.text
+    assert "42000001" not in caplog.text
+
+
+# -- exception chains hold no body -----------------------------------------------------------------
+
+
+def _chain(error: BaseException) -> Iterator[BaseException]:
+    """``error`` and every exception behind it, suppressed contexts included."""
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [error]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        pending += [current.__cause__, current.__context__]
+
+
+async def test_a_body_that_is_not_json_stays_out_of_the_error_and_its_context() -> None:
+    body = f"<html>SIM {CANARY_ICCID} {CANARY_SECRET}: maintenance</html>"
+    client = HttpClient(
+        connector="toy",
+        base_url=BASE_URL,
+        transport=httpx.MockTransport(lambda request: httpx.Response(200, text=body)),
+    )
+    try:
+        with pytest.raises(cdp_sdk.errors.UnexpectedResponseError) as raised:
+            await client.request_json("GET", "/v1/sims")
+    finally:
+        await client.aclose()
+
+    chain = list(_chain(raised.value))
+    assert chain == [raised.value]  # nothing behind it: no JSONDecodeError with the body
+    assert "not JSON" in str(raised.value)
+
+
+async def test_an_unmappable_record_leaves_no_parsing_error_with_its_values_behind() -> None:
+    from cdp_sdk.connectors.sandbox import SandboxConnector  # noqa: F401 - registers sandbox
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/v1/auth"):
+            return httpx.Response(200, json={"access_token": "t" * 20, "expires_in": 3600})
+        sim = {"iccid": CANARY_ICCID, "status": "active", "created_at": f"SIM {CANARY_ICCID}"}
+        return httpx.Response(200, json=sim)
+
+    connector = cdp_sdk.connect_async(
+        "sandbox", base_url=BASE_URL, api_key="k" * 12, transport=httpx.MockTransport(handler)
+    )
+    try:
+        with pytest.raises(cdp_sdk.errors.UnexpectedResponseError) as raised:
+            await connector.subscription(CANARY_ICCID)
+    finally:
+        await connector.aclose()
+
+    assert "Invalid isoformat" in str(raised.value)  # the reason is named, the value is not
+    for error in _chain(raised.value):
+        assert CANARY_ICCID not in f"{error!s} {error!r} {vars(error)!r}"

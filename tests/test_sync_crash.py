@@ -1,121 +1,127 @@
-"""A sync killed mid-run resumes without gaps or duplicates.
+"""``kill -9`` at random points of a multi-account sync, then a rerun: the store holds
+exactly what a clean sync writes, on SQLite and on PostgreSQL.
 
-The test runs this module as a child process (``python test_sync_crash.py DB N``): it
-syncs a deterministic two-account workspace and sends itself SIGKILL from the progress
-callback right after the Nth page was committed, deterministically, with no timer. A rerun
-into the same database must then hold exactly the rows of a clean full sync into another.
+The workspace has one account per built-in connector with an emulator (generated from
+:data:`cdp_sdk.cli._platforms.PLATFORMS`, so new connectors join), each emulator running
+in-process in the syncing process over a small deterministic fleet served a few records a
+page, so that a sync commits many transactions. The test runs this module as a child
+process (``python crash_sync.py TARGET N``): the child syncs into ``TARGET`` and
+sends itself SIGKILL just before its Nth SQL statement, which lands inside a transaction
+(rolled back by the database) or right after a commit. Each seed draws two such points:
+a first sync is killed, then the resuming sync is killed again, then a last sync runs to
+the end. Every entity table (quarantine included) and the cursors are then compared,
+row by row and column by column, with a clean sync's: nothing lost, duplicated or
+changed. The killed runs are marked ``interrupted`` by the sync that follows them.
 """
 
 from __future__ import annotations
 
-import os
+import random
 import signal
 import subprocess
 import sys
-from datetime import UTC, date, datetime, timedelta
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from cdp_sdk.connectors.sandbox import SandboxEmulator
-from cdp_sdk.sandbox import Fleet
-from cdp_sdk.sync import PageCommitted, Store, SyncEvent, SyncOptions, schema
-from cdp_sdk.workspace import Account, Workspace
+import crash_sync
+from cdp_sdk.cli._platforms import PLATFORMS
+from cdp_sdk.sync import Store
+from crash_sync import Rows, rows, sync
 
-TODAY = date(2024, 6, 15)
-NOW = datetime(2024, 6, 15, 12, tzinfo=UTC)
-# Short windows and small pages: many commits to be killed between.
-OPTIONS = SyncOptions(window=timedelta(days=10))
-BOOKKEEPING = {"run_id", "synced_at", "updated_at"}
+SEEDS = range(1, 7)
 
 
-def workspace() -> Workspace:
-    """Two accounts on deterministic fleets, served 7 records a page."""
-    accounts = {}
-    for name, seed in (("eu", 21), ("us", 22)):
-        vendor = SandboxEmulator(Fleet(45, seed=seed, today=TODAY), requests_per_second=10**6)
-        vendor.max_page_size = 7
-        accounts[name] = Account("sandbox", {"rate_limit": None}, vendor.transport())
-    return Workspace(accounts)
-
-
-def sync(database: Path, *, kill_after: int | None = None) -> None:
-    committed = 0
-
-    def progress(event: SyncEvent) -> None:
-        nonlocal committed
-        if isinstance(event, PageCommitted):
-            committed += 1
-            if committed == kill_after:
-                os.kill(os.getpid(), signal.SIGKILL)
-
-    with workspace() as accounts, Store(database) as store:
-        store.sync(accounts, now=NOW, options=OPTIONS, progress=progress)
-
-
-Rows = dict[str, list[dict[str, object]]]
-
-
-def rows(database: Path) -> Rows:
-    """Every platform row and cursor, in primary-key order, without bookkeeping."""
-    with Store(database) as store:
-        return {
-            table.name: [
-                {k: v for k, v in row.items() if k not in BOOKKEEPING} for row in store.rows(table)
-            ]
-            for table in (*schema.ENTITY_TABLES, schema.cursors)
-        }
-
-
-@pytest.fixture(scope="module")
-def clean(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Rows:
-    database = tmp_path_factory.mktemp("clean") / "clean.db"
-    sync(database)
-    return rows(database)
-
-
-@pytest.mark.parametrize("kill_after", [1, 9, 24])
-def test_a_killed_sync_resumes_to_the_rows_of_a_clean_sync(
-    tmp_path: Path, kill_after: int, clean: Rows
-) -> None:
-    database = tmp_path / "killed.db"
+def killed_child(target: str, kill: tuple[str, int]) -> int:
+    """Run a sync into ``target`` in a child process killed at ``kill`` (see
+    :func:`crash_sync.sync`); its exit status (``-SIGKILL`` when it was killed)."""
     child = subprocess.run(
-        [sys.executable, __file__, str(database), str(kill_after)],
+        [sys.executable, crash_sync.__file__, target, kill[0], str(kill[1])],
         capture_output=True,
         text=True,
         timeout=120,
     )
-    assert child.returncode == -signal.SIGKILL, child.stderr
-    with Store(database) as store:
-        [run] = store.runs()
-        assert run.status == "running"  # killed before it could finish
-        assert sum(r.pages for r in run.results) < kill_after  # results lag the pages
-    interrupted = rows(database)
-    assert interrupted != clean  # the kill did land mid-sync
-    assert sum(map(len, interrupted.values())) < sum(map(len, clean.values()))
-
-    sync(database)
-
-    assert rows(database) == clean
-    with Store(database) as store:
-        assert [r.status for r in store.runs()] == ["ok", "running"]
+    assert child.returncode in (0, -signal.SIGKILL), child.stderr
+    return child.returncode
 
 
-def test_the_clean_sync_has_many_pages(tmp_path: Path) -> None:
-    """The kill points above fall inside the run: it commits well over 24 pages."""
-    pages = 0
+@pytest.fixture(scope="module")
+def postgres_url() -> Iterator[str]:
+    from pg import postgres_server
 
-    def count(event: SyncEvent) -> None:
-        nonlocal pages
-        pages += isinstance(event, PageCommitted)
-
-    with workspace() as accounts, Store(tmp_path / "cdp.db") as store:
-        report = store.sync(accounts, now=NOW, options=OPTIONS, progress=count)
-    assert report.ok
-    assert pages == sum(r.pages for r in report.results) > 30
+    with postgres_server() as url:
+        yield url
 
 
-if __name__ == "__main__":
-    sync(Path(sys.argv[1]), kill_after=int(sys.argv[2]))
+def new_target(dialect: str, name: str, tmp_path: Path, postgres_url: str | None) -> str:
+    if dialect == "sqlite":
+        return str(tmp_path / f"{name}.db")
+    from pg import create_database
+
+    assert postgres_url is not None
+    return create_database(postgres_url, f"crash_{name}")
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def clean(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[str, Rows, crash_sync.Counts]:
+    """The dialect, the rows of a clean sync, and what that sync did."""
+    dialect = request.param
+    url = request.getfixturevalue("postgres_url") if dialect == "postgresql" else None
+    target = new_target(dialect, "clean", tmp_path_factory.mktemp("clean"), url)
+    counts = sync(target)
+    return dialect, rows(target), counts
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_sync_killed_twice_at_random_points_resumes_to_the_rows_of_a_clean_sync(
+    clean: tuple[str, Rows, crash_sync.Counts],
+    seed: int,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+) -> None:
+    dialect, reference, counts = clean
+    url = request.getfixturevalue("postgres_url") if dialect == "postgresql" else None
+    target = new_target(dialect, f"seed_{seed}", tmp_path, url)
+    draw = random.Random(seed)
+    kills = [
+        ("listing", draw.randint(1, counts.listing_ends)),  # a first sync, right after a
+        ("statement", draw.randint(1, counts.statements // 2)),  # cursor; its resumption
+    ]
+
+    killed = []
+    for kill in kills:
+        if killed_child(target, kill) == -signal.SIGKILL:
+            killed += running(target)
+        else:  # a resumed sync may finish before its kill point
+            assert kill[0] == "statement"
+    assert len(killed) >= 1
+    sync(target)
+
+    assert rows(target) == reference
+    with Store(target) as store:
+        statuses = {run.run_id: run.status for run in store.runs()}
+    assert [statuses[run_id] for run_id in killed] == ["interrupted"] * len(killed)
+    assert "running" not in statuses.values()
+
+
+def running(target: str) -> list[int]:
+    """The runs left running (the one just killed, unless it died before its row)."""
+    with Store(target) as store:
+        return [run.run_id for run in store.runs() if run.status == "running"]
+
+
+def test_the_clean_sync_commits_many_pages_of_every_account(
+    clean: tuple[str, Rows, crash_sync.Counts],
+) -> None:
+    """The kill points fall among hundreds of statements, in every account's entities."""
+    _, reference, counts = clean
+    assert counts.statements > 250
+    assert counts.listing_ends >= 10
+    connectors = {p.connector for p in PLATFORMS}
+    assert {row["account"] for row in reference["subscriptions"]} == connectors
+    assert {row["account"] for row in reference["usage"]} == connectors
+    for table in ("tariffs", "invoices", "audit_events", "cursors"):
+        assert reference[table], table

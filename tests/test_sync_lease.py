@@ -384,7 +384,7 @@ def test_a_store_of_the_first_schema_gains_the_lease_table(tmp_path: Path) -> No
                 )
             )
         )
-    assert version == str(schema.SCHEMA_VERSION) == "3"
+    assert version == str(schema.SCHEMA_VERSION) == "4"
 
 
 if __name__ == "__main__":

@@ -81,6 +81,17 @@ async def _anext(iterator: AsyncIterator[T]) -> T:
     return await iterator.__anext__()
 
 
+_UNWIND_SECONDS = 10.0
+"""How long an interrupted caller waits for its cancelled coroutine to finish."""
+
+
+async def _tracked(coroutine: Coroutine[Any, Any, T], finished: threading.Event) -> T:
+    try:
+        return await coroutine
+    finally:
+        finished.set()
+
+
 class LoopThread:
     """An event loop running in a daemon thread, for the synchronous facade."""
 
@@ -99,11 +110,13 @@ class LoopThread:
         if threading.current_thread() is self._thread:
             coroutine.close()
             raise RuntimeError("a synchronous connector cannot be called from its own loop")
-        future = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
+        finished = threading.Event()
+        future = asyncio.run_coroutine_threadsafe(_tracked(coroutine, finished), self._loop)
         try:
             return future.result()
-        except BaseException:
-            future.cancel()
+        except BaseException:  # Ctrl-C in the caller: cancel the coroutine, let it unwind
+            future.cancel()  # (a sync marks its run interrupted) before the caller goes on
+            finished.wait(_UNWIND_SECONDS)
             raise
 
     def close(self) -> None:

@@ -273,11 +273,18 @@ class BaseConnector:
         """
         for record in records:
             try:
-                yield mapper(record)
+                mapped = mapper(record)
             except _MAPPING_ERRORS as exc:
-                error = self.mapping_error(exc, endpoint=endpoint)
-                if self.settings.strict:
-                    raise error from None
+                error: UnexpectedResponseError | None = self.mapping_error(exc, endpoint=endpoint)
+            else:
+                error = None
+            # Raised outside the handler: the mapping error may quote the record (its
+            # identifiers) and must not stay behind as the new error's __context__.
+            if error is None:
+                yield mapped
+            elif self.settings.strict:
+                raise error
+            else:
                 self.skipped_records += 1
                 logger.warning("%s: skipped a record: %s", self.name, error.message)
 
@@ -286,7 +293,8 @@ class BaseConnector:
         try:
             return mapper(record)
         except _MAPPING_ERRORS as exc:
-            raise self.mapping_error(exc, endpoint=endpoint) from None
+            error = self.mapping_error(exc, endpoint=endpoint)
+        raise error  # outside the handler, as in map_records
 
     def mapping_error(self, exc: Exception, *, endpoint: str) -> UnexpectedResponseError:
         """An :class:`UnexpectedResponseError` describing why a record did not map."""

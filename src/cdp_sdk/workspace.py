@@ -272,10 +272,13 @@ class BaseWorkspace:
         transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
     ) -> Self:
         """The workspace described by TOML ``text`` (see :meth:`load`)."""
+        problem: str | None = None
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
-            raise ConfigurationError(f"{source}: not valid TOML: {exc}") from None
+            problem = str(exc)
+        if problem is not None:  # raised outside the handler: the error may hold the text
+            raise ConfigurationError(f"{source}: not valid TOML: {problem}")
         unknown = sorted(set(data) - set(_TOP_LEVEL_KEYS))
         if unknown:
             raise ConfigurationError(

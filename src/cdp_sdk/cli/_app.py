@@ -1,8 +1,11 @@
 """The ``cdp`` commands (typer): each one reads its options, calls the library, prints.
 
 Errors are one line on standard error, ``error: <what went wrong>``, with exit status 1
-(2 for a command line that cannot be parsed); ``cdp --debug <command>`` also prints the
-traceback and turns on the library's (redacted) debug log.
+(2 for a command line that cannot be parsed, 130 when interrupted by Ctrl-C, 143 by
+SIGTERM); ``cdp --debug <command>`` also prints the traceback and turns on the library's
+debug log. Everything written to standard error is redacted, traceback included: no
+secret and no identifier; an unexpected error (a database's, say) is one line naming its
+kind and first line, with a hint to rerun with ``--debug``.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import functools
 import json
 import logging
 import os
+import signal
 import sys
 import time
 import traceback
@@ -28,7 +32,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar, cast
 import typer
 
 from cdp_sdk import Capability, CdpError, __version__, available_connectors
-from cdp_sdk._redact import RedactingFilter
+from cdp_sdk._redact import RedactingFilter, redact_text
 from cdp_sdk.cli import _render as render
 from cdp_sdk.cli._export import ExportFormat
 from cdp_sdk.cli._output import (
@@ -67,6 +71,13 @@ class CommandError(Exception):
     """A command failed for a reason already explained: printed as ``error: <message>``."""
 
 
+class Terminated(KeyboardInterrupt):
+    """The process got SIGTERM: unwound like Ctrl-C (runs marked interrupted), status 143."""
+
+
+TERMINATED = 143  # SIGTERM, unwound like Ctrl-C
+
+
 class Emulated(StrEnum):
     """The built-in connectors with an emulator (:data:`cdp_sdk.cli._platforms.PLATFORMS`)."""
 
@@ -76,6 +87,7 @@ class Emulated(StrEnum):
     ONENCE = "1nce"
     SORACOM = "soracom"
     SUPERSIM = "supersim"
+    HOLOGRAM = "hologram"
 
 
 class SyncOn(StrEnum):
@@ -123,12 +135,58 @@ app.add_typer(sandbox_app, name="sandbox", no_args_is_help=True)
 # -- errors, warnings and --debug ------------------------------------------------------------
 
 
+_EXPLAINED = (CdpError, CommandError, ValueError, OSError, ImportError)
+"""Errors whose message explains itself; any other is unexpected (see :func:`_describe`)."""
+
+
 def _describe(error: BaseException) -> str:
-    if isinstance(error, CdpError | CommandError | ValueError | OSError | ImportError):
+    """One redacted line: the message of an error that explains itself, else the kind of
+    the unexpected error, its first line (of a database error: what the database said,
+    never the statement or its values) and a hint to rerun with ``--debug``."""
+    if isinstance(error, _EXPLAINED):
         message = str(error) or type(error).__name__
     else:
-        message = f"{type(error).__name__}: {error}"
-    return " ".join(message.split())  # one line, whatever the message holds
+        origin = getattr(error, "orig", None) or error
+        first = next(iter(str(origin).strip().splitlines()), "")
+        message = f"unexpected {type(error).__name__}: {first}".rstrip(": ")
+        if not _DEBUG.get():
+            message += " (rerun with --debug for the traceback)"
+    return redact_text(" ".join(message.split()))  # one line, whatever the message holds
+
+
+def _print_traceback(error: BaseException) -> None:
+    """The traceback of ``error`` on standard error, redacted like the debug log."""
+    text = "".join(traceback.format_exception(error))
+    sys.stderr.write(redact_text(text))
+    sys.stderr.flush()
+
+
+def _interrupted(error: KeyboardInterrupt, hint: str = "") -> typer.Exit:
+    """Say that the command was interrupted; the exit to raise (130, or 143 on SIGTERM)."""
+    terminated = isinstance(error, Terminated)
+    render.console(stderr=True).print(
+        f"{'terminated' if terminated else 'interrupted'}{hint}", markup=False
+    )
+    return typer.Exit(TERMINATED if terminated else INTERRUPTED)
+
+
+@contextmanager
+def _terminate_like_ctrl_c() -> Iterator[None]:
+    """While the block runs, SIGTERM unwinds the command as Ctrl-C does (so a sync marks
+    its run interrupted) instead of killing the process outright."""
+
+    def terminate(signum: int, frame: object) -> None:
+        raise Terminated()
+
+    try:
+        previous = signal.signal(signal.SIGTERM, terminate)
+    except ValueError:  # not the main thread: leave the signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _warn(caught: Sequence[warnings.WarningMessage]) -> None:
@@ -159,9 +217,13 @@ def _handled(command: Callable[P, R]) -> Callable[P, R]:
             except BrokenPipeError:  # `cdp ... | head`: the reader has gone, stop quietly
                 _silence_stdout()
                 raise typer.Exit(1) from None
+            except KeyboardInterrupt as error:
+                _warn(caught)
+                caught.clear()
+                raise _interrupted(error) from None
             except Exception as error:
                 if _DEBUG.get():
-                    traceback.print_exc(file=sys.stderr)
+                    _print_traceback(error)
                 _warn(caught)
                 caught.clear()
                 render.console(stderr=True).print(
@@ -518,24 +580,33 @@ def sync(
     out = render.console()
     started = time.perf_counter()
     failed: dict[str, str] = {}
-    with _workspace(config) as workspace:
-        _workspace_accounts(workspace, account)
-        _refuse_problems(workspace, config, account)
-        app = celery_app(config) if on is SyncOn.CELERY else None
-        with Store(_database(db, config)) as store:
-            plan = plan_sync(workspace, accounts=account, entities=entities, options=options)
-            where = " on Celery workers" if on is SyncOn.CELERY else ""
-            status(
-                f"Syncing {len(plan.accounts)} account(s) of {config}{where} into {_shown(store)}"
-            )
-            if app is not None:
-                reports, failed = run_on_celery(
-                    app, store, plan, history_days=history_days, notify=status
+    try:
+        with _terminate_like_ctrl_c(), _workspace(config) as workspace:
+            _workspace_accounts(workspace, account)
+            _refuse_problems(workspace, config, account)
+            app = celery_app(config) if on is SyncOn.CELERY else None
+            with Store(_database(db, config)) as store:
+                plan = plan_sync(workspace, accounts=account, entities=entities, options=options)
+                for run in store.mark_interrupted():
+                    status(
+                        f"Run {run.run_id}, started {run.started_at:%Y-%m-%d %H:%M} UTC, did "
+                        "not finish: marked interrupted; this sync resumes where it stopped."
+                    )
+                where = " on Celery workers" if on is SyncOn.CELERY else ""
+                status(
+                    f"Syncing {len(plan.accounts)} account(s) of {config}{where} "
+                    f"into {_shown(store)}"
                 )
-            else:
-                with _progress(plan) as progress:
-                    reports = run_sync(store, workspace, plan, progress=progress)
-        out.print(render.sync_table(reports, plan.left_out))
+                if app is not None:
+                    reports, failed = run_on_celery(
+                        app, store, plan, history_days=history_days, notify=status
+                    )
+                else:
+                    with _progress(plan) as progress:
+                        reports = run_sync(store, workspace, plan, progress=progress)
+            out.print(render.sync_table(reports, plan.left_out))
+    except KeyboardInterrupt as error:  # the store, closing, marked the run interrupted
+        raise _interrupted(error, "; rerun to resume") from None
     for name, why in sorted(failed.items()):
         render.console(stderr=True).print(
             f"{name}: the task failed on the worker: {why}", markup=False
@@ -1200,14 +1271,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         hint = f" (see '{context.command_path} --help')" if context is not None else ""
         typer.echo(f"error: {' '.join(message.split())}{hint}", err=True)
         return code
-    except typer.Abort:
+    except typer.Abort as error:
+        if isinstance(error.__context__, KeyboardInterrupt):  # Ctrl-C outside a command
+            typer.echo("interrupted", err=True)
+            return INTERRUPTED
         typer.echo("error: aborted", err=True)
         return 1
     except SystemExit as leaving:  # --show-completion and --install-completion end so
         return leaving.code if isinstance(leaving.code, int) else 0
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        return INTERRUPTED
     except Exception as error:  # the command line itself failed (not a command)
         if _DEBUG.get() or "--debug" in args[:1]:
-            traceback.print_exc(file=sys.stderr)
+            _print_traceback(error)
         typer.echo(f"error: {_describe(error)}", err=True)
         return 1
     return result if isinstance(result, int) else 0

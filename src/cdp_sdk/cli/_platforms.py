@@ -11,6 +11,8 @@ from typing import Any
 
 from cdp_sdk.connectors.emnify import EmnifyEmulator
 from cdp_sdk.connectors.emnify.emulator import DEFAULT_APPLICATION_TOKEN
+from cdp_sdk.connectors.hologram import HologramEmulator
+from cdp_sdk.connectors.hologram.emulator import DEFAULT_API_KEY as HOLOGRAM_API_KEY
 from cdp_sdk.connectors.jasper import JasperEmulator
 from cdp_sdk.connectors.jasper.emulator import DEFAULT_API_KEY as JASPER_API_KEY
 from cdp_sdk.connectors.jasper.emulator import DEFAULT_USERNAME as JASPER_USERNAME
@@ -142,6 +144,17 @@ PLATFORMS: tuple[BuiltinPlatform, ...] = (
         iccid_prefix="8988360",
         imsi_prefix="901436",
         msisdn_prefix="882346",
+        client_settings=_LOCAL,
+    ),
+    BuiltinPlatform(
+        "hologram",
+        HologramEmulator,
+        {"api_key": HOLOGRAM_API_KEY},
+        demo_size=500,
+        seed=107,
+        iccid_prefix="8988370",
+        imsi_prefix="901437",
+        msisdn_prefix="882347",
         client_settings=_LOCAL,
     ),
 )

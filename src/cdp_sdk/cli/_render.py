@@ -217,7 +217,7 @@ def sync_table(
                 number(result.records),
                 number(result.requests),
                 f"{result.duration:.1f}",
-                result.error or result.detail or "",
+                _note(result),
             )
         for (account, entity), why in sorted(left_out.items()):
             table.add_row(account, entity.value, _status("skipped"), "", "", "", why)
@@ -244,6 +244,19 @@ def sync_table(
             ", ".join(synced + failed),
         )
     return table
+
+
+def _note(result: EntityResult) -> str:
+    """The error or detail of a result, and the records it cleaned or quarantined."""
+    counts = [
+        f"{number(count)} {what}"
+        for count, what in (
+            (result.quarantined, "quarantined (see the quarantine table)"),
+            (result.cleaned, "cleaned"),
+        )
+        if count
+    ]
+    return "; ".join([text for text in (result.error or result.detail,) if text] + counts)
 
 
 def not_synced(

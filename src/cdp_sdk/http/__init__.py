@@ -4,9 +4,7 @@ This is the only package in cdp-sdk that does network I/O. Connector authors use
 never write their own retry, paging, authentication or error-mapping code.
 """
 
-import logging as _logging
-
-from cdp_sdk._redact import RedactingFilter as _RedactingFilter
+from cdp_sdk._redact import protect_loggers as _protect_loggers
 from cdp_sdk.http._auth import (
     BasicAuth,
     HeaderAuth,
@@ -96,7 +94,6 @@ __all__ = [
     "tls_verification",
 ]
 
-# httpx logs every request URL at INFO; URLs carry ICCIDs, so redact them there too.
-_httpx_logger = _logging.getLogger("httpx")
-if not any(isinstance(f, _RedactingFilter) for f in _httpx_logger.filters):
-    _httpx_logger.addFilter(_RedactingFilter())
+# httpx logs every request URL at INFO and httpcore every response header at DEBUG; both
+# carry ICCIDs (emnify's Link header), so their loggers (and the others of the stack) redact.
+_protect_loggers()

@@ -27,6 +27,7 @@ from cdp_sdk.http._network import network_error
 from cdp_sdk.http._paginate import PageRequest, Paginator
 from cdp_sdk.http._ratelimit import RateLimiter
 from cdp_sdk.http._retry import IDEMPOTENT_METHODS, RetryPolicy
+from cdp_sdk.http._text import load_json
 from cdp_sdk.http._timeout import current_timeout, http_timeout
 from cdp_sdk.http._transport import (
     ACCEPT_ENCODING,
@@ -351,7 +352,7 @@ class HttpClient:
         if not response.content:
             return None
         try:
-            return response.json()
+            return load_json(response.content)  # invalid UTF-8 read as U+FFFD, not refused
         except (ValueError, UnicodeDecodeError):
             reason = "a body that is not JSON"
         except RecursionError:

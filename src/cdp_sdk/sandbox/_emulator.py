@@ -483,6 +483,12 @@ def _handler_for(emulator: Emulator) -> type[BaseHTTPRequestHandler]:
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
 
+        def handle(self) -> None:
+            try:
+                super().handle()
+            except (BrokenPipeError, ConnectionResetError):  # the client hung up: fine
+                self.close_connection = True
+
         def log_message(self, format: str, *args: Any) -> None:  # quiet: ids in paths
             return
 

@@ -29,7 +29,7 @@ except ImportError as _error:  # pragma: no cover - depends on the installed ext
     ) from _error
 
 from cdp_sdk.sync import schema
-from cdp_sdk.sync._errors import StorePermissionError
+from cdp_sdk.sync._errors import InsecureStoreWarning, StoreError, StorePermissionError
 from cdp_sdk.sync._lease import Lease, LeaseLostError
 from cdp_sdk.sync._models import (
     Cursor,
@@ -60,11 +60,13 @@ __all__ = [
     "EntityResult",
     "EntityStarted",
     "ExactDecimal",
+    "InsecureStoreWarning",
     "Lease",
     "LeaseLostError",
     "PageCommitted",
     "PurgeReport",
     "Store",
+    "StoreError",
     "StorePermissionError",
     "StoredTag",
     "SyncEvent",

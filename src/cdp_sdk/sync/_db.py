@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import sqlite3
+import stat
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -18,18 +22,32 @@ from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import StaticPool
 
+from cdp_sdk._redact import protect_loggers
 from cdp_sdk.errors import ConfigurationError
+from cdp_sdk.sync._errors import InsecureStoreWarning
 
 __all__ = [
+    "PRIVATE_MODE",
+    "SQLITE_SUFFIXES",
     "chunks",
     "create_store_engine",
     "database_url",
     "is_permission_problem",
+    "json_text",
     "location_writable",
+    "private_sqlite_files",
     "upsert",
 ]
 
 _POSTGRES_DRIVER = "postgresql+psycopg"
+
+protect_loggers()  # SQLAlchemy's loggers exist now that it is imported: redact them too
+
+PRIVATE_MODE = 0o600
+"""The mode of the SQLite files of a store: they hold ICCIDs, IMSIs and MSISDNs."""
+
+SQLITE_SUFFIXES = ("", "-wal", "-shm", "-journal")
+"""The store file and the files SQLite keeps beside it."""
 
 
 def database_url(database: str | os.PathLike[str]) -> URL:
@@ -105,8 +123,84 @@ def _read_only_sqlite(path: str) -> Any:
     return connect
 
 
+def json_text(value: Any) -> str:
+    """``value`` as JSON both databases take: a ``NaN`` or infinite number (which Python
+    reads from vendor JSON, but JSON and PostgreSQL do not have) becomes its name."""
+    try:
+        return json.dumps(value, allow_nan=False)
+    except ValueError:
+        return json.dumps(_finite(value), allow_nan=False)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value
+
+
+def _sqlite_path(url: URL) -> Path | None:
+    """The file of a SQLite store (``None``: not SQLite, or in memory)."""
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    if url.database.startswith("file:"):  # a URI filename: leave it to SQLite
+        return None
+    return Path(url.database)
+
+
+def private_sqlite_files(url: URL) -> None:
+    """Make the SQLite files of the store at ``url`` readable by their owner only.
+
+    A new store file is created with mode 0600 before SQLite opens it, so the files
+    SQLite adds beside it (``-wal``, ``-shm``, ``-journal``), which take the mode of the
+    store file, are 0600 too. An existing file that grants group or others any access is
+    tightened to its owner's bits, with an :class:`InsecureStoreWarning` saying so (or,
+    when it cannot be changed, asking for ``chmod 600``). Nothing changes elsewhere than
+    on POSIX systems.
+    """
+    path = _sqlite_path(url)
+    if path is None or os.name != "posix":
+        return
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_MODE))
+    except FileExistsError:
+        pass
+    except OSError:  # a missing directory, say: SQLite reports it when it opens
+        return
+    for suffix in SQLITE_SUFFIXES:
+        file = Path(f"{path}{suffix}")
+        try:
+            mode = stat.S_IMODE(file.stat().st_mode)
+        except OSError:
+            continue
+        if not mode & 0o077:
+            continue
+        try:
+            os.chmod(file, mode & 0o700)
+        except OSError:
+            warnings.warn(
+                f"the store file {file} is readable or writable by other users "
+                f"(mode {mode:04o}) and could not be changed: chmod 600 it",
+                InsecureStoreWarning,
+                stacklevel=4,
+            )
+        else:
+            warnings.warn(
+                f"the store file {file} was readable or writable by other users "
+                f"(mode {mode:04o}); its mode is now {mode & 0o700:04o}",
+                InsecureStoreWarning,
+                stacklevel=4,
+            )
+
+
 def create_store_engine(url: URL, *, echo: bool = False, read_only: bool = False) -> Engine:
     """An engine for the store at ``url``.
+
+    SQL parameters are never shown, neither in SQLAlchemy's log (``echo``) nor in the text
+    of its errors: they hold ICCIDs and the other identifiers.
 
     SQLite: the write-ahead log (readers, e.g. a notebook, do not block a sync), a busy
     timeout, and ``secure_delete`` so that purged rows are overwritten on disk. An
@@ -116,13 +210,26 @@ def create_store_engine(url: URL, *, echo: bool = False, read_only: bool = False
     journal mode is left as it is; PostgreSQL: read-only transactions).
     """
     if url.get_backend_name() != "sqlite":
+        options = {}
         if read_only and url.get_backend_name() == "postgresql":
             options = {"options": "-c default_transaction_read_only=on"}
-            return create_engine(url, echo=echo, pool_pre_ping=True, connect_args=options)
-        return create_engine(url, echo=echo, pool_pre_ping=True)
+        return create_engine(
+            url,
+            echo=echo,
+            hide_parameters=True,
+            json_serializer=json_text,
+            pool_pre_ping=True,
+            connect_args=options,
+        )
     memory = url.database in (None, "", ":memory:")
     if read_only and not memory:
-        engine = create_engine(url, echo=echo, creator=_read_only_sqlite(url.database or ""))
+        engine = create_engine(
+            url,
+            echo=echo,
+            hide_parameters=True,
+            json_serializer=json_text,
+            creator=_read_only_sqlite(url.database or ""),
+        )
 
         @event.listens_for(engine, "connect")
         def _read_only(dbapi_connection: Any, _record: Any) -> None:
@@ -138,11 +245,19 @@ def create_store_engine(url: URL, *, echo: bool = False, read_only: bool = False
         engine = create_engine(
             url,
             echo=echo,
+            hide_parameters=True,
+            json_serializer=json_text,
             poolclass=StaticPool,
             connect_args={"check_same_thread": False},
         )
     else:
-        engine = create_engine(url, echo=echo, connect_args={"timeout": 30})
+        engine = create_engine(
+            url,
+            echo=echo,
+            hide_parameters=True,
+            json_serializer=json_text,
+            connect_args={"timeout": 30},
+        )
 
     @event.listens_for(engine, "connect")
     def _configure(dbapi_connection: Any, _record: Any) -> None:

@@ -112,6 +112,10 @@ class EntityResult:
     """``"ErrorClass: message"`` (redacted) when ``status`` is ``error``."""
     detail: str | None = None
     """Why the entity was skipped, or how it was read (``"usage per SIM"``)."""
+    cleaned: int = 0
+    """Records stored with characters the database refuses removed (a NUL, say)."""
+    quarantined: int = 0
+    """Records the store could not hold: kept in the ``quarantine`` table, with why."""
 
 
 @dataclass(frozen=True)
@@ -121,7 +125,8 @@ class SyncReport:
     run_id: int
     kind: str
     status: str
-    """``running`` (unfinished or interrupted), ``ok``, ``partial`` or ``failed``."""
+    """``running``, ``ok``, ``partial``, ``failed`` or ``interrupted`` (stopped by Ctrl-C,
+    a signal or a crash before it finished; the next run resumes where it stopped)."""
     started_at: datetime
     finished_at: datetime | None
     duration: float | None
@@ -141,6 +146,11 @@ class SyncReport:
     def records(self) -> int:
         """Records written in all."""
         return sum(r.records for r in self.results)
+
+    @property
+    def quarantined(self) -> int:
+        """Records the store could not hold, in all (see the ``quarantine`` table)."""
+        return sum(r.quarantined for r in self.results)
 
     def result(self, account: str, entity: Entity | str) -> EntityResult:
         """The result for one account and entity (``KeyError`` if the run had none)."""

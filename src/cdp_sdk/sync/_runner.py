@@ -25,11 +25,20 @@ Cursors per entity:
   ``SyncOptions.invoice_refresh`` before it (statuses change after issue).
 - ``audit_events``: the end of the last closed window, then the time of the newest event
   (asked again inclusively; it merges on its key).
+
+Records the database cannot hold are cleaned or quarantined page by page (see
+:mod:`cdp_sdk.sync._storable`): a bad record never blocks a sync. A run records its host,
+process and a heartbeat; at its start, runs left ``running`` by a dead process are marked
+``interrupted`` (see :mod:`cdp_sdk.sync._liveness`), and a run cancelled or interrupted
+(Ctrl-C) marks itself so.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+import os
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -38,14 +47,24 @@ from datetime import time as clock_time
 from functools import partial
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
+from pydantic import BaseModel
 from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from cdp_sdk._facade import AsyncConnector
 from cdp_sdk._redact import redact_text
 from cdp_sdk.errors import UnsupportedCapabilityError
 from cdp_sdk.http import CallRecord
-from cdp_sdk.models import AuditEvent, Capability, Invoice, Subscription, UsageRecord
-from cdp_sdk.sync import _rows
+from cdp_sdk.models import (
+    ActivationMode,
+    AuditEvent,
+    Capability,
+    Invoice,
+    Subscription,
+    Tariff,
+    UsageRecord,
+)
+from cdp_sdk.sync import _liveness, _rows, _storable
 from cdp_sdk.sync._db import chunks, upsert
 from cdp_sdk.sync._lease import RunLeases
 from cdp_sdk.sync._models import (
@@ -65,6 +84,7 @@ from cdp_sdk.sync.schema import (
     cursors,
     invoice_lines,
     invoices,
+    quarantine,
     subscriptions,
     sync_results,
     sync_runs,
@@ -80,6 +100,9 @@ if TYPE_CHECKING:
 __all__ = ["MAX_PAGE", "RunContext", "SyncRun", "describe_error"]
 
 T = TypeVar("T")
+R = TypeVar("R", bound=BaseModel)
+
+logger = logging.getLogger("cdp_sdk")
 
 MAX_PAGE = 1000
 """Most records committed in one transaction (a platform page larger than this is split)."""
@@ -104,7 +127,12 @@ def midnight(moment: datetime) -> datetime:
 
 
 def describe_error(error: BaseException) -> str:
-    """``"ErrorClass: message"``, redacted: what the store keeps of an error."""
+    """``"ErrorClass: message"``, redacted: what the store keeps of an error (of a
+    database error, the first line of what the database said, not the statement)."""
+    if isinstance(error, SQLAlchemyError):
+        origin = getattr(error, "orig", None) or error
+        lines = str(origin).strip().splitlines() or [""]
+        return redact_text(f"{type(error).__name__}: {lines[0]}")
     message = getattr(error, "message", None) or str(error)
     return redact_text(f"{type(error).__name__}: {message}")
 
@@ -123,11 +151,13 @@ class AccountState:
     requests: int = 0
     records: int = 0
     pages: int = 0
+    cleaned: int = 0
+    quarantined: int = 0
 
     def begin(self, entity: Entity) -> None:
         self.entity = entity
         self.topic = entity.value
-        self.requests = self.records = self.pages = 0
+        self.requests = self.records = self.pages = self.cleaned = self.quarantined = 0
 
 
 class RunContext:
@@ -153,6 +183,7 @@ class RunContext:
         self.started_at = utcnow()
         self._started = time.monotonic()
         self._lock = asyncio.Lock()
+        self._heartbeat: asyncio.Task[None] | None = None
 
     # -- the database, one transaction at a time in a worker thread --------------------
 
@@ -167,6 +198,9 @@ class RunContext:
     # -- the run row ----------------------------------------------------------------------
 
     async def open(self) -> None:
+        """Insert the run's row, mark the runs of dead processes ``interrupted``, and
+        start the heartbeat."""
+
         def start(connection: Connection) -> int:
             result = connection.execute(
                 insert(sync_runs).values(
@@ -175,16 +209,70 @@ class RunContext:
                     started_at=self.started_at,
                     records=0,
                     errors=0,
+                    host=_liveness.this_host(),
+                    pid=os.getpid(),
+                    heartbeat_at=self.started_at,
                 )
             )
             key = result.inserted_primary_key
             assert key is not None
+            _liveness.mark_interrupted(connection, self.started_at)
             return int(key[0])
 
         self.run_id = await self.write(start)
+        self.store._running.add(self.run_id)
+        self._heartbeat = asyncio.create_task(self._beat())
+
+    async def _beat(self) -> None:
+        def beat(connection: Connection) -> None:
+            connection.execute(
+                update(sync_runs).where(sync_runs.c.id == self.run_id).values(heartbeat_at=utcnow())
+            )
+
+        while True:
+            await asyncio.sleep(_liveness.HEARTBEAT.total_seconds())
+            try:
+                await self.write(beat)
+            except Exception as exc:  # the next beat tries again
+                reason = describe_error(exc)
+                logger.warning("sync run %d: heartbeat failed: %s", self.run_id, reason)
+
+    async def _stop_heartbeat(self) -> None:
+        beating, self._heartbeat = self._heartbeat, None
+        if beating is not None:
+            beating.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beating
+
+    async def abandon(self, error: BaseException) -> None:
+        """Close the run's row after ``error`` ended it: ``interrupted`` when it was
+        cancelled or interrupted (Ctrl-C), ``failed`` otherwise. Never raises."""
+        interrupted = not isinstance(error, Exception)
+        with contextlib.suppress(BaseException):  # cancelled again while stopping
+            await self._stop_heartbeat()
+        status = "interrupted" if interrupted else "failed"
+        finished = utcnow()
+
+        def close(connection: Connection) -> None:
+            if interrupted:
+                _liveness.mark_interrupted(connection, finished, ids=[self.run_id])
+            else:
+                connection.execute(
+                    update(sync_runs)
+                    .where(sync_runs.c.id == self.run_id, sync_runs.c.status == "running")
+                    .values(status=status, finished_at=finished)
+                )
+
+        try:
+            await asyncio.shield(asyncio.to_thread(self.store.transaction, close))
+        except BaseException as exc:  # the store closing marks the run, or the next run does
+            logger.debug("sync run %d: could not mark it %s: %s", self.run_id, status, exc)
+        else:
+            self.store._running.discard(self.run_id)
 
     async def finish(self, *, status: str, records: int, errors: int) -> SyncReport:
         """Close the run's row; a report without per-entity results."""
+        await self._stop_heartbeat()
         finished = utcnow()
         duration = time.monotonic() - self._started
 
@@ -198,10 +286,12 @@ class RunContext:
                     duration=duration,
                     records=records,
                     errors=errors,
+                    heartbeat_at=finished,
                 )
             )
 
         await self.write(finish)
+        self.store._running.discard(self.run_id)
         return SyncReport(
             run_id=self.run_id,
             kind=self.kind,
@@ -230,6 +320,8 @@ class RunContext:
                     duration=result.duration,
                     error=result.error,
                     detail=result.detail,
+                    cleaned=result.cleaned,
+                    quarantined=result.quarantined,
                 )
             )
 
@@ -286,11 +378,21 @@ class SyncRun(RunContext):
         self.now = now
         self.positions: dict[tuple[str, str], datetime | None] = {}
         self.leases = RunLeases(self.write, options.lease, holder)
+        self.held: dict[tuple[str, str], set[str]] = {}
+        """Keys of the records in quarantine, per account and entity."""
         self._sims: dict[str, list[str]] = {}
 
     async def execute(self) -> SyncReport:
         await self.open()
+        try:
+            return await self._execute()
+        except BaseException as error:
+            await self.abandon(error)
+            raise
+
+    async def _execute(self) -> SyncReport:
         self.positions = await self.read(self._read_cursors)
+        self.held = await self.read(self._read_quarantine)
         remove = self.workspace.add_call_listener(self.on_call)
         heartbeat = asyncio.create_task(self.leases.heartbeat())
         try:
@@ -314,6 +416,17 @@ class SyncRun(RunContext):
             )
         )
         return {(account, entity): position for account, entity, position in rows}
+
+    def _read_quarantine(self, connection: Connection) -> dict[tuple[str, str], set[str]]:
+        rows = connection.execute(
+            select(quarantine.c.account, quarantine.c.entity, quarantine.c.record_key).where(
+                quarantine.c.account.in_(self.accounts)
+            )
+        )
+        held: dict[tuple[str, str], set[str]] = {}
+        for account, entity, key in rows:
+            held.setdefault((account, entity), set()).add(key)
+        return held
 
     def _emit(self, event: SyncEvent) -> None:
         if self.progress is not None:
@@ -385,6 +498,8 @@ class SyncRun(RunContext):
             duration=time.monotonic() - started,
             error=error,
             detail=detail,
+            cleaned=state.cleaned,
+            quarantined=state.quarantined,
         )
         return await self._finish(state, result)
 
@@ -424,6 +539,8 @@ class SyncRun(RunContext):
         *,
         records: int = 0,
         cursor: CursorUpdate = KEEP,
+        cleaned: int = 0,
+        quarantined: int = 0,
     ) -> None:
         """One transaction: ``work``, the pending journal rows and the cursor update."""
         journal, state.journal = state.journal, []
@@ -458,6 +575,8 @@ class SyncRun(RunContext):
             raise
         if not isinstance(cursor, _Keep):
             self.positions[(state.name, entity.value)] = cursor
+        state.cleaned += cleaned
+        state.quarantined += quarantined
         if records:
             state.records += records
             state.pages += 1
@@ -466,11 +585,11 @@ class SyncRun(RunContext):
     async def _mirror(
         self,
         state: AccountState,
-        source: AsyncIterator[T],
-        write: Callable[[Connection, _rows.Stamp, list[T]], None],
+        source: AsyncIterator[R],
+        write: Writer[R],
         *,
         cursor: Callable[[], CursorUpdate] = lambda: KEEP,
-        observe: Callable[[T], None] | None = None,
+        observe: Callable[[R], None] | None = None,
     ) -> None:
         """Commit ``source`` page by page; the last page carries ``cursor()``, computed
         once every record has been seen (by ``observe``)."""
@@ -479,15 +598,107 @@ class SyncRun(RunContext):
             if observe is not None:
                 for record in page:
                     observe(record)
-            await self._commit(
-                state,
-                _bind(write, self._stamp(state.name), page),
-                records=len(page),
-                cursor=cursor() if last else KEEP,
-            )
+            await self._store_page(state, write, page, cursor=cursor() if last else KEEP)
             committed = True
         if not committed:
             await self._commit(state, None, cursor=cursor())
+
+    async def _store_page(
+        self, state: AccountState, write: Writer[R], page: list[R], *, cursor: CursorUpdate
+    ) -> None:
+        """Commit one page: its records cleaned, those the store cannot hold quarantined.
+
+        When the database refuses the page anyway, each record is tried alone in a
+        transaction that is rolled back; those refused are quarantined with the
+        database's reason and the rest of the page is committed.
+        """
+        kept: list[R] = []
+        held: list[tuple[R, str]] = []
+        cleaned = 0
+        for record in page:
+            try:
+                fixed, changed = _storable.clean_record(record)
+            except _storable.Unstorable as problem:
+                held.append((record, problem.reason))
+                continue
+            kept.append(fixed)
+            cleaned += changed
+        stamp = self._stamp(state.name)
+        try:
+            await self._commit_page(state, write, stamp, kept, held, cleaned, cursor)
+            return
+        except Exception as error:
+            if not _storable.refused_by_database(error) or not kept:
+                raise
+            refused = await self._refused(write, stamp, kept)
+            if not refused:
+                raise
+        held += [(kept[index], reason) for index, reason in refused.items()]
+        kept = [record for index, record in enumerate(kept) if index not in refused]
+        await self._commit_page(state, write, stamp, kept, held, cleaned, cursor)
+
+    async def _commit_page(
+        self,
+        state: AccountState,
+        write: Writer[R],
+        stamp: _rows.Stamp,
+        kept: list[R],
+        held: list[tuple[R, str]],
+        cleaned: int,
+        cursor: CursorUpdate,
+    ) -> None:
+        assert state.entity is not None
+        entity = state.entity.value
+        known = self.held.setdefault((state.name, entity), set())
+        rows = [_quarantine_row(stamp, entity, record, reason) for record, reason in held]
+        resolved = {_storable.natural_key(record) for record in kept} & known if known else set()
+
+        def work(connection: Connection) -> None:
+            write(connection, stamp, kept)
+            if rows:
+                _hold(connection, rows)
+            for part in chunks(sorted(resolved)):
+                connection.execute(
+                    delete(quarantine).where(
+                        quarantine.c.account == stamp.account,
+                        quarantine.c.entity == entity,
+                        quarantine.c.record_key.in_(part),
+                    )
+                )
+
+        await self._commit(
+            state,
+            work,
+            records=len(kept),
+            cursor=cursor,
+            cleaned=cleaned,
+            quarantined=len(held),
+        )
+        known.difference_update(resolved)
+        known.update(row["record_key"] for row in rows)
+        if held:
+            logger.warning(
+                "%s: %s: %d record(s) quarantined (%s); the sync goes on without them",
+                state.name,
+                entity,
+                len(held),
+                held[0][1],
+            )
+
+    async def _refused(
+        self, write: Writer[R], stamp: _rows.Stamp, records: list[R]
+    ) -> dict[int, str]:
+        """The records of a page the database refuses, each tried alone and rolled back."""
+        refused: dict[int, str] = {}
+        for index, record in enumerate(records):
+            async with self._lock:
+                error = await asyncio.to_thread(self.store.trial, _bind(write, stamp, [record]))
+            if error is None:
+                continue
+            if not _storable.refused_by_database(error):
+                raise error
+            refused[index] = _storable.database_reason(error)
+        return refused
 
     def _stamp(self, account: str) -> _rows.Stamp:
         return _rows.Stamp(account, self.run_id, utcnow())
@@ -528,31 +739,12 @@ class SyncRun(RunContext):
 
     async def _activation_modes(self, state: AccountState, connector: AsyncConnector) -> str | None:
         modes = await connector.activation_modes()
-        stamp = self._stamp(state.name)
-
-        def replace(connection: Connection) -> None:
-            connection.execute(
-                delete(activation_modes).where(activation_modes.c.account == stamp.account)
-            )
-            if modes:
-                connection.execute(
-                    insert(activation_modes), [_rows.activation_mode_row(stamp, m) for m in modes]
-                )
-
-        await self._commit(state, replace, records=len(modes), cursor=None)
+        await self._store_page(state, _replace_activation_modes, list(modes), cursor=None)
         return None
 
     async def _tariffs(self, state: AccountState, connector: AsyncConnector) -> str | None:
         found = [tariff async for tariff in connector.tariffs()]
-        stamp = self._stamp(state.name)
-
-        def replace(connection: Connection) -> None:
-            connection.execute(delete(tariffs).where(tariffs.c.account == stamp.account))
-            rows = list({t.id: _rows.tariff_row(stamp, t) for t in found}.values())
-            if rows:
-                connection.execute(insert(tariffs), rows)
-
-        await self._commit(state, replace, records=len(found), cursor=None)
+        await self._store_page(state, _replace_tariffs, found, cursor=None)
         return None
 
     async def _usage(self, state: AccountState, connector: AsyncConnector) -> str | None:
@@ -715,12 +907,68 @@ class _UsageProgress:
 # -- writers (run in the database thread) -----------------------------------------------------
 
 
-def _bind(
-    write: Callable[[Connection, _rows.Stamp, list[T]], None],
-    stamp: _rows.Stamp,
-    records: list[T],
-) -> Callable[[Connection], None]:
+Writer = Callable[[Connection, _rows.Stamp, list[R]], None]
+"""Writes one page of records (in the caller's transaction)."""
+
+
+def _bind(write: Writer[R], stamp: _rows.Stamp, records: list[R]) -> Callable[[Connection], None]:
     return lambda connection: write(connection, stamp, records)
+
+
+def _quarantine_row(
+    stamp: _rows.Stamp, entity: str, record: BaseModel, reason: str
+) -> dict[str, Any]:
+    return {
+        "account": stamp.account,
+        "entity": entity,
+        "record_key": _storable.natural_key(record),
+        "connector": str(getattr(record, "connector", "")),
+        "reason": reason,
+        "record": _storable.record_json(record),
+        "first_seen_at": stamp.synced_at,
+        **stamp.columns(),
+    }
+
+
+def _hold(connection: Connection, rows: list[dict[str, Any]]) -> None:
+    """Upsert quarantine rows, keeping when each record was first seen."""
+    keys = [(row["account"], row["entity"], row["record_key"]) for row in rows]
+    first: dict[tuple[str, str, str], datetime] = {}
+    for account, entity, key in keys:
+        found = connection.scalar(
+            select(quarantine.c.first_seen_at).where(
+                quarantine.c.account == account,
+                quarantine.c.entity == entity,
+                quarantine.c.record_key == key,
+            )
+        )
+        if found is not None:
+            first[(account, entity, key)] = found
+    upsert(
+        connection,
+        quarantine,
+        [
+            {**row, "first_seen_at": first.get(key, row["first_seen_at"])}
+            for row, key in zip(rows, keys, strict=True)
+        ],
+    )
+
+
+def _replace_activation_modes(
+    connection: Connection, stamp: _rows.Stamp, modes: list[ActivationMode]
+) -> None:
+    connection.execute(delete(activation_modes).where(activation_modes.c.account == stamp.account))
+    if modes:
+        connection.execute(
+            insert(activation_modes), [_rows.activation_mode_row(stamp, m) for m in modes]
+        )
+
+
+def _replace_tariffs(connection: Connection, stamp: _rows.Stamp, found: list[Tariff]) -> None:
+    connection.execute(delete(tariffs).where(tariffs.c.account == stamp.account))
+    rows = list({t.id: _rows.tariff_row(stamp, t) for t in found}.values())
+    if rows:
+        connection.execute(insert(tariffs), rows)
 
 
 def _write_subscriptions(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import io
 import os
 import time
 from collections.abc import Callable, Iterable
@@ -28,16 +30,18 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
 
+from cdp_sdk._redact import redact_text
 from cdp_sdk.errors import ClosedError, ConfigurationError
-from cdp_sdk.sync import _lease, _tags
+from cdp_sdk.sync import _lease, _liveness, _tags
 from cdp_sdk.sync._db import (
     create_store_engine,
     database_url,
     is_permission_problem,
     location_writable,
+    private_sqlite_files,
     upsert,
 )
-from cdp_sdk.sync._errors import StorePermissionError
+from cdp_sdk.sync._errors import StoreError, StorePermissionError
 from cdp_sdk.sync._lease import Lease
 from cdp_sdk.sync._models import (
     Cursor,
@@ -82,6 +86,8 @@ T = TypeVar("T")
 DEFAULT_DATABASE = "cdp.db"
 """The SQLite file a store opens when given no database."""
 
+_CREATE_ATTEMPTS = 3
+
 
 class Store:
     """A database mirroring the accounts of a workspace: SQLite by default, PostgreSQL by URL.
@@ -90,8 +96,14 @@ class Store:
     ...     report = store.sync(workspace)
     ...     frame = store.to_pandas("subscriptions")
 
-    Opening a store creates its tables when they are missing. The tables are plain
-    SQLAlchemy Core tables (:mod:`cdp_sdk.sync.schema`), so any SQL tool can read them.
+    Opening a store creates its tables when they are missing, and upgrades the tables of
+    a store written by an older cdp-sdk. The tables are plain SQLAlchemy Core tables
+    (:mod:`cdp_sdk.sync.schema`), so any SQL tool can read them. A SQLite store's files
+    are created readable by their owner only (0600); an existing one readable by others
+    is tightened, with an :class:`InsecureStoreWarning`.
+
+    A run still going when its store is closed (the caller was interrupted: Ctrl-C) is
+    marked ``interrupted``; a run whose process died is marked so by the next run.
 
     A store opened read-only never writes: no table is created, no schema migrated, and a
     SQLite file keeps its journal mode. A SQLite store that exists where this process may
@@ -151,7 +163,11 @@ class Store:
         self.read_only: bool = read_only
         """Whether the store was opened for reading only."""
         self._closed = False
+        if not read_only:
+            private_sqlite_files(self.url)
         self.engine: Engine = create_store_engine(self.url, echo=echo, read_only=read_only)
+        self._running: set[int] = set()
+        """The runs of this store object still going (marked interrupted on close)."""
         try:
             self._prepare()
         except SQLAlchemyError as exc:
@@ -188,10 +204,54 @@ class Store:
         return self._closed
 
     def close(self) -> None:
-        """Close the database connections; later calls raise
+        """Close the database connections; a run of this store still going (its caller
+        was interrupted) is marked ``interrupted`` first. Later calls raise
         :class:`~cdp_sdk.errors.ClosedError`."""
-        self._closed = True
-        self.engine.dispose()
+        try:
+            if not self._closed:
+                self._interrupt_own_runs()
+        finally:
+            self._closed = True
+            self.engine.dispose()
+
+    def _interrupt_own_runs(self) -> None:
+        running, self._running = sorted(self._running), set()
+        if not running:
+            return
+        with contextlib.suppress(SQLAlchemyError):  # else the next run marks them
+            self.transaction(
+                lambda connection: _liveness.mark_interrupted(
+                    connection, datetime.now(UTC), ids=running
+                )
+            )
+
+    def mark_interrupted(self) -> list[SyncReport]:
+        """Mark the runs left ``running`` by a process that is gone as ``interrupted``.
+
+        A run is gone when it ran on this host and its process no longer exists, or when
+        it has given no sign of life (a heartbeat every 30 s) for 5 minutes; a sync
+        running now in another process is left alone. Every run does this when it
+        starts. Returns the runs marked, newest first.
+        """
+        marked = self.transaction(
+            lambda connection: _liveness.mark_interrupted(connection, datetime.now(UTC))
+        )
+        if not marked:
+            return []
+        return [run for run in self.runs(limit=None) if run.run_id in marked]
+
+    def trial(self, work: Callable[[Connection], object]) -> BaseException | None:
+        """Run ``work`` in a transaction that is always rolled back; the error it raised,
+        or ``None`` (to find which records of a page the database refuses)."""
+        with self.engine.connect() as connection:
+            transaction = connection.begin()
+            try:
+                work(connection)
+            except Exception as error:
+                return error
+            finally:
+                transaction.rollback()
+        return None
 
     def _require_open(self) -> None:
         if self._closed:
@@ -250,17 +310,21 @@ class Store:
     ) -> SyncReport:
         """Mirror the workspace's accounts into the store (see :meth:`sync_async`)."""
         _require_sync(workspace, "sync_async")
-        return workspace.run(
-            lambda async_workspace: self.sync_async(
-                async_workspace,
-                accounts=accounts,
-                entities=entities,
-                options=options,
-                progress=progress,
-                now=now,
-                holder=holder,
+        try:
+            return workspace.run(
+                lambda async_workspace: self.sync_async(
+                    async_workspace,
+                    accounts=accounts,
+                    entities=entities,
+                    options=options,
+                    progress=progress,
+                    now=now,
+                    holder=holder,
+                )
             )
-        )
+        except BaseException:  # Ctrl-C: the run may still be unwinding in the loop thread
+            self._interrupt_own_runs()
+            raise
 
     async def sync_async(
         self,
@@ -337,17 +401,24 @@ class Store:
                 next push). Otherwise the file's tags are merged into the existing ones.
 
         Raises:
-            TagImportError: the file has bad rows (all of them are listed, by line).
+            TagImportError: the file has bad rows (all of them are listed, by line), or is
+                not UTF-8.
+            StoreError: the database refused the write (nothing was imported).
         """
         self._require_writable()
         if isinstance(source, str | os.PathLike):
-            with Path(source).open(encoding="utf-8-sig", newline="") as stream:
-                rows = _tags.read_tag_csv(stream, name=os.fspath(source))
+            name = os.fspath(source)
+            content = _tags.decode_tag_file(Path(source).read_bytes(), name=name)
+            rows = _tags.read_tag_csv(io.StringIO(content, newline=""), name=name)
         else:
             rows = _tags.read_tag_csv(source, name=getattr(source, "name", "<stream>"))
-        return self.transaction(
-            lambda connection: _tags.store_local_tags(connection, rows, replace)
-        )
+        try:
+            return self.transaction(
+                lambda connection: _tags.store_local_tags(connection, rows, replace)
+            )
+        except SQLAlchemyError as error:
+            failure = _database_failure(error)
+        raise StoreError(f"the tags could not be written, nothing was imported: {failure}")
 
     def tags(self, *, account: str | None = None, iccid: str | None = None) -> list[StoredTag]:
         """Platform and local tags side by side, sorted by account, ICCID, key, source."""
@@ -587,6 +658,13 @@ def _created_meanwhile(error: SQLAlchemyError) -> bool:
     return "already exists" in text or "duplicate key" in text
 
 
+def _database_failure(error: SQLAlchemyError) -> str:
+    """The first line of what the database said (no statement, no values), redacted."""
+    origin = getattr(error, "orig", None) or error
+    lines = str(origin).strip().splitlines() or [type(origin).__name__]
+    return redact_text(f"{type(origin).__name__}: {lines[0]}")
+
+
 def _require_sync(workspace: object, async_method: str) -> None:
     from cdp_sdk.workspace import Workspace
 
@@ -653,6 +731,8 @@ def _runs(connection: Connection, limit: int | None, ids: list[int] | None) -> l
                     duration=r.duration,
                     error=r.error,
                     detail=r.detail,
+                    cleaned=r.cleaned,
+                    quarantined=r.quarantined,
                 )
             )
     return [

@@ -24,6 +24,7 @@ from cdp_sdk.models import Capability, Subscription, normalize_iccid
 from cdp_sdk.sync._db import chunks, upsert
 from cdp_sdk.sync._models import StoredTag, TagChange, TagImport, TagPlan, TagPushReport
 from cdp_sdk.sync._runner import AccountState, RunContext, describe_error, utcnow
+from cdp_sdk.sync._storable import refused_characters
 from cdp_sdk.sync.schema import api_calls, subscriptions, tags
 
 if TYPE_CHECKING:
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 __all__ = [
     "TagImportError",
     "TagRow",
+    "decode_tag_file",
     "plan",
     "push",
     "read_tag_csv",
@@ -76,7 +78,8 @@ def read_tag_csv(stream: IO[str], *, name: str) -> list[TagRow]:
     """The rows of a tag CSV (header ``iccid,key,value`` in any order), all checked.
 
     Blank lines are skipped; surrounding spaces are trimmed; an empty value is a label
-    without a value.
+    without a value. A key or value holding what the database refuses (a NUL character,
+    a lone UTF-16 surrogate) is a bad row: user input is refused, not cleaned.
 
     Raises:
         TagImportError: listing every bad row by line number.
@@ -86,6 +89,8 @@ def read_tag_csv(stream: IO[str], *, name: str) -> list[TagRow]:
         header = next(reader, None)
     except csv.Error as exc:
         raise TagImportError(name, [(max(reader.line_num, 1), f"not valid CSV ({exc})")]) from None
+    except UnicodeDecodeError:
+        raise TagImportError(name, [(max(reader.line_num, 1), "not valid UTF-8")]) from None
     if header is None:
         raise TagImportError(name, [(1, "the file is empty; a header iccid,key,value is needed")])
     columns = [column.strip().lower() for column in header]
@@ -106,6 +111,9 @@ def read_tag_csv(stream: IO[str], *, name: str) -> list[TagRow]:
         except csv.Error as exc:
             problems.append((reader.line_num, f"not valid CSV ({exc})"))
             break
+        except UnicodeDecodeError:
+            problems.append((reader.line_num + 1, "not valid UTF-8"))
+            break
         line = reader.line_num
         if not any(field.strip() for field in fields):
             continue
@@ -121,6 +129,17 @@ def read_tag_csv(stream: IO[str], *, name: str) -> list[TagRow]:
         if not key:
             problems.append((line, "the key is empty"))
             continue
+        refused = [
+            f"the {field} holds {problem}, which the store cannot hold"
+            for field, problem in (
+                ("key", refused_characters(key)),
+                ("value", refused_characters(value)),
+            )
+            if problem is not None
+        ]
+        if refused:
+            problems.extend((line, reason) for reason in refused)
+            continue
         if (iccid, key) in first_line:
             problems.append(
                 (line, f"tag {key!r} repeats for this SIM (first on line {first_line[iccid, key]})")
@@ -131,6 +150,19 @@ def read_tag_csv(stream: IO[str], *, name: str) -> list[TagRow]:
     if problems:
         raise TagImportError(name, problems)
     return rows
+
+
+def decode_tag_file(content: bytes, *, name: str) -> str:
+    """The text of a tag file (UTF-8, with or without a byte order mark).
+
+    Raises:
+        TagImportError: the bytes are not UTF-8 (naming the line).
+    """
+    try:
+        return content.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = content[: exc.start].count(b"\n") + 1
+    raise TagImportError(name, [(line, "not valid UTF-8")])
 
 
 def store_local_tags(connection: Connection, rows: Sequence[TagRow], replace: bool) -> TagImport:

@@ -24,6 +24,8 @@ table                         key
 ``audit_events``              ``(account, record_key)``: the platform's event id, or a
                               digest of the event's fields when it has none
 ``cursors``                   ``(account, entity)``
+``quarantine``                ``(account, entity, record_key)``: a digest of the record's
+                              natural key
 ``sync_runs``                 ``id`` (an integer)
 ``sync_results``              ``(run_id, account, entity)``
 ``api_calls``                 ``id`` (an integer)
@@ -34,13 +36,16 @@ table                         key
 ============================  ============================================================
 
 Schema versions (``store_info.schema_version``): opening a store written by an older
-cdp-sdk creates the tables its version lacks, runs :func:`migrate`, then records
-:data:`SCHEMA_VERSION`; a store of a newer version is refused.
+cdp-sdk creates the tables its version lacks, runs :func:`migrate` (the columns added to
+existing tables), then records :data:`SCHEMA_VERSION`; a store of a newer version is
+refused.
 
 - 1: the first release.
 - 2: ``change_plans`` and ``change_journal`` (new tables only).
 - 3: ``sync_leases`` (a store opened by this version is marked 3, so that an older
   cdp-sdk, which would sync without taking leases, refuses it).
+- 4: ``sync_runs.host``, ``.pid`` and ``.heartbeat_at`` (which runs are still alive),
+  ``sync_results.cleaned`` and ``.quarantined``, and the ``quarantine`` table.
 """
 
 from __future__ import annotations
@@ -61,10 +66,12 @@ from sqlalchemy import (
     MetaData,
     Table,
     Text,
+    inspect,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection
+from sqlalchemy.schema import CreateColumn
 
 from cdp_sdk.models import AuditEvent, UsageRecord
 from cdp_sdk.sync._types import ExactDecimal, UtcDateTime
@@ -83,6 +90,8 @@ __all__ = [
     "invoices",
     "metadata",
     "migrate",
+    "quarantine",
+    "quarantine_key",
     "store_info",
     "subscriptions",
     "sync_leases",
@@ -95,7 +104,7 @@ __all__ = [
     "usage_key",
 ]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 metadata = MetaData()
 
@@ -268,6 +277,25 @@ audit_events = Table(
     Index("ix_audit_events_account_time", "account", "occurred_at"),
 )
 
+quarantine = Table(
+    "quarantine",
+    metadata,
+    Column("account", Text, primary_key=True),
+    Column("entity", Text, primary_key=True),
+    Column("record_key", Text, primary_key=True, comment="a digest of the natural key"),
+    Column("connector", Text, nullable=False),
+    Column("reason", Text, nullable=False, comment="why the store cannot hold the record"),
+    Column(
+        "record",
+        Text,
+        nullable=False,
+        comment="the record as JSON text, characters the database refuses escaped (\\u0000)",
+    ),
+    Column("first_seen_at", UtcDateTime, nullable=False),
+    *_bookkeeping(),
+    comment="Records a sync could not store, with the reason; the sync went on without them.",
+)
+
 cursors = Table(
     "cursors",
     metadata,
@@ -283,12 +311,15 @@ sync_runs = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("kind", Text, nullable=False, comment="sync or tag_push"),
-    Column("status", Text, nullable=False, comment="running, ok, partial or failed"),
+    Column("status", Text, nullable=False, comment="running, ok, partial, failed or interrupted"),
     Column("started_at", UtcDateTime, nullable=False),
     Column("finished_at", UtcDateTime),
     Column("duration", Float),
     Column("records", BigInteger, nullable=False, default=0),
     Column("errors", Integer, nullable=False, default=0),
+    Column("host", Text, comment="the host name of the process running it"),
+    Column("pid", Integer, comment="the id of the process running it"),
+    Column("heartbeat_at", UtcDateTime, comment="last sign of life of a running run"),
 )
 
 sync_results = Table(
@@ -304,6 +335,20 @@ sync_results = Table(
     Column("duration", Float, nullable=False),
     Column("error", Text),
     Column("detail", Text),
+    Column(
+        "cleaned",
+        Integer,
+        nullable=False,
+        server_default=text("0"),
+        comment="records stored with characters the database refuses removed",
+    ),
+    Column(
+        "quarantined",
+        Integer,
+        nullable=False,
+        server_default=text("0"),
+        comment="records the store could not hold, kept in the quarantine table",
+    ),
 )
 
 api_calls = Table(
@@ -385,6 +430,7 @@ tables: dict[str, Table] = {
         invoice_lines,
         audit_events,
         cursors,
+        quarantine,
         sync_runs,
         sync_results,
         api_calls,
@@ -404,23 +450,9 @@ ENTITY_TABLES = (
     invoices,
     invoice_lines,
     audit_events,
+    quarantine,
 )
 """The tables that hold platform data (an account's purge empties them)."""
-
-
-_MIGRATIONS: dict[int, tuple[str, ...]] = {
-    1: (),  # -> 2: change_plans and change_journal, which create_all adds
-    2: (),  # -> 3: sync_leases, which create_all adds
-}
-"""SQL to run to move a store from a version to the next, beyond creating new tables."""
-
-
-def migrate(connection: Connection, found: int) -> None:
-    """Bring a store of schema version ``found`` up to :data:`SCHEMA_VERSION` (in the
-    caller's transaction; the tables a version adds exist already)."""
-    for version in range(found, SCHEMA_VERSION):
-        for statement in _MIGRATIONS[version]:
-            connection.execute(text(statement))
 
 
 def _digest(parts: list[Any]) -> str:
@@ -457,3 +489,38 @@ def audit_key(event: AuditEvent) -> str:
             event.actor,
         ]
     )
+
+
+_NEW_COLUMNS: dict[int, tuple[tuple[Table, tuple[str, ...]], ...]] = {
+    4: (
+        (sync_runs, ("host", "pid", "heartbeat_at")),
+        (sync_results, ("cleaned", "quarantined")),
+    ),
+}
+"""Columns each schema version added to tables that existed before it."""
+
+
+def migrate(connection: Connection, found: int) -> None:
+    """Bring a store of schema version ``found`` up to :data:`SCHEMA_VERSION` (in the
+    caller's transaction).
+
+    New tables are made by ``metadata.create_all``; this adds the new columns of existing
+    tables (with their defaults), skipping any already there.
+    """
+    for version in range(found + 1, SCHEMA_VERSION + 1):
+        for table, names in _NEW_COLUMNS.get(version, ()):
+            present = {column["name"] for column in inspect(connection).get_columns(table.name)}
+            for name in names:
+                if name in present:
+                    continue
+                column = CreateColumn(table.c[name]).compile(dialect=connection.dialect)
+                preparer = connection.dialect.identifier_preparer
+                connection.execute(
+                    text(f"ALTER TABLE {preparer.format_table(table)} ADD COLUMN {column}")
+                )
+
+
+def quarantine_key(parts: list[Any]) -> str:
+    """The key of a quarantined record: a digest of its natural key's parts (any text,
+    characters the database refuses included)."""
+    return _digest(parts)
