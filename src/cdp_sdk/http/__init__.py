@@ -49,6 +49,7 @@ from cdp_sdk.http._paginate import (
 )
 from cdp_sdk.http._ratelimit import RateLimiter
 from cdp_sdk.http._retry import IDEMPOTENT_METHODS, RetryPolicy
+from cdp_sdk.http._tls import shared_ssl_context
 
 __all__ = [
     "DEFAULT_ERROR_RULES",
@@ -87,6 +88,7 @@ __all__ = [
     "parse_error_body",
     "read_count",
     "read_flag",
+    "shared_ssl_context",
 ]
 
 # httpx logs every request URL at INFO; URLs carry ICCIDs, so redact them there too.

@@ -25,6 +25,7 @@ from cdp_sdk.http._network import network_error
 from cdp_sdk.http._paginate import PageRequest, Paginator
 from cdp_sdk.http._ratelimit import RateLimiter
 from cdp_sdk.http._retry import IDEMPOTENT_METHODS, RetryPolicy
+from cdp_sdk.http._tls import shared_ssl_context
 from cdp_sdk.http._transport import (
     ACCEPT_ENCODING,
     DEFAULT_MAX_RESPONSE_BYTES,
@@ -167,7 +168,8 @@ class HttpClient:
             },
             transport=transport,
             follow_redirects=False,
-            verify=True,
+            # Shared: building a context per client was most of a first connect().
+            verify=shared_ssl_context() if transport is None else True,
             event_hooks={"response": [self._journal_login]},
         )
         # Every response is read through the limit, logins and proxied calls included.
