@@ -22,6 +22,7 @@ from cdp_sdk.http._auth import LOGIN_STARTED, LoginTokenAuth
 from cdp_sdk.http._errors import ErrorTable
 from cdp_sdk.http._guard import ItemKey, ListingGuard
 from cdp_sdk.http._network import network_error
+from cdp_sdk.http._paced import PacedTransport
 from cdp_sdk.http._paginate import PageRequest, Paginator
 from cdp_sdk.http._ratelimit import RateLimiter
 from cdp_sdk.http._retry import IDEMPOTENT_METHODS, RetryPolicy
@@ -109,9 +110,10 @@ class _Retry(Exception):
 class HttpClient:
     """One ``httpx.AsyncClient`` per connector instance, with the shared policies around it.
 
-    Every call goes through :meth:`request`, which takes a slot from the rate limiter,
-    sends, classifies the response through the error table, and retries under the retry
-    policy. Paths are templates (``/v1/sims/{iccid}``) filled from ``path_params`` with
+    Every call goes through :meth:`request`, which sends, classifies the response through
+    the error table, and retries under the retry policy; every request that reaches the
+    server (logins and resends included) takes a slot of the rate limiter on its way out.
+    Paths are templates (``/v1/sims/{iccid}``) filled from ``path_params`` with
     percent-encoding; logs and call records show the template, never the identifiers.
     """
 
@@ -172,11 +174,14 @@ class HttpClient:
             verify=shared_ssl_context() if transport is None else True,
             event_hooks={"response": [self._journal_login]},
         )
-        # Every response is read through the limit, logins and proxied calls included.
+        # Every request takes a slot of the rate limiter and every response is read
+        # through the size limit: logins, resends and proxied calls included.
         limit_client(
             self._client,
             lambda inner: LimitedTransport(
-                inner, max_bytes=max_response_bytes, connector=connector
+                PacedTransport(inner, self.limiter, self.errors),
+                max_bytes=max_response_bytes,
+                connector=connector,
             ),
         )
 
@@ -220,14 +225,11 @@ class HttpClient:
             return False
 
         async def send(request: httpx.Request) -> httpx.Response:
-            async with self.limiter.slot():
-                try:
-                    return await self._client.send(request, auth=None)
-                except httpx.HTTPError as exc:
-                    error = network_error(
-                        exc, where="login", host=self._host, connector=self.connector
-                    )
-                raise error from error.__cause__
+            try:
+                return await self._client.send(request, auth=None)
+            except httpx.HTTPError as exc:
+                error = network_error(exc, where="login", host=self._host, connector=self.connector)
+            raise error from error.__cause__
 
         await auth.login(send, self.base_url + "/", force=force)
         return True
@@ -419,25 +421,26 @@ class HttpClient:
         response: httpx.Response | None = None
         error: CdpError | None = None
         sent = True
-        async with self.limiter.slot():
-            try:
-                response = await self._client.request(
-                    method, url, params=_query(params), json=json, headers=headers
-                )
-            except CdpError as exc:
-                # Raised inside httpx by the auth flow (a refused login: the request itself
-                # was not sent) or by the body limit (not retried anyway).
-                error, sent = exc, False
-            except httpx.HTTPError as exc:
-                # A login the auth flow made failed: the request itself was never sent.
-                sent = not isinstance(exc, _NOT_SENT) and not _is_login(exc)
-                error = network_error(
-                    exc,
-                    where=f"{method} {template}",
-                    host=self._host,
-                    connector=self.connector,
-                    outcome_unknown=sent and not idempotent,
-                )
+        try:
+            # The transport takes a slot of the rate limiter for each request it sends:
+            # this one, and any login the auth flow sends first or after a 401.
+            response = await self._client.request(
+                method, url, params=_query(params), json=json, headers=headers
+            )
+        except CdpError as exc:
+            # Raised inside httpx by the auth flow (a refused login: the request itself
+            # was not sent) or by the body limit (not retried anyway).
+            error, sent = exc, False
+        except httpx.HTTPError as exc:
+            # A login the auth flow made failed: the request itself was never sent.
+            sent = not isinstance(exc, _NOT_SENT) and not _is_login(exc)
+            error = network_error(
+                exc,
+                where=f"{method} {template}",
+                host=self._host,
+                connector=self.connector,
+                outcome_unknown=sent and not idempotent,
+            )
         if response is not None:
             error = self.errors.classify(response, connector=self.connector)
             if error is None and _is_html(response):
