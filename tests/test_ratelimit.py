@@ -229,7 +229,7 @@ def _check_guarantees(limiter: RateLimiter, starts: list[float]) -> None:
     sustained = rate / (1 + limiter.margin)
     for i, first in enumerate(starts):
         for j in range(i, len(starts)):
-            allowed = limiter.burst + (starts[j] - first) * sustained
+            allowed = limiter.burst + 0.5 + (starts[j] - first) * sustained
             assert j - i + 1 <= allowed + 1e-6, ("token bucket", i, j, starts[i : j + 1])
         later = starts[i + limiter.per_window : i + limiter.per_window + 1]
         assert not later or later[0] >= first + limiter.window - 1e-9, ("window", i)
@@ -297,7 +297,20 @@ async def test_a_late_start_shifts_the_schedule_after_it() -> None:
     time.oversleep = lambda task: late.pop() if late else 0.0
     starts: list[float] = []
     await time.run(_requests(limiter, time, 6, starts, lambda: 0.0))
-    assert starts == pytest.approx([0.0, 0.55, 0.8, 1.05, 1.3, 1.55])
+    # The second request starts 0.3 s late (more than half the 0.25 s interval): the
+    # third follows it by half an interval, then the schedule goes on from there, and the
+    # window of the late one holds back the sixth.
+    assert starts == pytest.approx([0.0, 0.55, 0.675, 0.925, 1.175, 1.55])
+    _check_guarantees(limiter, starts)
+
+
+async def test_a_little_lateness_costs_no_throughput() -> None:
+    time = VirtualTime()
+    limiter = RateLimiter(4, margin=0, clock=time, sleep=time.sleep)
+    time.oversleep = lambda task: 0.1  # every wake-up 0.1 s late: under half an interval
+    starts: list[float] = []
+    await time.run(_requests(limiter, time, 9, starts, lambda: 0.0))
+    assert starts == pytest.approx([0.0] + [0.35 + 0.25 * k for k in range(8)])
     _check_guarantees(limiter, starts)
 
 

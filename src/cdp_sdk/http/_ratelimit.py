@@ -25,11 +25,14 @@ class RateLimiter:
     starts of requests obey, exactly:
 
     1. **Token bucket.** Over any interval of L seconds, at most ``b + L * r / (1 + m)``
-       requests start: a GCRA that lets ``b`` requests go together after an idle period,
-       then one every ``(1 + m) / r`` seconds. This is the vendors' "rate, burst"
-       (emnify's "10 req/s, burst 5").
+       requests are booked to start: a GCRA that lets ``b`` requests go together after an
+       idle period, then one every ``(1 + m) / r`` seconds. This is the vendors' "rate,
+       burst" (emnify's "10 req/s, burst 5"). On the actual start times the bound is
+       ``b + 1/2 + L * r / (1 + m)``: half an interval of slack lets a request that woke
+       a little late be followed on schedule.
     2. **Per-second window.** Over any interval of ``1 + m`` seconds, at most ``ceil(r)``
-       requests start, counted when each is handed to the transport. So ``rate_limit`` set
+       requests start, counted on the actual start times (when each request is handed to
+       the transport). So ``rate_limit`` set
        to a platform's own per-second limit never exceeds it, whatever the burst, and a
        window of W seconds holding R requests (``r = R / W``) sees at most
        ``b + R / (1 + m)``, under R for any burst below 1% of R.
@@ -163,24 +166,30 @@ class RateLimiter:
     def _begin(self, booking: _Booking) -> float:
         """Start the booked request now (``0.0``), or the seconds still to wait.
 
-        The bounds are checked again on the actual start times: a request that woke late
-        (a busy event loop) pushes back those after it. A sleep that returned before the
-        booked time is trusted (a test's sleep that does not wait): the booking stands.
+        The bounds are checked again on the actual start times, the token bucket with half
+        an interval of slack: a request that woke a little late (a busy event loop) costs
+        no throughput, one that woke later pushes back those after it. A sleep that
+        returned before the booked time is trusted (a test's sleep that does not wait):
+        the booking stands.
         """
         with self._lock:
             now = self._clock()
             if self.rate is not None:
                 at = max(now, booking.at)
+                slack = (self.burst - 0.5) * self.interval
                 if now + _EARLY >= booking.at:
-                    earliest = self._actual_arrival - (self.burst - 1) * self.interval
+                    earliest = self._actual_arrival - slack
                     if len(self._starts) == self.per_window:
                         earliest = max(earliest, self._starts[0] + self.window)
                     if earliest - at > 1e-9:
                         return earliest - at
                 self._starts.append(at)
                 self._actual_arrival = max(self._actual_arrival, at) + self.interval
-                # A late start moves the schedule of the bookings still to come.
-                self._theoretical_arrival = max(self._theoretical_arrival, self._actual_arrival)
+                # A start later than half an interval moves the bookings still to come.
+                self._theoretical_arrival = max(
+                    self._theoretical_arrival,
+                    self._actual_arrival - slack + (self.burst - 1) * self.interval,
+                )
             self._in_flight += 1
             self.started += 1
             return 0.0
