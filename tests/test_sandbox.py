@@ -1008,3 +1008,23 @@ def test_serving_on_ipv6_loopback(host: str) -> None:
         with httpx.Client(base_url=server.url) as client:
             answer = client.get("/items/v6", headers={"X-Token": token})
     assert answer.json()["item"] == "v6"
+
+
+def test_listed_is_kept_until_the_fleet_changes() -> None:
+    class Active(Vendor):
+        def lists(self, iccid: str) -> bool:
+            return self.fleet.sims[iccid].status is SimStatus.ACTIVE
+
+    vendor = Active()
+    fleet = vendor.fleet
+    listed = vendor.listed()
+    assert [sim.iccid for sim in listed] == [
+        sim.iccid for sim in fleet.sorted_sims() if sim.status is SimStatus.ACTIVE
+    ]
+    assert vendor.listed() is listed
+    revision = fleet.revision
+    sim = next(sim for sim in fleet.sorted_sims() if sim.status is not SimStatus.ACTIVE)
+    fleet.set_status(sim.iccid, SimStatus.ACTIVE, at=datetime(2024, 6, 15, tzinfo=UTC), actor="t")
+    assert fleet.revision != revision
+    assert sim in vendor.listed()
+    assert [s.serial for s in vendor.listed()] == sorted(s.serial for s in vendor.listed())

@@ -17,7 +17,7 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -28,7 +28,7 @@ import httpx
 from pydantic import BaseModel
 
 from cdp_sdk.http import is_loopback
-from cdp_sdk.sandbox._fleet import Fleet
+from cdp_sdk.sandbox._fleet import Fleet, FleetSim
 
 __all__ = [
     "Emulator",
@@ -241,6 +241,7 @@ class Emulator:
         a listing needs from it)."""
         self._last_response: dict[str, httpx.Response] = {}
         self._route: tuple[str, str] | None = None
+        self._listed: tuple[object, tuple[FleetSim, ...]] = (None, ())
         self._lock = threading.RLock()
 
     # -- hooks -------------------------------------------------------------------------
@@ -300,6 +301,19 @@ class Emulator:
     def lists(self, iccid: str) -> bool:
         """Whether the platform's SIM listing shows this SIM (all do by default)."""
         return True
+
+    def listed(self) -> Sequence[FleetSim]:
+        """The SIMs the platform's listing shows (:meth:`lists`), in serial order: kept
+        until the fleet's :attr:`~cdp_sdk.sandbox.Fleet.revision` changes, so the pages of
+        a listing are slices. ``lists`` must then depend on the fleet only (a SIM's status,
+        say), as the built-in emulators' do."""
+        key = self.fleet.revision
+        if self._listed[0] != key:
+            self._listed = (
+                key,
+                tuple(sim for sim in self.fleet.ordered() if self.lists(sim.iccid)),
+            )
+        return self._listed[1]
 
     def route_of(self, request: httpx.Request) -> tuple[str, str] | None:
         """The ``(method, template)`` of the route that answers ``request``, if any."""

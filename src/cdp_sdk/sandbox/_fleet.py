@@ -268,13 +268,20 @@ class Fleet:
             self._ordered = (key, tuple(sorted(self.sims.values(), key=_SERIAL)))
         return self._ordered[1]
 
+    @property
+    def revision(self) -> object:
+        """A value that changes whenever a SIM joins or leaves the fleet or a SIM's
+        ``updated_at`` changes (as every change through :meth:`set_status` and
+        :meth:`set_tags` does): what an emulator keys a per-listing cache on."""
+        return (self._membership(), FleetSim.edits)
+
     def changed_since(self, moment: datetime) -> Sequence[FleetSim]:
         """The SIMs whose ``updated_at`` is at or after ``moment``, in serial order.
 
         Kept for the last ``moment`` asked until a SIM changes, so the pages of one listing
         are slices; building it costs O(log N + k log k) for k SIMs, not a scan.
         """
-        key = (self._membership(), FleetSim.edits, moment)
+        key = (self.revision, moment)
         if self._changed[0] != key:
             moments, sims = self._update_index()
             since = sims[bisect.bisect_left(moments, moment) :]
@@ -301,7 +308,7 @@ class Fleet:
         return (id(table), getattr(table, "version", None), len(table))
 
     def _update_index(self) -> tuple[list[datetime], list[FleetSim]]:
-        key = (self._membership(), FleetSim.edits)
+        key = self.revision
         if self._by_update[0] != key:
             sims = sorted(self.ordered(), key=_UPDATED)
             self._by_update = (key, [sim.updated_at for sim in sims], sims)
