@@ -173,7 +173,7 @@ def test_second_run_asks_only_for_changes(tmp_path: Path) -> None:
             {
                 "modified_since": (NOW - timedelta(minutes=5)).isoformat(),
                 "page": "1",
-                "page_size": "100",
+                "page_size": "500",
             }
         ]
         changed = second.result("eu", "subscriptions")

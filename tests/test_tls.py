@@ -22,7 +22,10 @@ def fresh_contexts(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _pool_context(client: HttpClient) -> Any:
-    return client._client._transport.inner._pool._ssl_context  # type: ignore[attr-defined]
+    transport: Any = client._client._transport
+    while not hasattr(transport, "_pool"):  # the size limit, then the rate limiter
+        transport = transport.inner
+    return transport._pool._ssl_context
 
 
 def test_one_verifying_context_is_shared_by_every_client() -> None:
