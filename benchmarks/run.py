@@ -76,7 +76,7 @@ class Plan:
     accounts_budget: float = 300.0
     demo_rounds: int = 3
     memory_sizes: tuple[int, ...] = (100_000, 1_000_000)
-    memory_budget: float = 600.0
+    memory_budget: float = 300.0
     memory_pilot: bool = True
     listing_sims: int = 5_000
     coldstart_rounds: int = 5
