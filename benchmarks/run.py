@@ -1,105 +1,239 @@
-"""Benchmarks of the listing path, run on demand: ``python benchmarks/run.py``.
+"""cdp-sdk's benchmarks: every row of the performance table, measured on this machine.
 
-Each figure is a median of several rounds, measured in one process, and the comparisons
-are ratios within the run (the machines are shared and noisy; absolute times move).
+    python3 benchmarks/run.py            # the full run (long: tens of minutes)
+    python3 benchmarks/run.py --smoke    # every row at toy sizes, in seconds (CI runs it)
+    python3 benchmarks/run.py --only mapping,rate --connectors sandbox,emnify
 
-- mapping: the pure ``to_subscription`` function over the sandbox API's SIM records;
-- emulator: the in-process emulator answering the same listing (the floor: no client);
-- async / sync: the whole stack (facade, HTTP client, paging, mapping) over the emulator;
-- sync store: the same listing synced into a fresh SQLite file.
+The full run prints each section as it is measured and rewrites the results block of
+docs/performance.md (``--output`` another file, ``--no-write`` none). Per-connector
+sections cover every installed connector that has an emulator. The peer comparison
+installs the official ``emnify-sdk`` into a virtualenv of its own under the work folder
+(``benchmarks/.work`` by default, never committed) with pip, from the package index.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import statistics
-import tempfile
+import os
+import platform
+import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import cdp_sdk
-from cdp_sdk.connectors.sandbox import SandboxEmulator, mapping
-from cdp_sdk.connectors.sandbox.emulator import DEFAULT_API_KEY
-from cdp_sdk.sandbox import Fleet
+import _measure
+import _targets
+from _listing import listing_vs_floor, requests_per_listing
+from _mapping import mapping_vs_json
+from _measure import Section
+from _memory import growth, memory_section, scaling_section
+from _peer import emnify_peer
+from _ratelimit import rate_limit_at_the_limit
+from _startup import cold_start, demo
+from _store import accounts_together, incremental_resync, store_vs_stream
 
-BASE_URL = "https://sandbox.example.test"
+ROOT = Path(__file__).resolve().parent.parent
+DOC = ROOT / "docs" / "performance.md"
+BEGIN = "<!-- benchmark results: begin (written by benchmarks/run.py) -->"
+END = "<!-- benchmark results: end -->"
+
+ROWS = (
+    "peer",
+    "requests",
+    "incremental",
+    "rate",
+    "mapping",
+    "store",
+    "accounts",
+    "demo",
+    "memory",
+    "listing",
+    "coldstart",
+)
+"""The sections, in the order of the issue's table (then the extra ones)."""
 
 
-def median_seconds(run: Callable[[], object], rounds: int) -> float:
-    times = []
-    for _ in range(rounds):
-        started = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+@dataclass(frozen=True)
+class Plan:
+    """Sizes and rounds of each section."""
+
+    sims: int = 10_000
+    rounds: int = 5
+    warmup: int = 1
+    peer_fault_check: bool = True
+    mapping_records: int = 10_000
+    mapping_sample: int = 2_000
+    rate_limits: tuple[int, ...] = (20,)
+    rate_seconds: float = 5.0
+    accounts: int = 8
+    accounts_sims: int = 1_000
+    accounts_rounds: int = 3
+    accounts_latencies: tuple[float, ...] = (0.0, 0.1)
+    accounts_budget: float = 300.0
+    demo_rounds: int = 3
+    memory_sizes: tuple[int, ...] = (100_000, 1_000_000)
+    memory_budget: float = 300.0
+    memory_pilot: bool = True
+    listing_sims: int = 5_000
+    coldstart_rounds: int = 5
+    subprocess_connectors: tuple[str, ...] | None = None
+    """Connectors of the sections that start child processes (``None``: all)."""
+    skip: tuple[str, ...] = ()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sims", type=int, default=5000)
-    parser.add_argument("--rounds", type=int, default=5)
-    args = parser.parse_args()
-    fleet = Fleet(args.sims, seed=1)
-    settings = {"api_key": DEFAULT_API_KEY, "base_url": BASE_URL, "rate_limit": None}
+FULL = Plan()
+SMOKE = Plan(
+    sims=200,
+    rounds=1,
+    warmup=0,
+    peer_fault_check=False,
+    mapping_records=500,
+    mapping_sample=100,
+    rate_seconds=0.5,
+    accounts=2,
+    accounts_sims=50,
+    accounts_rounds=1,
+    accounts_latencies=(0.0,),
+    memory_sizes=(200, 2_000),
+    memory_budget=60.0,
+    memory_pilot=False,
+    listing_sims=100,
+    coldstart_rounds=1,
+    subprocess_connectors=("sandbox",),
+    skip=("peer", "demo"),
+)
 
-    emulator = SandboxEmulator(fleet, requests_per_second=1_000_000)
-    records = [emulator._sim(sim) for sim in fleet.sorted_sims()]
 
-    def map_only() -> None:
-        for record in records:
-            mapping.to_subscription(record)
-
-    def emulator_only() -> None:
-        token = emulator.tokens.issue()
-        pages = -(-args.sims // 100)
-        with httpx.Client(transport=emulator.transport(), base_url=BASE_URL) as client:
-            for page in range(1, pages + 1):
-                client.get(
-                    "/v1/sims",
-                    params={"page": page, "page_size": 100},
-                    headers={"Authorization": f"Bearer {token}"},
-                ).json()
-
-    def sync_facade() -> None:
-        with cdp_sdk.connect("sandbox", transport=emulator.transport(), **settings) as sandbox:
-            assert sum(1 for _ in sandbox.subscriptions()) == args.sims
-
-    def async_facade() -> None:
-        async def run() -> None:
-            async with cdp_sdk.connect_async(
-                "sandbox", transport=emulator.transport(), **settings
-            ) as sandbox:
-                assert len([s async for s in sandbox.subscriptions()]) == args.sims
-
-        asyncio.run(run())
-
-    def store_sync() -> None:
-        from cdp_sdk.sync import Entity, Store
-        from cdp_sdk.workspace import Account, Workspace
-
-        with tempfile.TemporaryDirectory() as folder:
-            workspace = Workspace(
-                {"bench": Account("sandbox", settings, transport=emulator.transport())}
+def sections(
+    plan: Plan, rows: list[str], connectors: list[str] | None, work: Path
+) -> list[tuple[str, Callable[[], list[Section]]]]:
+    """What to measure, in order: each row's key and the function that measures it."""
+    chosen = _targets.targets(connectors)
+    child = (
+        chosen
+        if plan.subprocess_connectors is None
+        else [t for t in chosen if t.name in plan.subprocess_connectors]
+    )
+    rate_targets = child if plan.subprocess_connectors is not None else chosen
+    table: dict[str, Callable[[], list[Section]]] = {
+        "peer": lambda: [
+            emnify_peer(plan.sims, plan.rounds, work, fault_check=plan.peer_fault_check)
+        ],
+        "requests": lambda: [requests_per_listing(chosen, plan.sims)],
+        "incremental": lambda: [incremental_resync(chosen, plan.sims)],
+        "rate": lambda: [
+            rate_limit_at_the_limit(rate_targets, list(plan.rate_limits), plan.rate_seconds)
+        ],
+        "mapping": lambda: [
+            mapping_vs_json(chosen, plan.mapping_records, plan.rounds, sample=plan.mapping_sample)
+        ],
+        "store": lambda: [store_vs_stream(chosen, min(plan.sims, 5_000), plan.rounds)],
+        "accounts": lambda: [
+            accounts_together(
+                child,
+                plan.accounts_sims,
+                plan.accounts_rounds,
+                list(plan.accounts_latencies),
+                budget=plan.accounts_budget,
+                accounts=plan.accounts,
             )
-            with workspace, Store(Path(folder) / "bench.db") as store:
-                store.sync(workspace, entities=[Entity.SUBSCRIPTIONS])
-
-    figures = {
-        "mapping (pure)": median_seconds(map_only, args.rounds),
-        "emulator (floor)": median_seconds(emulator_only, args.rounds),
-        "async facade": median_seconds(async_facade, args.rounds),
-        "sync facade": median_seconds(sync_facade, args.rounds),
-        "sync store (SQLite)": median_seconds(store_sync, args.rounds),
+        ],
+        "demo": lambda: [demo(plan.demo_rounds)],
+        "memory": lambda: _memory(child, plan),
+        "listing": lambda: [listing_vs_floor(chosen, plan.listing_sims, plan.rounds)],
+        "coldstart": lambda: [cold_start(child, plan.coldstart_rounds)],
     }
-    floor = figures["emulator (floor)"]
-    print(f"{args.sims} SIMs, median of {args.rounds} rounds")
-    print(f"{'step':<22}{'seconds':>10}{'SIMs/s':>12}{'x emulator':>12}")
-    for name, seconds in figures.items():
-        print(f"{name:<22}{seconds:>10.3f}{args.sims / seconds:>12.0f}{seconds / floor:>12.2f}")
+    return [(row, table[row]) for row in rows if row not in plan.skip]
+
+
+def _memory(targets: list[_targets.Target], plan: Plan) -> list[Section]:
+    results = growth(
+        targets, list(plan.memory_sizes), budget=plan.memory_budget, pilot=plan.memory_pilot
+    )
+    return [memory_section(results), scaling_section(results)]
+
+
+def machine() -> str:
+    cores = os.cpu_count() or 0
+    return (
+        f"{platform.system()} {platform.machine()}, {cores} cores, "
+        f"Python {platform.python_version()}"
+    )
+
+
+def results_block(measured: list[Section], *, command: str, seconds: float) -> str:
+    """The generated part of docs/performance.md."""
+    today = datetime.now(UTC).date().isoformat()
+    head = [
+        BEGIN,
+        "",
+        f"Measured on {today} ({machine()}) by `{command}`, in {seconds / 60:.0f} min.",
+        "",
+    ]
+    return "\n".join(head + [section.markdown() for section in measured] + [END]) + "\n"
+
+
+def write(path: Path, block: str) -> None:
+    """Put ``block`` in ``path`` between the markers, keeping the prose around it."""
+    text = path.read_text(encoding="utf-8") if path.exists() else "# Performance\n\n"
+    if BEGIN in text and END in text:
+        before, rest = text.split(BEGIN, 1)
+        after = rest.split(END, 1)[1].lstrip("\n")
+        text = before + block + ("\n" + after if after else "")
+    else:
+        text = text.rstrip("\n") + "\n\n" + block
+    path.write_text(text, encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> list[Section]:
+    parser = argparse.ArgumentParser(
+        description=(__doc__ or "").splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="\n".join((__doc__ or "").splitlines()[1:]),
+    )
+    parser.add_argument("--smoke", action="store_true", help="every row at toy sizes")
+    parser.add_argument("--only", help=f"comma-separated rows of: {', '.join(ROWS)}")
+    parser.add_argument("--connectors", help="comma-separated connector names")
+    parser.add_argument("--sims", type=int, help="SIMs of a listing (default 10,000)")
+    parser.add_argument("--rounds", type=int, help="interleaved rounds (default 5)")
+    parser.add_argument("--output", type=Path, help="the page to write (docs/performance.md)")
+    parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument("--work", type=Path, default=Path(__file__).parent / ".work")
+    args = parser.parse_args(argv)
+    plan = SMOKE if args.smoke else FULL
+    if args.sims:
+        plan = replace(plan, sims=args.sims)
+    if args.rounds:
+        plan = replace(plan, rounds=args.rounds)
+    rows = args.only.split(",") if args.only else list(ROWS)
+    unknown = sorted(set(rows) - set(ROWS))
+    if unknown:
+        parser.error(f"unknown rows: {', '.join(unknown)} (rows: {', '.join(ROWS)})")
+    connectors = args.connectors.split(",") if args.connectors else None
+    args.work.mkdir(parents=True, exist_ok=True)
+    _targets.PYCACHE = args.work / "pycache"
+    _measure.WARMUP = plan.warmup
+    started = time.perf_counter()
+    measured: list[Section] = []
+    for row, measure in sections(plan, rows, connectors, args.work):
+        began = time.perf_counter()
+        for section in measure():
+            print(section.text(), flush=True)
+            measured.append(section)
+        print(f"  ({row}: {time.perf_counter() - began:.1f} s)", flush=True)
+    seconds = time.perf_counter() - started
+    write_to = None if args.no_write else (args.output or (None if args.smoke else DOC))
+    if write_to is not None:
+        arguments = " ".join(argv if argv is not None else sys.argv[1:])
+        command = f"python3 benchmarks/run.py {arguments}".strip()
+        write(write_to, results_block(measured, command=command, seconds=seconds))
+        print(f"written to {write_to}")
+    print(f"done in {seconds:.0f} s")
+    return measured
 
 
 if __name__ == "__main__":

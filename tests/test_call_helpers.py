@@ -88,8 +88,10 @@ async def test_requests_carry_the_call_timeout() -> None:
 
 
 def test_tls_verification(tmp_path: Path) -> None:
-    assert tls_verification(True) is True
-    assert tls_verification(False) is False
+    default, off = tls_verification(True), tls_verification(False)
+    assert default.verify_mode is ssl.CERT_REQUIRED and default.check_hostname
+    assert off.verify_mode is ssl.CERT_NONE and not off.check_hostname
+    assert tls_verification(True) is default  # one context per setting, shared
     cert, _ = self_signed(tmp_path)
     context = tls_verification(str(cert))
     assert isinstance(context, ssl.SSLContext)

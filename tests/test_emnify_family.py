@@ -18,11 +18,9 @@ from cdp_sdk import (
     NotFoundError,
     PermissionDeniedError,
     RateLimitedError,
-    SimStatus,
 )
 from cdp_sdk.connectors import _emnify_family as family
 from cdp_sdk.http import ErrorTable, VendorError
-from cdp_sdk.sandbox import Fleet, FleetSim
 
 NOW = datetime(2024, 6, 15, 12, tzinfo=UTC)
 TABLE = ErrorTable().extend(*family.FAMILY_ERROR_RULES, parse_body=family.parse_error)
@@ -264,28 +262,6 @@ def test_page_headers_in_both_casings() -> None:
     headers = family.page_headers(page=1, size=2, total=3, pages=2)
     assert headers["X-Total-Pages"] == "2"
     assert family.page_headers(page=1, size=2, total=3, pages=2, lower=True)["x-total-count"] == "3"
-
-
-def test_listed_sims_are_kept_until_the_fleet_changes() -> None:
-    fleet = Fleet(6, seed=2)
-    calls: list[int] = []
-
-    def lists(sim: FleetSim) -> bool:
-        calls.append(sim.serial)
-        return sim.status is not SimStatus.RETIRED
-
-    listed = family.ListedSims(fleet, lists)
-    first = listed()
-    assert [sim.serial for sim in first] == sorted(
-        sim.serial for sim in fleet.sims.values() if sim.status is not SimStatus.RETIRED
-    )
-    checked = len(calls)
-    assert listed() is first
-    assert len(calls) == checked, "no rescan between pages"
-    gone = first[0]
-    fleet.set_status(gone.iccid, SimStatus.RETIRED, at=NOW, actor="test")
-    assert gone not in listed()
-    assert len(listed()) == len(first) - 1
 
 
 def test_page_count_and_number() -> None:

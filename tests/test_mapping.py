@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from typing import Any
 
+import pydantic
 import pytest
 
-from cdp_sdk import SimStatus, Tag
+from cdp_sdk import SimStatus, Tag, mapping
 from cdp_sdk.mapping import (
     BYTES_PER_MIB,
     from_epoch,
@@ -16,6 +19,7 @@ from cdp_sdk.mapping import (
     megabytes_to_bytes,
     parse_date,
     parse_datetime,
+    tag,
     to_decimal,
 )
 
@@ -34,6 +38,57 @@ def test_parse_datetime_reads_vendor_formats_as_utc(text: str, expected: datetim
     assert parsed == expected
     assert parsed is not None
     assert parsed.tzinfo is UTC
+
+
+def _reference_parse(text: str, assume_utc: bool) -> datetime:
+    """The reading every vendor string must keep: offsets "+HHMM" rewritten "+HH:MM"
+    before ``fromisoformat``, no offset refused unless UTC is assumed."""
+    parsed = datetime.fromisoformat(re.sub(r"([+-]\d{2})(\d{2})$", r"\1:\2", text.strip()))
+    if parsed.tzinfo is None:
+        if not assume_utc:
+            raise ValueError("no offset")
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2016-06-29 00:21:33.339+0000",
+        "2016-06-29 00:21:33.339+0530",
+        "2016-06-29T00:21:33-0800",
+        "2024-05-01T08:00:00Z",
+        "2024-05-01T08:00:00.5Z",
+        "2024-05-01T08:00:00.123456+00:00",
+        "2024-05-01T08:00Z",
+        "20240501T080000Z",
+        " 2024-05-01T08:00:00+0200 ",
+        "\t2024-05-01T08:00:00Z\n",
+        "2024-05-01T08:00:00",
+        "2024-05-01",
+        "2024-0501",
+        "2024-05-01T08:00:00+02",
+        "2024-05-01T08:00:00+2:00",
+        "2024-05-01T24:00:00Z",
+        "yesterday",
+    ],
+)
+@pytest.mark.parametrize("assume_utc", [False, True])
+def test_parse_datetime_reads_each_string_as_the_reference_does(
+    text: str, assume_utc: bool
+) -> None:
+    try:
+        expected: Any = _reference_parse(text, assume_utc)
+    except ValueError:
+        expected = ValueError
+    if expected is ValueError:
+        with pytest.raises(ValueError, match=r"isoformat|offset|must be in"):
+            parse_datetime(text, assume_utc=assume_utc)
+    else:
+        parsed = parse_datetime(text, assume_utc=assume_utc)
+        assert parsed == expected
+        assert parsed is not None
+        assert parsed.tzinfo is UTC
 
 
 def test_parse_datetime_never_assumes_local_time() -> None:
@@ -104,6 +159,31 @@ def test_labels_to_tags() -> None:
     assert labels_to_tags("a, b,,a") == (Tag(key="a"), Tag(key="b"))
     assert labels_to_tags(None) == ()
     assert labels_to_tags("x;y", separator=";") == (Tag(key="x"), Tag(key="y"))
+
+
+def test_tag_is_validated_once_and_shared(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(mapping, "_TAGS", {})
+    first = tag("fleet", "trucks")
+    assert first == Tag(key="fleet", value="trucks")
+    assert tag("fleet", "trucks") is first
+    assert tag("fleet") == Tag(key="fleet")
+    assert tag("fleet") is not first
+    assert labels_to_tags("fleet") == (tag("fleet"),)
+    assert labels_to_tags("fleet")[0] is tag("fleet")
+    with pytest.raises(pydantic.ValidationError):
+        tag("")
+    with pytest.raises(pydantic.ValidationError):
+        tag("fleet", {"not": "text"})  # type: ignore[arg-type]
+    assert ("", None) not in mapping._TAGS
+
+
+def test_tag_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(mapping, "_TAGS", {})
+    monkeypatch.setattr(mapping, "_MAX_TAGS", 3)
+    made = [tag(f"k{n}") for n in range(10)]
+    assert len(mapping._TAGS) <= 3
+    assert [t.key for t in made] == [f"k{n}" for n in range(10)]
+    assert tag("k9") is made[9]
 
 
 def test_activation_modes_from_a_lifecycle_table() -> None:

@@ -304,6 +304,12 @@ def test_naive_datetime_rejected() -> None:
         ensure_utc(datetime(2024, 5, 1))
 
 
+def test_a_utc_datetime_is_kept_as_given() -> None:
+    moment = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+    assert ensure_utc(moment) is moment
+    assert _subscription(created_at=moment).created_at is moment
+
+
 @pytest.mark.parametrize("hours", [-11, -5, 0, 2, 5.5, 14])
 def test_aware_datetime_converted_to_utc(hours: float) -> None:
     local = datetime(2024, 5, 1, 12, 0, tzinfo=timezone(timedelta(hours=hours)))
@@ -544,6 +550,34 @@ def test_tag_key_must_not_be_empty() -> None:
 )
 def test_ip_address_canonical_text(raw: str, expected: str) -> None:
     assert _subscription(ip_address=raw).ip_address == expected
+
+
+def test_ip_address_text_matches_the_ipaddress_module() -> None:
+    import ipaddress
+
+    for text in [
+        "0.0.0.0",
+        "9.99.199.255",
+        "10.20.250.249",
+        "255.255.255.255",
+        "1.2.3.04",
+        "256.1.1.1",
+        "1.2.3",
+        "1.2.3.4.5",
+        "1..3.4",
+        "\u0661.2.3.4",
+        "1.2.3.4\n",
+        "00.1.2.3",
+    ]:
+        try:
+            expected: str | None = str(ipaddress.ip_address(text.strip()))
+        except ValueError:
+            expected = None
+        if expected is None:
+            with pytest.raises(pydantic.ValidationError, match="IPv4 or IPv6"):
+                _subscription(ip_address=text)
+        else:
+            assert _subscription(ip_address=text).ip_address == expected
 
 
 @pytest.mark.parametrize("bad", ["", "10.0.0", "10.0.0.256", "010.0.0.1", "host.example", "::g"])

@@ -360,6 +360,69 @@ def test_an_empty_fleet_works_and_a_negative_size_is_refused() -> None:
         Fleet(-1)
 
 
+def test_ordered_is_the_serial_order_and_follows_membership_changes() -> None:
+    fleet = Fleet(30, seed=5)
+    ordered = fleet.ordered()
+    assert [sim.serial for sim in ordered] == list(range(1, 31))
+    assert fleet.ordered() is ordered, "kept between pages while the fleet is unchanged"
+    assert fleet.sorted_sims() == list(ordered)
+    assert fleet.sorted_sims() is not fleet.sorted_sims(), "callers get a list of their own"
+
+    gone = ordered[4]
+    del fleet.sims[gone.iccid]
+    assert gone not in fleet.ordered()
+    assert len(fleet.ordered()) == 29
+    fleet.sims[gone.iccid] = gone  # back, at the end of the dict: still listed by serial
+    assert [sim.serial for sim in fleet.ordered()] == list(range(1, 31))
+    fleet.sims.pop(gone.iccid)
+    assert len(fleet.ordered()) == 29
+    fleet.sims.update({gone.iccid: gone})
+    assert len(fleet.ordered()) == 30
+
+
+def test_changed_since_matches_a_scan_and_follows_every_change() -> None:
+    fleet = Fleet(60, seed=9)
+    moments = sorted({sim.updated_at for sim in fleet.sims.values()})
+
+    def scanned(moment: datetime) -> list[str]:
+        return [sim.iccid for sim in fleet.sorted_sims() if sim.updated_at >= moment]
+
+    for moment in (moments[0], moments[len(moments) // 2], moments[-1], moments[-1] + _SECOND):
+        assert [sim.iccid for sim in fleet.changed_since(moment)] == scanned(moment)
+    cutoff = moments[-1] + _SECOND
+    assert fleet.changed_since(cutoff) == ()
+    # changed through the fleet, and directly on the SIM (as some emulators do)
+    first, second = fleet.sorted_sims()[:2]
+    fleet.set_status(first.iccid, SimStatus.RETIRED, at=cutoff + _SECOND, actor="t")
+    assert [sim.iccid for sim in fleet.changed_since(cutoff)] == [first.iccid]
+    second.updated_at = cutoff + 2 * _SECOND
+    assert [sim.iccid for sim in fleet.changed_since(cutoff)] == [first.iccid, second.iccid]
+    del fleet.sims[first.iccid]
+    assert [sim.iccid for sim in fleet.changed_since(cutoff)] == [second.iccid]
+
+
+_SECOND = timedelta(seconds=1)
+
+
+def test_audit_events_match_a_filter_of_the_sorted_history() -> None:
+    fleet = Fleet(40, seed=4)
+    history = sorted(fleet.audit, key=lambda event: (event.occurred_at, event.id))
+    since, until = history[10].occurred_at, history[60].occurred_at
+    iccid = history[20].iccid
+    assert list(fleet.audit_events()) == history
+    assert list(fleet.audit_events(since=since, until=until)) == [
+        e for e in history if since <= e.occurred_at < until
+    ]
+    assert list(fleet.audit_events(iccid=iccid, since=since)) == [
+        e for e in history if e.iccid == iccid and e.occurred_at >= since
+    ]
+    assert fleet.audit_events(iccid="89000000000000000000") == []
+    # a change appends to the history and is seen at once
+    later = history[-1].occurred_at + _SECOND
+    fleet.set_status(iccid, SimStatus.RETIRED, at=later, actor="t")
+    assert fleet.audit_events(since=later)[-1].new_value == "retired"
+
+
 def _counters(record: Any) -> list[int]:
     return [
         record.data_mo_bytes,
@@ -717,6 +780,40 @@ def test_page_limit_through_a_route(send: Send, vendor: Vendor) -> None:
     assert send("GET", "/sims", params={"limit": "3"}).json()["iccids"] == [_first_iccid(vendor)]
 
 
+def test_page_limit_records_the_documented_maximum_of_the_route(send: Send, vendor: Vendor) -> None:
+    assert vendor.page_maxima == {}
+    vendor.max_page_size = 1  # a test's cap is not the vendor's maximum
+    send("GET", "/sims", params={"limit": "2"})
+    send("GET", "/items/1")
+    assert vendor.page_maxima == {("GET", "/sims"): 3}
+    assert vendor.page_limit(5, default=1, maximum=9) == 1  # outside a route: not recorded
+    assert vendor.page_maxima == {("GET", "/sims"): 3}
+
+
+def test_route_of_names_the_template_that_answers(vendor: Vendor) -> None:
+    assert vendor.route_of(httpx.Request("GET", f"{BASE}/items/a%2Fb?x=1")) == (
+        "GET",
+        "/items/{item_id}",
+    )
+    assert vendor.route_of(httpx.Request("POST", f"{BASE}/login")) == ("POST", "/login")
+    assert vendor.route_of(httpx.Request("POST", f"{BASE}/items/1")) is None
+    assert vendor.route_of(httpx.Request("GET", f"{BASE}/nope")) is None
+
+
+def test_replay_keeps_the_latest_answers_of_a_bounded_number_of_paths(
+    send: Send, vendor: Vendor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_emulator, "_REPLAY_PATHS", 3)
+    for n in range(5):
+        send("GET", f"/items/{n}")
+    send("GET", "/items/2", params={"again": "1"})
+    vendor.faults.append(Fault(kind="replay", path="^/items/2$"))
+    assert send("GET", "/items/2").json()["query"] == {"again": "1"}
+    vendor.faults.append(Fault(kind="replay", path="^/items/0$"))
+    # forgotten (the oldest of more than three paths): the real answer
+    assert send("GET", "/items/0", params={"fresh": "1"}).json()["query"] == {"fresh": "1"}
+
+
 def test_requests_to_filters_by_path_and_method(send: Send, vendor: Vendor) -> None:
     send("GET", "/items/1")
     send("GET", "/items/2", params={"q": "x"})
@@ -819,6 +916,7 @@ def test_served_emulator_answers_a_real_client() -> None:
             assert int(missing.headers["Content-Length"]) == len(missing.content)
     assert [r.method for r in vendor.requests] == ["POST", "GET", "GET", "GET"]
     assert json.loads(vendor.requests[0].content) == {"user": "demo"}
+    assert server._server.RequestHandlerClass.disable_nagle_algorithm is True
 
 
 def test_served_emulator_stops_listening_when_the_block_ends() -> None:
@@ -910,3 +1008,23 @@ def test_serving_on_ipv6_loopback(host: str) -> None:
         with httpx.Client(base_url=server.url) as client:
             answer = client.get("/items/v6", headers={"X-Token": token})
     assert answer.json()["item"] == "v6"
+
+
+def test_listed_is_kept_until_the_fleet_changes() -> None:
+    class Active(Vendor):
+        def lists(self, iccid: str) -> bool:
+            return self.fleet.sims[iccid].status is SimStatus.ACTIVE
+
+    vendor = Active()
+    fleet = vendor.fleet
+    listed = vendor.listed()
+    assert [sim.iccid for sim in listed] == [
+        sim.iccid for sim in fleet.sorted_sims() if sim.status is SimStatus.ACTIVE
+    ]
+    assert vendor.listed() is listed
+    revision = fleet.revision
+    sim = next(sim for sim in fleet.sorted_sims() if sim.status is not SimStatus.ACTIVE)
+    fleet.set_status(sim.iccid, SimStatus.ACTIVE, at=datetime(2024, 6, 15, tzinfo=UTC), actor="t")
+    assert fleet.revision != revision
+    assert sim in vendor.listed()
+    assert [s.serial for s in vendor.listed()] == sorted(s.serial for s in vendor.listed())

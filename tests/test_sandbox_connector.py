@@ -203,3 +203,34 @@ async def test_async_listing_gives_whole_pages_and_records_alike() -> None:
     assert [first.iccid] + [s.iccid for s in rest_of_page] == iccids[:3]
     assert [s.iccid for s in next_page] == iccids[3:6]
     assert [s.iccid for s in last] == iccids[6:]
+
+
+def test_listings_ask_for_the_largest_pages_the_api_serves() -> None:
+    emulator = SandboxEmulator(Fleet(1201, seed=3))
+    with cdp_sdk.connect(
+        "sandbox", base_url="https://sandbox.example.test", transport=emulator.transport()
+    ) as sandbox:
+        assert len(list(sandbox.subscriptions())) == 1201
+        list(sandbox.audit_events())
+    pages = emulator.requests_to("/v1/sims$")
+    assert [dict(r.url.params) for r in pages] == [
+        {"page": str(n), "page_size": "500"} for n in (1, 2, 3)
+    ]
+    assert {r.url.params["limit"] for r in emulator.requests_to("/v1/events$")} == {"1000"}
+    assert emulator.page_maxima == {("GET", "/v1/sims"): 500, ("GET", "/v1/events"): 1000}
+
+
+def test_incremental_pages_list_exactly_the_changed_sims_in_serial_order() -> None:
+    emulator = SandboxEmulator(Fleet(40, seed=3))
+    emulator.max_page_size = 4
+    sims = emulator.fleet.sorted_sims()
+    since = max(sim.updated_at for sim in sims)
+    changed = [sims[30], sims[2], sims[17]]
+    for n, sim in enumerate(changed, start=1):
+        emulator.fleet.set_tags(sim.iccid, {"n": str(n)}, at=since.replace(year=2030), actor="t")
+    with cdp_sdk.connect(
+        "sandbox", base_url="https://sandbox.example.test", transport=emulator.transport()
+    ) as sandbox:
+        changes = sandbox.subscriptions(modified_since=datetime(2029, 1, 1, tzinfo=UTC))
+        listed = [s.iccid for s in changes]
+    assert listed == [sims[2].iccid, sims[17].iccid, sims[30].iccid]

@@ -27,6 +27,7 @@ __all__ = [
     "megabytes_to_bytes",
     "parse_date",
     "parse_datetime",
+    "tag",
     "to_decimal",
     "vendor_states",
 ]
@@ -53,10 +54,15 @@ def parse_datetime(value: Any, *, assume_utc: bool = False) -> datetime | None:
     if isinstance(value, datetime):
         parsed = value
     elif isinstance(value, str):
-        text = _COMPACT_OFFSET.sub(r"\1:\2", value.strip())
-        parsed = datetime.fromisoformat(text)
+        try:
+            # Python 3.11 reads "Z" and "+0000" itself: the usual case needs no rewriting.
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            parsed = datetime.fromisoformat(_COMPACT_OFFSET.sub(r"\1:\2", value.strip()))
     else:
         raise TypeError(f"expected a date-time string, got {type(value).__name__}")
+    if parsed.tzinfo is UTC:
+        return parsed
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         if not assume_utc:
             raise ValueError("date-time without a UTC offset")
@@ -164,6 +170,26 @@ def activation_modes(
     )
 
 
+_TAGS: dict[tuple[Any, Any], Tag] = {}
+_MAX_TAGS = 4096
+
+
+def tag(key: str, value: str | None = None) -> Tag:
+    """``Tag(key=key, value=value)``, validated once and shared by every record that carries
+    the same tag (a fleet repeats a few tags on many SIMs; tags are immutable)."""
+    try:
+        return _TAGS[key, value]
+    except KeyError:
+        pass
+    except TypeError:  # not hashable: not a valid tag either; let validation say why
+        return Tag(key=key, value=value)
+    made = Tag(key=key, value=value)
+    if len(_TAGS) >= _MAX_TAGS:
+        _TAGS.clear()
+    _TAGS[key, value] = made
+    return made
+
+
 def labels_to_tags(text: str | None, *, separator: str = ",") -> tuple[Tag, ...]:
     """Tags (keys without values) from a free-text label list such as ``"a, b"``."""
     if not text:
@@ -172,5 +198,5 @@ def labels_to_tags(text: str | None, *, separator: str = ",") -> tuple[Tag, ...]
     for label in text.split(separator):
         key = label.strip()
         if key and key not in seen:
-            seen[key] = Tag(key=key)
+            seen[key] = tag(key)
     return tuple(seen.values())

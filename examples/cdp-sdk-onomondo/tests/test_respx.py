@@ -85,6 +85,7 @@ def sleep() -> FakeSleep:
 async def onomondo(sleep: FakeSleep) -> AsyncIterator[AsyncConnector]:
     async with cdp_sdk.connect_async("onomondo", api_key=KEY, rate_limit=None) as connector:
         connector.plugin.http.sleep = sleep
+        connector.plugin.http.limiter.sleep = sleep
         yield connector
 
 
@@ -245,8 +246,33 @@ async def test_429_waits_until_the_rate_limit_reset(
         ]
     )
     assert (await onomondo.subscription(ICCID)).iccid == ICCID
+    # The retry waits for the reset; the 429's count (none remaining) also holds the rate
+    # limiter until then, for this call's resend and any other (the fake sleep lets no
+    # time pass, so both waits show).
+    assert len(sleep.calls) == 2
+    assert all(3.0 <= seconds <= 5.0 for seconds in sleep.calls)
+
+
+async def test_calls_wait_for_the_reset_once_none_remain(
+    api: respx.MockRouter, onomondo: AsyncConnector, sleep: FakeSleep
+) -> None:
+    sim = DOCUMENTED_PAGE["sims"][0]
+    api.get(f"/sims/{ICCID}").mock(
+        side_effect=[
+            httpx.Response(
+                200, headers={**_rate_headers(30), "x-ratelimit-remaining": "1"}, json=sim
+            ),
+            httpx.Response(200, headers=_rate_headers(30), json=sim),
+            httpx.Response(200, json=sim),
+        ]
+    )
+    await onomondo.subscription(ICCID)
+    assert sleep.calls == []
+    await onomondo.subscription(ICCID)  # the last one the count allowed
+    assert sleep.calls == []
+    await onomondo.subscription(ICCID)
     assert len(sleep.calls) == 1
-    assert 3.0 <= sleep.calls[0] <= 5.0
+    assert 28.0 <= sleep.calls[0] <= 30.0
 
 
 async def test_429_with_a_distant_reset_is_not_retried(

@@ -49,7 +49,6 @@ from cdp_sdk.models import (
     luhn_valid,
     normalize_iccid,
 )
-from cdp_sdk.sandbox import Fleet, FleetSim
 
 __all__ = [
     "BYTES_PER_MB",
@@ -59,7 +58,6 @@ __all__ = [
     "ONENCE_DIRECTIONS",
     "TOTAL_PAGES",
     "Directions",
-    "ListedSims",
     "Period",
     "date_windows",
     "day_period",
@@ -363,28 +361,6 @@ def date_windows(start: date, end: date, days: int) -> list[tuple[date, date]]:
 
 
 # -- the emulator side -------------------------------------------------------------------
-
-
-class ListedSims:
-    """The SIMs a platform lists, in serial order, kept between pages.
-
-    Built once and rebuilt only after the fleet changed (every change adds to its audit
-    history), so serving a page slices a list: O(page), not O(fleet).
-    """
-
-    def __init__(self, fleet: Fleet, lists: Callable[[FleetSim], bool]) -> None:
-        self._fleet = fleet
-        self._lists = lists
-        self._ordered = fleet.sorted_sims()
-        self._stamp = -1
-        self._listed: list[FleetSim] = []
-
-    def __call__(self) -> list[FleetSim]:
-        """The listed SIMs, as of the fleet's last change."""
-        if self._stamp != len(self._fleet.audit):
-            self._listed = [sim for sim in self._ordered if self._lists(sim)]
-            self._stamp = len(self._fleet.audit)
-        return self._listed
 
 
 def error_body(code: int, token: str, message: str) -> dict[str, Any]:

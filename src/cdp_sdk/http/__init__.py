@@ -27,6 +27,7 @@ from cdp_sdk.http._errors import (
     DEFAULT_ERROR_RULES,
     ErrorRule,
     ErrorTable,
+    RateLimitHeaders,
     RetryAfterHeader,
     VendorError,
     parse_error_body,
@@ -50,6 +51,7 @@ from cdp_sdk.http._paginate import (
 from cdp_sdk.http._ratelimit import RateLimiter
 from cdp_sdk.http._retry import IDEMPOTENT_METHODS, RetryPolicy
 from cdp_sdk.http._timeout import call_timeout, current_timeout
+from cdp_sdk.http._tls import shared_ssl_context
 
 __all__ = [
     "DEFAULT_ERROR_RULES",
@@ -74,6 +76,7 @@ __all__ = [
     "PageNumberPaginator",
     "PageRequest",
     "Paginator",
+    "RateLimitHeaders",
     "RateLimiter",
     "RetryAfterHeader",
     "RetryPolicy",
@@ -91,6 +94,7 @@ __all__ = [
     "parse_error_body",
     "read_count",
     "read_flag",
+    "shared_ssl_context",
     "tls_verification",
 ]
 

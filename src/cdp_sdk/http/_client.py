@@ -24,11 +24,13 @@ from cdp_sdk.http._auth import LOGIN_STARTED, LoginTokenAuth
 from cdp_sdk.http._errors import ErrorTable
 from cdp_sdk.http._guard import ItemKey, ListingGuard
 from cdp_sdk.http._network import network_error
+from cdp_sdk.http._paced import PacedTransport
 from cdp_sdk.http._paginate import PageRequest, Paginator
 from cdp_sdk.http._ratelimit import RateLimiter
 from cdp_sdk.http._retry import IDEMPOTENT_METHODS, RetryPolicy
 from cdp_sdk.http._text import load_json
 from cdp_sdk.http._timeout import current_timeout, http_timeout
+from cdp_sdk.http._tls import shared_ssl_context
 from cdp_sdk.http._transport import (
     ACCEPT_ENCODING,
     DEFAULT_MAX_RESPONSE_BYTES,
@@ -119,9 +121,10 @@ class _Retry(Exception):
 class HttpClient:
     """One ``httpx.AsyncClient`` per connector instance, with the shared policies around it.
 
-    Every call goes through :meth:`request`, which takes a slot from the rate limiter,
-    sends, classifies the response through the error table, and retries under the retry
-    policy. Paths are templates (``/v1/sims/{iccid}``) filled from ``path_params`` with
+    Every call goes through :meth:`request`, which sends, classifies the response through
+    the error table, and retries under the retry policy; every request that reaches the
+    server (logins and resends included) takes a slot of the rate limiter on its way out.
+    Paths are templates (``/v1/sims/{iccid}``) filled from ``path_params`` with
     percent-encoding; logs and call records show the template, never the identifiers.
 
     TLS: ``verify`` is ``True`` (the CA bundle of ``certifi``, or the standard
@@ -189,15 +192,20 @@ class HttpClient:
             },
             transport=transport,
             follow_redirects=False,
-            verify=tls_verification(verify, connector=connector),
+            # One context per verify setting, shared by every client of the process:
+            # building one per client was most of a first connect().
+            verify=tls_verification(verify, connector=connector) if transport is None else True,
             proxy=proxy if transport is None else None,  # a given transport is the network
             event_hooks={"response": [self._journal_login]},
         )
-        # Every response is read through the limit, logins and proxied calls included.
+        # Every request takes a slot of the rate limiter and every response is read
+        # through the size limit: logins, resends and proxied calls included.
         limit_client(
             self._client,
             lambda inner: LimitedTransport(
-                inner, max_bytes=max_response_bytes, connector=connector
+                PacedTransport(inner, self.limiter, self.errors),
+                max_bytes=max_response_bytes,
+                connector=connector,
             ),
         )
 
@@ -257,15 +265,11 @@ class HttpClient:
             return False
 
         async def send(request: httpx.Request) -> httpx.Response:
-            request.extensions["timeout"] = self._timeout().as_dict()
-            async with self.limiter.slot():
-                try:
-                    return await self._client.send(request, auth=None)
-                except httpx.HTTPError as exc:
-                    error = network_error(
-                        exc, where="login", host=self._host, connector=self.connector
-                    )
-                raise error from error.__cause__
+            try:
+                return await self._client.send(request, auth=None)
+            except httpx.HTTPError as exc:
+                error = network_error(exc, where="login", host=self._host, connector=self.connector)
+            raise error from error.__cause__
 
         await auth.login(send, self.base_url + "/", force=force)
         return True
@@ -466,31 +470,32 @@ class HttpClient:
         response: httpx.Response | None = None
         error: CdpError | None = None
         sent = True
-        async with self.limiter.slot():
-            try:
-                response = await self._client.request(
-                    method,
-                    url,
-                    params=_query(params),
-                    json=json,
-                    data=data,
-                    headers=headers,
-                    timeout=self._timeout(),
-                )
-            except CdpError as exc:
-                # Raised inside httpx by the auth flow (a refused login: the request itself
-                # was not sent) or by the body limit (not retried anyway).
-                error, sent = exc, False
-            except httpx.HTTPError as exc:
-                # A login the auth flow made failed: the request itself was never sent.
-                sent = not isinstance(exc, _NOT_SENT) and not _is_login(exc)
-                error = network_error(
-                    exc,
-                    where=f"{method} {template}",
-                    host=self._host,
-                    connector=self.connector,
-                    outcome_unknown=sent and not idempotent,
-                )
+        try:
+            # The transport takes a slot of the rate limiter for each request it sends:
+            # this one, and any login the auth flow sends first or after a 401.
+            response = await self._client.request(
+                method,
+                url,
+                params=_query(params),
+                json=json,
+                data=data,
+                headers=headers,
+                timeout=self._timeout(),
+            )
+        except CdpError as exc:
+            # Raised inside httpx by the auth flow (a refused login: the request itself
+            # was not sent) or by the body limit (not retried anyway).
+            error, sent = exc, False
+        except httpx.HTTPError as exc:
+            # A login the auth flow made failed: the request itself was never sent.
+            sent = not isinstance(exc, _NOT_SENT) and not _is_login(exc)
+            error = network_error(
+                exc,
+                where=f"{method} {template}",
+                host=self._host,
+                connector=self.connector,
+                outcome_unknown=sent and not idempotent,
+            )
         if response is not None:
             error = self.errors.classify(response, connector=self.connector)
             if error is None and _is_html(response):
@@ -619,21 +624,19 @@ class HttpClient:
         return found
 
 
-def tls_verification(verify: bool | str, *, connector: str | None = None) -> ssl.SSLContext | bool:
-    """What ``httpx`` is given as ``verify``: ``True`` (its default CA bundle, or the
-    standard ``SSL_CERT_FILE``/``SSL_CERT_DIR``), ``False``, or a context trusting the CA
-    bundle file or certificate directory at the path ``verify``.
+def tls_verification(verify: bool | str, *, connector: str | None = None) -> ssl.SSLContext:
+    """The SSL context ``httpx`` is given as ``verify``: the process-wide one
+    (:func:`shared_ssl_context`) for ``True`` (the default CA bundle, or the standard
+    ``SSL_CERT_FILE``/``SSL_CERT_DIR``), ``False``, or the CA bundle file or certificate
+    directory at the path ``verify``.
 
     Raises:
         ConfigurationError: the path is not a readable CA bundle.
     """
-    if isinstance(verify, bool):
-        return verify
-    path = os.path.expanduser(verify)
     try:
-        if os.path.isdir(path):
-            return ssl.create_default_context(capath=path)
-        return ssl.create_default_context(cafile=path)
+        return shared_ssl_context(
+            verify if isinstance(verify, bool) else os.path.expanduser(verify)
+        )
     except (OSError, ssl.SSLError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
         raise ConfigurationError(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -27,6 +28,7 @@ __all__ = [
     "DEFAULT_ERROR_RULES",
     "ErrorRule",
     "ErrorTable",
+    "RateLimitHeaders",
     "RetryAfterHeader",
     "VendorError",
     "parse_error_body",
@@ -77,6 +79,23 @@ class RetryAfterHeader:
     rate_limit_only: bool = True
     """Read it only on answers classified as rate limiting (a vendor's rate-limit reset
     means nothing on a 500); ``False`` reads it on transient failures too."""
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitHeaders:
+    """The response headers in which a platform reports its own rate-limit count: the
+    requests ``remaining`` in the current period, and in how long (or when) it is ``reset``.
+
+    ``unit`` tells how to read the reset: ``"seconds"`` from now (Soracom's
+    ``X-Soracom-Ratelimit-Seconds-Before-Refresh``), ``"epoch_seconds"`` or
+    ``"epoch_millis"`` (an instant, such as Onomondo's ``x-ratelimit-reset``). The HTTP
+    client reads them on every response that carries both, and its rate limiter lets no
+    request start past the count until the reset.
+    """
+
+    remaining: str
+    reset: str
+    unit: Literal["seconds", "epoch_seconds", "epoch_millis"] = "seconds"
 
 
 DEFAULT_ERROR_RULES: tuple[ErrorRule, ...] = (
@@ -153,6 +172,8 @@ class ErrorTable:
     rate_limit_wait: float | None = None
     """Seconds to wait after a rate-limit answer that names no wait, where the vendor
     documents one (Hologram asks to pause 5-10 s after a 429); ``None``: back off."""
+    rate_limit_headers: RateLimitHeaders | None = None
+    """Where the platform reports its remaining requests and their reset, if it does."""
     wall_clock: Callable[[], float] = field(default=time.time, compare=False)
 
     def extend(
@@ -162,6 +183,7 @@ class ErrorTable:
         request_id_headers: Sequence[str] = (),
         retry_after_headers: Sequence[RetryAfterHeader] = (),
         rate_limit_wait: float | None = None,
+        rate_limit_headers: RateLimitHeaders | None = None,
     ) -> ErrorTable:
         """A new table whose ``rules`` take precedence over this one's."""
         return replace(
@@ -171,7 +193,28 @@ class ErrorTable:
             request_id_headers=(*request_id_headers, *self.request_id_headers),
             retry_after_headers=(*retry_after_headers, *self.retry_after_headers),
             rate_limit_wait=self.rate_limit_wait if rate_limit_wait is None else rate_limit_wait,
+            rate_limit_headers=rate_limit_headers or self.rate_limit_headers,
         )
+
+    def rate_budget(self, response: httpx.Response) -> tuple[int, float] | None:
+        """The platform's own count on ``response``: the requests remaining and the
+        seconds until they reset; ``None`` when the table names no such headers or the
+        response lacks one of them or carries an unreadable value."""
+        names = self.rate_limit_headers
+        if names is None:
+            return None
+        remaining = response.headers.get(names.remaining)
+        reset = response.headers.get(names.reset)
+        if remaining is None or reset is None:
+            return None
+        try:
+            count = int(remaining.strip())
+        except ValueError:
+            return None
+        seconds = _parse_wait(reset.strip(), names.unit, self.wall_clock())
+        if seconds is None or count < 0 or not math.isfinite(seconds):
+            return None
+        return count, max(0.0, seconds)
 
     def request_id(self, response: httpx.Response) -> str | None:
         """The vendor's id for this request, from the first request-id header present."""

@@ -35,8 +35,15 @@ __all__ = [
     "normalize_msisdn",
 ]
 
-_DIGITS = re.compile(r"[0-9]+")
 _CURRENCY = re.compile(r"[A-Z]{3}")
+# Each digit doubled, then reduced to one digit (Luhn): "0123456789" -> "0246813579".
+_DOUBLED = str.maketrans("0123456789", "0246813579")
+
+
+def _all_digits(text: str) -> bool:
+    """Whether ``text`` is one or more of the ASCII digits 0-9 (and nothing else)."""
+    # For ASCII text, isdigit() holds for 0-9 only; other scripts' digits are not ASCII.
+    return text.isascii() and text.isdigit()
 
 
 def luhn_check_digit(digits: str) -> int:
@@ -48,18 +55,15 @@ def luhn_check_digit(digits: str) -> int:
     Raises:
         ValueError: ``digits`` is empty or holds anything but the digits 0-9.
     """
-    if not _DIGITS.fullmatch(digits):
+    if not _all_digits(digits):
         raise ValueError("Luhn payload must be one or more digits 0-9")
-    total = 0
-    # The rightmost payload digit sits next to the check digit, so it is doubled.
-    for position, char in enumerate(reversed(digits)):
-        digit = ord(char) - 48
-        if position % 2 == 0:
-            digit *= 2
-            if digit > 9:
-                digit -= 9
-        total += digit
-    return (10 - total % 10) % 10
+    # From the right: the payload digit next to the check digit is doubled, then every
+    # other one. Sums of the digit characters' codes, less 48 (the code of "0") each.
+    reverse = digits[::-1]
+    doubled = reverse[::2].translate(_DOUBLED).encode("ascii")
+    kept = reverse[1::2].encode("ascii")
+    total = sum(doubled) + sum(kept) - 48 * len(digits)
+    return -total % 10
 
 
 def luhn_valid(number: str) -> bool:
@@ -67,7 +71,7 @@ def luhn_valid(number: str) -> bool:
 
     Returns False, rather than raising, for text that is not at least two digits 0-9.
     """
-    if len(number) < 2 or not _DIGITS.fullmatch(number):
+    if len(number) < 2 or not _all_digits(number):
         return False
     return luhn_check_digit(number[:-1]) == ord(number[-1]) - 48
 
@@ -79,10 +83,13 @@ def _digits(
     # that skip type checking get a TypeError rather than an AttributeError.
     if not isinstance(value, str):
         raise TypeError(f"{name} must be a string")
+    candidate = value[1:] if plus and value[:1] == "+" else value
+    if min_length <= len(candidate) <= max_length and candidate.isascii() and candidate.isdigit():
+        return candidate  # the usual case: nothing to strip, nothing to report
     value = value.strip()
     if plus and value.startswith("+"):
         value = value[1:]
-    if not _DIGITS.fullmatch(value):
+    if not _all_digits(value):
         raise ValueError(f"{name} must contain only the digits 0-9")
     if not min_length <= len(value) <= max_length:
         if min_length == max_length:
@@ -140,6 +147,8 @@ def ensure_utc(value: datetime) -> datetime:
     Raises:
         ValueError: ``value`` is naive: its instant is ambiguous.
     """
+    if value.tzinfo is UTC:
+        return value
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError("datetime must be timezone-aware")
     return value.astimezone(UTC)

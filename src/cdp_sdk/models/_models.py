@@ -10,6 +10,7 @@ A model survives a JSON round trip unchanged:
 from __future__ import annotations
 
 import ipaddress
+import re
 from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any, Literal, Self
@@ -55,6 +56,10 @@ _Money = Annotated[Decimal, Field(allow_inf_nan=False)]
 # Volumes and counts in base units.
 _Count = Annotated[int, Field(ge=0)]
 _NonEmpty = Annotated[str, Field(min_length=1)]
+
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_CANONICAL_IPV4 = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
+"""Dotted-quad IPv4 text exactly as ``str(ipaddress.ip_address(...))`` writes it."""
 
 _DEFAULT_UNIT: dict[Bearer, Unit] = {
     Bearer.DATA: Unit.BYTES,
@@ -121,6 +126,8 @@ class Subscription(CdpModel):
     def _check_ip_address(cls, value: str | None) -> str | None:
         if value is None:
             return None
+        if _CANONICAL_IPV4.fullmatch(value):
+            return value  # already an IPv4 address in canonical text: the usual case
         try:
             return str(ipaddress.ip_address(value.strip()))
         except ValueError:

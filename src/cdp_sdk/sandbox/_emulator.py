@@ -17,7 +17,7 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -28,7 +28,7 @@ import httpx
 from pydantic import BaseModel
 
 from cdp_sdk.http import is_loopback
-from cdp_sdk.sandbox._fleet import Fleet
+from cdp_sdk.sandbox._fleet import Fleet, FleetSim
 
 __all__ = [
     "Emulator",
@@ -193,8 +193,13 @@ class Emulator:
 
     Built in: a request log, ``faults`` to inject failures, ``rate_limit`` (a
     :class:`RateWindow`), ``latency`` seconds per request, ``max_page_size`` (honoured by
-    handlers through :meth:`page_limit`), and a lock so a served emulator handles one
-    request at a time.
+    handlers through :meth:`page_limit`, which also records each paged route's documented
+    maximum in :attr:`page_maxima`), and a lock so a served emulator handles one request
+    at a time.
+
+    Handlers do O(page) work per page (the fleet keeps its orderings between pages, see
+    :meth:`~cdp_sdk.sandbox.Fleet.ordered`), so a benchmark's floor does not drift with
+    the size of the fleet.
     """
 
     name: ClassVar[str] = "emulator"
@@ -230,7 +235,13 @@ class Emulator:
         self.max_page_size: int | None = None
         self.faults: list[Fault] = []
         self.requests: list[httpx.Request] = []
+        self.page_maxima: dict[tuple[str, str], int] = {}
+        """The documented largest page of each paged route seen so far, by ``(method,
+        template)``: recorded by :meth:`page_limit` (benchmarks count the fewest requests
+        a listing needs from it)."""
         self._last_response: dict[str, httpx.Response] = {}
+        self._route: tuple[str, str] | None = None
+        self._listed: tuple[object, tuple[FleetSim, ...]] = (None, ())
         self._lock = threading.RLock()
 
     # -- hooks -------------------------------------------------------------------------
@@ -278,6 +289,8 @@ class Emulator:
         """The page size to serve: the request's (the default when missing, unreadable or
         below 1), clamped to the vendor maximum and to ``max_page_size`` (set by tests to
         force many pages from a small fleet)."""
+        if self._route is not None:
+            self.page_maxima[self._route] = maximum
         try:
             size = int(requested) if requested not in (None, "") else default
         except (TypeError, ValueError):
@@ -288,6 +301,27 @@ class Emulator:
     def lists(self, iccid: str) -> bool:
         """Whether the platform's SIM listing shows this SIM (all do by default)."""
         return True
+
+    def listed(self) -> Sequence[FleetSim]:
+        """The SIMs the platform's listing shows (:meth:`lists`), in serial order: kept
+        until the fleet's :attr:`~cdp_sdk.sandbox.Fleet.revision` changes, so the pages of
+        a listing are slices. ``lists`` must then depend on the fleet only (a SIM's status,
+        say), as the built-in emulators' do."""
+        key = self.fleet.revision
+        if self._listed[0] != key:
+            self._listed = (
+                key,
+                tuple(sim for sim in self.fleet.ordered() if self.lists(sim.iccid)),
+            )
+        return self._listed[1]
+
+    def route_of(self, request: httpx.Request) -> tuple[str, str] | None:
+        """The ``(method, template)`` of the route that answers ``request``, if any."""
+        path = request.url.raw_path.decode("ascii").split("?", 1)[0]
+        for method, pattern, template, _auth, _attribute in self._routes:
+            if method == request.method and pattern.fullmatch(path):
+                return method, template
+        return None
 
     # -- dispatch ----------------------------------------------------------------------
 
@@ -306,7 +340,13 @@ class Emulator:
             return self._fail(fault, request)
         response = self._dispatch(request)
         response.read()
-        self._last_response[request.url.path] = response
+        # The answer a "replay" fault repeats: the latest per path, for a bounded number of
+        # paths (a long run of per-SIM calls must not keep every answer).
+        last = self._last_response
+        last.pop(request.url.path, None)
+        last[request.url.path] = response
+        if len(last) > _REPLAY_PATHS:
+            del last[next(iter(last))]
         if fault is not None:
             headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
             return httpx.Response(
@@ -343,10 +383,13 @@ class Emulator:
             if auth and (refusal := self.authenticate(incoming)) is not None:
                 return refusal
             handler: Handler = getattr(type(self), attribute)
+            self._route = (method, _template)
             try:
                 return handler(self, incoming)
             except _BadBody:
                 return self.error(400, "invalid_body", "The request body is not valid JSON")
+            finally:
+                self._route = None
         if allowed:
             return self.error(405, "method_not_allowed", "Method not allowed")
         return self.error(404, "not_found", "No such endpoint")
@@ -453,6 +496,9 @@ class _IPv6Server(ThreadingHTTPServer):
 def _handler_for(emulator: Emulator) -> type[BaseHTTPRequestHandler]:
     class _Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body go out in two writes: with Nagle's algorithm on, each answer
+        # would wait for the client's delayed ACK (about 40 ms on Linux).
+        disable_nagle_algorithm = True
 
         def _serve(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
@@ -493,6 +539,10 @@ def _handler_for(emulator: Emulator) -> type[BaseHTTPRequestHandler]:
             return
 
     return _Handler
+
+
+_REPLAY_PATHS = 1024
+"""Paths whose latest answer an emulator keeps for "replay" faults."""
 
 
 def _compile(template: str) -> re.Pattern[str]:

@@ -4,17 +4,26 @@ The same ``seed`` always gives the same fleet. Identifiers are valid (ICCIDs car
 Luhn check digit; IMSI, MSISDN and IMEI have the right shapes) but belong to test ranges.
 Usage is not stored: :meth:`Fleet.daily_usage` derives each SIM-day from the seed, so a
 fleet of thousands of SIMs over a year costs no memory.
+
+Emulators page through a fleet in O(page): :meth:`Fleet.ordered`,
+:meth:`Fleet.changed_since` and :meth:`Fleet.audit_events` return sequences kept from one
+call to the next until the fleet changes, so serving a page is a slice, never a sort or a
+scan of the fleet.
 """
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import math
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from itertools import pairwise
+from operator import attrgetter
+from typing import Any, ClassVar
 
 from cdp_sdk.models import AuditKind, SimStatus, luhn_check_digit
 
@@ -61,7 +70,14 @@ class FleetTariff:
 
 @dataclass
 class FleetSim:
-    """One SIM of the fleet; emulators change ``status``, ``tags`` and ``updated_at``."""
+    """One SIM of the fleet; emulators change ``status``, ``tags`` and ``updated_at``.
+
+    Every change of ``updated_at`` is counted (:attr:`edits`), so a fleet knows when the
+    index behind :meth:`Fleet.changed_since` must be rebuilt, whoever made the change.
+    """
+
+    edits: ClassVar[int] = 0
+    """Changes of ``updated_at`` on any SIM since the process started."""
 
     serial: int
     iccid: str
@@ -78,6 +94,52 @@ class FleetSim:
     tags: dict[str, str | None] = field(default_factory=dict)
     profile: float = 1.0
     """Relative traffic intensity of this SIM (lognormal across the fleet)."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+        if name == "updated_at":
+            FleetSim.edits += 1
+
+
+class _SimTable(dict[str, FleetSim]):
+    """The fleet's SIMs by ICCID: a dict that counts the changes of its membership."""
+
+    version = 0
+
+    def _changed(self) -> None:
+        self.version += 1
+
+    def __setitem__(self, key: str, value: FleetSim) -> None:
+        super().__setitem__(key, value)
+        self._changed()
+
+    def __delitem__(self, key: str) -> None:
+        super().__delitem__(key)
+        self._changed()
+
+    def pop(self, key: str, *default: Any) -> Any:
+        self._changed()
+        return super().pop(key, *default)
+
+    def popitem(self) -> tuple[str, FleetSim]:
+        self._changed()
+        return super().popitem()
+
+    def clear(self) -> None:
+        super().clear()
+        self._changed()
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        super().update(*args, **kwargs)
+        self._changed()
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        self._changed()
+        return super().setdefault(key, default)
+
+    def __ior__(self, other: Any) -> Any:  # type: ignore[misc]
+        self._changed()
+        return super().__ior__(other)
 
 
 @dataclass(frozen=True)
@@ -166,10 +228,18 @@ class Fleet:
         self.currency = currency
         rng = random.Random(seed)
         self.tariffs = _tariffs(currency)
-        self.sims: dict[str, FleetSim] = {}
+        self.sims: dict[str, FleetSim] = _SimTable()
         for serial in range(1, size + 1):
             sim = self._sim(rng, serial, iccid_prefix, imsi_prefix, msisdn_prefix)
             self.sims[sim.iccid] = sim
+        self._ordered: tuple[object, tuple[FleetSim, ...]] = (None, ())
+        self._by_update: tuple[object, list[datetime], list[FleetSim]] = (None, [], [])
+        self._changed: tuple[object, tuple[FleetSim, ...]] = (None, ())
+        self._audit: tuple[object, list[FleetAudit], dict[str, list[FleetAudit]]] = (
+            None,
+            [],
+            {},
+        )
         self.audit: list[FleetAudit] = []
         for sim in self.sims.values():
             self.audit.extend(self._history(rng, sim))
@@ -186,8 +256,74 @@ class Fleet:
         return next(t for t in self.tariffs if t.id == tariff_id)
 
     def sorted_sims(self) -> list[FleetSim]:
-        """The SIMs in serial order (the stable order emulators list them in)."""
-        return sorted(self.sims.values(), key=lambda sim: sim.serial)
+        """The SIMs in serial order (the stable order emulators list them in), as a new list
+        (:meth:`ordered` shares one, for paging)."""
+        return list(self.ordered())
+
+    def ordered(self) -> Sequence[FleetSim]:
+        """The SIMs in serial order, as one tuple kept until the fleet's membership changes:
+        an emulator serves a page by slicing it, in O(page)."""
+        key = self._membership()
+        if self._ordered[0] != key:
+            self._ordered = (key, tuple(sorted(self.sims.values(), key=_SERIAL)))
+        return self._ordered[1]
+
+    @property
+    def revision(self) -> object:
+        """A value that changes whenever a SIM joins or leaves the fleet or a SIM's
+        ``updated_at`` changes (as every change through :meth:`set_status` and
+        :meth:`set_tags` does): what an emulator keys a per-listing cache on."""
+        return (self._membership(), FleetSim.edits)
+
+    def changed_since(self, moment: datetime) -> Sequence[FleetSim]:
+        """The SIMs whose ``updated_at`` is at or after ``moment``, in serial order.
+
+        Kept for the last ``moment`` asked until a SIM changes, so the pages of one listing
+        are slices; building it costs O(log N + k log k) for k SIMs, not a scan.
+        """
+        key = (self.revision, moment)
+        if self._changed[0] != key:
+            moments, sims = self._update_index()
+            since = sims[bisect.bisect_left(moments, moment) :]
+            self._changed = (key, tuple(sorted(since, key=_SERIAL)))
+        return self._changed[1]
+
+    def audit_events(
+        self,
+        *,
+        iccid: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> Sequence[FleetAudit]:
+        """The audit history in ``[since, until)``, of one SIM or all, oldest first (then by
+        id): found by bisection in an index kept until the history changes."""
+        ordered, by_iccid = self._audit_index()
+        events = ordered if iccid is None else by_iccid.get(iccid, [])
+        start = 0 if since is None else bisect.bisect_left(events, since, key=_OCCURRED)
+        end = len(events) if until is None else bisect.bisect_left(events, until, key=_OCCURRED)
+        return events[start:end]
+
+    def _membership(self) -> object:
+        table = self.sims
+        return (id(table), getattr(table, "version", None), len(table))
+
+    def _update_index(self) -> tuple[list[datetime], list[FleetSim]]:
+        key = self.revision
+        if self._by_update[0] != key:
+            sims = sorted(self.ordered(), key=_UPDATED)
+            self._by_update = (key, [sim.updated_at for sim in sims], sims)
+        return self._by_update[1], self._by_update[2]
+
+    def _audit_index(self) -> tuple[list[FleetAudit], dict[str, list[FleetAudit]]]:
+        audit = self.audit
+        key = (id(audit), len(audit), id(audit[-1]) if audit else None)
+        if self._audit[0] != key:
+            ordered = sorted(audit, key=_AUDIT_ORDER)
+            by_iccid: dict[str, list[FleetAudit]] = {}
+            for event in ordered:
+                by_iccid.setdefault(event.iccid, []).append(event)
+            self._audit = (key, ordered, by_iccid)
+        return self._audit[1], self._audit[2]
 
     # -- changes (used by emulators) --------------------------------------------------
 
@@ -406,6 +542,12 @@ class Fleet:
             closed=closed,
             lines=tuple(lines),
         )
+
+
+_SERIAL = attrgetter("serial")
+_UPDATED = attrgetter("updated_at")
+_OCCURRED = attrgetter("occurred_at")
+_AUDIT_ORDER = attrgetter("occurred_at", "id")
 
 
 def _tariffs(currency: str) -> list[FleetTariff]:

@@ -28,6 +28,7 @@ from cdp_sdk.http import (
     ErrorRule,
     ErrorTable,
     HeaderAuth,
+    RateLimitHeaders,
     RetryAfterHeader,
     body_field,
     header_value,
@@ -78,6 +79,10 @@ class OnomondoConnector(BaseConnector):
         ErrorRule(NotFoundError, vendor_code="sim_not_found"),
         parse_body=mapping.parse_error,
         retry_after_headers=(RetryAfterHeader("x-ratelimit-reset", unit="epoch_seconds"),),
+        # Onomondo reports its count of 600 calls a minute on its answers.
+        rate_limit_headers=RateLimitHeaders(
+            "x-ratelimit-remaining", "x-ratelimit-reset", unit="epoch_seconds"
+        ),
     )
     settings: OnomondoSettings
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
@@ -31,7 +31,6 @@ import httpx
 
 from cdp_sdk.connectors._emnify_family import (
     EMNIFY_DIRECTIONS,
-    ListedSims,
     error_body,
     page_count,
     page_headers,
@@ -130,7 +129,6 @@ class EmnifyEmulator(Emulator):
         self.logins = RateWindow(100, 300.0)
         self._by_serial = {sim.serial: sim for sim in self.fleet.sims.values()}
         self._by_plain = {sim.iccid[:-1]: sim for sim in self.fleet.sims.values()}
-        self._listed = ListedSims(self.fleet, lambda sim: self.lists(sim.iccid))
 
     # -- vendor shape -------------------------------------------------------------------
 
@@ -185,7 +183,7 @@ class EmnifyEmulator(Emulator):
         filters = _query_filters(request.params.get("q"))
         if filters is None or not set(filters) <= SIM_FILTERS:
             return self._invalid_query()
-        sims = self._filtered(filters) if filters else self._listed()
+        sims = self._filtered(filters) if filters else self.listed()
         pages = page_count(len(sims), size)
         page = page_number(request.params.get("page", 1), pages)
         chunk = [self._sim(sim) for sim in sims[(page - 1) * size : page * size]]
@@ -548,17 +546,19 @@ class EmnifyEmulator(Emulator):
 
     # -- helpers ------------------------------------------------------------------------
 
-    def _filtered(self, filters: dict[str, str]) -> list[FleetSim]:
+    def _filtered(self, filters: dict[str, str]) -> Sequence[FleetSim]:
         """The listed SIMs matching every ``field:value`` filter (exact values)."""
         if "iccid" in filters or "iccid_with_luhn" in filters:
             plain = filters.get("iccid") or filters.get("iccid_with_luhn", "")[:-1]
             found = self._by_plain.get(plain)
-            candidates = [found] if found is not None and self.lists(found.iccid) else []
+            candidates: Sequence[FleetSim] = (
+                [found] if found is not None and self.lists(found.iccid) else []
+            )
         elif "id" in filters:
             found = self._sim_by_id(filters["id"])
             candidates = [found] if found is not None else []
         else:
-            candidates = self._listed()
+            candidates = self.listed()
         return [
             sim
             for sim in candidates

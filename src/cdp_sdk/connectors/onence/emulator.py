@@ -35,7 +35,6 @@ import httpx
 from cdp_sdk.connectors._emnify_family import (
     EURO,
     ONENCE_DIRECTIONS,
-    ListedSims,
     error_body,
     page_count,
     page_headers,
@@ -113,7 +112,6 @@ class OneNceEmulator(Emulator):
         self.tokens = TokenStore(token_ttl, clock=self.clock)
         self.product_calls = RateWindow(100, 300.0)
         self._by_key = {sim.iccid[:-1]: sim for sim in self.fleet.sims.values()}
-        self._listed = ListedSims(self.fleet, lambda sim: self.lists(sim.iccid))
 
     # -- vendor shape -------------------------------------------------------------------
 
@@ -176,7 +174,7 @@ class OneNceEmulator(Emulator):
         )
         if not set(filters) <= {"imei", "ip_address"}:
             return self.error(400, "bad_request", "Filter criteria is invalid")
-        listed = self._listed()
+        listed = self.listed()
         if filters:  # a filtered search reads the fleet; the plain listing slices it
             listed = [sim for sim in listed if _matches(sim, filters)]
         pages = page_count(len(listed), size)

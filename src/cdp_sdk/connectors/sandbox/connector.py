@@ -50,12 +50,16 @@ IN_PROCESS_URL = "https://sandbox.cdp-sdk.invalid"
 """The default base URL: never resolved, it selects the in-process emulator."""
 
 MAX_USAGE_DAYS = 366
+SIM_PAGE_SIZE = 500
+"""The Sandbox API's largest ``page_size`` for ``/v1/sims`` (its default is 100)."""
+EVENT_PAGE_SIZE = 1000
+"""The Sandbox API's largest ``limit`` for ``/v1/events`` (its default is 200)."""
 SIM_PAGES = PageNumberPaginator(
-    size_param="page_size", page_size=500, total_pages=body_field("total_pages")
+    size_param="page_size", page_size=SIM_PAGE_SIZE, total_pages=body_field("total_pages")
 )
-"""The SIM list at its documented maximum page size (500)."""
-EVENT_PAGES = CursorPaginator("cursor", body_field("next_cursor"), "limit", 1000)
-"""The event list at its documented maximum page size (1000)."""
+"""The SIM list at its documented maximum page size."""
+EVENT_PAGES = CursorPaginator("cursor", body_field("next_cursor"), "limit", EVENT_PAGE_SIZE)
+"""The event list at its documented maximum page size."""
 
 
 class SandboxSettings(ConnectorSettings):

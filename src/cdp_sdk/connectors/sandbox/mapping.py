@@ -12,6 +12,7 @@ from cdp_sdk.mapping import (
     lookup_status,
     parse_date,
     parse_datetime,
+    tag,
     to_decimal,
 )
 from cdp_sdk.models import (
@@ -24,7 +25,6 @@ from cdp_sdk.models import (
     InvoiceLine,
     SimStatus,
     Subscription,
-    Tag,
     Tariff,
     UsageRecord,
 )
@@ -102,7 +102,7 @@ def to_subscription(record: Mapping[str, Any]) -> Subscription:
         activated_at=parse_datetime(record.get("activated_at")),
         updated_at=parse_datetime(record.get("updated_at")),
         ip_address=record.get("ip_address"),
-        tags=tuple(Tag(key=key, value=value) for key, value in sorted(tags.items())),
+        tags=tuple(tag(key, value) for key, value in sorted(tags.items())),
     )
 
 
