@@ -67,9 +67,7 @@ class AccountInfo:
         )
 
 
-def account_infos(
-    connection: Connection, accounts: Sequence[str] | None
-) -> dict[str, AccountInfo]:
+def account_infos(connection: Connection, accounts: Sequence[str] | None) -> dict[str, AccountInfo]:
     """Every account of the store (or of ``accounts``), with its usage coverage.
 
     One pass over ``subscriptions`` and one grouped pass over ``usage`` (per account,

@@ -184,7 +184,9 @@ class StatusHistory:
                 func.count(),
             )
             .where(status_change, audit_events.c.occurred_at >= since, exists().where(same_sim))
-            .group_by(audit_events.c.account, day, audit_events.c.old_value, audit_events.c.new_value)
+            .group_by(
+                audit_events.c.account, day, audit_events.c.old_value, audit_events.c.new_value
+            )
         )
         for account, when, old, new, count in connection.execute(changes):
             history._change(tables, account, when, old, new, count, sign=1)
@@ -310,4 +312,3 @@ class StatusHistory:
                 )
             )
         return tuple(found)
-

@@ -193,7 +193,11 @@ def last_usage(
                 usage.c.iccid,
                 func.max(func.coalesce(usage.c.period_end, usage.c.period_start)),
             )
-            .where(usage.c.iccid.in_(list(part)), usage.c.quantity > 0, usage.c.period_start < before)
+            .where(
+                usage.c.iccid.in_(list(part)),
+                usage.c.quantity > 0,
+                usage.c.period_start < before,
+            )
             .group_by(usage.c.account, usage.c.iccid)
         )
         for owner, iccid, moment in connection.execute(query):

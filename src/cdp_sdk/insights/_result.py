@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import typing
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -73,7 +74,16 @@ class Insight(Generic[R]):
         import pandas
 
         rows = [dataclasses.astuple(row) for row in self.rows]  # type: ignore[call-overload]
-        return pandas.DataFrame.from_records(rows, columns=self.columns())
+        frame = pandas.DataFrame.from_records(rows, columns=self.columns())
+        for name, hint in typing.get_type_hints(self.row_type).items():
+            kinds = set(typing.get_args(hint)) - {type(None)} or {hint}
+            if kinds == {int}:
+                frame[name] = frame[name].astype("Int64")
+            elif kinds == {float}:
+                frame[name] = frame[name].astype("float64")
+            elif kinds == {datetime}:
+                frame[name] = pandas.to_datetime(frame[name], utc=True)
+        return frame
 
     def gaps_to_pandas(self) -> pandas.DataFrame:
         """The gaps as a ``pandas.DataFrame`` (account, connector, reason, sims)."""

@@ -6,13 +6,13 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Date, true
+from sqlalchemy import ColumnElement, Date, Float, true
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
 
-__all__ = ["DayType", "aware_now", "day_start", "days", "midnight", "only", "utc_day"]
+__all__ = ["DayType", "aware_now", "day_start", "days", "epoch", "midnight", "only", "utc_day"]
 
 
 class DayType(TypeDecorator[date]):
@@ -27,7 +27,7 @@ class DayType(TypeDecorator[date]):
         return date.fromisoformat(str(value)[:10])
 
 
-class utc_day(FunctionElement[date]):  # noqa: N801 - reads like the SQL function it is
+class utc_day(FunctionElement[date]):
     """The UTC calendar day of an instant column of the store (``UtcDateTime``).
 
     SQLite stores instants as fixed-width UTC text (``2024-06-15T00:00:00.000000Z``), so
@@ -76,7 +76,6 @@ def days(first: date, last: date) -> list[date]:
     return [first + timedelta(days=n) for n in range((last - first).days)]
 
 
-
 def aware_now(now: datetime | None) -> datetime:
     """``now`` in UTC (default: the current instant); a naive datetime is refused."""
     if now is None:
@@ -84,3 +83,26 @@ def aware_now(now: datetime | None) -> datetime:
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be an aware datetime")
     return now.astimezone(UTC)
+
+
+class epoch(FunctionElement[float]):
+    """Seconds since 1970-01-01 UTC of an instant column of the store, as a float.
+
+    SQLite: ``julianday`` of the text's first 19 characters (whole seconds); PostgreSQL:
+    ``EXTRACT(EPOCH FROM ...)``.
+    """
+
+    type = Float()
+    inherit_cache = True
+    name = "epoch"
+
+
+@compiles(epoch, "sqlite")
+def _epoch_sqlite(element: epoch, compiler: SQLCompiler, **kw: Any) -> str:
+    inner = compiler.process(element.clauses, **kw)
+    return f"((julianday(substr({inner}, 1, 19)) - 2440587.5) * 86400.0)"
+
+
+@compiles(epoch)
+def _epoch_default(element: epoch, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"EXTRACT(EPOCH FROM {compiler.process(element.clauses, **kw)})"
