@@ -37,6 +37,7 @@ function                      answers
                               SIM
 :func:`daily_usage`           usage per platform and day (for charts)
 :func:`top_consumers`         the SIMs with the most usage
+:func:`write_report`          all of them on one self-contained HTML page (``cdp report``)
 ============================  =============================================================
 
 Needs the ``insights`` extra (SQLAlchemy and pandas): ``pip install 'cdp-iot-sdk[insights]'``.
@@ -69,6 +70,7 @@ from cdp_sdk.insights._fleet import (
     fleet_history,
 )
 from cdp_sdk.insights._idle import IDLE_DEFINITION, IdleSim, idle_billable, monthly_fees
+from cdp_sdk.insights._report import Report, build_report, render_html, write_report
 from cdp_sdk.insights._result import Gap, Insight
 from cdp_sdk.insights._risk import RISK_DEFINITION, PlanRisk, plan_risk
 from cdp_sdk.insights._usage import (
@@ -98,9 +100,11 @@ __all__ = [
     "IdleSim",
     "Insight",
     "PlanRisk",
+    "Report",
     "TopConsumer",
     "UsageSpike",
     "UsageStop",
+    "build_report",
     "cost",
     "daily_usage",
     "fleet",
@@ -108,7 +112,9 @@ __all__ = [
     "idle_billable",
     "monthly_fees",
     "plan_risk",
+    "render_html",
     "top_consumers",
     "usage_spikes",
     "usage_stops",
+    "write_report",
 ]

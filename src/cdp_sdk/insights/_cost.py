@@ -133,4 +133,7 @@ def _invoice_sync_status(connection: Connection, accounts: Sequence[str] | None)
         .where(sync_results.c.entity == "invoices", only(sync_results.c.account, accounts))
         .order_by(sync_results.c.run_id)
     )
-    return dict(connection.execute(query).tuples().all())
+    found: dict[str, str] = {}
+    for account, status in connection.execute(query):
+        found[account] = status  # the latest run's, last
+    return found

@@ -195,7 +195,8 @@ class StatusHistory:
             .where(status_change, audit_events.c.occurred_at >= since, ~exists().where(same_sim))
             .group_by(audit_events.c.account)
         )
-        history.orphans.update(dict(connection.execute(orphans).tuples().all()))
+        for account, count in connection.execute(orphans):
+            history.orphans[account] += count
         created_day = utc_day(subscriptions.c.created_at)
         created = (
             select(subscriptions.c.account, created_day, subscriptions.c.status, func.count())
