@@ -284,3 +284,47 @@ class Build:
                 }
             ],
         )
+
+
+def report_store(build: Build) -> None:
+    """A store with something for every section and chart of the report.
+
+    ``eu`` (connector ``toy``): six SIMs with daily per-SIM usage over 40 days, a spike
+    (SIM 2, day -4), a SIM that stopped a week ago (3), two idle billable SIMs (4, 5),
+    everyone over a 10 MB plan, status changes and two months of invoices. ``us``
+    (connector ``other``): account totals only, so every per-SIM insight lists it as a gap.
+    """
+    with build.batch():
+        build.modes(
+            "eu",
+            {
+                "ready": ("ready", False),
+                "live": ("active", True),
+                "paused": ("suspended", True),
+                "stopped": ("deactivated", False),
+            },
+        )
+        build.tariff("eu", "plan-s", fee="1.50", data=10_000_000, sms=10)
+        for n in (1, 2, 3):
+            build.sim("eu", n, "active", "live", tariff="plan-s", created=day(-90))
+        build.sim("eu", 4, "suspended", "paused", tariff="plan-s", created=day(-90))
+        build.sim("eu", 5, "active", "live", tariff="plan-s", created=day(-2))
+        build.sim("eu", 6, "deactivated", "stopped", tariff="plan-s", created=day(-90))
+        build.event("eu", 4, day(-12), "live", "paused")
+        build.event("eu", 5, day(-1), "ready", "live")
+        build.event("eu", 6, day(-20), "live", "stopped")
+        for offset in range(-40, 0):
+            build.usage("eu", 1, day(offset), 3_000_000 + 10_000 * (offset % 7))
+            build.usage("eu", 2, day(offset), 40_000_000 if offset == -4 else 2_000_000)
+            if offset < -7:
+                build.usage("eu", 3, day(offset), 1_500_000)
+            if offset < -30:
+                build.usage("eu", 4, day(offset), 100_000)
+            build.usage("us", None, day(offset), 900_000_000 + 1_000_000 * (offset % 5))
+        for month, total in ((date(2026, 4, 1), "61.20"), (date(2026, 5, 1), "58.75")):
+            end = (month.replace(month=month.month + 1) - timedelta(days=1)).isoformat()
+            build.invoice("eu", f"inv-{month:%Y%m}", month, date.fromisoformat(end), total)
+        build.sim("us", 7, "active", "on", connector="other")
+        build.sim("us", 8, "suspended", "off", connector="other")
+        build.modes("us", {"on": ("active", True), "off": ("suspended", None)}, connector="other")
+        build.synced("us", "invoices", "skipped")
