@@ -393,7 +393,7 @@ def test_usage_spikes_compare_each_day_with_the_trailing_median(
             None,
         )
     ]
-    assert gaps["cyc"] == [("its per-SIM usage is by cycle only: no daily series", 1)]
+    assert gaps["cyc"] == [("its per-SIM usage is by billing cycle or month only: no daily series", 1)]
     assert gaps["tot"][0][0].startswith("no per-SIM usage in the store")
     assert "5 times the SIM's trailing 14-day median" in found.definition
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, func, select, true
 
 from cdp_sdk.insights._sql import only
 from cdp_sdk.sync.schema import subscriptions, usage
@@ -31,29 +31,21 @@ class AccountInfo:
         account: the workspace account name.
         connector: its connector.
         sims: SIMs in ``subscriptions``.
-        per_sim: granularity -> the start of the earliest per-SIM usage record.
+        first_per_sim: the start of its earliest per-SIM usage record (None: it has none).
+        first_daily: the same among records of a granularity within a day (:data:`FINE`).
         account_level: whether it has account-level usage records (``iccid`` empty).
     """
 
     account: str
     connector: str
     sims: int = 0
-    per_sim: dict[str, datetime] = field(default_factory=dict)
+    first_per_sim: datetime | None = None
+    first_daily: datetime | None = None
     account_level: bool = False
-
-    @property
-    def first_per_sim(self) -> datetime | None:
-        """The start of the earliest per-SIM usage record of any granularity."""
-        return min(self.per_sim.values(), default=None)
-
-    @property
-    def first_daily(self) -> datetime | None:
-        """The start of the earliest per-SIM record of a granularity within a day."""
-        return min((self.per_sim[g] for g in FINE if g in self.per_sim), default=None)
 
     def usage_gap(self) -> str | None:
         """Why the account's SIMs cannot be assessed on usage, or None."""
-        if self.per_sim:
+        if self.first_per_sim is not None:
             return None
         return NO_PER_SIM_USAGE if self.account_level else NO_USAGE
 
@@ -67,38 +59,83 @@ class AccountInfo:
         )
 
 
-def account_infos(connection: Connection, accounts: Sequence[str] | None) -> dict[str, AccountInfo]:
+def account_infos(
+    connection: Connection, accounts: Sequence[str] | None
+) -> dict[str, AccountInfo]:
     """Every account of the store (or of ``accounts``), with its usage coverage.
 
-    One pass over ``subscriptions`` and one grouped pass over ``usage`` (per account,
-    granularity and level): no usage row leaves the database.
+    Cheap on any size of store: SIMs are counted per account, and the usage table is only
+    probed through its indexes: accounts one by one along ``ix_usage_account_start``,
+    account-level records through ``ix_usage_iccid`` (``iccid IS NULL``), and each
+    account's earliest per-SIM record by walking its records in time order to the first
+    match. No usage row is scanned in bulk.
     """
-    found: dict[str, AccountInfo] = {}
-    sims = (
+    connectors: dict[str, str] = {}
+    sims: dict[str, int] = {}
+    query = (
         select(subscriptions.c.account, subscriptions.c.connector, func.count())
         .where(only(subscriptions.c.account, accounts))
         .group_by(subscriptions.c.account, subscriptions.c.connector)
     )
-    for account, connector, count in connection.execute(sims):
-        found[account] = AccountInfo(account, connector, count)
-    level = usage.c.iccid.is_(None)
-    kinds = (
-        select(
-            usage.c.account,
-            usage.c.connector,
-            usage.c.granularity,
-            level.label("account_level"),
-            func.min(usage.c.period_start),
+    for account, connector, count in connection.execute(query):
+        connectors[account] = connector
+        sims[account] = count
+    names = set(accounts) if accounts else set(_usage_accounts(connection))
+    account_level: set[str] = set()
+    for account, connector in connection.execute(
+        select(usage.c.account, usage.c.connector)
+        .where(usage.c.iccid.is_(None), only(usage.c.account, accounts))
+        .distinct()
+    ):
+        account_level.add(account)
+        connectors.setdefault(account, connector)
+    found: dict[str, AccountInfo] = {}
+    for account in sorted(names | set(connectors)):
+        first = _first_per_sim(connection, account, None)
+        if account not in connectors:
+            if first is None:
+                continue
+            connectors[account] = first[1]
+        daily = _first_per_sim(connection, account, FINE) if first is not None else None
+        found[account] = AccountInfo(
+            account,
+            connectors[account],
+            sims.get(account, 0),
+            first[0] if first else None,
+            daily[0] if daily else None,
+            account in account_level,
         )
-        .where(only(usage.c.account, accounts), usage.c.period_start.is_not(None))
-        .group_by(usage.c.account, usage.c.connector, usage.c.granularity, level)
+    return found
+
+
+def _usage_accounts(connection: Connection) -> list[str]:
+    """The accounts with usage records, one index probe each."""
+    names: list[str] = []
+    while True:
+        query = select(func.min(usage.c.account))
+        if names:
+            query = query.where(usage.c.account > names[-1])
+        name = connection.scalar(query)
+        if name is None:
+            return names
+        names.append(name)
+
+
+def _first_per_sim(
+    connection: Connection, account: str, granularities: Sequence[str] | None
+) -> tuple[datetime, str] | None:
+    """The start and connector of the account's earliest per-SIM record (of one of
+    ``granularities``), walking ``ix_usage_account_start`` to the first match."""
+    query = (
+        select(usage.c.period_start, usage.c.connector)
+        .where(
+            usage.c.account == account,
+            usage.c.period_start.is_not(None),
+            usage.c.iccid.is_not(None),
+            usage.c.granularity.in_(list(granularities)) if granularities else true(),
+        )
+        .order_by(usage.c.period_start)
+        .limit(1)
     )
-    for account, connector, granularity, account_level, first in connection.execute(kinds):
-        info = found.setdefault(account, AccountInfo(account, connector))
-        if account_level:
-            found[account] = AccountInfo(
-                info.account, info.connector, info.sims, info.per_sim, account_level=True
-            )
-        else:
-            info.per_sim[granularity] = first
-    return dict(sorted(found.items()))
+    row = connection.execute(query).first()
+    return (row[0], row[1]) if row is not None else None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import statistics
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -201,8 +200,7 @@ def usage_stops(
 def _daily_gap(info: AccountInfo) -> str | None:
     reason = info.usage_gap()
     if reason is None and info.first_daily is None:
-        kinds = ", ".join(sorted(info.per_sim))
-        return f"its per-SIM usage is by {kinds} only: no daily series"
+        return "its per-SIM usage is by billing cycle or month only: no daily series"
     return reason
 
 
@@ -242,17 +240,26 @@ def _spikes(
     trailing: int,
     k: float,
 ) -> Iterator[UsageSpike]:
-    for when, quantity in sorted(series.items()):
-        if when < first or when >= end or quantity <= 0:
+    """The spikes of one SIM's daily series among the days of ``[first, end)``."""
+    origin = first.toordinal() - trailing
+    values = [0] * (end.toordinal() - origin)
+    for when, quantity in series.items():
+        offset = when.toordinal() - origin
+        if 0 <= offset < len(values):
+            values[offset] = quantity
+    middle = trailing // 2
+    for offset in range(trailing, len(values)):
+        quantity = values[offset]
+        if quantity <= 0:
             continue
-        window = [series.get(when - timedelta(days=n), 0) for n in range(1, trailing + 1)]
-        median = statistics.median(window)
+        window = sorted(values[offset - trailing : offset])
+        median = window[middle] if trailing % 2 else (window[middle - 1] + window[middle]) / 2
         if median > 0 and quantity > k * median:
             yield UsageSpike(
                 info.account,
                 info.connector,
                 iccid,
-                when,
+                date.fromordinal(origin + offset),
                 quantity,
                 float(median),
                 round(quantity / median, 2),

@@ -117,7 +117,7 @@ def daily_usage(
             if not levels:
                 reason = (
                     "it reports usage by billing cycle or month only: no daily figures"
-                    if info.per_sim or info.account_level
+                    if info.first_per_sim or info.account_level
                     else "no usage in the store"
                 )
                 gaps.append(Gap(info.account, info.connector, reason))
