@@ -223,8 +223,9 @@ def _browser(executable: str) -> Iterator[_Pipe]:
         shutil.rmtree(profile, ignore_errors=True)
 
 
-def visit(page: Path, *, width: int = 1200) -> Visit:
-    """Load ``page`` in headless Chromium; what it saw, and a full-page screenshot."""
+def visit(page: Path, *, width: int = 1200, height: int | None = None) -> Visit:
+    """Load ``page`` in headless Chromium; what it saw, and a screenshot of the whole
+    page (or of its top ``height`` pixels)."""
     executable = require_chromium()
     found = Visit()
     with _browser(executable) as browser:
@@ -248,11 +249,12 @@ def visit(page: Path, *, width: int = 1200) -> Visit:
         )
         found.probe = json.loads(answer["result"]["value"])
         size = browser.send("Page.getLayoutMetrics", sessionId=session)["cssContentSize"]
+        shown = int(size["height"]) + 1 if height is None else min(height, int(size["height"]))
         browser.send(
             "Emulation.setDeviceMetricsOverride",
             {
                 "width": width,
-                "height": int(size["height"]) + 1,
+                "height": shown,
                 "deviceScaleFactor": 1,
                 "mobile": False,
             },
@@ -260,7 +262,7 @@ def visit(page: Path, *, width: int = 1200) -> Visit:
         )
         shot = browser.send(
             "Page.captureScreenshot",
-            {"format": "png", "captureBeyondViewport": True},
+            {"format": "png", "captureBeyondViewport": height is None},
             sessionId=session,
         )
         found.screenshot = base64.b64decode(shot["data"])

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -393,7 +394,9 @@ def test_usage_spikes_compare_each_day_with_the_trailing_median(
             None,
         )
     ]
-    assert gaps["cyc"] == [("its per-SIM usage is by billing cycle or month only: no daily series", 1)]
+    assert gaps["cyc"] == [
+        ("its per-SIM usage is by billing cycle or month only: no daily series", 1)
+    ]
     assert gaps["tot"][0][0].startswith("no per-SIM usage in the store")
     assert "5 times the SIM's trailing 14-day median" in found.definition
 
@@ -525,3 +528,32 @@ def test_top_consumers_rank_sims_by_usage(store: Store, build: Build) -> None:
     assert [r.iccid for r in insights.top_consumers(store, limit=1, now=NOW)] == [iccid(2)]
     with pytest.raises(ValueError, match="limit"):
         insights.top_consumers(store, limit=0)
+
+
+# -- access paths --------------------------------------------------------------------------
+
+
+def test_large_ranges_are_scanned_on_sqlite_and_give_the_same_answer(
+    store: Store, build: Build
+) -> None:
+    from sqlalchemy import func, select
+
+    from cdp_sdk.insights._sql import usage_range
+
+    with build.batch():
+        build.daily("big", 1, -30, [10] * 30)
+        build.usage("small", 2, day(-3), 10)
+
+    def read(account: str) -> tuple[bool, int]:
+        def count(connection: Any) -> tuple[bool, int]:
+            window = usage_range(connection, day(-10), day(0), account=account)
+            query = select(func.count()).where(*window.terms, window.column("iccid").is_not(None))
+            sql = str(query.compile(connection))
+            assert ("+usage.account" in sql) is window.scan
+            return window.scan, connection.scalar(query)
+
+        return store.read(count)
+
+    sqlite = store.dialect == "sqlite"
+    assert read("big") == (sqlite, 10)  # 10 of 31 rows: a scan, on SQLite
+    assert read("small") == (False, 1)  # 1 of 31 rows: through the index

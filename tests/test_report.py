@@ -135,3 +135,10 @@ def test_cdp_report_needs_a_store(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert result.stderr.startswith(f"error: no store at {tmp_path / 'none.db'}")
     assert not (tmp_path / "r.html").exists()
+
+
+def test_the_docs_page_gives_every_definition(store: Store) -> None:
+    docs = Path(__file__).resolve().parents[1] / "docs" / "insights.md"
+    text = " ".join(docs.read_text(encoding="utf-8").split())
+    for insight in build_report(store, now=NOW).insights:
+        assert " ".join(insight.definition.split()) in text, insight.name

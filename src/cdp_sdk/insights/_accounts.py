@@ -59,9 +59,7 @@ class AccountInfo:
         )
 
 
-def account_infos(
-    connection: Connection, accounts: Sequence[str] | None
-) -> dict[str, AccountInfo]:
+def account_infos(connection: Connection, accounts: Sequence[str] | None) -> dict[str, AccountInfo]:
     """Every account of the store (or of ``accounts``), with its usage coverage.
 
     Cheap on any size of store: SIMs are counted per account, and the usage table is only

@@ -13,7 +13,7 @@ from sqlalchemy import Connection, and_, case, func, select
 
 from cdp_sdk.insights._accounts import FINE, AccountInfo, account_infos
 from cdp_sdk.insights._result import Gap, Insight
-from cdp_sdk.insights._sql import aware_now, day_start, utc_day
+from cdp_sdk.insights._sql import aware_now, day_start, usage_range, utc_day
 from cdp_sdk.models import Bearer
 from cdp_sdk.sync.schema import subscriptions, usage
 
@@ -204,15 +204,16 @@ def _daily_gap(info: AccountInfo) -> str | None:
     return reason
 
 
-def _daily_filter(info: AccountInfo, start: datetime, end: datetime) -> Any:
-    return and_(
-        usage.c.account == info.account,
-        usage.c.period_start >= start,
-        usage.c.period_start < end,
-        usage.c.iccid.is_not(None),
+def _daily_filter(
+    connection: Connection, info: AccountInfo, start: datetime, end: datetime
+) -> list[Any]:
+    days = usage_range(connection, start, end, account=info.account)
+    return [
+        *days.terms,
+        days.column("iccid").is_not(None),
         usage.c.bearer == Bearer.DATA.value,
         usage.c.granularity.in_(list(FINE)),
-    )
+    ]
 
 
 def _daily_series(
@@ -222,7 +223,7 @@ def _daily_series(
     day = utc_day(usage.c.period_start)
     query = (
         select(usage.c.iccid, day, func.sum(usage.c.quantity))
-        .where(_daily_filter(info, day_start(first), day_start(end)))
+        .where(*_daily_filter(connection, info, day_start(first), day_start(end)))
         .group_by(usage.c.iccid, day)
         .order_by(usage.c.iccid, day)
     )
@@ -289,7 +290,7 @@ def _stops(
             baseline_bytes.label("baseline_bytes"),
             last.label("last_usage"),
         )
-        .where(_daily_filter(info, start, end))
+        .where(*_daily_filter(connection, info, start, end))
         .group_by(usage.c.iccid)
         .having(and_(active_days >= min_days, quiet_bytes == 0))
         .subquery()

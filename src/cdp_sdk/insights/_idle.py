@@ -7,13 +7,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Select, and_, func, or_, select
 
 from cdp_sdk.insights._accounts import AccountInfo, account_infos
 from cdp_sdk.insights._result import Gap, Insight
-from cdp_sdk.insights._sql import aware_now
+from cdp_sdk.insights._sql import aware_now, usage_range
 from cdp_sdk.sync._db import chunks
 from cdp_sdk.sync.schema import activation_modes, subscriptions, tariffs, usage
 
@@ -156,20 +156,20 @@ def _billable_counts(
     return counts
 
 
-def used_in(account: str, since: datetime, now: datetime) -> Select[tuple[str]]:
+def used_in(connection: Connection, account: str, since: datetime, now: datetime) -> Select[Any]:
     """The SIMs of ``account`` with a usage record above zero that overlaps
     ``[since, now)``.
 
-    A range scan of ``ix_usage_account_start``: records are at most a month or a cycle
-    long, so none that overlaps the window starts more than :data:`LONGEST` before it.
+    A range of start times (:func:`~cdp_sdk.insights._sql.usage_range`): records are at
+    most a month or a cycle long, so none that overlaps the window starts more than
+    :data:`LONGEST` before it.
     """
+    window = usage_range(connection, since - LONGEST, now, account=account)
     return (
         select(usage.c.iccid)
         .where(
-            usage.c.account == account,
-            usage.c.period_start >= since - LONGEST,
-            usage.c.period_start < now,
-            usage.c.iccid.is_not(None),
+            *window.terms,
+            window.column("iccid").is_not(None),
             usage.c.quantity > 0,
             or_(
                 usage.c.period_end > since,
@@ -233,7 +233,7 @@ def _idle(
         .where(
             subscriptions.c.account == info.account,
             or_(activation_modes.c.billable.is_(None), activation_modes.c.billable.is_(True)),
-            subscriptions.c.iccid.not_in(used_in(info.account, since, now)),
+            subscriptions.c.iccid.not_in(used_in(connection, info.account, since, now)),
         )
         .order_by(subscriptions.c.iccid)
     )

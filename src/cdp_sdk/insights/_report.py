@@ -657,7 +657,7 @@ h3{font-size:14px;margin:18px 0 6px;color:#334155}
 .card .note{color:#64748b;font-size:12px}
 table{border-collapse:collapse;width:100%;margin:8px 0;font-size:13px}
 th,td{border-bottom:1px solid #e2e8f0;padding:4px 8px;text-align:left;vertical-align:top;
-  overflow-wrap:anywhere}
+  overflow-wrap:break-word}
 th{background:#f1f5f9;font-weight:600}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
 td:nth-child(2){font-variant-numeric:tabular-nums}

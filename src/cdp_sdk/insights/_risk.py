@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
@@ -23,8 +23,9 @@ from sqlalchemy import (
 )
 
 from cdp_sdk.insights._accounts import FINE, AccountInfo, account_infos
+from cdp_sdk.insights._idle import LONGEST
 from cdp_sdk.insights._result import Gap, Insight
-from cdp_sdk.insights._sql import aware_now, epoch
+from cdp_sdk.insights._sql import aware_now, epoch, usage_range
 from cdp_sdk.models import Bearer, Unit
 from cdp_sdk.sync._types import UtcDateTime
 from cdp_sdk.sync.schema import subscriptions, tariffs, usage
@@ -46,8 +47,8 @@ RISK_DEFINITION = (
     "far x cycle length / time elapsed in the cycle (at least one day, so that the first "
     "hours do not explode the projection). At risk: projected > included. Directions are "
     "added up. The tariff is subscriptions.tariff = tariffs.id of the same account. "
-    "Quotas: no connector stores a per-cycle quota today (1NCE's current_quota is a "
-    "lifetime volume), so the tariff's inclusion is the allowance."
+    "Quotas: no connector stores a per-cycle quota today (1NCE's current_quota is the "
+    "SIM's overall quota, not a per-cycle one), so the tariff's inclusion is the allowance."
 )
 
 _ALLOWANCE = {
@@ -136,12 +137,10 @@ def _at_risk(
     month_end: datetime,
 ) -> list[PlanRisk]:
     bearers = [bearer.value for bearer in _ALLOWANCE]
-    account_sims = and_(
-        usage.c.account == info.account,
-        usage.c.iccid.is_not(None),
-        usage.c.bearer.in_(bearers),
-    )
     # The platform's own cycles (or months) that cover now: their bounds and figures.
+    covering = usage_range(
+        connection, now - LONGEST, now + timedelta(microseconds=1), account=info.account
+    )
     cycles = (
         select(
             usage.c.iccid,
@@ -154,14 +153,16 @@ def _at_risk(
             literal("usage records", Text).label("source"),
         )
         .where(
-            account_sims,
+            *covering.terms,
+            covering.column("iccid").is_not(None),
+            usage.c.bearer.in_(bearers),
             usage.c.granularity.in_(["cycle", "month"]),
-            usage.c.period_start <= now,
             usage.c.period_end > now,
         )
         .group_by(usage.c.iccid, usage.c.bearer, usage.c.period_start, usage.c.period_end)
     )
     # Otherwise the calendar month, from the records within a day.
+    so_far = usage_range(connection, month_start, now, account=info.account)
     month = (
         select(
             usage.c.iccid,
@@ -174,10 +175,10 @@ def _at_risk(
             literal("calendar month", Text).label("source"),
         )
         .where(
-            account_sims,
+            *so_far.terms,
+            so_far.column("iccid").is_not(None),
+            usage.c.bearer.in_(bearers),
             usage.c.granularity.in_(list(FINE)),
-            usage.c.period_start >= month_start,
-            usage.c.period_start < now,
         )
         .group_by(usage.c.iccid, usage.c.bearer)
     )

@@ -12,7 +12,7 @@ from sqlalchemy import Connection, and_, func, select
 
 from cdp_sdk.insights._accounts import FINE, account_infos
 from cdp_sdk.insights._result import Gap, Insight
-from cdp_sdk.insights._sql import aware_now, day_start, only, utc_day
+from cdp_sdk.insights._sql import aware_now, day_start, usage_range, utc_day
 from cdp_sdk.models import Bearer, Unit
 from cdp_sdk.sync.schema import subscriptions, usage
 
@@ -99,11 +99,9 @@ def daily_usage(
         query = (
             select(usage.c.account, level.label("account_level"), day, func.sum(usage.c.quantity))
             .where(
-                only(usage.c.account, accounts),
+                *usage_range(connection, start, end, accounts=accounts).terms,
                 usage.c.bearer == kind.value,
                 usage.c.granularity.in_(list(FINE)),
-                usage.c.period_start >= start,
-                usage.c.period_start < end,
             )
             .group_by(usage.c.account, level, day)
         )
@@ -173,14 +171,13 @@ def top_consumers(
     def read(connection: Connection) -> tuple[list[TopConsumer], list[Gap]]:
         infos = account_infos(connection, accounts)
         total = func.sum(usage.c.quantity).label("total")
+        window = usage_range(connection, start, moment, accounts=accounts)
         ranked = (
             select(usage.c.account, usage.c.connector, usage.c.iccid, total)
             .where(
-                only(usage.c.account, accounts),
-                usage.c.iccid.is_not(None),
+                *window.terms,
+                window.column("iccid").is_not(None),
                 usage.c.bearer == kind.value,
-                usage.c.period_start >= start,
-                usage.c.period_start < moment,
             )
             .group_by(usage.c.account, usage.c.connector, usage.c.iccid)
             .order_by(total.desc(), usage.c.account, usage.c.iccid)
