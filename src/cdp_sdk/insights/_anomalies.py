@@ -204,13 +204,16 @@ def _daily_gap(info: AccountInfo) -> str | None:
     return reason
 
 
-def _daily_filter(
+def _daily(
     connection: Connection, info: AccountInfo, start: datetime, end: datetime
-) -> list[Any]:
+) -> tuple[Any, list[Any]]:
+    """The SIM column and the conditions that select the account's daily data records
+    starting in ``[start, end)``."""
     days = usage_range(connection, start, end, account=info.account)
-    return [
+    iccid = days.column("iccid")
+    return iccid, [
         *days.terms,
-        days.column("iccid").is_not(None),
+        iccid.is_not(None),
         usage.c.bearer == Bearer.DATA.value,
         usage.c.granularity.in_(list(FINE)),
     ]
@@ -221,11 +224,12 @@ def _daily_series(
 ) -> Iterator[tuple[str, Iterable[tuple[date, int]]]]:
     """Each SIM's data per day in ``[first, end)``, SIM after SIM, streamed."""
     day = utc_day(usage.c.period_start)
+    iccid, where = _daily(connection, info, day_start(first), day_start(end))
     query = (
         select(usage.c.iccid, day, func.sum(usage.c.quantity))
-        .where(*_daily_filter(connection, info, day_start(first), day_start(end)))
-        .group_by(usage.c.iccid, day)
-        .order_by(usage.c.iccid, day)
+        .where(*where)
+        .group_by(iccid, day)
+        .order_by(iccid, day)
     )
     result = connection.execution_options(yield_per=chunk).execute(query)
     for iccid, rows in groupby(result, key=lambda row: row[0]):
@@ -283,6 +287,7 @@ def _stops(
     last = func.max(
         case((usage.c.quantity > 0, func.coalesce(usage.c.period_end, usage.c.period_start)))
     )
+    iccid, where = _daily(connection, info, start, end)
     stopped = (
         select(
             usage.c.iccid,
@@ -290,8 +295,8 @@ def _stops(
             baseline_bytes.label("baseline_bytes"),
             last.label("last_usage"),
         )
-        .where(*_daily_filter(connection, info, start, end))
-        .group_by(usage.c.iccid)
+        .where(*where)
+        .group_by(iccid)
         .having(and_(active_days >= min_days, quiet_bytes == 0))
         .subquery()
     )

@@ -141,6 +141,8 @@ def _at_risk(
     covering = usage_range(
         connection, now - LONGEST, now + timedelta(microseconds=1), account=info.account
     )
+    iccid, bearer = covering.column("iccid"), covering.column("bearer")
+    start, end = covering.column("period_start"), covering.column("period_end")
     cycles = (
         select(
             usage.c.iccid,
@@ -154,15 +156,16 @@ def _at_risk(
         )
         .where(
             *covering.terms,
-            covering.column("iccid").is_not(None),
-            usage.c.bearer.in_(bearers),
+            iccid.is_not(None),
+            bearer.in_(bearers),
             usage.c.granularity.in_(["cycle", "month"]),
-            usage.c.period_end > now,
+            end > now,
         )
-        .group_by(usage.c.iccid, usage.c.bearer, usage.c.period_start, usage.c.period_end)
+        .group_by(iccid, bearer, start, end)
     )
     # Otherwise the calendar month, from the records within a day.
     so_far = usage_range(connection, month_start, now, account=info.account)
+    iccid, bearer = so_far.column("iccid"), so_far.column("bearer")
     month = (
         select(
             usage.c.iccid,
@@ -176,11 +179,11 @@ def _at_risk(
         )
         .where(
             *so_far.terms,
-            so_far.column("iccid").is_not(None),
-            usage.c.bearer.in_(bearers),
+            iccid.is_not(None),
+            bearer.in_(bearers),
             usage.c.granularity.in_(list(FINE)),
         )
-        .group_by(usage.c.iccid, usage.c.bearer)
+        .group_by(iccid, bearer)
     )
     cycle = union_all(cycles, month).subquery("cycle")
     included = case(

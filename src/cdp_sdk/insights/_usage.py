@@ -94,16 +94,23 @@ def daily_usage(
 
     def read(connection: Connection) -> tuple[list[DailyUsage], list[Gap]]:
         infos = account_infos(connection, accounts)
-        level = usage.c.iccid.is_(None)
+        window = usage_range(connection, start, end, accounts=accounts)
+        account = window.column("account")
+        level = window.column("iccid").is_(None)
         day = utc_day(usage.c.period_start)
         query = (
-            select(usage.c.account, level.label("account_level"), day, func.sum(usage.c.quantity))
+            select(
+                usage.c.account,
+                usage.c.iccid.is_(None).label("account_level"),
+                day,
+                func.sum(usage.c.quantity),
+            )
             .where(
-                *usage_range(connection, start, end, accounts=accounts).terms,
+                *window.terms,
                 usage.c.bearer == kind.value,
                 usage.c.granularity.in_(list(FINE)),
             )
-            .group_by(usage.c.account, level, day)
+            .group_by(account, level, day)
         )
         found: dict[str, dict[bool, dict[date, int]]] = defaultdict(lambda: defaultdict(dict))
         for account, account_level, when, quantity in connection.execute(query):
@@ -172,15 +179,13 @@ def top_consumers(
         infos = account_infos(connection, accounts)
         total = func.sum(usage.c.quantity).label("total")
         window = usage_range(connection, start, moment, accounts=accounts)
+        account, iccid = window.column("account"), window.column("iccid")
+        connector = window.column("connector")
         ranked = (
             select(usage.c.account, usage.c.connector, usage.c.iccid, total)
-            .where(
-                *window.terms,
-                window.column("iccid").is_not(None),
-                usage.c.bearer == kind.value,
-            )
-            .group_by(usage.c.account, usage.c.connector, usage.c.iccid)
-            .order_by(total.desc(), usage.c.account, usage.c.iccid)
+            .where(*window.terms, iccid.is_not(None), usage.c.bearer == kind.value)
+            .group_by(account, connector, iccid)
+            .order_by(total.desc(), account, iccid)
             .limit(limit)
             .subquery()
         )
