@@ -201,3 +201,7 @@ def test_the_notebook_runs_on_a_demo_store_it_makes_itself(
     assert (per_platform["data_gb"] > 0).all()
     assert Path(namespace["store_path"]).name == "cdp.db"
     assert not (tmp_path / "cdp-demo").exists()  # built in a temporary directory
+    # Each insight ran on the store; usage was read per SIM, so none lacks it.
+    assert set(namespace["fleet"]["account"]) == {p.connector for p in PLATFORMS}
+    assert not any("per-SIM usage" in gap.reason for gap in namespace["idle"].gaps)
+    assert namespace["report"].read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
