@@ -336,6 +336,25 @@ def test_plan_risk_projects_at_least_one_day(store: Store, build: Build) -> None
     assert (risk.used, risk.projected, risk.projected_share) == (1_000_000, 30_000_000, 3.0)
 
 
+
+def test_plan_risk_judges_a_sim_on_its_platform_cycle_first(store: Store, build: Build) -> None:
+    build.tariff("eu", "plan-s", data=10_000_000, voice=600)
+    build.sim("eu", 1, "active", tariff="plan-s")
+    # The platform's cycle (day -10 to day 20): 1,000,000 so far, 2,857,142 projected.
+    build.usage("eu", 1, day(-10), 1_000_000, end=day(20), granularity="cycle")
+    # Daily records of June would project 13,846,153: the platform's cycle decides.
+    build.usage("eu", 1, day(-2), 9_000_000)
+    # Voice has no cycle record: the calendar month, 500 s in 19.5 of 30 days: 769 > 600.
+    build.usage("eu", 1, day(-1), 500, bearer="voice")
+    # A cycle that ended before now is not the current one.
+    build.sim("eu", 2, "active", tariff="plan-s")
+    build.usage("eu", 2, day(-30), 50_000_000, end=day(0), granularity="cycle")
+    found = insights.plan_risk(store, now=NOW)
+    assert [(r.iccid, r.bearer, r.unit, r.included, r.used, r.projected) for r in found] == [
+        (iccid(1), "voice", "seconds", 600, 500, 769)
+    ]
+
+
 # -- usage anomalies -----------------------------------------------------------------------
 
 

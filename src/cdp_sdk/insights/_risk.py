@@ -16,6 +16,7 @@ from sqlalchemy import (
     and_,
     case,
     cast,
+    exists,
     func,
     literal,
     select,
@@ -185,7 +186,16 @@ def _at_risk(
         )
         .group_by(iccid, bearer)
     )
-    cycle = union_all(cycles, month).subquery("cycle")
+    # A SIM and bearer with a platform cycle covering now is judged on that cycle only,
+    # whether or not its daily records would say otherwise.
+    platform = cycles.cte("platform_cycles")
+    month_only = month.subquery("calendar_month")
+    judged_on_month = select(month_only).where(
+        ~exists().where(
+            platform.c.iccid == month_only.c.iccid, platform.c.bearer == month_only.c.bearer
+        )
+    )
+    cycle = union_all(select(platform), judged_on_month).subquery("cycle")
     included = case(
         *((cycle.c.bearer == bearer.value, column) for bearer, (column, _) in _ALLOWANCE.items()),
         else_=None,
@@ -223,14 +233,7 @@ def _at_risk(
         )
         .where(included > 0, projected > included)
     )
-    found: dict[tuple[str, str], PlanRisk] = {}
-    for row in connection.execute(query):
-        risk = _risk(info, row)
-        key = (risk.iccid, risk.bearer)
-        # A SIM with both cycle records and daily ones is judged on its cycle.
-        if key not in found or risk.cycle_source == "usage records":
-            found[key] = risk
-    return list(found.values())
+    return [_risk(info, row) for row in connection.execute(query)]
 
 
 def _risk(info: AccountInfo, row: Any) -> PlanRisk:
