@@ -6,14 +6,16 @@ Fails when Chromium is not installed, unless ``CDP_SDK_SKIP_CHROMIUM=1``.
 
 from __future__ import annotations
 
+import io
 import struct
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
 import chromium
 from cdp_sdk import insights
-from cdp_sdk.insights._report import SECTIONS
+from cdp_sdk.insights._report import SECTIONS, STATUS_COLORS
 from cdp_sdk.sync import Store
 from insight_store import NOW, Build, report_store
 from test_cli import cdp
@@ -26,6 +28,15 @@ def png_size(image: bytes) -> tuple[int, int]:
     assert image.startswith(PNG)
     width, height = struct.unpack(">II", image[16:24])
     return width, height
+
+
+def painted(image: bytes) -> Counter[str]:
+    """Pixels per colour (``#rrggbb``) of a PNG."""
+    from PIL import Image  # Pillow comes with matplotlib, in the test extra
+
+    with Image.open(io.BytesIO(image)) as picture:
+        colors = picture.convert("RGB").getcolors(maxcolors=1 << 24) or []
+    return Counter({"#{:02x}{:02x}{:02x}".format(*rgb): count for count, rgb in colors})
 
 
 def test_the_report_opens_cleanly_in_chromium(tmp_path: Path) -> None:
@@ -53,6 +64,11 @@ def test_the_report_opens_cleanly_in_chromium(tmp_path: Path) -> None:
     width, height = png_size(seen.screenshot)
     assert width == 1200
     assert height > 3000  # the whole page, not the first screen
+    # The screenshot shows the page as drawn: the header, and bars in the status colours.
+    pixels = painted(seen.screenshot)
+    assert pixels["#0f172a"] > 1200 * 80
+    assert pixels[STATUS_COLORS["active"]] > 5000
+    assert pixels[STATUS_COLORS["suspended"]] > 500
 
 
 def test_the_browser_check_sees_errors_and_fetches(tmp_path: Path) -> None:

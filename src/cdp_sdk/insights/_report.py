@@ -249,7 +249,12 @@ class _Page:
         accounts = {row.account for row in r.fleet.rows}
         data = sum(row.quantity for row in r.daily.rows)
         fees = monthly_fees(r.idle.rows)
-        fee_text = ", ".join(fmt_money(v, c) for c, v in fees.items()) or "no priced tariff"
+        if fees:
+            fee_text = ", ".join(fmt_money(v, c) for c, v in fees.items()) + " a month"
+        elif r.idle.rows:
+            fee_text = "monthly fee unknown (no priced tariff)"
+        else:
+            fee_text = "among the SIMs assessed"
         latest = _latest_invoices(r.cost.rows)
         invoiced = ", ".join(fmt_money(v, c) for c, v in latest.items()) or "no invoices"
         at_risk = len({(row.account, row.iccid) for row in r.risk.rows})
@@ -261,7 +266,7 @@ class _Page:
             ),
             ("Active SIMs", fmt_count(active), "normalized status active"),
             (f"Data, last {r.days} days", fmt_bytes(data), "platforms with daily figures"),
-            ("Idle but billable", fmt_count(len(r.idle.rows)), f"{fee_text} a month"),
+            ("Idle but billable", fmt_count(len(r.idle.rows)), fee_text),
             ("At risk of passing their plan", fmt_count(at_risk), "this cycle, projected"),
             ("Usage spikes", fmt_count(len(r.spikes.rows)), f"SIM-days, last {r.days} days"),
             ("Stopped SIMs", fmt_count(len(r.stops.rows)), "steady use, then none"),
@@ -279,7 +284,7 @@ class _Page:
         accounts = sorted({row.account for row in r.fleet.rows})
         statuses = [s.value for s in SimStatus if any(row.status == s for row in r.fleet.rows)]
         found = {(row.account, row.status): row.sims for row in r.fleet.rows}
-        parts: list[str] = []
+        parts: list[str] = ["<h3>SIMs per platform and status, now</h3>"]
         if accounts:
             parts.append(
                 _svg.stacked_bars(
@@ -323,7 +328,7 @@ class _Page:
         days = sorted({row.day for row in r.daily.rows})
         accounts = sorted({row.account for row in r.daily.rows})
         per_day = {(row.account, row.day): row.quantity for row in r.daily.rows}
-        parts: list[str] = []
+        parts: list[str] = [f"<h3>Data per day and platform, last {r.days} complete days</h3>"]
         if days:
             parts.append(
                 _svg.line_chart(
@@ -362,6 +367,7 @@ class _Page:
             periods = sorted({(row.period_start, row.period_end) for row in rows})
             accounts = sorted({row.account for row in rows})
             totals = {(row.account, row.period_start, row.period_end): row.total for row in rows}
+            parts.append(f"<h3>Invoiced per period and platform, in {_e(currency)}</h3>")
             parts.append(
                 _svg.grouped_bars(
                     f"Invoiced per period and platform, in {currency}",
@@ -393,6 +399,7 @@ class _Page:
             ],
             numeric={3, 4, 5, 6},
         )
+        parts.append("<h3>Invoice totals and cost per active SIM</h3>")
         parts.append(table)
         return self.section("cost", parts)
 
