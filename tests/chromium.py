@@ -8,6 +8,7 @@ downloaded browser is needed. Exactly::
 
     chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \\
         --disable-background-networking --disable-component-update --disable-sync \\
+        --hide-scrollbars \\
         --user-data-dir=<fresh temporary directory> --remote-debugging-pipe about:blank
 
 then, on a new page: ``Runtime``, ``Log``, ``Network`` and ``Page`` enabled,
@@ -56,6 +57,7 @@ FLAGS = (
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+    "--hide-scrollbars",
 )
 NAMES = ("chromium", "chromium-browser")
 TIMEOUT = 60.0

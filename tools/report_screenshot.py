@@ -35,7 +35,9 @@ def run() -> int:
         return 1
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_bytes(seen.screenshot)
-    print(f"wrote {args.out.relative_to(ROOT)} ({len(seen.screenshot):,} bytes)")
+    shown = args.out.resolve()
+    shown = shown.relative_to(ROOT) if shown.is_relative_to(ROOT) else shown
+    print(f"wrote {shown} ({len(seen.screenshot):,} bytes)")
     return 0
 
 
