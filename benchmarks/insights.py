@@ -41,7 +41,11 @@ from cdp_sdk.sync.schema import activation_modes, audit_events, invoices, subscr
 
 NOW = datetime(2026, 6, 30, 0, 30, tzinfo=UTC)
 ACCOUNT = "bench"
-TARIFFS = (("plan-s", "1.50", 10_000_000), ("plan-m", "4.00", 100_000_000), ("plan-l", "12.00", 10**9))
+TARIFFS = (
+    ("plan-s", "1.50", 10_000_000),
+    ("plan-m", "4.00", 100_000_000),
+    ("plan-l", "12.00", 10**9),
+)
 SQLITE_INSTANT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 
@@ -112,14 +116,14 @@ def load(store: Store, sims: int, days: int) -> None:
                  "occurred_at": NOW - timedelta(days=1 + mix(n, 7) % 60), "field": "status",
                  "old_value": "live", "new_value": raw}
             )  # fmt: skip
-    months = [
-        {**base, "id": f"inv-{m}", "period_start": (NOW - timedelta(days=31 * m)).date().replace(day=1),
-         "currency": "EUR", "total": Decimal("98765.43")}
-        for m in (1, 2, 3)
-    ]  # fmt: skip
-    for row in months:
-        start = row["period_start"]
-        row["period_end"] = (start.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+    months = []
+    for m in (1, 2, 3):
+        start = (NOW - timedelta(days=31 * m)).date().replace(day=1)
+        end = (start.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+        months.append(
+            {**base, "id": f"inv-{m}", "period_start": start, "period_end": end,
+             "currency": "EUR", "total": Decimal("98765.43")}
+        )  # fmt: skip
 
     def small(connection: Any) -> None:
         for table, rows in (

@@ -336,7 +336,6 @@ def test_plan_risk_projects_at_least_one_day(store: Store, build: Build) -> None
     assert (risk.used, risk.projected, risk.projected_share) == (1_000_000, 30_000_000, 3.0)
 
 
-
 def test_plan_risk_judges_a_sim_on_its_platform_cycle_first(store: Store, build: Build) -> None:
     build.tariff("eu", "plan-s", data=10_000_000, voice=600)
     build.sim("eu", 1, "active", tariff="plan-s")
