@@ -345,9 +345,11 @@ def test_plan_risk_judges_a_sim_on_its_platform_cycle_first(store: Store, build:
     build.usage("eu", 1, day(-2), 9_000_000)
     # Voice has no cycle record: the calendar month, 500 s in 19.5 of 30 days: 769 > 600.
     build.usage("eu", 1, day(-1), 500, bearer="voice")
-    # A cycle that ended before now is not the current one.
+    # A cycle that ended before now, or ends now, is not the current one.
     build.sim("eu", 2, "active", tariff="plan-s")
     build.usage("eu", 2, day(-30), 50_000_000, end=day(0), granularity="cycle")
+    build.sim("eu", 3, "active", tariff="plan-s")
+    build.usage("eu", 3, NOW - timedelta(days=30), 50_000_000, end=NOW, granularity="cycle")
     found = insights.plan_risk(store, now=NOW)
     assert [(r.iccid, r.bearer, r.unit, r.included, r.used, r.projected) for r in found] == [
         (iccid(1), "voice", "seconds", 600, 500, 769)
