@@ -4,6 +4,7 @@ example notebook that reads the same store."""
 from __future__ import annotations
 
 import json
+import re
 import stat
 import warnings
 from decimal import Decimal
@@ -204,12 +205,37 @@ def test_the_notebook_runs_on_a_demo_store_it_makes_itself(
     monkeypatch.delenv("CDP_STORE", raising=False)
     monkeypatch.setenv("CDP_DEMO_SIZE", "10")
     namespace: dict[str, Any] = {}
+    plotted: dict[str, list[int]] = {}  # the insights a cell calls -> artists of its plots
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "FigureCanvasAgg is non-interactive")
         notebook = nbformat.read(NOTEBOOK, as_version=4)  # type: ignore[no-untyped-call]
         for source in _code(notebook):
+            before = set(plt.get_fignums())
             exec(compile(source, str(NOTEBOOK), "exec"), namespace)
+            called = re.findall(r"insights\.([a-z_]+)\(store", source)
+            if called:
+                figures = [plt.figure(n) for n in sorted(set(plt.get_fignums()) - before)]
+                plotted[" ".join(called)] = [
+                    len(axis.lines) + len(axis.patches) + len(axis.collections)
+                    for figure in figures
+                    for axis in figure.axes
+                ]
     plt.close("all")
+    # Each insight is shown with a plot, and every plot has something drawn.
+    assert set(plotted) == {
+        "fleet fleet_history",
+        "daily_usage top_consumers",
+        "idle_billable",
+        "plan_risk",
+        "usage_spikes",
+        "usage_stops",
+        "cost",
+        "write_report",
+    }
+    for cell, artists in plotted.items():
+        if cell != "write_report":
+            assert artists, cell
+            assert all(artists), (cell, artists)
     per_platform = namespace["per_platform"]
     assert set(per_platform.index) == {p.connector for p in PLATFORMS}
     assert (per_platform["data_gb"] > 0).all()
@@ -229,3 +255,7 @@ def test_the_notebook_runs_on_a_demo_store_it_makes_itself(
         ("hologram", "apply"),
         ("jasper", "refuse"),
     }
+    # Each insight ran on the store; usage was read per SIM, so none lacks it.
+    assert set(namespace["fleet"]["account"]) == {p.connector for p in PLATFORMS}
+    assert not any("per-SIM usage" in gap.reason for gap in namespace["idle"].gaps)
+    assert namespace["report"].read_text(encoding="utf-8").startswith("<!DOCTYPE html>")

@@ -1220,7 +1220,11 @@ def demo(
         for line in render.not_synced(reports, session.plan.left_out):
             out.print(line, style="dim", markup=False)
     database = session.database.as_posix()
+    from cdp_sdk.cli._report import REPORT_FILE, write_store_report
+
+    report = write_store_report(session.database, session.directory / REPORT_FILE)
     out.print()
+    out.print(f"Fleet report (HTML, open it in a browser): {report.as_posix()}", markup=False)
     out.print("Open the store in pandas (pip install 'cdp-iot-sdk[frames]'):", markup=False)
     out.print("  from cdp_sdk.sync import Store", markup=False)
     out.print(f'  sims = Store("{database}").to_pandas("subscriptions")', markup=False)
@@ -1305,3 +1309,7 @@ from cdp_sdk.cli._plugin import new_command, plugin_app  # noqa: E402
 
 plugin_app.command("new")(_handled(new_command))
 app.add_typer(plugin_app, name="plugin", no_args_is_help=True)
+
+# -- commands in their own modules (they import the names above) ---------------------------------
+
+import cdp_sdk.cli._report  # noqa: E402, F401  (cdp report)
