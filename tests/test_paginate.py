@@ -24,6 +24,7 @@ from cdp_sdk.http import (
     body_field,
     header_value,
 )
+from cdp_sdk.http._client import MAX_EMPTY_PAGES
 
 BASE = "https://api.example.test"
 
@@ -532,8 +533,33 @@ async def test_has_more_without_progress_is_a_loop(make_client: MakeClient) -> N
     assert len(api.requests) == 1
 
 
-async def test_has_more_stops_on_empty_page_despite_flag(make_client: MakeClient) -> None:
-    api = FakeApi(lambda r: httpx.Response(200, json={"hasMoreData": True, "devices": []}))
+@pytest.mark.parametrize(
+    ("status", "flag"),
+    [(200, True), (202, None), (202, False)],
+    ids=["flag", "202", "202-flag-off"],
+)
+async def test_has_more_empty_page_that_claims_more_raises(
+    make_client: MakeClient, status: int, flag: bool | None
+) -> None:
+    # Nothing to advance from: the listing is neither complete nor continuable.
+    body: dict[str, Any] = {"devices": []}
+    if flag is not None:
+        body["hasMoreData"] = flag
+    api = FakeApi(lambda r: httpx.Response(status, json=body))
+    paginator = HasMorePaginator(body_field("hasMoreData"), advance_largest_id)
+
+    pages: list[Page] = []
+    with pytest.raises(UnexpectedResponseError, match="empty page claims more data") as caught:
+        await drain(pages, make_client(api), paginator, "/x", items="devices", json={})
+
+    assert caught.value.connector == "test"
+    assert [page.items for page in pages] == [[]]
+    assert len(api.requests) == 1
+
+
+async def test_has_more_empty_last_page_ends(make_client: MakeClient) -> None:
+    # The flag says no more: an empty page is a complete (empty) listing.
+    api = FakeApi(lambda r: httpx.Response(200, json={"hasMoreData": False, "devices": []}))
     paginator = HasMorePaginator(body_field("hasMoreData"), advance_largest_id)
 
     result = await collect(make_client(api), paginator, "/x", items="devices", json={})
@@ -579,23 +605,101 @@ async def test_stopping_early_sends_no_further_request(make_client: MakeClient) 
     "paginator",
     [
         PageNumberPaginator(page_size=2),
-        CursorPaginator("c", body_field("next")),
-        NextUrlPaginator(body_field("next")),
         StartAfterPaginator("after", item_id=lambda item: item["id"]),
-        HasMorePaginator(body_field("more"), lambda req, *_: req.with_params(x=1)),
         SinglePage(),
     ],
     ids=lambda p: type(p).__name__,
 )
-async def test_empty_first_page_ends_every_style(
+async def test_empty_page_ends_styles_without_another_end_signal(
     make_client: MakeClient, paginator: Paginator
 ) -> None:
-    # The end signals all say "more", but an empty page stops the listing.
+    # No flag, cursor or count is configured: the empty page is the vendor's end signal.
     api = FakeApi(lambda r: httpx.Response(200, json={"items": [], "next": "/x?c=1", "more": True}))
     result = await collect(make_client(api), paginator, "/x", items="items")
 
     assert [page.items for page in result] == [[]]
     assert len(api.requests) == 1
+
+
+@pytest.mark.parametrize(
+    "paginator",
+    [
+        PageNumberPaginator(page_size=2, last_page=body_field("last")),
+        PageNumberPaginator(total_pages=body_field("pages")),
+        CursorPaginator("c", body_field("next")),
+        NextUrlPaginator(body_field("next")),
+    ],
+    ids=["last-page-flag", "total-pages", "cursor", "next-url"],
+)
+async def test_empty_page_that_claims_more_is_followed(
+    make_client: MakeClient, paginator: Paginator
+) -> None:
+    # The second page is empty yet says more data waits: the third page is fetched.
+    def respond(request: httpx.Request) -> httpx.Response:
+        step = len(api.requests)
+        items = {1: ids(1), 2: [], 3: ids(3)}[step]
+        last = step == 3
+        return httpx.Response(
+            200,
+            json={
+                "items": items,
+                "last": last,
+                "pages": 3,
+                "next": None if last else f"/x?c={step}",
+            },
+        )
+
+    api = FakeApi(respond)
+    result = await collect(make_client(api), paginator, "/x", items="items")
+
+    assert [page.items for page in result] == [ids(1), [], ids(3)]
+    assert len(api.requests) == 3
+
+
+async def test_start_after_empty_page_that_claims_more_raises(make_client: MakeClient) -> None:
+    api = FakeApi(lambda r: httpx.Response(200, json={"data": [], "continues": True}))
+    paginator = StartAfterPaginator(
+        "after", item_id=lambda item: item["id"], continues=body_field("continues")
+    )
+    with pytest.raises(UnexpectedResponseError, match="empty page claims more data"):
+        await collect(make_client(api), paginator, "/x", items="data")
+    assert len(api.requests) == 1
+
+
+async def test_a_run_of_empty_pages_that_claim_more_raises(make_client: MakeClient) -> None:
+    # Every cursor is new, so the loop guard never fires; the run of empty pages does.
+    api = FakeApi(
+        lambda r: httpx.Response(200, json={"items": [], "next": f"k{len(api.requests)}"})
+    )
+    pages: list[Page] = []
+    with pytest.raises(UnexpectedResponseError, match="empty pages in a row") as caught:
+        await drain(
+            pages, make_client(api), CursorPaginator("c", body_field("next")), "/x", items="items"
+        )
+
+    assert caught.value.connector == "test"
+    assert len(pages) == MAX_EMPTY_PAGES + 1
+    assert len(api.requests) == MAX_EMPTY_PAGES + 1
+
+
+async def test_a_page_with_items_resets_the_empty_run(make_client: MakeClient) -> None:
+    # Empty pages alternate with full ones far beyond the cap: the listing completes.
+    total = 2 * MAX_EMPTY_PAGES + 4
+
+    def respond(request: httpx.Request) -> httpx.Response:
+        step = len(api.requests)
+        items = ids(step) if step % 2 else []
+        return httpx.Response(
+            200, json={"items": items, "next": None if step == total else f"k{step}"}
+        )
+
+    api = FakeApi(respond)
+    result = await collect(
+        make_client(api), CursorPaginator("c", body_field("next")), "/x", items="items"
+    )
+
+    assert len(result) == total
+    assert flat(result) == [{"id": n} for n in range(1, total + 1, 2)]
 
 
 async def test_single_page(make_client: MakeClient) -> None:
@@ -678,11 +782,12 @@ async def test_non_json_page_raises(make_client: MakeClient) -> None:
 async def test_path_params_are_filled_once_and_kept_across_pages(
     make_client: MakeClient,
 ) -> None:
-    api = FakeApi(
-        lambda r: httpx.Response(
-            200, json=ids(1) if r.url.params.get("c") is None else [], headers={"x-next": "n"}
-        )
-    )
+    def respond(request: httpx.Request) -> httpx.Response:
+        if request.url.params.get("c") is None:
+            return httpx.Response(200, json=ids(1), headers={"x-next": "n"})
+        return httpx.Response(200, json=[])
+
+    api = FakeApi(respond)
     client = make_client(api)
     records = []
     client.add_observer(records.append)
@@ -705,7 +810,9 @@ async def test_next_url_call_records_show_the_template(make_client: MakeClient) 
     api = FakeApi(
         lambda r: httpx.Response(
             200,
-            json={"sims": [] if "PageToken" in r.url.params else ids(1), "next": next_url},
+            json={"sims": [], "next": None}
+            if "PageToken" in r.url.params
+            else {"sims": ids(1), "next": next_url},
         )
     )
     client = make_client(api)

@@ -21,7 +21,7 @@ from cdp_sdk._version import __version__
 from cdp_sdk.errors import CdpError, ConfigurationError, TransientError, UnexpectedResponseError
 from cdp_sdk.http._auth import LOGIN_STARTED, LoginTokenAuth
 from cdp_sdk.http._errors import ErrorTable
-from cdp_sdk.http._paginate import PageRequest, Paginator
+from cdp_sdk.http._paginate import PageRequest, Paginator, PagingError
 from cdp_sdk.http._ratelimit import RateLimiter
 from cdp_sdk.http._retry import IDEMPOTENT_METHODS, RetryPolicy
 
@@ -32,6 +32,10 @@ logger = logging.getLogger("cdp_sdk")
 USER_AGENT = f"cdp-sdk/{__version__}"
 
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+MAX_EMPTY_PAGES = 5
+"""Empty pages in a row that a listing follows because the platform claims more data;
+one more raises :class:`UnexpectedResponseError` instead of paging on forever."""
 
 
 def is_loopback(host: str) -> bool:
@@ -294,8 +298,11 @@ class HttpClient:
         """Stream the pages of a listing, one request at a time.
 
         ``items`` locates the list in the body: a key (``"sims"``), a callable, or ``None``
-        when the body is the list. Iteration stops on the paginator's end signal or an
-        empty page; a repeated page request or a page identical to the previous one raises
+        when the body is the list. Iteration stops on the paginator's end signal, which
+        decides on an empty page too: an empty page that claims more data is followed, or
+        raises :class:`UnexpectedResponseError` where the paginator cannot continue from it,
+        and so does a run of more than :data:`MAX_EMPTY_PAGES` such pages. A repeated page
+        request or a page identical to the previous one raises
         :class:`UnexpectedResponseError` (a vendor paging loop), as does passing
         ``max_pages``.
         """
@@ -304,6 +311,7 @@ class HttpClient:
         )
         seen: set[str] = set()
         previous: Sequence[Any] | None = None
+        empty_run = 0
         while request is not None:
             key = request.key()
             if key in seen:
@@ -327,10 +335,21 @@ class HttpClient:
             if page_items and previous is not None and page_items == previous:
                 raise self._loop_error(path)
             yield Page(page_items, body, response)
-            if not page_items:
-                return
-            previous = page_items
-            request = paginator.next(request, response, body, page_items)
+            try:
+                request = paginator.next(request, response, body, page_items)
+            except PagingError as exc:
+                raise UnexpectedResponseError(
+                    f"{method} {path}: {exc}", connector=self.connector
+                ) from None
+            if page_items:
+                previous, empty_run = page_items, 0
+            elif request is not None:
+                empty_run += 1
+                if empty_run > MAX_EMPTY_PAGES:
+                    raise UnexpectedResponseError(
+                        f"{method} {path}: {empty_run} empty pages in a row claim more data",
+                        connector=self.connector,
+                    )
 
     async def _attempt(
         self,

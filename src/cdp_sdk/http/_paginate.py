@@ -1,10 +1,15 @@
 """Paginators: pure descriptions of how a vendor API pages its lists.
 
 A paginator never does I/O. Given the request for one page and that page's response, it
-returns the request for the next page, or ``None`` when the vendor signals the end.
-:meth:`cdp_sdk.http.HttpClient.paginate` drives it and adds what every style shares: the
-stop on an empty page and the loop guard (a page request seen before, or a page whose items
-repeat the previous page's, raises :class:`~cdp_sdk.errors.UnexpectedResponseError`).
+returns the request for the next page, or ``None`` when the vendor signals the end. The
+vendor's end signal decides, on an empty page too: an empty page ends a listing only where
+nothing else says more data waits (no flag, cursor or count); an empty page that claims more
+is followed where the next request can be built from the answer (a cursor, a next URL, a page
+number) and raises :class:`PagingError` where it cannot (paging that continues from the last
+item). :meth:`cdp_sdk.http.HttpClient.paginate` drives a paginator and adds what every style
+shares: the loop guard (a page request seen before, or a page whose items repeat the previous
+page's, raises :class:`~cdp_sdk.errors.UnexpectedResponseError`) and a cap on runs of empty
+pages that claim more.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ __all__ = [
     "PageNumberPaginator",
     "PageRequest",
     "Paginator",
+    "PagingError",
     "SinglePage",
     "StartAfterPaginator",
     "body_field",
@@ -57,6 +63,12 @@ def header_value(name: str) -> ResponseReader:
     return read
 
 
+class PagingError(Exception):
+    """A paginator cannot build the next request from a page (e.g. an empty page that claims
+    more data, where the next request continues from the last item). ``HttpClient.paginate``
+    raises it as :class:`~cdp_sdk.errors.UnexpectedResponseError` naming the endpoint."""
+
+
 @dataclass(frozen=True)
 class PageRequest:
     """The parts of a page request a paginator may change: URL, query and JSON body."""
@@ -79,7 +91,9 @@ class Paginator(ABC):
 
     ``first`` completes the initial request (page size, first page number); ``next``
     returns the request for the following page, or ``None`` on the vendor's end signal.
-    Both are pure functions of their arguments.
+    ``next`` is called after every page, empty ones included, and raises
+    :class:`PagingError` when the answer claims more data but gives nothing to continue
+    from. Both are pure functions of their arguments.
     """
 
     def first(self, request: PageRequest) -> PageRequest:
@@ -107,8 +121,9 @@ class PageNumberPaginator(Paginator):
     """``page=1,2,...`` with a page size; ends on a last-page flag or a total-pages count.
 
     ``last_page`` reads the vendor's flag (e.g. Jasper's ``lastPage``); ``total_pages``
-    reads the count (e.g. the ``X-Total-Pages`` header of emnify and 1NCE). When neither
-    says anything, a page shorter than ``page_size`` ends the list.
+    reads the count (e.g. the ``X-Total-Pages`` header of emnify and 1NCE). Either one
+    decides, on an empty page too. When neither says anything, an empty page or a page
+    shorter than ``page_size`` ends the list.
     """
 
     page_param: str = "page"
@@ -135,7 +150,7 @@ class PageNumberPaginator(Paginator):
             if total is not None:
                 last = int(total) + self.first_page - 1
                 return None if page >= last else request.with_params(**{self.page_param: page + 1})
-        if self.page_size is not None and len(items) < self.page_size:
+        if not items or (self.page_size is not None and len(items) < self.page_size):
             return None
         return request.with_params(**{self.page_param: page + 1})
 
@@ -146,7 +161,7 @@ class CursorPaginator(Paginator):
 
     Soracom: ``CursorPaginator("last_evaluated_key", header_value("x-soracom-next-key"))``;
     Onomondo: ``CursorPaginator("next_page", body_field("next_page"))``. The list ends
-    when the cursor is absent or empty.
+    when the cursor is absent or empty; an empty page that carries a cursor is followed.
     """
 
     param: str
@@ -170,8 +185,9 @@ class CursorPaginator(Paginator):
 class NextUrlPaginator(Paginator):
     """The body names the URL of the next page (Twilio ``meta.next_page_url``).
 
-    The URL is followed as given (its query replaces ours); :class:`HttpClient` refuses a
-    URL on another host, so credentials never leave the configured platform.
+    The URL is followed as given (its query replaces ours), after an empty page too;
+    :class:`HttpClient` refuses a URL on another host, so credentials never leave the
+    configured platform.
     """
 
     next_url: ResponseReader
@@ -190,6 +206,8 @@ class StartAfterPaginator(Paginator):
     """The next page starts after the last item's id (Hologram ``startafter``).
 
     ``continues`` reads the vendor's more-data flag; without it, an empty page ends the list.
+    An empty page whose flag claims more raises :class:`PagingError`: there is no last item
+    to start after.
     """
 
     param: str
@@ -207,6 +225,8 @@ class StartAfterPaginator(Paginator):
         if self.continues is not None and not _truthy(self.continues(response, body)):
             return None
         if not items:
+            if self.continues is not None:
+                raise PagingError("an empty page claims more data")
             return None
         return request.with_params(**{self.param: self.item_id(items[-1])})
 
@@ -218,6 +238,8 @@ class HasMorePaginator(Paginator):
     ``has_more`` reads the flag; by default an HTTP 202 answer also means "more data"
     (Verizon ThingSpace). ``advance`` builds the next request from the current one and the
     page (e.g. ``largestDeviceIdSeen`` from the last item, or ``earliest`` moved forward).
+    Only the flag (or the 202) ends the list: an empty page that claims more raises
+    :class:`PagingError`, since there is nothing to advance from.
     """
 
     has_more: ResponseReader
@@ -230,7 +252,11 @@ class HasMorePaginator(Paginator):
         more = _truthy(self.has_more(response, body))
         if self.more_on_202 and response.status_code == 202:
             more = True
-        return self.advance(request, response, body, items) if more else None
+        if not more:
+            return None
+        if not items:
+            raise PagingError("an empty page claims more data")
+        return self.advance(request, response, body, items)
 
 
 def _sized(request: PageRequest, size_param: str | None, page_size: int | None) -> PageRequest:
