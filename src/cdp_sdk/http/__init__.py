@@ -9,12 +9,15 @@ import logging as _logging
 from cdp_sdk._redact import RedactingFilter as _RedactingFilter
 from cdp_sdk.http._auth import (
     BasicAuth,
+    ChainedLoginAuth,
     HeaderAuth,
     JsonLoginAuth,
     LoginTokenAuth,
     OAuth2ClientCredentials,
     Token,
+    TokenAuth,
     jwt_expiry,
+    unauthorized,
 )
 from cdp_sdk.http._client import (
     USER_AGENT,
@@ -54,6 +57,7 @@ __all__ = [
     "USER_AGENT",
     "BasicAuth",
     "CallRecord",
+    "ChainedLoginAuth",
     "CursorPaginator",
     "ErrorRule",
     "ErrorTable",
@@ -75,6 +79,7 @@ __all__ = [
     "SinglePage",
     "StartAfterPaginator",
     "Token",
+    "TokenAuth",
     "VendorError",
     "body_field",
     "check_base_url",
@@ -82,6 +87,7 @@ __all__ = [
     "is_loopback",
     "jwt_expiry",
     "parse_error_body",
+    "unauthorized",
 ]
 
 # httpx logs every request URL at INFO; URLs carry ICCIDs, so redact them there too.

@@ -3,9 +3,11 @@
 Static credentials (:class:`BasicAuth`, :class:`HeaderAuth`) add a header to each request.
 Token flows (:class:`LoginTokenAuth` and its subclasses) call a login endpoint on first
 use, cache the token until shortly before it expires, log in again when the platform
-answers 401 (once per request), and make a single login call when many concurrent tasks
-find the token missing or expired together. Secrets stay ``SecretStr`` until the moment a
-header is written.
+refuses the token (a 401 by default; once per request), and make a single login call when
+many concurrent tasks find the token missing or expired together. A flow may stop logging
+in after a number of failed logins in a row, for platforms that lock an account.
+:class:`ChainedLoginAuth` puts the tokens of several flows on every request (an OAuth token
+and a session token). Secrets stay ``SecretStr`` until the moment a header is written.
 """
 
 from __future__ import annotations
@@ -42,13 +44,19 @@ LOGIN_STARTED = "cdp_sdk.login_started"
 
 __all__ = [
     "BasicAuth",
+    "ChainedLoginAuth",
     "HeaderAuth",
     "JsonLoginAuth",
     "LoginTokenAuth",
     "OAuth2ClientCredentials",
     "Token",
+    "TokenAuth",
     "jwt_expiry",
+    "unauthorized",
 ]
+
+Sender = Callable[[httpx.Request], Awaitable[httpx.Response]]
+"""Sends a request as given (no auth flow): how token flows make their login calls."""
 
 
 def _reveal(secret: SecretStr) -> str:
@@ -121,6 +129,11 @@ def jwt_expiry(token: str) -> float | None:
     return value if math.isfinite(value) else None
 
 
+def unauthorized(response: httpx.Response) -> bool:
+    """The default refresh condition of a token flow: the platform answered 401."""
+    return response.status_code == 401
+
+
 def _token_text(value: Any) -> str:
     """The token a login answer carries; ``ValueError`` when it is null, empty or not text."""
     if isinstance(value, bool) or not isinstance(value, str | int) or not str(value).strip():
@@ -128,38 +141,93 @@ def _token_text(value: Any) -> str:
     return str(value)
 
 
-class LoginTokenAuth(httpx.Auth, ABC):
+class TokenAuth(httpx.Auth, ABC):
+    """Base of the flows that log in for tokens.
+
+    :class:`~cdp_sdk.http.HttpClient` binds such a flow to its connector (the name, the
+    error table that classifies a failed login, the base URL that login paths are relative
+    to, and a sender that sends a login call as it is), and its ``authenticate()`` calls
+    :meth:`login`. The flows run on ``httpx.AsyncClient`` only.
+    """
+
+    requires_response_body = True
+
+    @abstractmethod
+    def bind(
+        self,
+        *,
+        connector: str,
+        errors: ErrorTable,
+        base_url: str | None = None,
+        send: Sender | None = None,
+    ) -> None:
+        """Name the connector, the error table for a failed login, the base URL (with any
+        deployment prefix) that login paths are relative to, and how login calls are sent."""
+
+    @property
+    @abstractmethod
+    def token_valid(self) -> bool:
+        """Whether every token the flow needs is cached and not about to expire."""
+
+    @abstractmethod
+    def invalidate(self) -> None:
+        """Forget the cached tokens; the next request logs in again."""
+
+    @abstractmethod
+    async def login(self, send: Sender, url: str, *, force: bool = True) -> None:
+        """Log in now through ``send`` (``force=False``: only where no token is valid)."""
+
+    def sync_auth_flow(
+        self, request: httpx.Request
+    ) -> Generator[httpx.Request, httpx.Response, None]:
+        raise RuntimeError("cdp-sdk token flows run on httpx.AsyncClient")
+
+
+class LoginTokenAuth(TokenAuth):
     """Base of the flows that trade credentials for a token at a login endpoint.
 
     Subclasses say how to build the login request and how to read its answer; this class
     does the rest:
 
     - no call before the first request (``connect()`` stays offline);
-    - the token is reused until ``refresh_margin`` seconds before ``Token.expires_at``;
-    - a 401 on a request with a cached token triggers one new login and one resend;
+    - the token is reused until ``refresh_margin`` seconds before ``Token.expires_at``
+      (a token without ``expires_at`` is kept until the platform refuses it);
+    - an answer that ``refresh_on`` matches (by default a 401) on a request with a cached
+      token triggers one new login and one resend;
     - concurrent tasks that need a token wait for a single login (an ``asyncio.Lock``);
-    - a refused login raises :class:`~cdp_sdk.errors.AuthenticationError`.
+    - a refused login raises :class:`~cdp_sdk.errors.AuthenticationError`;
+    - with ``max_failed_logins``, that many failed logins in a row (refused, unreadable or
+      cut off) stop all further logins of this flow: each later request raises
+      :class:`~cdp_sdk.errors.AuthenticationError` without a call, for platforms that lock
+      an account after repeated failures. A successful login resets the count.
 
     The flow runs on ``httpx.AsyncClient`` (the sync facade drives it from its loop thread).
     """
-
-    requires_response_body = True
 
     def __init__(
         self,
         *,
         refresh_margin: float = 60.0,
         clock: Callable[[], float] = time.time,
+        refresh_on: Callable[[httpx.Response], bool] = unauthorized,
+        max_failed_logins: int | None = None,
     ) -> None:
+        if max_failed_logins is not None and max_failed_logins < 1:
+            raise ValueError("max_failed_logins must be at least 1")
         self.refresh_margin = refresh_margin
         self._clock = clock
+        self.refresh_on = refresh_on
+        self.max_failed_logins = max_failed_logins
         self._token: Token | None = None
         self._lock = asyncio.Lock()
         self._failure: CdpError | None = None
         self.connector = "unknown"
         self.errors = ErrorTable()
         self.base_url: str | None = None
+        self.send: Sender | None = None
         self.logins = 0
+        self.failed_logins = 0
+        """Failed logins in a row (refused, unreadable or cut off)."""
 
     @abstractmethod
     def login_request(self, request: httpx.Request) -> httpx.Request:
@@ -169,12 +237,18 @@ class LoginTokenAuth(httpx.Auth, ABC):
     def parse_login(self, response: httpx.Response) -> Token:
         """The token in a successful login response."""
 
-    def bind(self, *, connector: str, errors: ErrorTable, base_url: str | None = None) -> None:
-        """Name the connector, the error table for a failed login, and the base URL
-        (with any deployment prefix) that login paths are relative to."""
+    def bind(
+        self,
+        *,
+        connector: str,
+        errors: ErrorTable,
+        base_url: str | None = None,
+        send: Sender | None = None,
+    ) -> None:
         self.connector = connector
         self.errors = errors
         self.base_url = base_url
+        self.send = send
 
     def endpoint(self, request: httpx.Request, path: str) -> httpx.URL:
         """The absolute URL of a login ``path``: under the bound base URL, else the request's."""
@@ -194,11 +268,6 @@ class LoginTokenAuth(httpx.Auth, ABC):
         """Forget the cached token; the next request logs in again."""
         self._token = None
 
-    def sync_auth_flow(
-        self, request: httpx.Request
-    ) -> Generator[httpx.Request, httpx.Response, None]:
-        raise RuntimeError("cdp-sdk token flows run on httpx.AsyncClient")
-
     async def async_auth_flow(
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
@@ -206,24 +275,40 @@ class LoginTokenAuth(httpx.Auth, ABC):
             stale, attempts = self._token, self.logins
             async with self._lock:
                 self._raise_failure_since(attempts)
-                # Skip the login when another task stored a new token while this one waited,
-                # even one already inside the refresh margin (short lifetime, clock skew).
-                if self._token is None or (self._token is stale and not self.token_valid):
-                    login = yield self._login_request(request)
-                    await self._accept(login)
+                if self._needs_login(stale, force=False):
+                    login = self._login_request(request)
+                    try:
+                        answer = yield login
+                    except BaseException:
+                        self.failed_logins += 1  # cut off: it may have reached the platform
+                        raise
+                    await self._accept(answer)
         used = self._token
         self._apply(request, used)
         response = yield request
-        if response.status_code != 401:
+        if not self.refresh_on(response):
             return
         attempts = self.logins
         async with self._lock:
             self._raise_failure_since(attempts)
-            if self._token is used:
-                login = yield self._login_request(request)
-                await self._accept(login)
+            if self._needs_login(used, force=True):
+                login = self._login_request(request)
+                try:
+                    answer = yield login
+                except BaseException:
+                    self.failed_logins += 1
+                    raise
+                await self._accept(answer)
         self._apply(request, self._token)
         yield request
+
+    def _needs_login(self, stale: Token | None, *, force: bool) -> bool:
+        """Whether a login is still due after waiting for the lock: not when another task
+        stored a new token meanwhile, even one already inside the refresh margin (short
+        lifetime, clock skew). ``force``: the platform refused ``stale``."""
+        if self._token is None:
+            return True
+        return self._token is stale and (force or not self.token_valid)
 
     def _raise_failure_since(self, attempts: int) -> None:
         # A login failed while this task waited for the lock: share that answer instead of
@@ -231,7 +316,33 @@ class LoginTokenAuth(httpx.Auth, ABC):
         if self.logins != attempts and self._failure is not None:
             raise copy.copy(self._failure)
 
+    def _check_failed_logins(self) -> None:
+        """Refuse to log in again after ``max_failed_logins`` failures in a row."""
+        limit = self.max_failed_logins
+        if limit is None or self.failed_logins < limit:
+            return
+        last = self._failure
+        reason = f": {last.message}" if last is not None else ""
+        raise AuthenticationError(
+            f"{self.failed_logins} logins in a row failed, so no further login is attempted "
+            "(repeated failed logins can lock the account); check the credentials and "
+            f"connect again{reason}",
+            connector=self.connector,
+            status_code=last.status_code if last is not None else None,
+            vendor_code=last.vendor_code if last is not None else None,
+            request_id=last.request_id if last is not None else None,
+        )
+
+    async def _send_login(self, send: Sender, login: httpx.Request) -> httpx.Response:
+        """``send(login)``; a login cut off counts as a failed one (it may have arrived)."""
+        try:
+            return await send(login)
+        except BaseException:
+            self.failed_logins += 1
+            raise
+
     def _login_request(self, request: httpx.Request) -> httpx.Request:
+        self._check_failed_logins()
         login = self.login_request(request)
         login.extensions[LOGIN_STARTED] = time.monotonic()  # journaled by HttpClient
         user_agent = request.headers.get("User-Agent")
@@ -252,15 +363,18 @@ class LoginTokenAuth(httpx.Auth, ABC):
             if not force and self.token_valid:
                 return
             self._token = None
-            await self._accept(await send(self._login_request(httpx.Request("GET", url))))
+            login = self._login_request(httpx.Request("GET", url))
+            await self._accept(await self._send_login(send, login))
 
     async def _accept(self, response: httpx.Response) -> None:
         try:
             self._token = await self._read_login(response)
         except CdpError as error:
             self._failure = error
+            self.failed_logins += 1
             raise
         self._failure = None
+        self.failed_logins = 0
 
     async def _read_login(self, response: httpx.Response) -> Token:
         await response.aread()
@@ -298,8 +412,12 @@ class LoginTokenAuth(httpx.Auth, ABC):
 class JsonLoginAuth(LoginTokenAuth):
     """Login by POSTing a JSON body to ``path``; the token is a field of the JSON answer.
 
-    The lifetime comes from ``expires_in_field`` when given, else from the token's JWT
-    ``exp`` claim, else ``default_lifetime`` seconds.
+    The token is sent as ``<header>: <scheme> <token>`` (by default
+    ``Authorization: Bearer <token>``; ``scheme=None`` sends the bare token, e.g.
+    ``VZ-M2M-Token: <token>``). The lifetime comes from ``expires_in_field`` when given,
+    else from the token's JWT ``exp`` claim, else ``default_lifetime`` seconds;
+    ``default_lifetime=None`` keeps such a token until the platform refuses it (see
+    ``refresh_on``).
     """
 
     def __init__(
@@ -309,11 +427,22 @@ class JsonLoginAuth(LoginTokenAuth):
         *,
         token_field: str,
         expires_in_field: str | None = None,
-        default_lifetime: float = 3600.0,
+        default_lifetime: float | None = 3600.0,
+        header: str = "Authorization",
+        scheme: str | None = "Bearer",
         refresh_margin: float = 60.0,
         clock: Callable[[], float] = time.time,
+        refresh_on: Callable[[httpx.Response], bool] = unauthorized,
+        max_failed_logins: int | None = None,
     ) -> None:
-        super().__init__(refresh_margin=refresh_margin, clock=clock)
+        super().__init__(
+            refresh_margin=refresh_margin,
+            clock=clock,
+            refresh_on=refresh_on,
+            max_failed_logins=max_failed_logins,
+        )
+        self.header = header
+        self.scheme = scheme
         self.path = path
         self._payload = dict(payload)
         for value in self._payload.values():
@@ -333,13 +462,17 @@ class JsonLoginAuth(LoginTokenAuth):
     def parse_login(self, response: httpx.Response) -> Token:
         body: dict[str, Any] = response.json()
         token = _token_text(body[self.token_field])
-        return Token.bearer(token, expires_at=self._expiry(body, token))
+        value = f"{self.scheme} {token}" if self.scheme else token
+        return Token.of({self.header: value}, expires_at=self._expiry(body, token))
 
-    def _expiry(self, body: Mapping[str, Any], token: str) -> float:
+    def _expiry(self, body: Mapping[str, Any], token: str) -> float | None:
         now = self._clock()
         if self.expires_in_field and self.expires_in_field in body:
             return now + float(body[self.expires_in_field])
-        return jwt_expiry(token) or now + self.default_lifetime
+        expiry = jwt_expiry(token)
+        if expiry is not None:
+            return expiry
+        return None if self.default_lifetime is None else now + self.default_lifetime
 
 
 class OAuth2ClientCredentials(LoginTokenAuth):
@@ -363,8 +496,15 @@ class OAuth2ClientCredentials(LoginTokenAuth):
         default_lifetime: float = 3600.0,
         refresh_margin: float = 60.0,
         clock: Callable[[], float] = time.time,
+        refresh_on: Callable[[httpx.Response], bool] = unauthorized,
+        max_failed_logins: int | None = None,
     ) -> None:
-        super().__init__(refresh_margin=refresh_margin, clock=clock)
+        super().__init__(
+            refresh_margin=refresh_margin,
+            clock=clock,
+            refresh_on=refresh_on,
+            max_failed_logins=max_failed_logins,
+        )
         self.token_path = token_path
         self.client_id = client_id
         self._client_secret = client_secret
@@ -401,3 +541,107 @@ class OAuth2ClientCredentials(LoginTokenAuth):
         lifetime = float(expires_in) if expires_in is not None else self.default_lifetime
         token = _token_text(body["access_token"])
         return Token.bearer(token, expires_at=self._clock() + lifetime)
+
+
+class ChainedLoginAuth(TokenAuth):
+    """Several login-token flows whose tokens all go on every request, in order.
+
+    Verizon ThingSpace, for one, wants an OAuth token and a session token on each call,
+    and its session login needs the OAuth token. The flows log in in the order given, and
+    each login call carries the headers of the flows before it. Each flow keeps its own
+    token, lifetime, lock, refresh condition (``refresh_on``) and failed-login count:
+
+    - a request whose answer a flow's ``refresh_on`` matches (the first such flow) makes
+      that flow log in again, once, and the request is resent;
+    - a login refused in a way that an earlier flow's ``refresh_on`` matches (a stale OAuth
+      token on the session login) makes that earlier flow log in again, and the login is
+      retried once.
+
+    Logins are sent through the sender :class:`~cdp_sdk.http.HttpClient` binds (journaled
+    like every call); concurrent tasks wait for a single login of each flow.
+    """
+
+    def __init__(self, *flows: LoginTokenAuth) -> None:
+        if not flows:
+            raise ValueError("a chain needs at least one login flow")
+        self.flows = flows
+        self.send: Sender | None = None
+
+    def bind(
+        self,
+        *,
+        connector: str,
+        errors: ErrorTable,
+        base_url: str | None = None,
+        send: Sender | None = None,
+    ) -> None:
+        for flow in self.flows:
+            flow.bind(connector=connector, errors=errors, base_url=base_url, send=send)
+        self.send = send
+
+    @property
+    def token_valid(self) -> bool:
+        return all(flow.token_valid for flow in self.flows)
+
+    def invalidate(self) -> None:
+        for flow in self.flows:
+            flow.invalidate()
+
+    async def login(self, send: Sender, url: str, *, force: bool = True) -> None:
+        request = httpx.Request("GET", url)
+        for index, flow in enumerate(self.flows):
+            if force or not flow.token_valid:
+                await self._login(index, request, send, stale=flow._token, force=force)
+
+    async def async_auth_flow(
+        self, request: httpx.Request
+    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        send = self.send
+        if send is None:
+            raise RuntimeError("bind the chain to an HttpClient before use")
+        for index, flow in enumerate(self.flows):
+            if not flow.token_valid:
+                await self._login(index, request, send, stale=flow._token, force=False)
+        used = [flow._token for flow in self.flows]
+        self._apply_all(request)
+        response = yield request
+        refused = self._refresher(response, len(self.flows))
+        if refused is None:
+            return
+        await self._login(refused, request, send, stale=used[refused], force=True)
+        self._apply_all(request)
+        yield request
+
+    def _refresher(self, response: httpx.Response, before: int) -> int | None:
+        """The first flow (among the first ``before``) whose token ``response`` refuses."""
+        for index, flow in enumerate(self.flows[:before]):
+            if flow.refresh_on(response):
+                return index
+        return None
+
+    def _apply_all(self, request: httpx.Request, before: int | None = None) -> None:
+        for flow in self.flows[:before]:
+            LoginTokenAuth._apply(request, flow._token)
+
+    async def _login(
+        self, index: int, request: httpx.Request, send: Sender, *, stale: Token | None, force: bool
+    ) -> None:
+        """Log flow ``index`` in (unless another task just did), carrying the tokens of the
+        flows before it; a stale earlier token is renewed once along the way."""
+        flow = self.flows[index]
+        attempts = flow.logins
+        async with flow._lock:
+            flow._raise_failure_since(attempts)
+            if not flow._needs_login(stale, force=force):
+                return
+            for retry in (False, True):
+                login = flow._login_request(request)
+                self._apply_all(login, before=index)
+                response = await flow._send_login(send, login)
+                earlier: int | None = None if retry else self._refresher(response, index)
+                if earlier is None:
+                    await flow._accept(response)
+                    return
+                await response.aclose()
+                renew = self.flows[earlier]
+                await self._login(earlier, request, send, stale=renew._token, force=True)

@@ -19,7 +19,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, sto
 from cdp_sdk._redact import redact_text
 from cdp_sdk._version import __version__
 from cdp_sdk.errors import CdpError, ConfigurationError, TransientError, UnexpectedResponseError
-from cdp_sdk.http._auth import LOGIN_STARTED, LoginTokenAuth
+from cdp_sdk.http._auth import LOGIN_STARTED, TokenAuth
 from cdp_sdk.http._errors import ErrorTable
 from cdp_sdk.http._paginate import PageRequest, Paginator, PagingError
 from cdp_sdk.http._ratelimit import RateLimiter
@@ -131,8 +131,13 @@ class HttpClient:
         self.limiter = limiter or RateLimiter(None)
         self.errors = errors or ErrorTable()
         self.auth = auth
-        if isinstance(auth, LoginTokenAuth):
-            auth.bind(connector=connector, errors=self.errors, base_url=self.base_url)
+        if isinstance(auth, TokenAuth):
+            auth.bind(
+                connector=connector,
+                errors=self.errors,
+                base_url=self.base_url,
+                send=self._send_as_is,
+            )
         self._origin = urlsplit(self.base_url)[:2]
         self.sleep = sleep
         """The async sleep between retries (replaceable in tests)."""
@@ -175,6 +180,11 @@ class HttpClient:
         """Run ``hook`` on every response (an ``httpx`` event hook; e.g. a recorder)."""
         self._client.event_hooks["response"].append(hook)
 
+    async def _send_as_is(self, request: httpx.Request) -> httpx.Response:
+        """Send a login call of a token flow without any auth flow (journaled by the
+        response hook; inside the rate-limiter slot of the call that needed the login)."""
+        return await self._client.send(request, auth=None)
+
     async def aclose(self) -> None:
         """Close the connection pool."""
         await self._client.aclose()
@@ -185,7 +195,7 @@ class HttpClient:
         ``force=False`` keeps a valid cached token (a login only when needed).
         """
         auth = self.auth
-        if not isinstance(auth, LoginTokenAuth):
+        if not isinstance(auth, TokenAuth):
             return False
 
         async def send(request: httpx.Request) -> httpx.Response:
