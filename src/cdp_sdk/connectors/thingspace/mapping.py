@@ -257,8 +257,8 @@ def to_subscription(record: Mapping[str, Any]) -> Subscription:
         status=status,
         status_raw=raw_state,
         tariff=_text(carrier.get("servicePlan")),
-        created_at=parse_datetime(record.get("createdAt")),
-        activated_at=parse_datetime(record.get("lastActivationDate")),
+        created_at=_instant(record.get("createdAt")),
+        activated_at=_instant(record.get("lastActivationDate")),
         ip_address=_ip_address(record.get("ipAddress")),
         tags=tags,
         extra=extra,
@@ -625,8 +625,13 @@ def _pairs(value: Any, name: str) -> list[tuple[str, str]]:
     return pairs
 
 
+def _instant(value: Any) -> datetime | None:
+    """A response date-time: ISO 8601 with an offset, else UTC as Verizon documents."""
+    return parse_datetime(value, assume_utc=True)
+
+
 def _required_instant(value: Any, name: str) -> datetime:
-    moment = parse_datetime(value, assume_utc=True)
+    moment = _instant(value)
     if moment is None:
         raise ValueError(f"{name}: missing")
     return moment
