@@ -227,6 +227,31 @@ async def test_an_answer_the_condition_does_not_match_is_not_a_refresh(
     assert calls == ["/session/login", "/v1/things"]
 
 
+@pytest.mark.parametrize("chained", [True, False], ids=["chain", "single"])
+async def test_a_streamed_answer_is_read_before_the_refresh_condition(
+    make_client: MakeClient, chained: bool
+) -> None:
+    # A transport that streams its answers: refresh_on reads a body nobody read yet.
+    api = TwoTokenApi()
+    api.oauth = "fixed"
+    refused = [True]
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/things" and refused.pop() if refused else False:
+            body = json.dumps({"errorCode": EXPIRED}).encode()
+            return httpx.Response(400, stream=httpx.ByteStream(body))
+        if not chained:
+            request.headers["Authorization"] = "Bearer fixed"
+        return await api.handler(request)
+
+    auth = chain() if chained else session_flow(FakeClock())
+    client = make_client(auth, handler)
+    response = await client.request("GET", "/v1/things")
+
+    assert response.json() == {"ok": True}
+    assert api.session_logins == 2
+
+
 def test_the_default_refresh_condition_is_a_401() -> None:
     assert unauthorized(httpx.Response(401))
     assert not unauthorized(httpx.Response(400))

@@ -286,6 +286,7 @@ class LoginTokenAuth(TokenAuth):
         used = self._token
         self._apply(request, used)
         response = yield request
+        await response.aread()  # refresh_on may read the body
         if not self.refresh_on(response):
             return
         attempts = self.logins
@@ -605,6 +606,7 @@ class ChainedLoginAuth(TokenAuth):
         used = [flow._token for flow in self.flows]
         self._apply_all(request)
         response = yield request
+        await response.aread()  # the flows' refresh_on may read the body
         refused = self._refresher(response, len(self.flows))
         if refused is None:
             return
