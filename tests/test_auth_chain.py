@@ -380,6 +380,25 @@ async def test_a_401_renews_the_oauth_token_and_keeps_the_session(
     ]
 
 
+async def test_both_stale_tokens_are_renewed_in_one_request(make_client: MakeClient) -> None:
+    # After an idle hour: the bearer is refused first, then the session.
+    api = TwoTokenApi()
+    client = make_client(chain(), api.handler)
+    await client.request("GET", "/v1/things")
+    api.oauth, api.session = "rotated", None
+
+    response = await client.request("GET", "/v1/things")
+
+    assert response.json() == {"ok": True}
+    assert (api.oauth_logins, api.session_logins) == (2, 2)
+    assert [(h["authorization"], h["x-session"]) for h in api.api_calls] == [
+        ("Bearer oauth-1", "session-1"),
+        ("Bearer oauth-1", "session-1"),
+        ("Bearer oauth-2", "session-1"),
+        ("Bearer oauth-2", "session-2"),
+    ]
+
+
 async def test_the_oauth_token_is_renewed_before_it_expires(make_client: MakeClient) -> None:
     api = TwoTokenApi()
     clock = FakeClock()

@@ -553,7 +553,8 @@ class ChainedLoginAuth(TokenAuth):
     token, lifetime, lock, refresh condition (``refresh_on``) and failed-login count:
 
     - a request whose answer a flow's ``refresh_on`` matches (the first such flow) makes
-      that flow log in again, once, and the request is resent;
+      that flow log in again and the request is resent; each flow does so at most once
+      per request (after an idle hour both an OAuth token and a session may be stale);
     - a login refused in a way that an earlier flow's ``refresh_on`` matches (a stale OAuth
       token on the session login) makes that earlier flow log in again, and the login is
       retried once.
@@ -603,16 +604,17 @@ class ChainedLoginAuth(TokenAuth):
         for index, flow in enumerate(self.flows):
             if not flow.token_valid:
                 await self._login(index, request, send, stale=flow._token, force=False)
-        used = [flow._token for flow in self.flows]
-        self._apply_all(request)
-        response = yield request
-        await response.aread()  # the flows' refresh_on may read the body
-        refused = self._refresher(response, len(self.flows))
-        if refused is None:
-            return
-        await self._login(refused, request, send, stale=used[refused], force=True)
-        self._apply_all(request)
-        yield request
+        renewed: set[int] = set()
+        while True:
+            used = [flow._token for flow in self.flows]
+            self._apply_all(request)
+            response = yield request
+            await response.aread()  # the flows' refresh_on may read the body
+            refused = self._refresher(response, len(self.flows))
+            if refused is None or refused in renewed:
+                return
+            renewed.add(refused)  # each flow logs in again at most once per request
+            await self._login(refused, request, send, stale=used[refused], force=True)
 
     def _refresher(self, response: httpx.Response, before: int) -> int | None:
         """The first flow (among the first ``before``) whose token ``response`` refuses."""

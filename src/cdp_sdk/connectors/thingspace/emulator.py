@@ -358,13 +358,12 @@ class ThingSpaceEmulator(Emulator):
                 maximum=MAX_DEVICES,
             )
             wanted = self._filter(body)
+            by_id = "largestDeviceIdSeen" in body
+            largest = _whole(body["largestDeviceIdSeen"], 0, None) if by_id else 0
+            earliest = None if by_id else _instant_or_none(body.get("earliest"))
         except _Refused as refused:
             return refused.response
-        if "largestDeviceIdSeen" in body:
-            try:
-                largest = _whole(body["largestDeviceIdSeen"], 0, None)
-            except _Refused as refused:
-                return refused.response
+        if by_id:
             start = bisect.bisect_right(self._serials, largest)
             found, more = _take(self._ordered, start, size, wanted)
             answer: dict[str, Any] = {
@@ -373,7 +372,6 @@ class ThingSpaceEmulator(Emulator):
             }
             answer["largestDeviceIdSeen"] = found[-1].serial if found else largest
             return json_response(answer, 202 if more else 200)
-        earliest = _instant_or_none(body.get("earliest"))
         start = 0 if earliest is None else bisect.bisect_left(self._dates, earliest)
         found, more = _take(self._by_date, start, size, wanted)
         return json_response(
