@@ -49,7 +49,10 @@ def test_demo_syncs_every_built_in_platform_and_summarizes(tmp_path: Path) -> No
     assert result.exit_code == 0, result.output
     assert result.stderr == ""
     out = result.stdout
-    assert out.startswith("cdp demo: 5 emulated platforms, 200 synthetic SIMs, no network")
+    platforms = len(PLATFORMS)
+    assert out.startswith(
+        f"cdp demo: {platforms} emulated platforms, {40 * platforms} synthetic SIMs, no network"
+    )
     assert "First run: a full sync." in out
     names = [p.connector for p in PLATFORMS]
 
@@ -84,6 +87,7 @@ def test_demo_syncs_every_built_in_platform_and_summarizes(tmp_path: Path) -> No
         assert set(usage) == set(names)
         assert usage["jasper"][6] == "by billing cycle, per SIM"
         assert usage["1nce"][6] == "daily, per SIM"
+        assert usage["thingspace"][6] == "daily, per SIM"
         assert usage["sandbox"][6] == "daily, account totals"
         assert all(row[2].endswith("B") for row in usage.values())  # data, in bytes units
 
@@ -156,7 +160,7 @@ def test_run_demo_needs_no_command_line(tmp_path: Path) -> None:
         assert sorted(store.accounts()) == sorted(p.connector for p in PLATFORMS)
     with Demo(tmp_path / "demo", size=8) as demo:
         assert not demo.first_run
-        assert demo.sims == 40
+        assert demo.sims == 8 * len(PLATFORMS)
         assert set(demo.plan.accounts["jasper"]) == set(Entity)  # per-SIM data included
         assert len(demo.plan.groups) == 1
 

@@ -59,6 +59,7 @@ class Emulated(StrEnum):
     EMNIFY = "emnify"
     ONENCE = "1nce"
     SORACOM = "soracom"
+    THINGSPACE = "thingspace"
 
 
 class TagSource(StrEnum):
@@ -836,11 +837,11 @@ def demo(
             "--size",
             min=1,
             help="SIMs per platform (default: 1,000 sandbox, 800 emnify and soracom, 300 "
-            "jasper and 1nce, whose usage is read SIM by SIM: 3,200 in all).",
+            "jasper, 1nce and thingspace, whose usage is read SIM by SIM: 3,500 in all).",
         ),
     ] = None,
 ) -> None:
-    """Sync five emulated platforms into a local store and summarize it (offline)."""
+    """Sync six emulated platforms into a local store and summarize it (offline)."""
     from cdp_sdk.cli._demo import Demo
     from cdp_sdk.cli._queries import (
         invoice_totals,

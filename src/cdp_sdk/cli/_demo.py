@@ -68,7 +68,7 @@ class Demo:
     Args:
         directory: where ``cdp.toml`` and ``cdp.db`` go (created if missing). A directory
             holding a workspace file or store that the demo did not write is refused.
-        size: SIMs per platform (default: each platform's demo size, 3,200 SIMs in all).
+        size: SIMs per platform (default: each platform's demo size, 3,500 SIMs in all).
         today: the fleets' today (default: the current UTC date).
         options: how far back and in which windows to sync.
     """
