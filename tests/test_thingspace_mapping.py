@@ -153,6 +153,20 @@ def test_the_first_identifier_of_a_kind_wins() -> None:
     assert ids == {"imei": "1", "esn": "3"}
 
 
+def test_identifiers_without_a_value_or_a_text_kind_are_skipped() -> None:
+    ids = mapping.device_ids(
+        {
+            "deviceIds": [
+                {"id": "", "kind": "imei"},
+                {"id": "1", "kind": 7},
+                {"id": True, "kind": "esn"},
+                {"id": " 5 ", "kind": "imei"},
+            ]
+        }
+    )
+    assert ids == {"imei": "5"}
+
+
 def test_an_mdn_without_msisdn_gets_the_north_american_country_code() -> None:
     record = device(deviceIds=[{"id": ICCID, "kind": "iccid"}, {"id": "5086303371", "kind": "mdn"}])
     sim = mapping.to_subscription(record)
@@ -525,6 +539,12 @@ def test_one_sms_direction_only_gives_the_total() -> None:
     assert data.extra == {"source": "Raw Usage", "servicePlan": "servicePlan0"}
 
 
+def test_a_day_that_ends_now_is_final() -> None:
+    [data] = mapping.to_usage(ICCID, {"bytesUsed": 1, "timestamp": "2024-06-14T12:00:00Z"}, now=NOW)
+    assert data.end == NOW
+    assert data.final
+
+
 def test_a_day_not_over_is_not_final() -> None:
     record = {"bytesUsed": 1, "timestamp": "2024-06-15T00:00:00Z"}
     [data] = mapping.to_usage(ICCID, record, now=NOW)
@@ -712,6 +732,18 @@ def test_event_kinds(event_type: str | None, kind: AuditKind) -> None:
     )
     assert event.kind is kind
     assert event.field == ("state" if kind is AuditKind.STATUS_CHANGE else None)
+
+
+def test_history_extended_attributes_are_kept() -> None:
+    record = {
+        "occurredAt": "2024-06-01T00:00:00Z",
+        "eventType": "Device Move",
+        "extendedAttributes": [{"key": "FromAccount", "value": "0000123456-00002"}],
+    }
+    event = mapping.to_audit_event(ICCID, record)
+    assert event.extra == {"extendedAttributes": {"FromAccount": "0000123456-00002"}}
+    assert event.description == "Device Move"
+    assert event.actor is None
 
 
 def test_an_entry_without_time_is_malformed() -> None:
