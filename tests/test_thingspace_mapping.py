@@ -327,6 +327,11 @@ def test_activation_modes_follow_the_state_table() -> None:
     assert modes["deactive"].billable is False  # deactivated: not billed
     assert modes["suspend"].billable is None  # billed, or not: the docs disagree
     assert modes["pre-active"].billable is False
+    assert modes["pending deactivation"].billable is True  # still in service
+    assert modes["pending suspend"].billable is True
+    assert modes["pending preactive"].billable is False
+    assert modes["pending activation"].billable is None
+    assert modes["pending resume"].billable is None
     assert {name for name, mode in modes.items() if mode.settable} == {
         "active",
         "suspend",
@@ -559,6 +564,11 @@ def test_a_day_with_an_offset_is_the_day_from_that_instant() -> None:
     assert data.end == datetime(2024, 6, 2, 4, tzinfo=UTC)
 
 
+def test_a_day_without_an_offset_is_utc() -> None:
+    [data] = mapping.to_usage(ICCID, {"bytesUsed": 1, "timestamp": "2024-06-01T00:00:00"}, now=NOW)
+    assert data.start == datetime(2024, 6, 1, tzinfo=UTC)
+
+
 def test_a_record_without_counters_gives_nothing() -> None:
     assert mapping.to_usage(ICCID, {"timestamp": "2024-06-01T00:00:00Z"}, now=NOW) == []
 
@@ -656,6 +666,17 @@ def test_event_keys_are_read_without_regard_to_case() -> None:
     [session], still_open = mapping.sessions(ICCID, events, open_start=None)
     assert session.quantity == 7
     assert still_open is None
+
+
+def test_a_stop_without_bytes_used_counts_zero() -> None:
+    events = [
+        {
+            "connectionEventAttributes": [{"key": "Event", "value": "Stop"}],
+            "occurredAt": "2024-06-01T01:00:00Z",
+        }
+    ]
+    [session], _ = mapping.sessions(ICCID, events, open_start=None)
+    assert session.quantity == 0
 
 
 def test_an_event_without_time_is_malformed() -> None:
