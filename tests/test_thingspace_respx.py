@@ -39,6 +39,7 @@ from cdp_sdk import (
     UnexpectedResponseError,
 )
 from cdp_sdk.connectors.thingspace import ThingSpaceConnector
+from cdp_sdk.connectors.thingspace.connector import parse_error_body
 from cdp_sdk.testing import FakeSleep
 
 BASE = "https://thingspace.verizon.com"
@@ -182,6 +183,15 @@ def test_a_missing_setting_is_named() -> None:
 
 
 # -- auth ---------------------------------------------------------------------------------
+
+
+async def test_the_basic_pair_is_the_key_and_secret_as_given(api: respx.MockRouter) -> None:
+    # Verizon: base64 of "key:secret"; no form-encoding of "+", "/" or "=" first.
+    secret = "s3cr+t/with=signs"
+    async with cdp_sdk.connect_async("thingspace", **{**SETTINGS, "app_secret": secret}) as ts:
+        await ts.check()
+    pair = base64.b64encode(f"{APP_KEY}:{secret}".encode()).decode()
+    assert api["oauth"].calls[0].request.headers["Authorization"] == f"Basic {pair}"
 
 
 async def test_both_tokens_are_fetched_once_and_sent_on_every_call(
@@ -446,6 +456,14 @@ async def test_an_unknown_account_is_not_found(api: respx.MockRouter, ts: AsyncC
         [sim async for sim in ts.subscriptions()]
     assert caught.value.vendor_code == "REQUEST_FAILED.AccountNotFound"
     assert caught.value.status_code == 400
+
+
+async def test_a_lookup_is_retried_after_a_server_error(
+    api: respx.MockRouter, ts: AsyncConnector, sleep: FakeSleep
+) -> None:
+    route = devices_route(api, httpx.Response(502), one_device(device()))
+    assert (await ts.subscription(ICCID)).iccid == ICCID
+    assert route.call_count == 2
 
 
 async def test_listing_is_retried_after_a_server_error(
@@ -761,6 +779,17 @@ async def test_daily_usage_pages_by_moving_earliest(
     ]
 
 
+async def test_usage_reaches_back_30_days_by_default(
+    api: respx.MockRouter, ts: AsyncConnector
+) -> None:
+    route = api.post("/api/m2m/v1/devices/usage/actions/list").respond(
+        json={"hasMoreData": False, "usageHistory": []}
+    )
+    assert [r async for r in ts.usage(ICCID, end=date(2024, 6, 15))] == []
+    assert body_of(route.calls[0])["earliest"] == "2024-05-16T00:00:00Z"
+    assert body_of(route.calls[0])["latest"] == "2024-06-15T00:00:00Z"
+
+
 async def test_usage_outside_the_range_is_dropped(
     api: respx.MockRouter, ts: AsyncConnector
 ) -> None:
@@ -950,6 +979,47 @@ async def test_provisioning_history_pages_and_maps(
     assert body_of(route.calls[1])["earliest"] == "2015-12-17T18:56:13Z"
 
 
+async def test_history_reaches_back_a_year_and_keeps_the_window_half_open(
+    api: respx.MockRouter, ts: AsyncConnector
+) -> None:
+    route = api.post("/api/m2m/v1/devices/history/actions/list").respond(
+        json={
+            "provisioningHistory": [
+                provisioning("2023-06-15T23:59:59Z", "Activate"),  # before start
+                provisioning("2023-06-16T00:00:00", "Suspend"),  # at start (UTC: no offset)
+                provisioning("2024-06-14T23:59:59Z", "Restore"),
+                provisioning("2024-06-15T00:00:00Z", "Deactivate"),  # at end: excluded
+            ],
+            "hasMoreData": False,
+        }
+    )
+    events = [e async for e in ts.audit_events(ICCID, end=date(2024, 6, 15))]
+    assert [e.new_value for e in events] == ["Suspend", "Restore"]
+    assert body_of(route.calls[0])["earliest"] == "2023-06-16T00:00:00Z"
+
+
+async def test_history_pages_move_from_a_time_without_offset(
+    api: respx.MockRouter, ts: AsyncConnector
+) -> None:
+    route = api.post("/api/m2m/v1/devices/history/actions/list").mock(
+        side_effect=[
+            httpx.Response(
+                202,
+                json={
+                    "provisioningHistory": [provisioning("2024-01-02T03:04:05", "Suspend")],
+                    "hasMoreData": True,
+                },
+            ),
+            httpx.Response(200, json={"provisioningHistory": [], "hasMoreData": False}),
+        ]
+    )
+    [event] = [
+        e async for e in ts.audit_events(ICCID, start=date(2024, 1, 1), end=date(2024, 2, 1))
+    ]
+    assert event.new_value == "Suspend"
+    assert body_of(route.calls[1])["earliest"] == "2024-01-02T03:04:05Z"
+
+
 async def test_malformed_provisioning_history_raises(
     api: respx.MockRouter, ts: AsyncConnector
 ) -> None:
@@ -1005,3 +1075,20 @@ async def test_the_oauth_refusal_is_an_authentication_error(
         await ts.check()
     assert caught.value.vendor_code == "invalid_request"
     assert api["login"].call_count == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "message"),
+    [
+        ({"fault": {"code": True, "message": "m"}}, None, "m"),
+        ({"fault": {"code": 900901, "description": "d"}}, "900901", "d"),
+        ({"errorCode": "", "errorMessage": "m"}, None, "m"),
+        ({"errorCode": "Svc.B", "errorMessage": False}, "B", None),
+        ({"error": "invalid_client"}, "invalid_client", None),
+        ({"message": "x"}, None, None),
+        (["errorCode"], None, None),
+    ],
+)
+def test_error_bodies(body: Any, code: str | None, message: str | None) -> None:
+    vendor = parse_error_body(body)
+    assert (vendor.code, vendor.message) == (code, message)

@@ -218,11 +218,9 @@ def _later_pages(
 
 
 def _history_more(response: httpx.Response, body: Any) -> bool:
-    """``hasMoreData`` of a provisioning history answer (an object, or a list of them)."""
-    try:
-        return mapping.history_more(body)
-    except ValueError:
-        return False  # the items reader reports the malformed answer
+    """``hasMoreData`` of a provisioning history answer (an object, or a list of them;
+    read after the items, so a malformed answer has already raised)."""
+    return mapping.history_more(body)
 
 
 def _record_instant(field: str) -> Callable[[Any], datetime]:
