@@ -336,6 +336,32 @@ async def test_a_single_flow_counts_failed_logins_too(make_client: MakeClient) -
     assert logins == 1
 
 
+@pytest.mark.parametrize("when", ["first login", "login after a 401"])
+async def test_a_single_flow_counts_a_login_cut_off(make_client: MakeClient, when: str) -> None:
+    logins = 0
+    refuse_calls = when == "login after a 401"
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal logins
+        if request.url.path == "/oauth/token":
+            logins += 1
+            if logins == 1 and refuse_calls:
+                return httpx.Response(200, json={"access_token": "t1", "expires_in": 3600})
+            raise httpx.ReadTimeout("no answer", request=request)
+        return httpx.Response(401 if refuse_calls else 200, json={})
+
+    flow = OAuth2ClientCredentials(
+        "/oauth/token", "k", SecretStr("s-0123456789"), max_failed_logins=1
+    )
+    client = make_client(flow, handler)
+    with pytest.raises(TransientError):
+        await client.request("GET", "/v1/things")
+    assert flow.failed_logins == 1
+    with pytest.raises(AuthenticationError, match="1 logins in a row failed"):
+        await client.request("GET", "/v1/things")
+    assert logins == (2 if when == "login after a 401" else 1)
+
+
 def test_max_failed_logins_must_be_positive() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         session_flow(FakeClock(), max_failed_logins=0)
