@@ -1,4 +1,4 @@
-"""``cdp demo``: five emulated platforms synced into a local store, then summarized; and the
+"""``cdp demo``: the emulated platforms synced into a local store, then summarized; and the
 example notebook that reads the same store."""
 
 from __future__ import annotations
@@ -88,6 +88,7 @@ def test_demo_syncs_every_built_in_platform_and_summarizes(tmp_path: Path) -> No
         assert set(usage) == set(names)
         assert usage["jasper"][6] == "by billing cycle, per SIM"
         assert usage["1nce"][6] == "daily, per SIM"
+        assert usage["thingspace"][6] == "daily, per SIM"
         assert usage["sandbox"][6] == "daily, account totals"
         assert all(row[2].endswith("B") for row in usage.values())  # data, in bytes units
 
@@ -216,7 +217,8 @@ def test_the_notebook_runs_on_a_demo_store_it_makes_itself(
     assert Path(namespace["store_path"]).name == "cdp.db"
     assert not (tmp_path / "cdp-demo").exists()  # built in a temporary directory
     # The plan built from a DataFrame filter: three active SIMs of every platform, from the
-    # store; Control Center, 1NCE and Super SIM have no "suspended"; the others can.
+    # store; Control Center, 1NCE and Super SIM have no "suspended"; the others (ThingSpace
+    # included) can.
     plan = namespace["plan"]
     assert plan.source == "store"
     decisions = {(row["account"], row["decision"]) for row in plan.rows()}
@@ -227,4 +229,5 @@ def test_the_notebook_runs_on_a_demo_store_it_makes_itself(
         ("soracom", "apply"),
         ("supersim", "refuse"),
         ("jasper", "refuse"),
+        ("thingspace", "apply"),
     }

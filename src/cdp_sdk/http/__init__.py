@@ -9,12 +9,15 @@ import logging as _logging
 from cdp_sdk._redact import RedactingFilter as _RedactingFilter
 from cdp_sdk.http._auth import (
     BasicAuth,
+    ChainedLoginAuth,
     HeaderAuth,
     JsonLoginAuth,
     LoginTokenAuth,
     OAuth2ClientCredentials,
     Token,
+    TokenAuth,
     jwt_expiry,
+    unauthorized,
 )
 from cdp_sdk.http._client import (
     USER_AGENT,
@@ -59,6 +62,7 @@ __all__ = [
     "USER_AGENT",
     "BasicAuth",
     "CallRecord",
+    "ChainedLoginAuth",
     "CursorPaginator",
     "ErrorRule",
     "ErrorTable",
@@ -82,6 +86,7 @@ __all__ = [
     "SinglePage",
     "StartAfterPaginator",
     "Token",
+    "TokenAuth",
     "VendorError",
     "body_field",
     "call_timeout",
@@ -94,6 +99,7 @@ __all__ = [
     "read_count",
     "read_flag",
     "tls_verification",
+    "unauthorized",
 ]
 
 # httpx logs every request URL at INFO; URLs carry ICCIDs, so redact them there too.
