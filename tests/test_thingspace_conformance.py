@@ -25,6 +25,5 @@ class TestThingSpaceConformance(ConformanceSuite):
         "activation_zip_code": "98801",
     }
     emulator = ThingSpaceEmulator
-    fleet_options = {"iccid_prefix": "891480", "iccid_digits": 20}
     read_method = "POST"  # look-ups are POST /devices/actions/list
     tag_key = "CustomField4"

@@ -419,15 +419,15 @@ def test_custom_field_updates() -> None:
 @pytest.mark.parametrize(
     ("tags", "remove", "message"),
     [
-        ({"CustomField6": "x"}, (), "not a ThingSpace custom field: CustomField6"),
-        ({"customfield1": "x"}, (), "not a ThingSpace custom field"),
-        ({}, ("region",), "not a ThingSpace custom field: region"),
-        ({"CustomField1": None}, (), "give a value"),
-        ({"CustomField1": "  "}, (), "give a value"),
-        ({"CustomField1": "x" * 51}, (), "at most 50"),
-        ({"CustomField1": "O'Brien"}, (), "only letters"),
-        ({"CustomField1": "a<b"}, (), "only letters"),
-        ({"CustomField1": "a;b"}, (), "only letters"),
+        ({"CustomField6": "x"}, (), "'CustomField6' is not a tag of this platform"),
+        ({"customfield1": "x"}, (), "'customfield1' is not a tag of this platform"),
+        ({}, ("region",), "'region' is not a tag of this platform"),
+        ({"CustomField1": None}, (), "'CustomField1' needs a value"),
+        ({"CustomField1": "  "}, (), "'CustomField1' needs a value"),
+        ({"CustomField1": "x" * 51}, (), "'CustomField1': a value holds at most 50 characters"),
+        ({"CustomField1": "O'Brien"}, (), "'CustomField1': the value holds characters"),
+        ({"CustomField1": "a<b"}, (), "characters the platform refuses"),
+        ({"CustomField1": "a;b"}, (), r"refuses \(letters, digits, space and / @"),
     ],
 )
 def test_custom_field_updates_refuse_bad_input(

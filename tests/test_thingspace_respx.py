@@ -412,6 +412,72 @@ async def test_an_empty_page_that_claims_more_devices_is_followed(
     assert sent == [0, 3, 9]
 
 
+async def test_a_device_listed_twice_raises_naming_the_endpoint(
+    api: respx.MockRouter, ts: AsyncConnector
+) -> None:
+    # Page 2 moves the largest id on but serves the first device again, in its 19-digit
+    # form: the ICCID is the natural key, whatever the form.
+    devices_route(
+        api,
+        httpx.Response(
+            202, json={"hasMoreData": True, "devices": [device()], "largestDeviceIdSeen": 3}
+        ),
+        httpx.Response(
+            200, json={"hasMoreData": False, "devices": [device(OTHER), device(ICCID_19)]}
+        ),
+    )
+    with pytest.raises(UnexpectedResponseError, match="POST /api/m2m/v1/devices/actions/list"):
+        [sim async for sim in ts.subscriptions()]
+
+
+async def test_a_deactivated_filter_asks_verizon_for_that_state(
+    api: respx.MockRouter, ts: AsyncConnector
+) -> None:
+    # currentState filters the device list (AccountDeviceListRequest [SDK]).
+    route = devices_route(api, one_device(device(state="deactive")))
+    sims = [sim async for sim in ts.subscriptions(status="deactivated")]
+    assert [sim.status for sim in sims] == [SimStatus.DEACTIVATED]
+    assert [body_of(call) for call in route.calls] == [
+        {"accountName": ACCOUNT, "largestDeviceIdSeen": 0, "currentState": "deactive"}
+    ]
+
+
+@pytest.mark.parametrize("status", ["active", "suspended", "inventory", "unknown"])
+async def test_a_status_with_transitional_states_is_filtered_after_a_full_listing(
+    api: respx.MockRouter, ts: AsyncConnector, status: str
+) -> None:
+    # Those statuses also stand for "pending ..." states, whose REST spelling the docs do
+    # not give: the whole list is read and the records are filtered here.
+    records = [
+        device(state="active"),
+        device(OTHER, state="pending deactivation"),
+        device("89148000000800784267", state="suspend"),
+        device("89148000000800784275", state="pending activation"),
+        device("89148000000800784283", state="pending account update"),
+    ]
+    route = devices_route(api, httpx.Response(200, json={"hasMoreData": False, "devices": records}))
+    sims = [sim async for sim in ts.subscriptions(status=status)]
+    assert [body_of(call) for call in route.calls] == [
+        {"accountName": ACCOUNT, "largestDeviceIdSeen": 0}
+    ]
+    expected = {
+        "active": ["active", "pending deactivation"],
+        "suspended": ["suspend"],
+        "inventory": ["pending activation"],
+        "unknown": ["pending account update"],
+    }[status]
+    assert [sim.status_raw for sim in sims] == expected
+
+
+@pytest.mark.parametrize("status", ["retired", "test", "ready"])
+async def test_a_status_no_verizon_state_maps_to_asks_nothing(
+    api: respx.MockRouter, ts: AsyncConnector, status: str
+) -> None:
+    route = devices_route(api, one_device(device()))
+    assert [sim async for sim in ts.subscriptions(status=status)] == []
+    assert route.call_count == 0
+
+
 async def test_more_devices_without_a_largest_id_raises(
     api: respx.MockRouter, ts: AsyncConnector
 ) -> None:

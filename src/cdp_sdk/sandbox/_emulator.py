@@ -194,10 +194,14 @@ class Emulator:
     Built in: a request log, ``faults`` to inject failures, ``rate_limit`` (a
     :class:`RateWindow`), ``latency`` seconds per request, ``max_page_size`` (honoured by
     handlers through :meth:`page_limit`), and a lock so a served emulator handles one
-    request at a time.
+    request at a time. ``fleet_options`` shape the fleets generic tools give it.
     """
 
     name: ClassVar[str] = "emulator"
+    fleet_options: ClassVar[Mapping[str, Any]] = {}
+    """Arguments of :class:`Fleet` that give a fleet the platform's identifiers (e.g.
+    ``{"iccid_digits": 20}`` where the platform's ICCIDs have 20 digits). Generic tools
+    (the fault matrix, the conformance suite) build their fleets with them."""
     _routes: ClassVar[list[tuple[str, re.Pattern[str], str, bool, str]]]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:

@@ -129,8 +129,9 @@ class _Sleep:
         await asyncio.sleep(0)
 
 
-def fresh_fleet() -> Fleet:
-    return Fleet(FLEET_SIZE, seed=FLEET_SEED)
+def fresh_fleet(entry: EmulatedConnector) -> Fleet:
+    """The matrix's small fleet, with the identifiers of ``entry``'s platform."""
+    return Fleet(FLEET_SIZE, seed=FLEET_SEED, **entry.emulator.fleet_options)
 
 
 def connect(entry: EmulatedConnector, transport: httpx.AsyncBaseTransport) -> AsyncConnector:
@@ -145,7 +146,7 @@ def connect(entry: EmulatedConnector, transport: httpx.AsyncBaseTransport) -> As
 
 
 async def _listing_plan(entry: EmulatedConnector) -> ListingPlan:
-    emulator = entry.start(fresh_fleet())
+    emulator = entry.start(fresh_fleet(entry))
     transport = FaultTransport(emulator)
     async with connect(entry, transport) as connector:
         result = [sim async for sim in connector.subscriptions()]
@@ -179,7 +180,7 @@ async def _listing_plan(entry: EmulatedConnector) -> ListingPlan:
         target=target,
         target_has_status=has_status,
         logins=transport.logins,
-        tokens=expire_tokens(entry.start(fresh_fleet())),
+        tokens=expire_tokens(entry.start(fresh_fleet(entry))),
     )
 
 
@@ -261,7 +262,7 @@ async def _write_plan(entry: EmulatedConnector, listing: ListingPlan) -> WritePl
     if chosen is None:
         return None
     description, iccid, status = chosen
-    emulator = entry.start(fresh_fleet())
+    emulator = entry.start(fresh_fleet(entry))
     transport = FaultTransport(emulator)
     plan = WritePlan(description, iccid, status, ("", ""), "", None, None, 0, False)
     async with connect(entry, transport) as connector:
@@ -270,7 +271,9 @@ async def _write_plan(entry: EmulatedConnector, listing: ListingPlan) -> WritePl
         plan.logins = transport.logins
     if not writes:
         return None
-    plan.key, plan.method = writes[0].key, writes[0].key[0]
+    # The write is the last of them: reads made first may be POSTs too (ThingSpace looks a
+    # device up with POST /devices/actions/list before it changes its state).
+    plan.key, plan.method = writes[-1].key, writes[-1].key[0]
     async with connect(entry, emulator.transport()) as reader:
         plan.after = await plan.effect(reader)
     plan.tokens = listing.tokens
@@ -283,7 +286,7 @@ async def _choose_write(
     """A status change the vendor's state machine allows, else a tag update."""
     capabilities = entry.connector.capabilities
     if Capability.CHANGE_STATUS in capabilities:
-        async with connect(entry, entry.start(fresh_fleet()).transport()) as connector:
+        async with connect(entry, entry.start(fresh_fleet(entry)).transport()) as connector:
             modes = await connector.activation_modes()
         status_of = {mode.name: mode.status for mode in modes}
         settable = {mode.name for mode in modes if mode.settable}

@@ -248,7 +248,7 @@ def _vendor_expect(
     reads from the emulator's answer."""
 
     def expect(plan: Plan) -> Expected:
-        emulator = plan.entry.start(fresh_fleet())
+        emulator = plan.entry.start(fresh_fleet(plan.entry))
         answer = (
             emulator.rate_limited(2.0) if rate_limit else emulator.error(status, FAULT_CODE, "x")
         )
@@ -633,7 +633,7 @@ def run_cell(cell: Cell) -> CellResult:
 
 async def _run(plan: Plan, cell: Cell, setup: Setup) -> CellResult:
     entry = plan.entry
-    emulator = entry.start(fresh_fleet())
+    emulator = entry.start(fresh_fleet(entry))
     transport = FaultTransport(emulator, setup.injection)
     result: Any = None
     error: BaseException | None = None

@@ -98,7 +98,8 @@ class ConformanceSuite:
     fleet_size: ClassVar[int] = 40
     fleet_seed: ClassVar[int] = 7
     fleet_options: ClassVar[Mapping[str, Any]] = {}
-    """More arguments of :class:`~cdp_sdk.sandbox.Fleet` (ICCID prefix and length ...)."""
+    """More arguments of :class:`~cdp_sdk.sandbox.Fleet` (ICCID prefix and length ...), over
+    the emulator's own :attr:`~cdp_sdk.sandbox.Emulator.fleet_options`."""
     page_size: ClassVar[int] = 7
     read_method: ClassVar[str] = "GET"
     """The HTTP method of the platform's reads, which the error and retry checks make fail
@@ -533,7 +534,9 @@ class ConformanceSuite:
         pytest.skip(f"no {'legal' if legal else 'illegal'} transition found in the fleet")
 
     def _fleet(self) -> Fleet:
-        return Fleet(self.fleet_size, seed=self.fleet_seed, **self.fleet_options)
+        platform = getattr(type(self).emulator, "fleet_options", {})  # a class, or a factory
+        options = {**platform, **self.fleet_options}
+        return Fleet(self.fleet_size, seed=self.fleet_seed, **options)
 
     def _reads(self, client: Connector, fleet: Fleet) -> dict[Capability, Callable[[], Any]]:
         if self.scenario is not None:

@@ -41,7 +41,7 @@ from cdp_sdk.http import (
     VendorError,
     body_field,
 )
-from cdp_sdk.mapping import parse_datetime
+from cdp_sdk.mapping import parse_datetime, vendor_states
 from cdp_sdk.models import (
     ActivationMode,
     AuditEvent,
@@ -126,7 +126,7 @@ def session_expired(response: httpx.Response) -> bool:
     logs in again)."""
     try:
         body = response.json()
-    except ValueError:
+    except (ValueError, UnicodeDecodeError, RecursionError):  # not JSON, or nested too deep
         return False
     return parse_error_body(body).code == SESSION_EXPIRED
 
@@ -260,6 +260,9 @@ class ThingSpaceConnector(BaseConnector):
     per_sim_only = frozenset({Capability.USAGE, Capability.AUDIT_EVENTS})
     usage_granularities = frozenset({Granularity.DAY, Granularity.SESSION})
     error_table = ERROR_TABLE
+    # The device list takes currentState, one state a request [SDK].
+    filters_status = True
+    tag_rules = mapping.TAG_RULES  # CustomField1..CustomField5
     settings: ThingSpaceSettings
 
     def authentication(self) -> httpx.Auth:
@@ -284,16 +287,39 @@ class ThingSpaceConnector(BaseConnector):
 
     # -- subscriptions ------------------------------------------------------------------
 
-    def subscriptions(self, *, modified_since: datetime | None) -> AsyncIterator[Subscription]:
-        pages = self.http.paginate(
-            DEVICE_PAGES,
-            DEVICES,
-            method="POST",
-            json={"accountName": self.settings.account_name, "largestDeviceIdSeen": 0},
-            items="devices",
-            idempotent=True,
-        )
-        return Listing(pages, self._subscriptions_of)
+    def subscriptions(
+        self,
+        *,
+        modified_since: datetime | None,
+        status: frozenset[SimStatus] | None = None,
+    ) -> AsyncIterator[Subscription]:
+        states = vendor_states(mapping.STATUS, status) if status is not None else None
+        if states == []:
+            return self.empty()
+        # One listing per state asked by currentState, where every state wanted has a
+        # documented REST spelling; else the whole list (the facade filters it).
+        keys = None if states is None else list(dict.fromkeys(map(mapping.state_key, states)))
+        if keys is not None and not set(keys) <= set(mapping.FILTERABLE_STATES):
+            keys = None
+        return Listing(self._device_pages(keys), self._subscriptions_of)
+
+    async def _device_pages(self, states: list[str] | None) -> AsyncIterator[Page]:
+        """The pages of the device list: all devices, or one listing per state."""
+        for state in [None] if states is None else states:
+            body: dict[str, Any] = {"accountName": self._account, "largestDeviceIdSeen": 0}
+            if state is not None:
+                body["currentState"] = state
+            pages = self.http.paginate(
+                DEVICE_PAGES,
+                DEVICES,
+                method="POST",
+                json=body,
+                items="devices",
+                idempotent=True,
+                key=_listing_key,
+            )
+            async for page in pages:
+                yield page
 
     def _subscriptions_of(self, page: Page) -> Iterator[Subscription]:
         mapped = self.map_records(page.items, _sim_or_none, endpoint=f"POST {DEVICES}")
@@ -529,6 +555,11 @@ def _sim_or_none(record: Any) -> Subscription | None:
     if not mapping.has_iccid(record):
         return None
     return mapping.to_subscription(record)
+
+
+def _listing_key(device: Any) -> str | None:
+    """A device's natural key in a listing: its full ICCID (``None`` without one)."""
+    return _iccid_of(device) if isinstance(device, Mapping) else None
 
 
 def _devices_of(body: Any) -> list[Any]:

@@ -173,6 +173,7 @@ class ThingSpaceEmulator(Emulator):
     """ThingSpace Connectivity Management over a :class:`~cdp_sdk.sandbox.Fleet`."""
 
     name = "thingspace"
+    fleet_options = {"iccid_prefix": "891480", "iccid_digits": 20}  # 20-digit ICCIDs
 
     def __init__(
         self,

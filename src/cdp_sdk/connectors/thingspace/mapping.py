@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import JsonValue
 
+from cdp_sdk._tag_rules import TagRules
 from cdp_sdk.mapping import Lifecycle, activation_modes, lookup_status, parse_datetime
 from cdp_sdk.models import (
     AuditEvent,
@@ -35,8 +36,10 @@ __all__ = [
     "ACTIVATION_MODES",
     "BYTES_PER_KB",
     "CUSTOM_FIELDS",
+    "FILTERABLE_STATES",
     "ICCID_DIGITS",
     "STATUS",
+    "TAG_RULES",
     "Action",
     "action_for",
     "custom_field_updates",
@@ -68,8 +71,15 @@ BYTES_PER_KB = 1000
 CUSTOM_FIELDS: tuple[str, ...] = tuple(f"CustomField{n}" for n in range(1, 6))
 """The five custom-field slots of a device: read as tags, written through customFields."""
 CUSTOM_FIELD_MAX = 50
-_CUSTOM_VALUE = re.compile(r"[A-Za-z0-9 /@.,:\-_()\[\]]*")
-"""Characters allowed in a custom field value: alphanumerics, space and / @ . , : - _ ( ) [ ]."""
+TAG_RULES = TagRules(
+    keys=frozenset(CUSTOM_FIELDS),
+    values="required",  # a slot holds text; clearing it is a removal
+    max_length=CUSTOM_FIELD_MAX,
+    allowed=r"[A-Za-z0-9 /@.,:\-_()\[\]]*",
+    allowed_text="letters, digits, space and / @ . , : - _ ( ) [ ]",
+)
+"""What ``update_tags`` can write: the five slots, each with text of at most 50 characters
+from alphanumerics, space and / @ . , : - _ ( ) [ ] (GetDeviceList's custom field values)."""
 
 # -- states ------------------------------------------------------------------------------
 
@@ -146,6 +156,11 @@ ACTIONS: dict[tuple[str, SimStatus], Action] = {
 the pairs are the valid next states of Verizon's state table."""
 
 SETTABLE: frozenset[SimStatus] = frozenset(status for _, status in ACTIONS)
+
+FILTERABLE_STATES: tuple[str, ...] = ("active", "suspend", "deactive", "pre-active")
+"""The states a device list may ask for by ``currentState``: those whose REST spelling the
+docs show. A status that also stands for a transitional ``pending ...`` state (spelled
+only in the legacy state list) is filtered after a full listing instead."""
 
 
 def state_key(raw: str) -> str:
@@ -318,21 +333,9 @@ def custom_field_updates(
             longer than 50 characters, or holds a character Verizon does not allow.
     """
     removed = tuple(remove)
-    unknown = sorted(key for key in (*tags, *removed) if key not in CUSTOM_FIELDS)
-    if unknown:
-        raise ValueError(
-            f"not a ThingSpace custom field: {', '.join(unknown)} "
-            "(the slots are CustomField1..CustomField5)"
-        )
-    for key, value in tags.items():
-        if value is None or not value.strip():
-            raise ValueError(f"{key}: give a value, or clear the slot with remove=")
-        if len(value) > CUSTOM_FIELD_MAX:
-            raise ValueError(f"{key}: at most {CUSTOM_FIELD_MAX} characters")
-        if not _CUSTOM_VALUE.fullmatch(value):
-            raise ValueError(
-                f"{key}: only letters, digits, space and / @ . , : - _ ( ) [ ] are allowed"
-            )
+    problems = TAG_RULES.problems(tags, removed)
+    if problems:
+        raise ValueError("; ".join(problems))
     updates = [{"key": key, "value": str(value)} for key, value in tags.items()]
     return updates + [{"key": key, "value": ""} for key in removed]
 
