@@ -27,6 +27,7 @@ from cdp_sdk.testing._fault_transport import (
     Exchange,
     FaultTransport,
     expire_tokens,
+    identifier_values,
     items_of,
     json_of,
     records_of,
@@ -63,6 +64,8 @@ class ListingPlan:
     """The page-number parameter, when the listing is paged by number."""
     page_records: list[frozenset[str]]
     """The ICCIDs of the SIMs on each of those pages."""
+    page_statuses: list[int]
+    """The HTTP status of each of those pages (ThingSpace answers 202 while more wait)."""
     target: Subscription | None
     """A SIM on the second page (its record is rewritten by some faults)."""
     target_has_status: bool
@@ -176,12 +179,17 @@ async def _listing_plan(entry: EmulatedConnector) -> ListingPlan:
         key=first.key,
         pages=pages,
         page_records=page_records,
+        page_statuses=[_status(by_index[index].response) for index in pages],
         numbered=numbered,
         target=target,
         target_has_status=has_status,
         logins=transport.logins,
         tokens=expire_tokens(entry.start(fresh_fleet(entry))),
     )
+
+
+def _status(response: httpx.Response | None) -> int:
+    return response.status_code if response is not None else 0  # no answer: no page
 
 
 def iccid_forms(sim: Subscription) -> frozenset[str]:
@@ -192,7 +200,7 @@ def iccid_forms(sim: Subscription) -> frozenset[str]:
 def _sim_in(record: Any, sims: Sequence[Subscription]) -> Subscription | None:
     if not isinstance(record, dict):
         return None
-    values = {str(v) for v in record.values() if isinstance(v, str | int)}
+    values = identifier_values(record)
     for sim in sims:
         if values & (iccid_forms(sim) | {sim.id}):
             return sim
@@ -204,7 +212,9 @@ def _longest_run(exchanges: Sequence[Exchange], numbered: str | None) -> list[in
 
     A connector may walk a listing several times (in time windows, say); a pass starts
     with a request shaped like the very first one: the same parameters (and JSON body
-    keys), and the first page number when pages are numbered.
+    keys), and the first page number when pages are numbered. A listing that pages by a
+    value in its JSON body (ThingSpace's ``largestDeviceIdSeen``) keeps its keys from page
+    to page: there a pass starts with the very first body.
     """
     if not exchanges:
         return []
@@ -212,8 +222,13 @@ def _longest_run(exchanges: Sequence[Exchange], numbered: str | None) -> list[in
     passes: list[list[int]] = []
     for exchange in exchanges:
         request = exchange.request
-        starts = _shape(request) == _shape(first) and (
-            numbered is None or request.url.params.get(numbered) == first.url.params.get(numbered)
+        starts = (
+            _shape(request) == _shape(first)
+            and (
+                numbered is None
+                or request.url.params.get(numbered) == first.url.params.get(numbered)
+            )
+            and (numbered is not None or not first.content or request.content == first.content)
         )
         if starts or not passes:
             passes.append([])
