@@ -515,6 +515,66 @@ async def test_concurrent_expired_sessions_share_one_new_login(make_client: Make
     assert (api.oauth_logins, api.session_logins) == (1, 2)
 
 
+async def test_a_session_login_refused_with_429_waits_and_is_not_a_failed_login(
+    make_client: MakeClient,
+) -> None:
+    # A 429 was not processed: it waits Retry-After, once for every waiting task, and does
+    # not count towards the lockout limit (two 429s with a limit of two still log in).
+    api = TwoTokenApi()
+    limited = 2
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal limited
+        if request.url.path == "/session/login" and limited:
+            limited -= 1
+            api.session_logins += 1
+            return httpx.Response(429, headers={"Retry-After": "3"})
+        return await api.handler(request)
+
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    session = session_flow(FakeClock(), max_failed_logins=2)
+    client = make_client(
+        ChainedLoginAuth(oauth_flow(FakeClock()), session),
+        handler,
+        retry=RetryPolicy(max_retries=3),
+        sleep=sleep,
+    )
+    await asyncio.gather(*(client.request("GET", "/v1/things") for _ in range(5)))
+
+    assert waits == [3.0, 3.0]
+    assert (api.oauth_logins, api.session_logins) == (1, 3)
+    assert session.failed_logins == 0
+    assert len(api.api_calls) == 5
+
+
+async def test_a_session_login_failing_on_the_server_counts_towards_the_limit(
+    make_client: MakeClient,
+) -> None:
+    # A 5xx may have reached the platform: waited for and retried, but counted, so a
+    # limit of two stops after one retry.
+    api = TwoTokenApi()
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/session/login":
+            api.session_logins += 1
+            return httpx.Response(503, json={"errorMessage": "busy"})
+        return await api.handler(request)
+
+    session = session_flow(FakeClock(), max_failed_logins=2)
+    client = make_client(
+        ChainedLoginAuth(oauth_flow(FakeClock()), session), handler, retry=RetryPolicy()
+    )
+    with pytest.raises(AuthenticationError, match="2 logins in a row failed"):
+        await client.request("GET", "/v1/things")
+    assert api.session_logins == 2
+    assert session.failed_logins == 2
+    assert api.api_calls == []
+
+
 async def test_authenticate_logs_every_flow_in_in_order(make_client: MakeClient) -> None:
     api = TwoTokenApi()
     client = make_client(chain(), api.handler)
