@@ -159,11 +159,11 @@ PLATFORMS: tuple[BuiltinPlatform, ...] = (
             "account_name": thingspace.ACCOUNT_NAME,
         },
         demo_size=300,
-        seed=107,
+        seed=108,  # 107 and the ranges ending in 7 are hologram's on main
         iccid_prefix="891480",
         iccid_digits=20,  # Verizon's ICCIDs have 20 digits
-        imsi_prefix="901437",
-        msisdn_prefix="882347",
+        imsi_prefix="901438",
+        msisdn_prefix="882348",
         client_settings=_LOCAL,
     ),
 )
