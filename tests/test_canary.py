@@ -133,10 +133,12 @@ def make_canary(index: int, built_in: BuiltinPlatform) -> Canary:
         for key in built_in.credentials
         if key not in secret_fields
     }
+    digits = built_in.emulator.fleet_options.get("iccid_digits", 19)
     fleet = Fleet(
         SIMS,
         seed=900 + index,
         today=TODAY,
+        iccid_digits=digits,  # the platform's ICCID length (ThingSpace: 20)
         iccid_prefix=f"899901{index}",
         imsi_prefix=f"99901{index}",
         msisdn_prefix=f"88299{index}",

@@ -1,4 +1,4 @@
-"""``cdp demo``: five emulated platforms synced into a local store, then summarized; and the
+"""``cdp demo``: the emulated platforms synced into a local store, then summarized; and the
 example notebook that reads the same store."""
 
 from __future__ import annotations
@@ -89,6 +89,7 @@ def test_demo_syncs_every_built_in_platform_and_summarizes(tmp_path: Path) -> No
         assert set(usage) == set(names)
         assert usage["jasper"][6] == "by billing cycle, per SIM"
         assert usage["1nce"][6] == "daily, per SIM"
+        assert usage["thingspace"][6] == "daily, per SIM"
         assert usage["sandbox"][6] == "daily, account totals"
         assert all(row[2].endswith("B") for row in usage.values())  # data, in bytes units
 
@@ -121,7 +122,7 @@ def test_demo_syncs_every_built_in_platform_and_summarizes(tmp_path: Path) -> No
         else:
             assert "Latest audit events: none in the synced history." in out
 
-    assert "invoices: not offered by the API of 1nce, emnify, hologram, jasper, supersim" in out
+    assert "invoices: not offered by the API of 1nce, emnify, hologram, jasper, supersim, thingspace" in out
     assert "audit_events of jasper" not in out  # read SIM by SIM, not left out
     assert f'sims = Store("{directory.as_posix()}/cdp.db").to_pandas("subscriptions")' in out
     assert "run it again for an incremental sync" in out
@@ -242,7 +243,8 @@ def test_the_notebook_runs_on_a_demo_store_it_makes_itself(
     assert Path(namespace["store_path"]).name == "cdp.db"
     assert not (tmp_path / "cdp-demo").exists()  # built in a temporary directory
     # The plan built from a DataFrame filter: three active SIMs of every platform, from the
-    # store; Control Center, 1NCE and Super SIM have no "suspended"; the others can.
+    # store; Control Center, 1NCE and Super SIM have no "suspended"; the others (ThingSpace
+    # included) can.
     plan = namespace["plan"]
     assert plan.source == "store"
     decisions = {(row["account"], row["decision"]) for row in plan.rows()}
@@ -254,6 +256,7 @@ def test_the_notebook_runs_on_a_demo_store_it_makes_itself(
         ("supersim", "refuse"),
         ("hologram", "apply"),
         ("jasper", "refuse"),
+        ("thingspace", "apply"),
     }
     # Each insight ran on the store; usage was read per SIM, so none lacks it.
     assert set(namespace["fleet"]["account"]) == {p.connector for p in PLATFORMS}

@@ -21,7 +21,7 @@ from cdp_sdk.testing._faults import FAULTS, Outcome
 from conftest import InstallPlugins
 
 CELLS = matrix_cells()
-BUILT_IN = {"sandbox", "jasper", "emnify", "1nce", "soracom"}
+BUILT_IN = {"sandbox", "jasper", "emnify", "1nce", "soracom", "hologram", "supersim", "thingspace"}
 
 
 @pytest.mark.parametrize("cell", CELLS, ids=[cell.id for cell in CELLS])
@@ -64,6 +64,23 @@ def test_every_built_in_connector_has_a_write_and_pages_enough() -> None:
         assert plan.listing is not None
         assert len(plan.listing.pages) >= 3, f"{name}: the listing has too few pages"
         assert len(plan.listing.result) == 12
+
+
+def test_thingspace_joins_every_cell_with_its_own_fleet_and_write() -> None:
+    # 20-digit ICCIDs from the emulator's fleet_options; the listing pages by a value of
+    # its JSON body; the write is the state change, not the POST look-up made before it.
+    plan = plan_for("thingspace")
+    assert plan.listing is not None
+    assert plan.write is not None
+    assert {len(sim.iccid) for sim in plan.listing.result} == {20}
+    assert len(plan.listing.pages) >= 3
+    assert plan.listing.page_statuses[:-1] == [202] * (len(plan.listing.pages) - 1)
+    assert plan.listing.target is not None
+    assert plan.listing.target_has_status
+    assert plan.write.key == ("POST", "/api/m2m/v1/devices/actions/deactivate")
+    cells = [cell for cell in CELLS if cell.connector == "thingspace"]
+    outcomes = {run_cell(cell).outcome for cell in cells}
+    assert outcomes <= {Outcome.RECOVERED, Outcome.TYPED}
 
 
 def test_emulator_settings_come_from_the_constructor_defaults() -> None:

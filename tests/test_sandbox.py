@@ -124,6 +124,24 @@ def test_identifier_prefixes_are_configurable() -> None:
         assert normalize_msisdn(sim.msisdn) == sim.msisdn
 
 
+@pytest.mark.parametrize("digits", [18, 20, 22])
+def test_iccid_length_is_configurable(digits: int) -> None:
+    fleet = Fleet(12, iccid_prefix="891480", iccid_digits=digits)
+    for sim in fleet.sorted_sims():
+        assert len(sim.iccid) == digits
+        assert sim.iccid.startswith("891480")
+        assert normalize_iccid(sim.iccid, luhn=True) == sim.iccid
+    assert fleet.sorted_sims()[2].iccid[:-1].endswith("3")  # serial 3, zero-padded
+
+
+@pytest.mark.parametrize(
+    ("digits", "prefix", "size"), [(17, "89", 5), (23, "89", 5), (19, "8988303000", 10**8)]
+)
+def test_iccid_length_out_of_range_is_refused(digits: int, prefix: str, size: int) -> None:
+    with pytest.raises(ValueError, match="iccid_digits"):
+        Fleet(size, iccid_prefix=prefix, iccid_digits=digits)
+
+
 def test_status_shares_follow_the_weights() -> None:
     assert sum(STATUS_WEIGHTS.values()) == pytest.approx(1.0)
     fleet = Fleet(2000, seed=2024)

@@ -21,7 +21,8 @@ EMULATED = {entry.name: entry for entry in emulated_connectors()[0]}
 @pytest.mark.parametrize("name", sorted(EMULATED))
 def test_a_status_filter_keeps_exactly_the_sims_in_those_statuses(name: str) -> None:
     entry = EMULATED[name]
-    emulator = entry.start(Fleet(40, seed=11, today=date(2024, 6, 15)))
+    fleet = Fleet(40, seed=11, today=date(2024, 6, 15), **entry.emulator.fleet_options)
+    emulator = entry.start(fleet)
     settings = {**entry.settings(), "rate_limit": None, "max_concurrency": None}
     with cdp_sdk.connect(name, transport=emulator.transport(), **settings) as client:
         every = list(client.subscriptions())

@@ -11,6 +11,8 @@ Vendor facts, with their evidence (``../shared/reference``):
   ``customerCustom1..5`` (operator-platforms §1, Get Device Details).
 - Soracom: a ``tags`` map written as a list of ``{tagName, tagValue}``
   (soracom-api.en.yaml ``putSimTags``).
+- Verizon ThingSpace: exactly five slots ``CustomField1..CustomField5``, values of
+  alphanumerics, space and ``/ @ . , : - _ ( ) [ ]`` (operator-platforms §2.9).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from cdp_sdk.connectors.jasper import JasperConnector
 from cdp_sdk.connectors.onence import OneNceConnector
 from cdp_sdk.connectors.sandbox import SandboxConnector
 from cdp_sdk.connectors.soracom import SoracomConnector
+from cdp_sdk.connectors.thingspace import ThingSpaceConnector
 from cdp_sdk.models import luhn_check_digit
 from toy_connector import ToyConnector
 
@@ -66,6 +69,20 @@ def test_forbidden_characters_blank_keys_clashes_and_non_text() -> None:
     assert rules.problems({" ": "x"}, [""]) == ["tag keys must be non-empty text"] * 2
     assert rules.problems({"a": "1"}, ["a"]) == ["tags both set and removed: a"]
     assert rules.problems({"a": 5}) == ["'a': a tag value must be text"]  # type: ignore[dict-item]
+
+
+def test_value_length_and_characters() -> None:
+    rules = TagRules(max_length=5, allowed=r"[a-z]*", allowed_text="lower-case letters")
+    assert rules.problems({"a": "abcde", "b": None}, ["c"]) == []
+    assert rules.problems({"a": "abcdef"}) == ["'a': a value holds at most 5 characters"]
+    assert rules.problems({"a": "ab-c", "b": "ABC"}) == [
+        "'a': the value holds characters the platform refuses (lower-case letters)",
+        "'b': the value holds characters the platform refuses (lower-case letters)",
+    ]
+    # The whole value must match, not a part of it; without words the message is shorter.
+    assert TagRules(allowed="x").problems({"a": "xx"}) == [
+        "'a': the value holds characters the platform refuses"
+    ]
 
 
 def test_a_connector_without_update_tags_refuses_every_tag() -> None:
@@ -147,3 +164,18 @@ def test_soracom_takes_any_key_and_value(reference: Path) -> None:
 
 def test_the_sandbox_takes_any_key_and_value() -> None:
     assert SandboxConnector.tag_problems({"customer": "acme", "vip": None}, ["old"]) == []
+
+
+def test_thingspace_has_five_custom_fields_of_restricted_text(reference: Path) -> None:
+    notes = (reference / "operator-platforms.md").read_text()
+    section = notes[notes.index("### 2.9 Custom fields") :][:700]
+    assert "exactly 5 custom-field slots, `CustomField1..CustomField5`" in section
+    assert "alphanumerics, space and `/ @ . , : - _ ( ) [ ]`" in section
+    every_allowed = "Aa9 /@.,:-_()[]"
+    assert ThingSpaceConnector.tag_problems({"CustomField5": every_allowed}, ["CustomField1"]) == []
+    assert ThingSpaceConnector.tag_problems({"CustomField6": "x", "CustomField2": "a;b"}) == [
+        "'CustomField6' is not a tag of this platform "
+        "(keys: CustomField1, CustomField2, CustomField3, ... (5 in all))",
+        "'CustomField2': the value holds characters the platform refuses "
+        "(letters, digits, space and / @ . , : - _ ( ) [ ])",
+    ]

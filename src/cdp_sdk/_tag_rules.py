@@ -9,6 +9,7 @@ platform.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
@@ -30,11 +31,19 @@ class TagRules:
             field); ``None``: any key.
         values: see :data:`TagValues`.
         forbidden: characters a key may not contain (e.g. the separator of a label list).
+        max_length: the longest value the platform stores, in characters; ``None``: no
+            documented limit.
+        allowed: a regular expression that every value must match in full (the characters
+            the platform accepts in a value); ``None``: any text.
+        allowed_text: ``allowed`` in words, for the messages.
     """
 
     keys: frozenset[str] | None = None
     values: TagValues = "optional"
     forbidden: str = ""
+    max_length: int | None = None
+    allowed: str | None = None
+    allowed_text: str = ""
 
     def problems(self, tags: Mapping[str, str | None], remove: Iterable[str] = ()) -> list[str]:
         """Why setting ``tags`` and removing the keys in ``remove`` cannot be stored as
@@ -60,6 +69,17 @@ class TagRules:
                 problems.append(
                     f"{key!r} needs a value: the platform's tags hold text (remove it instead)"
                 )
+            elif (
+                value is not None and (limit := self.max_length) is not None and len(value) > limit
+            ):
+                problems.append(f"{key!r}: a value holds at most {limit} characters")
+            elif (
+                value is not None
+                and self.allowed is not None
+                and not re.fullmatch(self.allowed, value)
+            ):
+                words = f" ({self.allowed_text})" if self.allowed_text else ""
+                problems.append(f"{key!r}: the value holds characters the platform refuses{words}")
         if clash := sorted(set(tags) & set(removed)):
             problems.append(f"tags both set and removed: {', '.join(clash)}")
         return problems

@@ -88,6 +88,7 @@ class Emulated(StrEnum):
     SORACOM = "soracom"
     SUPERSIM = "supersim"
     HOLOGRAM = "hologram"
+    THINGSPACE = "thingspace"
 
 
 class SyncOn(StrEnum):
@@ -1156,7 +1157,8 @@ def demo(
             "--size",
             min=1,
             help="SIMs in each platform's fleet (default: 1,000 sandbox, 800 emnify and "
-            "soracom, 500 supersim, 300 jasper and 1nce, whose usage is read SIM by SIM).",
+            "soracom, 500 supersim, 300 jasper, 1nce and thingspace, whose usage is read SIM "
+            "by SIM).",
         ),
     ] = None,
 ) -> None:

@@ -26,6 +26,8 @@ from cdp_sdk.connectors.soracom import SoracomEmulator
 from cdp_sdk.connectors.soracom.emulator import DEFAULT_AUTH_KEY, DEFAULT_AUTH_KEY_ID
 from cdp_sdk.connectors.supersim import SuperSimEmulator
 from cdp_sdk.connectors.supersim.emulator import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN
+from cdp_sdk.connectors.thingspace import ThingSpaceEmulator
+from cdp_sdk.connectors.thingspace import emulator as thingspace
 from cdp_sdk.sandbox import Emulator, EmulatorServer, Fleet
 
 __all__ = ["PLATFORMS", "BuiltinPlatform", "platform", "serve"]
@@ -42,13 +44,14 @@ class BuiltinPlatform:
     connector: str
     emulator: type[Emulator]
     credentials: Mapping[str, str]
-    """The settings holding the credentials the emulator accepts by default."""
+    """The settings holding the credentials (and account) the emulator accepts by default."""
     path: str = ""
     """The deployment prefix the connector expects at the end of its ``base_url``."""
     demo_size: int = 500
     """SIMs in the demo fleet (platforms read SIM by SIM get fewer)."""
     seed: int = 42
     iccid_prefix: str = "8988303"
+    iccid_digits: int = 19
     imsi_prefix: str = "90143"
     msisdn_prefix: str = "88234"
     client_settings: Mapping[str, Any] = field(default_factory=dict)
@@ -61,6 +64,7 @@ class BuiltinPlatform:
             seed=self.seed if seed is None else seed,
             today=today,
             iccid_prefix=self.iccid_prefix,
+            iccid_digits=self.iccid_digits,
             imsi_prefix=self.imsi_prefix,
             msisdn_prefix=self.msisdn_prefix,
         )
@@ -155,6 +159,24 @@ PLATFORMS: tuple[BuiltinPlatform, ...] = (
         iccid_prefix="8988370",
         imsi_prefix="901437",
         msisdn_prefix="882347",
+        client_settings=_LOCAL,
+    ),
+    BuiltinPlatform(
+        "thingspace",
+        ThingSpaceEmulator,
+        {
+            "app_key": thingspace.DEFAULT_APP_KEY,
+            "app_secret": thingspace.DEFAULT_APP_SECRET,
+            "username": thingspace.DEFAULT_USERNAME,
+            "password": thingspace.DEFAULT_PASSWORD,
+            "account_name": thingspace.ACCOUNT_NAME,
+        },
+        demo_size=300,
+        seed=108,
+        iccid_prefix="891480",
+        iccid_digits=20,  # Verizon's ICCIDs have 20 digits
+        imsi_prefix="901438",
+        msisdn_prefix="882348",
         client_settings=_LOCAL,
     ),
 )

@@ -7,12 +7,15 @@ never write their own retry, paging, authentication or error-mapping code.
 from cdp_sdk._redact import protect_loggers as _protect_loggers
 from cdp_sdk.http._auth import (
     BasicAuth,
+    ChainedLoginAuth,
     HeaderAuth,
     JsonLoginAuth,
     LoginTokenAuth,
     OAuth2ClientCredentials,
     Token,
+    TokenAuth,
     jwt_expiry,
+    unauthorized,
 )
 from cdp_sdk.http._client import (
     USER_AGENT,
@@ -59,6 +62,7 @@ __all__ = [
     "USER_AGENT",
     "BasicAuth",
     "CallRecord",
+    "ChainedLoginAuth",
     "CursorPaginator",
     "ErrorRule",
     "ErrorTable",
@@ -83,6 +87,7 @@ __all__ = [
     "SinglePage",
     "StartAfterPaginator",
     "Token",
+    "TokenAuth",
     "VendorError",
     "body_field",
     "call_timeout",
@@ -96,6 +101,7 @@ __all__ = [
     "read_flag",
     "shared_ssl_context",
     "tls_verification",
+    "unauthorized",
 ]
 
 # httpx logs every request URL at INFO and httpcore every response header at DEBUG; both

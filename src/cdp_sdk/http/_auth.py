@@ -3,9 +3,11 @@
 Static credentials (:class:`BasicAuth`, :class:`HeaderAuth`) add a header to each request.
 Token flows (:class:`LoginTokenAuth` and its subclasses) call a login endpoint on first
 use, cache the token until shortly before it expires, log in again when the platform
-answers 401 (once per request), and make a single login call when many concurrent tasks
-find the token missing or expired together. Secrets stay ``SecretStr`` until the moment a
-header is written.
+refuses the token (a 401 by default; once per request), and make a single login call when
+many concurrent tasks find the token missing or expired together. A flow may stop logging
+in after a number of failed logins in a row, for platforms that lock an account.
+:class:`ChainedLoginAuth` puts the tokens of several flows on every request (an OAuth token
+and a session token). Secrets stay ``SecretStr`` until the moment a header is written.
 """
 
 from __future__ import annotations
@@ -50,13 +52,19 @@ LOGIN_STARTED = "cdp_sdk.login_started"
 
 __all__ = [
     "BasicAuth",
+    "ChainedLoginAuth",
     "HeaderAuth",
     "JsonLoginAuth",
     "LoginTokenAuth",
     "OAuth2ClientCredentials",
     "Token",
+    "TokenAuth",
     "jwt_expiry",
+    "unauthorized",
 ]
+
+Sender = Callable[[httpx.Request], Awaitable[httpx.Response]]
+"""Sends a request as given (no auth flow): how token flows make their login calls."""
 
 
 def _reveal(secret: SecretStr) -> str:
@@ -129,6 +137,11 @@ def jwt_expiry(token: str) -> float | None:
     return value if math.isfinite(value) else None
 
 
+def unauthorized(response: httpx.Response) -> bool:
+    """The default refresh condition of a token flow: the platform answered 401."""
+    return response.status_code == 401
+
+
 def _token_text(value: Any) -> str:
     """The token a login answer carries; ``ValueError`` when it is null, empty or not text."""
     if isinstance(value, bool) or not isinstance(value, str | int) or not str(value).strip():
@@ -144,45 +157,107 @@ class _Flight:
     failure: CdpError | None = None
 
 
-class LoginTokenAuth(httpx.Auth, ABC):
+class TokenAuth(httpx.Auth, ABC):
+    """Base of the flows that log in for tokens.
+
+    :class:`~cdp_sdk.http.HttpClient` binds such a flow to its connector (the name, the
+    error table that classifies a failed login, the base URL that login paths are relative
+    to, the retry policy and sleep for a login refused with 429 or 5xx, and a sender that
+    sends a login call as it is), and its ``authenticate()`` calls :meth:`login`. The flows
+    run on ``httpx.AsyncClient`` only.
+    """
+
+    requires_response_body = True
+
+    @abstractmethod
+    def bind(
+        self,
+        *,
+        connector: str,
+        errors: ErrorTable,
+        base_url: str | None = None,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
+        send: Sender | None = None,
+    ) -> None:
+        """Name the connector, the error table for a failed login, the base URL (with any
+        deployment prefix) that login paths are relative to, the retry policy and sleep for
+        a login refused with 429 or 5xx (unbound: such a login raises at once), and how a
+        login made outside the request's own auth flow is sent."""
+
+    @property
+    @abstractmethod
+    def token_valid(self) -> bool:
+        """Whether every token the flow needs is cached and not about to expire."""
+
+    @abstractmethod
+    def invalidate(self) -> None:
+        """Forget the cached tokens; the next request logs in again."""
+
+    @abstractmethod
+    async def login(self, send: Sender, url: str, *, force: bool = True) -> None:
+        """Log in now through ``send`` (``force=False``: only where no token is valid)."""
+
+    def sync_auth_flow(
+        self, request: httpx.Request
+    ) -> Generator[httpx.Request, httpx.Response, None]:
+        raise RuntimeError("cdp-sdk token flows run on httpx.AsyncClient")
+
+
+class LoginTokenAuth(TokenAuth):
     """Base of the flows that trade credentials for a token at a login endpoint.
 
     Subclasses say how to build the login request and how to read its answer; this class
     does the rest:
 
     - no call before the first request (``connect()`` stays offline);
-    - the token is reused until ``refresh_margin`` seconds before ``Token.expires_at``;
-    - a 401 on a request with a cached token triggers one new login and one resend;
+    - the token is reused until ``refresh_margin`` seconds before ``Token.expires_at``
+      (a token without ``expires_at`` is kept until the platform refuses it);
+    - an answer that ``refresh_on`` matches (by default a 401) on a request with a cached
+      token triggers one new login and one resend;
     - concurrent tasks that need a token wait for a single login, and all wake together
       when it ends;
     - a login answered with 429 (or 5xx) is tried again after ``Retry-After`` (or the retry
       policy's backoff) while every waiting task keeps waiting: one login at a time, never
       one per task;
     - a refused login raises :class:`~cdp_sdk.errors.AuthenticationError`, shared with
-      the tasks that waited for it.
+      the tasks that waited for it;
+    - with ``max_failed_logins``, that many failed logins in a row (refused, unreadable,
+      failed on the server or cut off; not one refused with 429, which the platform did
+      not process) stop all further logins of this flow: each later request raises
+      :class:`~cdp_sdk.errors.AuthenticationError` without a call, for platforms that lock
+      an account after repeated failures. A successful login resets the count.
 
     The flow runs on ``httpx.AsyncClient`` (the sync facade drives it from its loop thread).
     """
-
-    requires_response_body = True
 
     def __init__(
         self,
         *,
         refresh_margin: float = 60.0,
         clock: Callable[[], float] = time.time,
+        refresh_on: Callable[[httpx.Response], bool] = unauthorized,
+        max_failed_logins: int | None = None,
     ) -> None:
+        if max_failed_logins is not None and max_failed_logins < 1:
+            raise ValueError("max_failed_logins must be at least 1")
         self.refresh_margin = refresh_margin
         self._clock = clock
+        self.refresh_on = refresh_on
+        self.max_failed_logins = max_failed_logins
         self._token: Token | None = None
         self._flight: _Flight | None = None
+        self._failure: CdpError | None = None
         self.connector = "unknown"
         self.errors = ErrorTable()
         self.base_url: str | None = None
         self.retry: RetryPolicy | None = None
         self._sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+        self.send: Sender | None = None
         self.logins = 0
         """Login answers read so far (refused ones included)."""
+        self.failed_logins = 0
+        """Failed logins in a row (see ``max_failed_logins``)."""
 
     @abstractmethod
     def login_request(self, request: httpx.Request) -> httpx.Request:
@@ -200,16 +275,15 @@ class LoginTokenAuth(httpx.Auth, ABC):
         base_url: str | None = None,
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], Awaitable[None]] | None = None,
+        send: Sender | None = None,
     ) -> None:
-        """Name the connector, the error table for a failed login, the base URL (with any
-        deployment prefix) that login paths are relative to, and the retry policy and
-        sleep for a login refused with 429 or 5xx (unbound: such a login raises at once)."""
         self.connector = connector
         self.errors = errors
         self.base_url = base_url
         self.retry = retry
         if sleep is not None:
             self._sleep = sleep
+        self.send = send
 
     def endpoint(self, request: httpx.Request, path: str) -> httpx.URL:
         """The absolute URL of a login ``path``: under the bound base URL, else the request's."""
@@ -229,39 +303,51 @@ class LoginTokenAuth(httpx.Auth, ABC):
         """Forget the cached token; the next request logs in again."""
         self._token = None
 
-    def sync_auth_flow(
-        self, request: httpx.Request
-    ) -> Generator[httpx.Request, httpx.Response, None]:
-        raise RuntimeError("cdp-sdk token flows run on httpx.AsyncClient")
-
     async def async_auth_flow(
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
         if not self.token_valid:
             stale = self._token
             await self._follow()
-            # Skip the login when another task stored a new token meanwhile, even one
-            # already inside the refresh margin (short lifetime, clock skew).
-            if self._token is None or (self._token is stale and not self.token_valid):
+            if self._needs_login(stale, force=False):
                 with self._leading():
                     for attempt in itertools.count(1):
-                        login = yield self._login_request(request)
-                        if await self._accept(login, attempt):
+                        login = self._login_request(request)
+                        try:
+                            answer = yield login
+                        except BaseException:
+                            self.failed_logins += 1  # cut off: it may have reached the platform
+                            raise
+                        if await self._accept(answer, attempt):
                             break
         used = self._token
         self._apply(request, used)
         response = yield request
-        if response.status_code != 401:
+        await response.aread()  # refresh_on may read the body
+        if not self.refresh_on(response):
             return
         await self._follow()
-        if self._token is used:
+        if self._needs_login(used, force=True):
             with self._leading():
                 for attempt in itertools.count(1):
-                    login = yield self._login_request(request)
-                    if await self._accept(login, attempt):
+                    login = self._login_request(request)
+                    try:
+                        answer = yield login
+                    except BaseException:
+                        self.failed_logins += 1
+                        raise
+                    if await self._accept(answer, attempt):
                         break
         self._apply(request, self._token)
         yield request
+
+    def _needs_login(self, stale: Token | None, *, force: bool) -> bool:
+        """Whether a login is still due once no other login is in flight: not when another
+        task stored a new token meanwhile, even one already inside the refresh margin
+        (short lifetime, clock skew). ``force``: the platform refused ``stale``."""
+        if self._token is None:
+            return True
+        return self._token is stale and (force or not self.token_valid)
 
     async def _follow(self) -> None:
         """Wait for the login another task has in flight, if any, and share its outcome:
@@ -287,7 +373,33 @@ class LoginTokenAuth(httpx.Auth, ABC):
             self._flight = None
             flight.done.set()
 
+    def _check_failed_logins(self) -> None:
+        """Refuse to log in again after ``max_failed_logins`` failures in a row."""
+        limit = self.max_failed_logins
+        if limit is None or self.failed_logins < limit:
+            return
+        last = self._failure
+        reason = f": {last.message}" if last is not None else ""
+        raise AuthenticationError(
+            f"{self.failed_logins} logins in a row failed, so no further login is attempted "
+            "(repeated failed logins can lock the account); check the credentials and "
+            f"connect again{reason}",
+            connector=self.connector,
+            status_code=last.status_code if last is not None else None,
+            vendor_code=last.vendor_code if last is not None else None,
+            request_id=last.request_id if last is not None else None,
+        )
+
+    async def _send_login(self, send: Sender, login: httpx.Request) -> httpx.Response:
+        """``send(login)``; a login cut off counts as a failed one (it may have arrived)."""
+        try:
+            return await send(login)
+        except BaseException:
+            self.failed_logins += 1
+            raise
+
     def _login_request(self, request: httpx.Request) -> httpx.Request:
+        self._check_failed_logins()
         login = self.login_request(request)
         login.extensions[LOGIN_STARTED] = time.monotonic()  # journaled by HttpClient
         # A request the auth flow yields is sent as it is: without this, a login would
@@ -299,13 +411,7 @@ class LoginTokenAuth(httpx.Auth, ABC):
             login.headers["User-Agent"] = user_agent
         return login
 
-    async def login(
-        self,
-        send: Callable[[httpx.Request], Awaitable[httpx.Response]],
-        url: str,
-        *,
-        force: bool = True,
-    ) -> None:
+    async def login(self, send: Sender, url: str, *, force: bool = True) -> None:
         """Log in now through ``send``, replacing any cached token (``force=False``: only
         when there is no valid token)."""
         await self._follow()
@@ -314,8 +420,8 @@ class LoginTokenAuth(httpx.Auth, ABC):
         with self._leading():
             self._token = None
             for attempt in itertools.count(1):
-                login = await send(self._login_request(httpx.Request("GET", url)))
-                if await self._accept(login, attempt):
+                login = self._login_request(httpx.Request("GET", url))
+                if await self._accept(await self._send_login(send, login), attempt):
                     return
 
     async def _accept(self, response: httpx.Response, attempt: int) -> bool:
@@ -327,7 +433,12 @@ class LoginTokenAuth(httpx.Auth, ABC):
         """
         try:
             self._token = await self._read_login(response)
-        except (RateLimitedError, TransientError) as error:
+        except CdpError as error:
+            self._failure = error
+            if not isinstance(error, RateLimitedError):  # a 429 was not processed
+                self.failed_logins += 1
+            if not isinstance(error, RateLimitedError | TransientError):
+                raise
             wait = self._wait_before_login(error, attempt)
             if wait is None:
                 raise
@@ -339,6 +450,8 @@ class LoginTokenAuth(httpx.Auth, ABC):
             )
             await self._sleep(wait)
             return False
+        self._failure = None
+        self.failed_logins = 0
         return True
 
     def _wait_before_login(self, error: CdpError, attempt: int) -> float | None:
@@ -389,8 +502,12 @@ class LoginTokenAuth(httpx.Auth, ABC):
 class JsonLoginAuth(LoginTokenAuth):
     """Login by POSTing a JSON body to ``path``; the token is a field of the JSON answer.
 
-    The lifetime comes from ``expires_in_field`` when given, else from the token's JWT
-    ``exp`` claim, else ``default_lifetime`` seconds.
+    The token is sent as ``<header>: <scheme> <token>`` (by default
+    ``Authorization: Bearer <token>``; ``scheme=None`` sends the bare token, e.g.
+    ``VZ-M2M-Token: <token>``). The lifetime comes from ``expires_in_field`` when given,
+    else from the token's JWT ``exp`` claim, else ``default_lifetime`` seconds;
+    ``default_lifetime=None`` keeps such a token until the platform refuses it (see
+    ``refresh_on``).
     """
 
     def __init__(
@@ -400,11 +517,22 @@ class JsonLoginAuth(LoginTokenAuth):
         *,
         token_field: str,
         expires_in_field: str | None = None,
-        default_lifetime: float = 3600.0,
+        default_lifetime: float | None = 3600.0,
+        header: str = "Authorization",
+        scheme: str | None = "Bearer",
         refresh_margin: float = 60.0,
         clock: Callable[[], float] = time.time,
+        refresh_on: Callable[[httpx.Response], bool] = unauthorized,
+        max_failed_logins: int | None = None,
     ) -> None:
-        super().__init__(refresh_margin=refresh_margin, clock=clock)
+        super().__init__(
+            refresh_margin=refresh_margin,
+            clock=clock,
+            refresh_on=refresh_on,
+            max_failed_logins=max_failed_logins,
+        )
+        self.header = header
+        self.scheme = scheme
         self.path = path
         self._payload = dict(payload)
         for value in self._payload.values():
@@ -424,13 +552,17 @@ class JsonLoginAuth(LoginTokenAuth):
     def parse_login(self, response: httpx.Response) -> Token:
         body: dict[str, Any] = response.json()
         token = _token_text(body[self.token_field])
-        return Token.bearer(token, expires_at=self._expiry(body, token))
+        value = f"{self.scheme} {token}" if self.scheme else token
+        return Token.of({self.header: value}, expires_at=self._expiry(body, token))
 
-    def _expiry(self, body: Mapping[str, Any], token: str) -> float:
+    def _expiry(self, body: Mapping[str, Any], token: str) -> float | None:
         now = self._clock()
         if self.expires_in_field and self.expires_in_field in body:
             return now + float(body[self.expires_in_field])
-        return jwt_expiry(token) or now + self.default_lifetime
+        expiry = jwt_expiry(token)
+        if expiry is not None:
+            return expiry
+        return None if self.default_lifetime is None else now + self.default_lifetime
 
 
 class OAuth2ClientCredentials(LoginTokenAuth):
@@ -454,8 +586,15 @@ class OAuth2ClientCredentials(LoginTokenAuth):
         default_lifetime: float = 3600.0,
         refresh_margin: float = 60.0,
         clock: Callable[[], float] = time.time,
+        refresh_on: Callable[[httpx.Response], bool] = unauthorized,
+        max_failed_logins: int | None = None,
     ) -> None:
-        super().__init__(refresh_margin=refresh_margin, clock=clock)
+        super().__init__(
+            refresh_margin=refresh_margin,
+            clock=clock,
+            refresh_on=refresh_on,
+            max_failed_logins=max_failed_logins,
+        )
         self.token_path = token_path
         self.client_id = client_id
         self._client_secret = client_secret
@@ -492,3 +631,122 @@ class OAuth2ClientCredentials(LoginTokenAuth):
         lifetime = float(expires_in) if expires_in is not None else self.default_lifetime
         token = _token_text(body["access_token"])
         return Token.bearer(token, expires_at=self._clock() + lifetime)
+
+
+class ChainedLoginAuth(TokenAuth):
+    """Several login-token flows whose tokens all go on every request, in order.
+
+    Verizon ThingSpace, for one, wants an OAuth token and a session token on each call,
+    and its session login needs the OAuth token. The flows log in in the order given, and
+    each login call carries the headers of the flows before it. Each flow keeps its own
+    token, lifetime, refresh condition (``refresh_on``), failed-login count and single
+    login in flight (with its waits after a 429):
+
+    - a request whose answer a flow's ``refresh_on`` matches (the first such flow) makes
+      that flow log in again and the request is resent; each flow does so at most once
+      per request (after an idle hour both an OAuth token and a session may be stale);
+    - a login refused in a way that an earlier flow's ``refresh_on`` matches (a stale OAuth
+      token on the session login) makes that earlier flow log in again, and the login is
+      retried once.
+
+    Logins are sent through the sender :class:`~cdp_sdk.http.HttpClient` binds (journaled
+    like every call, each taking a slot of the rate limiter as every request does).
+    """
+
+    def __init__(self, *flows: LoginTokenAuth) -> None:
+        if not flows:
+            raise ValueError("a chain needs at least one login flow")
+        self.flows = flows
+        self.send: Sender | None = None
+
+    def bind(
+        self,
+        *,
+        connector: str,
+        errors: ErrorTable,
+        base_url: str | None = None,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
+        send: Sender | None = None,
+    ) -> None:
+        for flow in self.flows:
+            flow.bind(
+                connector=connector,
+                errors=errors,
+                base_url=base_url,
+                retry=retry,
+                sleep=sleep,
+                send=send,
+            )
+        self.send = send
+
+    @property
+    def token_valid(self) -> bool:
+        return all(flow.token_valid for flow in self.flows)
+
+    def invalidate(self) -> None:
+        for flow in self.flows:
+            flow.invalidate()
+
+    async def login(self, send: Sender, url: str, *, force: bool = True) -> None:
+        request = httpx.Request("GET", url)
+        for index, flow in enumerate(self.flows):
+            if force or not flow.token_valid:
+                await self._login(index, request, send, stale=flow._token, force=force)
+
+    async def async_auth_flow(
+        self, request: httpx.Request
+    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        send = self.send
+        if send is None:
+            raise RuntimeError("bind the chain to an HttpClient before use")
+        for index, flow in enumerate(self.flows):
+            if not flow.token_valid:
+                await self._login(index, request, send, stale=flow._token, force=False)
+        renewed: set[int] = set()
+        while True:
+            used = [flow._token for flow in self.flows]
+            self._apply_all(request)
+            response = yield request
+            await response.aread()  # the flows' refresh_on may read the body
+            refused = self._refresher(response, len(self.flows))
+            if refused is None or refused in renewed:
+                return
+            renewed.add(refused)  # each flow logs in again at most once per request
+            await self._login(refused, request, send, stale=used[refused], force=True)
+
+    def _refresher(self, response: httpx.Response, before: int) -> int | None:
+        """The first flow (among the first ``before``) whose token ``response`` refuses."""
+        for index, flow in enumerate(self.flows[:before]):
+            if flow.refresh_on(response):
+                return index
+        return None
+
+    def _apply_all(self, request: httpx.Request, before: int | None = None) -> None:
+        for flow in self.flows[:before]:
+            LoginTokenAuth._apply(request, flow._token)
+
+    async def _login(
+        self, index: int, request: httpx.Request, send: Sender, *, stale: Token | None, force: bool
+    ) -> None:
+        """Log flow ``index`` in (unless another task just did), carrying the tokens of the
+        flows before it; a stale earlier token is renewed once along the way."""
+        flow = self.flows[index]
+        await flow._follow()
+        if not flow._needs_login(stale, force=force):
+            return
+        with flow._leading():
+            renewed_earlier = False
+            for attempt in itertools.count(1):
+                login = flow._login_request(request)
+                self._apply_all(login, before=index)
+                response = await flow._send_login(send, login)
+                earlier = None if renewed_earlier else self._refresher(response, index)
+                if earlier is not None:
+                    await response.aclose()
+                    renewed_earlier = True
+                    renew = self.flows[earlier]
+                    await self._login(earlier, request, send, stale=renew._token, force=True)
+                    continue
+                if await flow._accept(response, attempt):
+                    return

@@ -20,7 +20,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, sto
 from cdp_sdk._redact import redact_text
 from cdp_sdk._version import __version__
 from cdp_sdk.errors import CdpError, ClosedError, ConfigurationError, UnexpectedResponseError
-from cdp_sdk.http._auth import LOGIN_STARTED, LoginTokenAuth
+from cdp_sdk.http._auth import LOGIN_STARTED, TokenAuth
 from cdp_sdk.http._errors import ErrorTable
 from cdp_sdk.http._guard import ItemKey, ListingGuard
 from cdp_sdk.http._network import network_error
@@ -163,13 +163,14 @@ class HttpClient:
         self.limiter = limiter or RateLimiter(None)
         self.errors = errors or ErrorTable()
         self.auth = auth
-        if isinstance(auth, LoginTokenAuth):
+        if isinstance(auth, TokenAuth):
             auth.bind(
                 connector=connector,
                 errors=self.errors,
                 base_url=self.base_url,
                 retry=self.retry,
                 sleep=lambda seconds: self.sleep(seconds),
+                send=self._send_as_is,
             )
         self._origin = urlsplit(self.base_url)[:2]
         self.sleep = sleep
@@ -235,6 +236,11 @@ class HttpClient:
         """Run ``hook`` on every response (an ``httpx`` event hook; e.g. a recorder)."""
         self._client.event_hooks["response"].append(hook)
 
+    async def _send_as_is(self, request: httpx.Request) -> httpx.Response:
+        """Send a login call of a token flow without any auth flow (journaled by the
+        response hook; the transport takes a rate-limiter slot for it like for any request)."""
+        return await self._client.send(request, auth=None)
+
     async def aclose(self) -> None:
         """Close the connection pool; later calls raise :class:`ClosedError`."""
         await self._client.aclose()
@@ -261,7 +267,7 @@ class HttpClient:
         """
         self._require_open()
         auth = self.auth
-        if not isinstance(auth, LoginTokenAuth):
+        if not isinstance(auth, TokenAuth):
             return False
 
         async def send(request: httpx.Request) -> httpx.Response:

@@ -195,7 +195,7 @@ class Emulator:
     :class:`RateWindow`), ``latency`` seconds per request, ``max_page_size`` (honoured by
     handlers through :meth:`page_limit`, which also records each paged route's documented
     maximum in :attr:`page_maxima`), and a lock so a served emulator handles one request
-    at a time.
+    at a time. ``fleet_options`` shape the fleets generic tools give it.
 
     Handlers do O(page) work per page (the fleet keeps its orderings between pages, see
     :meth:`~cdp_sdk.sandbox.Fleet.ordered`), so a benchmark's floor does not drift with
@@ -203,6 +203,10 @@ class Emulator:
     """
 
     name: ClassVar[str] = "emulator"
+    fleet_options: ClassVar[Mapping[str, Any]] = {}
+    """Arguments of :class:`Fleet` that give a fleet the platform's identifiers (e.g.
+    ``{"iccid_digits": 20}`` where the platform's ICCIDs have 20 digits). Generic tools
+    (the fault matrix, the conformance suite) build their fleets with them."""
     _routes: ClassVar[list[tuple[str, re.Pattern[str], str, bool, str]]]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:

@@ -204,6 +204,8 @@ class Fleet:
         seed: the fleet is a pure function of the seed and the arguments.
         today: the fleet's "now"; history runs back ``history_days`` from it.
         iccid_prefix: issuer prefix of the ICCIDs (``89`` + country + issuer digits).
+        iccid_digits: length of the ICCIDs, Luhn check digit included (19 by default;
+            20 for platforms whose ICCIDs have 20 digits, such as Verizon's).
         currency: currency of tariffs and invoices.
     """
 
@@ -215,12 +217,16 @@ class Fleet:
         today: date = date(2024, 6, 15),
         history_days: int = 365,
         iccid_prefix: str = "8988303",
+        iccid_digits: int = 19,
         imsi_prefix: str = "90143",
         msisdn_prefix: str = "88234",
         currency: str = "EUR",
     ) -> None:
         if size < 0:
             raise ValueError("size must not be negative")
+        if not 18 <= iccid_digits <= 22 or iccid_digits - 1 - len(iccid_prefix) < len(str(size)):
+            raise ValueError("iccid_digits must be 18 to 22 and leave room for the serial")
+        self.iccid_digits = iccid_digits
         self.size = size
         self.seed = seed
         self.today = today
@@ -421,7 +427,7 @@ class Fleet:
     def _sim(
         self, rng: random.Random, serial: int, iccid_prefix: str, imsi_prefix: str, msisdn: str
     ) -> FleetSim:
-        body = f"{iccid_prefix}{serial:0{18 - len(iccid_prefix)}d}"
+        body = f"{iccid_prefix}{serial:0{self.iccid_digits - 1 - len(iccid_prefix)}d}"
         iccid = body + str(luhn_check_digit(body))
         status = rng.choices(list(STATUS_WEIGHTS), weights=list(STATUS_WEIGHTS.values()))[0]
         # Nothing happens after the start of ``today``, even with a short history.

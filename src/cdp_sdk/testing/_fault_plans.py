@@ -27,6 +27,7 @@ from cdp_sdk.testing._fault_transport import (
     Exchange,
     FaultTransport,
     expire_tokens,
+    identifier_values,
     items_of,
     json_of,
     records_of,
@@ -63,6 +64,8 @@ class ListingPlan:
     """The page-number parameter, when the listing is paged by number."""
     page_records: list[frozenset[str]]
     """The ICCIDs of the SIMs on each of those pages."""
+    page_statuses: list[int]
+    """The HTTP status of each of those pages (ThingSpace answers 202 while more wait)."""
     target: Subscription | None
     """A SIM on the second page (its record is rewritten by some faults)."""
     target_has_status: bool
@@ -129,8 +132,9 @@ class _Sleep:
         await asyncio.sleep(0)
 
 
-def fresh_fleet() -> Fleet:
-    return Fleet(FLEET_SIZE, seed=FLEET_SEED)
+def fresh_fleet(entry: EmulatedConnector) -> Fleet:
+    """The matrix's small fleet, with the identifiers of ``entry``'s platform."""
+    return Fleet(FLEET_SIZE, seed=FLEET_SEED, **entry.emulator.fleet_options)
 
 
 def connect(entry: EmulatedConnector, transport: httpx.AsyncBaseTransport) -> AsyncConnector:
@@ -145,7 +149,7 @@ def connect(entry: EmulatedConnector, transport: httpx.AsyncBaseTransport) -> As
 
 
 async def _listing_plan(entry: EmulatedConnector) -> ListingPlan:
-    emulator = entry.start(fresh_fleet())
+    emulator = entry.start(fresh_fleet(entry))
     transport = FaultTransport(emulator)
     async with connect(entry, transport) as connector:
         result = [sim async for sim in connector.subscriptions()]
@@ -175,12 +179,17 @@ async def _listing_plan(entry: EmulatedConnector) -> ListingPlan:
         key=first.key,
         pages=pages,
         page_records=page_records,
+        page_statuses=[_status(by_index[index].response) for index in pages],
         numbered=numbered,
         target=target,
         target_has_status=has_status,
         logins=transport.logins,
-        tokens=expire_tokens(entry.start(fresh_fleet())),
+        tokens=expire_tokens(entry.start(fresh_fleet(entry))),
     )
+
+
+def _status(response: httpx.Response | None) -> int:
+    return response.status_code if response is not None else 0  # no answer: no page
 
 
 def iccid_forms(sim: Subscription) -> frozenset[str]:
@@ -191,7 +200,7 @@ def iccid_forms(sim: Subscription) -> frozenset[str]:
 def _sim_in(record: Any, sims: Sequence[Subscription]) -> Subscription | None:
     if not isinstance(record, dict):
         return None
-    values = {str(v) for v in record.values() if isinstance(v, str | int)}
+    values = identifier_values(record)
     for sim in sims:
         if values & (iccid_forms(sim) | {sim.id}):
             return sim
@@ -203,7 +212,9 @@ def _longest_run(exchanges: Sequence[Exchange], numbered: str | None) -> list[in
 
     A connector may walk a listing several times (in time windows, say); a pass starts
     with a request shaped like the very first one: the same parameters (and JSON body
-    keys), and the first page number when pages are numbered.
+    keys), and the first page number when pages are numbered. A listing that pages by a
+    value in its JSON body (ThingSpace's ``largestDeviceIdSeen``) keeps its keys from page
+    to page: there a pass starts with the very first body.
     """
     if not exchanges:
         return []
@@ -211,8 +222,13 @@ def _longest_run(exchanges: Sequence[Exchange], numbered: str | None) -> list[in
     passes: list[list[int]] = []
     for exchange in exchanges:
         request = exchange.request
-        starts = _shape(request) == _shape(first) and (
-            numbered is None or request.url.params.get(numbered) == first.url.params.get(numbered)
+        starts = (
+            _shape(request) == _shape(first)
+            and (
+                numbered is None
+                or request.url.params.get(numbered) == first.url.params.get(numbered)
+            )
+            and (numbered is not None or not first.content or request.content == first.content)
         )
         if starts or not passes:
             passes.append([])
@@ -261,7 +277,7 @@ async def _write_plan(entry: EmulatedConnector, listing: ListingPlan) -> WritePl
     if chosen is None:
         return None
     description, iccid, status = chosen
-    emulator = entry.start(fresh_fleet())
+    emulator = entry.start(fresh_fleet(entry))
     transport = FaultTransport(emulator)
     plan = WritePlan(description, iccid, status, ("", ""), "", None, None, 0, False)
     async with connect(entry, transport) as connector:
@@ -270,7 +286,9 @@ async def _write_plan(entry: EmulatedConnector, listing: ListingPlan) -> WritePl
         plan.logins = transport.logins
     if not writes:
         return None
-    plan.key, plan.method = writes[0].key, writes[0].key[0]
+    # The write is the last of them: reads made first may be POSTs too (ThingSpace looks a
+    # device up with POST /devices/actions/list before it changes its state).
+    plan.key, plan.method = writes[-1].key, writes[-1].key[0]
     async with connect(entry, emulator.transport()) as reader:
         plan.after = await plan.effect(reader)
     plan.tokens = listing.tokens
@@ -283,7 +301,7 @@ async def _choose_write(
     """A status change the vendor's state machine allows, else a tag update."""
     capabilities = entry.connector.capabilities
     if Capability.CHANGE_STATUS in capabilities:
-        async with connect(entry, entry.start(fresh_fleet()).transport()) as connector:
+        async with connect(entry, entry.start(fresh_fleet(entry)).transport()) as connector:
             modes = await connector.activation_modes()
         status_of = {mode.name: mode.status for mode in modes}
         settable = {mode.name for mode in modes if mode.settable}

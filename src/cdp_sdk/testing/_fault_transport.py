@@ -28,6 +28,7 @@ __all__ = [
     "FaultTransport",
     "Injection",
     "OnRecord",
+    "identifier_values",
     "items_of",
     "json_of",
     "records_of",
@@ -444,19 +445,32 @@ class OnRecord(Injection):
 
 
 def records_of(body: Any, iccids: frozenset[str]) -> list[dict[str, Any]]:
-    """The objects in ``body`` that hold one of ``iccids`` as a direct value."""
+    """The objects in ``body`` that hold one of ``iccids`` among their
+    :func:`identifier_values`."""
     found: list[dict[str, Any]] = []
     stack = [body]
     while stack:
         value = stack.pop()
         if isinstance(value, dict):
-            if any(isinstance(v, str) and v in iccids for v in value.values()):
+            if identifier_values(value) & iccids:
                 found.append(value)
             else:
                 stack.extend(value.values())
         elif isinstance(value, list):
             stack.extend(value)
     return found
+
+
+def identifier_values(record: dict[str, Any]) -> set[str]:
+    """The text of a record's direct values, and of the ids in its lists of identifier
+    entries (objects that name their kind, as ThingSpace's ``deviceIds[{id, kind}]``)."""
+    values = {str(v) for v in record.values() if isinstance(v, str | int)}
+    for value in record.values():
+        if isinstance(value, list):
+            for entry in value:
+                if isinstance(entry, dict) and isinstance(entry.get("kind"), str):
+                    values.update(str(v) for v in entry.values() if isinstance(v, str | int))
+    return values
 
 
 UNKNOWN_STATE = "ZZ_UNKNOWN_STATE"

@@ -194,16 +194,33 @@ def _page(plan: Plan, number: int) -> int | NotApplicable:
 
 
 def _on_page(
-    number: int, action: Callable[[Plan], Action], expected: Expected, times: int = 1
+    number: int,
+    action: Callable[[Plan], Action],
+    expected: Expected | Callable[[Plan, int], Expected],
+    times: int = 1,
 ) -> Builder:
+    """The fault ``action`` on the listing's page ``number``; ``expected`` may depend on
+    the plan and that page's number."""
+
     def build(plan: Plan) -> Setup | NotApplicable:
         index = _page(plan, number)
         if isinstance(index, NotApplicable):
             return index
         assert plan.listing is not None
-        return Setup(AtRequest(plan.listing.key, index, action(plan), times), expected)
+        wanted = expected if isinstance(expected, Expected) else expected(plan, number)
+        return Setup(AtRequest(plan.listing.key, index, action(plan), times), wanted)
 
     return build
+
+
+def _typed_with_page_status(error: type[CdpError]) -> Callable[[Plan, int], Expected]:
+    """TYPED ``error`` with the HTTP status the page had (a fault that keeps it)."""
+
+    def expect(plan: Plan, number: int) -> Expected:
+        assert plan.listing is not None
+        return typed(error, plan.listing.page_statuses[number - 1])
+
+    return expect
 
 
 def _on_write(
@@ -248,7 +265,7 @@ def _vendor_expect(
     reads from the emulator's answer."""
 
     def expect(plan: Plan) -> Expected:
-        emulator = plan.entry.start(fresh_fleet())
+        emulator = plan.entry.start(fresh_fleet(plan.entry))
         answer = (
             emulator.rate_limited(2.0) if rate_limit else emulator.error(status, FAULT_CODE, "x")
         )
@@ -492,8 +509,8 @@ FAULTS: tuple[FaultCase, ...] = (
     ),
     FaultCase(
         "truncated-body",
-        "the real answer cut in half",
-        _on_page(2, lambda p: truncated(), UNEXPECTED_200),
+        "the real answer cut in half (its status kept)",
+        _on_page(2, lambda p: truncated(), _typed_with_page_status(UnexpectedResponseError)),
         _on_write(lambda p: truncated(), _fixed_expect(either(UnexpectedResponseError, 200))),
     ),
     FaultCase(
@@ -633,7 +650,7 @@ def run_cell(cell: Cell) -> CellResult:
 
 async def _run(plan: Plan, cell: Cell, setup: Setup) -> CellResult:
     entry = plan.entry
-    emulator = entry.start(fresh_fleet())
+    emulator = entry.start(fresh_fleet(entry))
     transport = FaultTransport(emulator, setup.injection)
     result: Any = None
     error: BaseException | None = None
