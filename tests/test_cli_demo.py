@@ -122,7 +122,10 @@ def test_demo_syncs_every_built_in_platform_and_summarizes(tmp_path: Path) -> No
         else:
             assert "Latest audit events: none in the synced history." in out
 
-    assert "invoices: not offered by the API of 1nce, emnify, hologram, jasper, supersim, thingspace" in out
+    assert (
+        "invoices: not offered by the API of 1nce, emnify, hologram, jasper, supersim, thingspace"
+        in out
+    )
     assert "audit_events of jasper" not in out  # read SIM by SIM, not left out
     assert f'sims = Store("{directory.as_posix()}/cdp.db").to_pandas("subscriptions")' in out
     assert "run it again for an incremental sync" in out
