@@ -1,0 +1,280 @@
+"""Where each entity's cursor lands, and what the next run reads from it.
+
+Usage resumes at the earliest record that is not final yet; invoices at the newest
+period stored; audit events at the newest event of the open window. A platform tag that
+is gone from the platform is gone from the store after the next sync. Platforms that
+serve audit events per SIM only are read SIM by SIM, every event kept.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cdp_sdk import SimStatus
+from cdp_sdk.connectors.sandbox import SandboxConnector, SandboxEmulator
+from cdp_sdk.sandbox import Fleet
+from cdp_sdk.sync import Entity, Store, SyncOptions
+from cdp_sdk.workspace import Account, AsyncWorkspace, Workspace
+from conftest import InstallPlugins
+from emulated import emulated
+
+TODAY = date(2024, 6, 15)
+NOW = datetime(2024, 6, 15, 12, tzinfo=UTC)
+MIDNIGHT = datetime(2024, 6, 15, tzinfo=UTC)
+
+
+def in_process(size: int, seed: int, connector: str = "sandbox") -> Account:
+    """A sandbox account on its own in-process fleet (today: 15 June 2024)."""
+    return Account(
+        connector, {"fleet_size": size, "seed": seed, "today": TODAY, "rate_limit": None}
+    )
+
+
+def emulator_of(workspace: Workspace, name: str) -> SandboxEmulator:
+    async def find(async_workspace: AsyncWorkspace) -> SandboxEmulator:
+        plugin = async_workspace.connector(name).plugin
+        assert isinstance(plugin, SandboxConnector)
+        assert plugin.emulator is not None
+        return plugin.emulator
+
+    return workspace.run(find)
+
+
+def positions(store: Store) -> dict[Entity, datetime | None]:
+    return {cursor.entity: cursor.position for cursor in store.cursors()}
+
+
+# -- usage ----------------------------------------------------------------------------------
+
+SETTLING = """
+from datetime import timedelta
+from cdp_sdk.connectors.sandbox import SandboxConnector
+
+SETTLE_DAYS = 3
+
+class SettlingSandbox(SandboxConnector):
+    '''The sandbox, on a platform whose daily usage stays provisional for three days.'''
+
+    name = "settling"
+
+    async def usage(self, iccid, *, start, end, granularity):
+        source = super().usage(iccid, start=start, end=end, granularity=granularity)
+        async for record in source:
+            today = self.emulator.fleet.today
+            if record.start.date() > today - timedelta(days=SETTLE_DAYS):
+                record = record.model_copy(update={"final": False})
+            yield record
+"""
+
+
+@pytest.fixture
+def settling(install_plugins: InstallPlugins) -> None:
+    install_plugins(
+        {"settling": "settling_sandbox:SettlingSandbox"}, modules={"settling_sandbox": SETTLING}
+    )
+
+
+@pytest.mark.parametrize("per_sim", [False, True])
+@pytest.mark.usefixtures("settling")
+def test_usage_resumes_at_the_earliest_day_not_final_yet(tmp_path: Path, per_sim: bool) -> None:
+    workspace = Workspace({"eu": in_process(8, 3, "settling")})
+    options = SyncOptions(usage_per_sim=per_sim)
+    with workspace, Store(tmp_path / "cdp.db") as store:
+        emulator = emulator_of(workspace, "eu")
+        store.sync(workspace, now=NOW, options=options)
+        # 13, 14 and 15 June are provisional: the cursor stays at the first of them.
+        provisional = [r for r in store.rows("usage") if not r["final"]]
+        assert {r["period_start"] for r in provisional} == {
+            MIDNIGHT - timedelta(days=2),
+            MIDNIGHT - timedelta(days=1),
+            MIDNIGHT,
+        }
+        assert positions(store)[Entity.USAGE] == MIDNIGHT - timedelta(days=2)
+
+        emulator.requests.clear()
+        store.sync(workspace, now=NOW + timedelta(hours=1), options=options)
+        asked = {r.url.params["from"] for r in emulator.requests_to("usage$")}
+        assert asked == {"2024-06-13"}
+        assert positions(store)[Entity.USAGE] == MIDNIGHT - timedelta(days=2)
+
+
+def test_usage_resumes_after_the_newest_final_record(tmp_path: Path) -> None:
+    """When everything read is final, the next run starts where the newest record ends."""
+    vendor = SandboxEmulator(Fleet(8, seed=3, today=TODAY), requests_per_second=1_000_000)
+    # Through a transport the sandbox judges finality by the real clock: all days are past.
+    workspace = Workspace({"eu": Account("sandbox", {"rate_limit": None}, vendor.transport())})
+    with workspace, Store(tmp_path / "cdp.db") as store:
+        store.sync(workspace, now=NOW, entities=["usage"])
+        usage = store.rows("usage")
+        assert usage
+        assert all(r["final"] for r in usage)
+        newest_end = max(r["period_end"] for r in usage)
+        assert newest_end == MIDNIGHT + timedelta(days=1)
+        assert positions(store)[Entity.USAGE] == newest_end
+
+
+def test_usage_of_an_open_window_without_records_stays_at_the_window(tmp_path: Path) -> None:
+    vendor = SandboxEmulator(Fleet(8, seed=3, today=TODAY), requests_per_second=1_000_000)
+    workspace = Workspace({"eu": Account("sandbox", {"rate_limit": None}, vendor.transport())})
+    later = NOW + timedelta(days=40)  # the fleet has no usage after its today
+    options = SyncOptions(history=timedelta(days=10), window=timedelta(days=4))
+    with workspace, Store(tmp_path / "cdp.db") as store:
+        store.sync(workspace, now=later, entities=["usage"], options=options)
+        assert store.rows("usage") == []
+        # Closed windows up to the settle horizon, then the open one starts at its start.
+        start = datetime(2024, 7, 15, tzinfo=UTC)  # midnight, ten days before `later`
+        horizon = later - options.settle
+        open_start = start
+        while open_start + options.window <= horizon:
+            open_start += options.window
+        assert positions(store)[Entity.USAGE] == open_start
+
+
+# -- invoices -------------------------------------------------------------------------------
+
+
+def test_the_invoice_cursor_is_the_newest_period_stored(tmp_path: Path) -> None:
+    workspace = Workspace({"eu": in_process(10, 4)})
+    with workspace, Store(tmp_path / "cdp.db") as store:
+        store.sync(workspace, now=NOW, entities=["invoices"])
+        invoices = store.rows("invoices")
+        assert len(invoices) > 1
+        newest = max(r["period_start"] for r in invoices)
+        assert positions(store)[Entity.INVOICES] == datetime.combine(
+            newest, datetime.min.time(), tzinfo=UTC
+        )
+        assert newest.month == 6  # the open June invoice
+
+        # A later run keeps the newest period (statuses are read again from before it).
+        store.sync(workspace, now=NOW + timedelta(days=1), entities=["invoices"])
+        assert positions(store)[Entity.INVOICES] == datetime(2024, 6, 1, tzinfo=UTC)
+
+
+def test_the_invoice_cursor_advances_with_a_new_period(tmp_path: Path) -> None:
+    first = Workspace({"eu": in_process(10, 4)})
+    with first, Store(tmp_path / "cdp.db") as store:
+        store.sync(first, now=NOW, entities=["invoices"])
+        assert positions(store)[Entity.INVOICES] == datetime(2024, 6, 1, tzinfo=UTC)
+    # The same platform two months on: July and August invoices have come.
+    later = Account("sandbox", {"fleet_size": 10, "seed": 4, "today": date(2024, 8, 20)})
+    second = Workspace({"eu": later})
+    with second, Store(tmp_path / "cdp.db") as store:
+        store.sync(second, now=datetime(2024, 8, 20, 12, tzinfo=UTC), entities=["invoices"])
+        assert positions(store)[Entity.INVOICES] == datetime(2024, 8, 1, tzinfo=UTC)
+        periods = {r["period_start"] for r in store.rows("invoices")}
+        assert {date(2024, 6, 1), date(2024, 7, 1), date(2024, 8, 1)} <= periods
+
+
+# -- audit events ---------------------------------------------------------------------------
+
+
+def test_the_audit_cursor_moves_to_the_newest_event(tmp_path: Path) -> None:
+    workspace = Workspace({"eu": in_process(20, 5)})
+    with workspace, Store(tmp_path / "cdp.db") as store:
+        emulator = emulator_of(workspace, "eu")
+        store.sync(workspace, now=NOW)
+        first = positions(store)[Entity.AUDIT_EVENTS]
+        assert first is not None
+        assert first <= NOW
+
+        sims = [s for s in emulator.fleet.sorted_sims() if s.status is SimStatus.ACTIVE][:2]
+
+        async def suspend(async_workspace: AsyncWorkspace) -> None:
+            for sim in sims:
+                await async_workspace.connector("eu").change_status(sim.iccid, "suspended")
+
+        before = len(emulator.fleet.audit)
+        workspace.run(suspend)
+        new_events = emulator.fleet.audit[before:]
+        assert len(new_events) == len(sims)
+        newest = max(e.occurred_at for e in new_events)
+        assert newest > first
+
+        store.sync(workspace, now=NOW + timedelta(hours=1), entities=["audit_events"])
+        assert positions(store)[Entity.AUDIT_EVENTS] == newest
+        stored = {r["id"] for r in store.rows("audit_events")}
+        assert {e.id for e in new_events} <= stored
+
+        # The next run asks from there, and keeps what it had.
+        emulator.requests.clear()
+        store.sync(workspace, now=NOW + timedelta(hours=2), entities=["audit_events"])
+        [request] = emulator.requests_to("^/v1/events$")
+        assert request.url.params["since"] == newest.isoformat()
+        assert positions(store)[Entity.AUDIT_EVENTS] == newest
+        assert {r["id"] for r in store.rows("audit_events")} == stored
+
+
+@pytest.mark.parametrize("connector", ["jasper", "1nce"])
+def test_audit_events_per_sim_keep_every_event(tmp_path: Path, connector: str) -> None:
+    """Platforms that serve audit events per SIM only: every SIM's events are stored."""
+    account, _ = emulated(connector, 8, seed=7)
+    workspace = Workspace({"eu": account})
+    options = SyncOptions(history=timedelta(days=360), window=timedelta(days=90))
+    with workspace, Store(tmp_path / "cdp.db") as store:
+        report = store.sync(
+            workspace, entities=["subscriptions", "audit_events"], now=NOW, options=options
+        )
+        assert report.ok, report.errors
+        result = report.result("eu", "audit_events")
+        assert result.detail == "events per SIM"
+
+        async def every_event(async_workspace: AsyncWorkspace) -> set[tuple[Any, ...]]:
+            platform = async_workspace.connector("eu")
+            found = set()
+            async for sim in platform.subscriptions():
+                start = options_start(options)
+                async for event in platform.audit_events(sim.iccid, start=start, end=None):
+                    found.add((event.iccid, event.id, event.occurred_at))
+            return found
+
+        expected = workspace.run(every_event)
+        stored = {(r["iccid"], r["id"], r["occurred_at"]) for r in store.rows("audit_events")}
+    assert expected
+    assert stored == expected
+    assert result.records == len(expected)
+
+
+def options_start(options: SyncOptions) -> datetime:
+    return datetime.combine((NOW - options.history).date(), datetime.min.time(), tzinfo=UTC)
+
+
+# -- tags -----------------------------------------------------------------------------------
+
+
+def test_tags_the_platform_dropped_are_removed_locally(tmp_path: Path) -> None:
+    workspace = Workspace({"eu": in_process(12, 6)})
+    with workspace, Store(tmp_path / "cdp.db") as store:
+        emulator = emulator_of(workspace, "eu")
+        store.sync(workspace, now=NOW)
+        tagged = [s for s in emulator.fleet.sorted_sims() if len(s.tags) >= 2]
+        assert len(tagged) >= 2
+        sim, other = tagged[:2]
+        dropped, kept = sorted(sim.tags)[:2]
+        assert platform_tags(store, sim.iccid) == dict(sim.tags)
+
+        async def drop(async_workspace: AsyncWorkspace) -> None:
+            await async_workspace.connector("eu").update_tags(sim.iccid, {}, remove=[dropped])
+
+        workspace.run(drop)
+        assert dropped not in emulator.fleet.sims[sim.iccid].tags
+        report = store.sync(workspace, now=NOW + timedelta(hours=1), entities=["subscriptions"])
+        assert report.result("eu", "subscriptions").detail == "changes only"
+
+        now_tags = platform_tags(store, sim.iccid)
+        assert dropped not in now_tags
+        assert kept in now_tags
+        assert now_tags == dict(emulator.fleet.sims[sim.iccid].tags)
+        # The other SIMs' tags are untouched.
+        assert platform_tags(store, other.iccid) == dict(other.tags)
+
+
+def platform_tags(store: Store, iccid: str) -> dict[str, Any]:
+    return {
+        row["key"]: row["value"]
+        for row in store.rows("tags")
+        if row["iccid"] == iccid and row["source"] == "platform"
+    }
