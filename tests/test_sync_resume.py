@@ -10,7 +10,7 @@ the rows of a clean sync into another, at every page boundary of the run.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -104,11 +104,11 @@ def sync(
 @pytest.fixture(scope="module", params=sorted(SCENARIOS))
 def clean(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[Scenario, Rows, int]]:
+) -> tuple[Scenario, Rows, int]:
     scenario = SCENARIOS[request.param]
     database = tmp_path_factory.mktemp("clean") / "clean.db"
     pages = sync(database, scenario)
-    yield scenario, rows(database), pages
+    return scenario, rows(database), pages
 
 
 def test_the_scenarios_page_every_entity(clean: tuple[Scenario, Rows, int]) -> None:

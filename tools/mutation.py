@@ -56,6 +56,11 @@ HTTP_TESTS = (
     "tests/test_fault_matrix.py",
 )
 
+SYNC_EXCLUDED = ("tests/test_sync_crash.py", "tests/test_sync_postgres.py")
+"""Left out of the sync target: the crash test syncs in a child process, which imports the
+unchanged package (``tests/test_sync_resume.py`` crashes in process instead), and the
+PostgreSQL tests repeat the SQLite scenarios on a server (run them with ``--tests``)."""
+
 KILLED = {"killed", "timeout", "caught by type check"}
 
 
@@ -66,10 +71,11 @@ class Target:
     name: str
     mutate: tuple[str, ...]
     tests: tuple[str, ...]
+    exclude: tuple[str, ...] = ()
 
     def test_files(self) -> list[str]:
         found = {str(p.relative_to(ROOT)) for pattern in self.tests for p in ROOT.glob(pattern)}
-        return sorted(found)
+        return sorted(found - set(self.exclude))
 
 
 def connector_targets() -> list[Target]:
@@ -85,7 +91,7 @@ def connector_targets() -> list[Target]:
     for mapping in sorted((ROOT / PACKAGE / "connectors").glob("*/mapping.py")):
         folder = mapping.parent.name
         names = sorted({folder, *aliases.get(folder, ())})
-        tests = tuple(f"tests/test_{n}_*.py" for n in names) + ("tests/test_mapping.py",)
+        tests = (*(f"tests/test_{n}_*.py" for n in names), "tests/test_mapping.py")
         targets.append(Target(folder, (str(mapping.relative_to(ROOT)),), tests))
     return targets
 
@@ -93,7 +99,7 @@ def connector_targets() -> list[Target]:
 def targets() -> dict[str, Target]:
     """The named targets: ``sync``, ``http`` and one per connector mapping."""
     named = [
-        Target("sync", (f"{PACKAGE}/sync/*",), ("tests/test_sync*.py",)),
+        Target("sync", (f"{PACKAGE}/sync/*",), ("tests/test_sync*.py",), SYNC_EXCLUDED),
         Target("http", (f"{PACKAGE}/http/*",), HTTP_TESTS),
         *connector_targets(),
     ]
@@ -108,7 +114,9 @@ def resolve(names: Sequence[str], tests: Sequence[str]) -> list[Target]:
             chosen += [t for t in known.values() if t.mutate[0].endswith("/mapping.py")]
         elif name in known:
             target = known[name]
-            chosen.append(Target(target.name, target.mutate, tuple(tests) or target.tests))
+            if tests:
+                target = Target(target.name, target.mutate, tuple(tests))
+            chosen.append(target)
         elif (ROOT / name).exists():
             if not tests:
                 raise SystemExit(f"{name}: a path needs --tests")
