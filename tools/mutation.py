@@ -203,8 +203,8 @@ def score(counts: Counter[str]) -> tuple[int, int, float]:
     return killed, total, 100.0 * killed / total if total else 100.0
 
 
-def report(target: Target, folder: Path) -> None:
-    """Print the score per file and write the surviving mutants' diffs."""
+def report(target: Target, folder: Path) -> float:
+    """Print the score per file, write the surviving mutants' diffs; the total score."""
     per_file = statuses(folder)
     overall: Counter[str] = Counter()
     survivors: list[str] = []
@@ -230,6 +230,7 @@ def report(target: Target, folder: Path) -> None:
             ).stdout
             out.write(f"# {key}\n{diff}\n")
     print(f"  {len(survivors)} surviving: {folder / 'survivors.txt'}")
+    return percent
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -242,6 +243,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--timeout", type=int, default=60, help="pytest-timeout per test (s)")
     parser.add_argument("--fresh", action="store_true", help="forget earlier results")
     parser.add_argument("--report", action="store_true", help="only print the last scores")
+    parser.add_argument("--fail-under", type=float, help="exit 1 below this score (%%)")
     args = parser.parse_args(argv)
     if args.list or not args.targets:
         for target in targets().values():
@@ -253,7 +255,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         folder = prepare(target, fresh=args.fresh, timeout=args.timeout)
         if not args.report:
             failed |= run(target, folder, children=args.max_children, only=args.only)
-        report(target, folder)
+        percent = report(target, folder)
+        if args.fail_under is not None and percent < args.fail_under:
+            print(f"  {target.name}: {percent:.1f}% is under {args.fail_under}%")
+            failed = 1
     return failed
 
 
