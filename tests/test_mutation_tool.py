@@ -82,3 +82,4 @@ def test_the_score_counts_timeouts_as_killed_and_untested_code_as_surviving(
 
     counts = Counter({"killed": 6, "timeout": 2, "survived": 1, "no tests": 1, "skipped": 5})
     assert tool.score(counts) == (8, 10, 80.0)
+    assert tool.score(Counter({"not checked": 3})) == (0, 0, 0.0)  # a run that did not run

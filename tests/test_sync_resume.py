@@ -123,6 +123,7 @@ def test_the_scenarios_page_every_entity(clean: tuple[Scenario, Rows, int]) -> N
     assert set(positions) == {entity.value for entity in Entity}
 
 
+@pytest.mark.timeout(300)  # two syncs per page boundary
 def test_a_crash_after_any_page_resumes_to_the_clean_result(
     tmp_path: Path, clean: tuple[Scenario, Rows, int]
 ) -> None:

@@ -198,9 +198,10 @@ def statuses(folder: Path) -> dict[str, dict[str, str]]:
 
 
 def score(counts: Counter[str]) -> tuple[int, int, float]:
+    """Killed, tested and the score in percent (0 when nothing was tested)."""
     total = sum(counts.values()) - counts["skipped"] - counts["not checked"]
     killed = sum(counts[s] for s in KILLED)
-    return killed, total, 100.0 * killed / total if total else 100.0
+    return killed, total, 100.0 * killed / total if total else 0.0
 
 
 def report(target: Target, folder: Path) -> float:
@@ -215,10 +216,11 @@ def report(target: Target, folder: Path) -> float:
         killed, total, percent = score(counts)
         others = {s: n for s, n in counts.items() if s not in KILLED and s != "survived"}
         extra = f"  {others}" if others else ""
-        print(f"  {source}: {killed}/{total} ({percent:.1f}%){extra}")
+        if total:
+            print(f"  {source}: {killed}/{total} ({percent:.1f}%){extra}")
         survivors += [k for k, s in sorted(by_key.items()) if s in {"survived", "no tests"}]
     killed, total, percent = score(overall)
-    print(f"  total: {killed}/{total} ({percent:.1f}%)")
+    print(f"  total: {killed}/{total} ({percent:.1f}%)" if total else "  no mutant was tested")
     mutmut = Path(sys.executable).with_name("mutmut")
     with (folder / "survivors.txt").open("w") as out:
         for key in survivors:
@@ -240,7 +242,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--tests", action="append", default=[], help="test file glob")
     parser.add_argument("--only", action="append", default=[], help="mutant name glob")
     parser.add_argument("--max-children", type=int, default=os.cpu_count() or 2)
-    parser.add_argument("--timeout", type=int, default=60, help="pytest-timeout per test (s)")
+    parser.add_argument("--timeout", type=int, default=300, help="pytest-timeout per test (s)")
     parser.add_argument("--fresh", action="store_true", help="forget earlier results")
     parser.add_argument("--report", action="store_true", help="only print the last scores")
     parser.add_argument("--fail-under", type=float, help="exit 1 below this score (%%)")
