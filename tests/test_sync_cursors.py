@@ -278,3 +278,108 @@ def platform_tags(store: Store, iccid: str) -> dict[str, Any]:
         for row in store.rows("tags")
         if row["iccid"] == iccid and row["source"] == "platform"
     }
+
+
+def test_invoices_are_read_again_from_the_refresh_period_before_the_cursor(
+    tmp_path: Path,
+) -> None:
+    workspace = Workspace({"eu": in_process(10, 4)})
+    options = SyncOptions(invoice_refresh=timedelta(days=40))
+    with workspace, Store(tmp_path / "cdp.db") as store:
+        first = store.sync(workspace, now=NOW, entities=["invoices"], options=options)
+        stored = store.rows("invoices")
+        assert first.result("eu", "invoices").records == len(stored) > 3
+        again = store.sync(workspace, now=NOW, entities=["invoices"], options=options)
+    # From 1 June less 40 days (22 April): the April, May and June invoices.
+    refresh_from = date(2024, 4, 22)
+    expected = [r for r in stored if r["period_end"] > refresh_from]
+    assert [p.month for p in sorted(r["period_start"] for r in expected)] == [4, 5, 6]
+    assert again.result("eu", "invoices").records == len(expected)
+
+
+# -- windows --------------------------------------------------------------------------------
+
+
+def test_windows_close_up_to_the_settle_horizon(tmp_path: Path) -> None:
+    """Audit events are asked window by window: closed windows end at or before now less
+    ``settle``; the last window is open-ended."""
+    workspace = Workspace({"eu": in_process(6, 1)})
+    now = datetime(2024, 6, 15, tzinfo=UTC)  # midnight: a window ends on the horizon
+    options = SyncOptions(history=timedelta(days=10), window=timedelta(days=4))
+    with workspace, Store(tmp_path / "cdp.db") as store:
+        emulator = emulator_of(workspace, "eu")
+        store.sync(workspace, now=now, entities=["audit_events"], options=options)
+        asked = [
+            (r.url.params.get("since"), r.url.params.get("until"))
+            for r in emulator.requests_to("^/v1/events$")
+        ]
+        position = positions(store)[Entity.AUDIT_EVENTS]
+    june = [datetime(2024, 6, day, tzinfo=UTC).isoformat() for day in (5, 9, 13)]
+    assert asked == [(june[0], june[1]), (june[1], june[2]), (june[2], None)]
+    assert position == datetime(2024, 6, 13, tzinfo=UTC)  # no event in the open window
+
+
+def test_history_starts_at_midnight_utc_whatever_the_local_time_zone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    monkeypatch.setenv("TZ", "Pacific/Auckland")  # UTC+12: already the next day at noon UTC
+    time.tzset()
+    try:
+        workspace = Workspace({"eu": in_process(6, 1)})
+        with workspace, Store(tmp_path / "cdp.db") as store:
+            emulator = emulator_of(workspace, "eu")
+            store.sync(workspace, now=NOW, entities=["usage", "audit_events"])
+            usage = emulator.requests_to("^/v1/usage$")
+            events = emulator.requests_to("^/v1/events$")
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert usage[0].url.params["from"] == "2024-03-17"  # NOW less 90 days, in UTC
+    assert events[0].url.params["since"] == "2024-03-17T00:00:00+00:00"
+
+
+# -- small lists, and what each entity reports ---------------------------------------------
+
+
+def test_activation_modes_are_stored_whole(tmp_path: Path) -> None:
+    workspace = Workspace({"eu": in_process(6, 1)})
+    with workspace, Store(tmp_path / "cdp.db") as store:
+        report = store.sync(workspace, now=NOW, entities=["activation_modes"])
+        modes = workspace.run(lambda w: w.connector("eu").activation_modes())
+        stored = store.rows("activation_modes")
+        result = report.result("eu", "activation_modes")
+        assert (result.records, result.pages) == (len(modes), 1)
+        assert {(r["name"], r["status"], r["billable"]) for r in stored} == {
+            (m.name, m.status.value, m.billable) for m in modes
+        }
+        store.sync(workspace, now=NOW, entities=["activation_modes"])
+        assert len(store.rows("activation_modes")) == len(modes)  # replaced, not added
+
+
+def test_usage_reports_how_it_was_read(tmp_path: Path) -> None:
+    workspace = Workspace({"eu": in_process(6, 1)})
+    with workspace, Store(tmp_path / "cdp.db") as store:
+        totals = store.sync(workspace, now=NOW, entities=["usage"])
+        per_sim = store.sync(
+            workspace, now=NOW, entities=["usage"], options=SyncOptions(usage_per_sim=True)
+        )
+    assert totals.result("eu", "usage").detail == "account totals"
+    assert per_sim.result("eu", "usage").detail == "usage per SIM"
+
+
+@pytest.mark.parametrize("connector", ["jasper", "1nce"])
+def test_usage_of_a_per_sim_only_platform_is_read_sim_by_sim(
+    tmp_path: Path, connector: str
+) -> None:
+    account, _ = emulated(connector, 6, seed=7)
+    workspace = Workspace({"eu": account})
+    with workspace, Store(tmp_path / "cdp.db") as store:
+        report = store.sync(workspace, entities=["subscriptions", "usage"], now=NOW)
+        assert report.ok, report.errors
+        assert report.result("eu", "usage").detail == "usage per SIM"
+        stored = store.rows("usage")
+        assert stored
+        sims = {r["iccid"] for r in store.rows("subscriptions")}
+        assert {r["iccid"] for r in stored} <= sims
