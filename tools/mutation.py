@@ -6,6 +6,7 @@
     python tools/mutation.py mappings            # every connector's mapping.py
     python tools/mutation.py src/cdp_sdk/changes --tests "tests/test_changes*.py"
     python tools/mutation.py http --only "cdp_sdk.http._retry.*"   # some mutants only
+    python tools/mutation.py sync --survivors    # after new tests: the survivors again
 
 A target is the source files it mutates and the test files that may kill them. mutmut
 runs those tests once on the unchanged code to learn which test reaches which function,
@@ -244,6 +245,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--max-children", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--timeout", type=int, default=300, help="pytest-timeout per test (s)")
     parser.add_argument("--fresh", action="store_true", help="forget earlier results")
+    parser.add_argument(
+        "--survivors", action="store_true", help="test again only the last run's survivors"
+    )
     parser.add_argument("--report", action="store_true", help="only print the last scores")
     parser.add_argument("--fail-under", type=float, help="exit 1 below this score (%%)")
     args = parser.parse_args(argv)
@@ -255,8 +259,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     failed = 0
     for target in resolve(args.targets, args.tests):
         folder = prepare(target, fresh=args.fresh, timeout=args.timeout)
-        if not args.report:
-            failed |= run(target, folder, children=args.max_children, only=args.only)
+        only = list(args.only)
+        if args.survivors:
+            only += [
+                key
+                for by_key in statuses(folder).values()
+                for key, status in by_key.items()
+                if status in {"survived", "no tests"}
+            ]
+            if not only:
+                print(f"== {target.name}: no survivors to test again")
+        if not args.report and (only or not args.survivors):
+            failed |= run(target, folder, children=args.max_children, only=only)
         percent = report(target, folder)
         if args.fail_under is not None and percent < args.fail_under:
             print(f"  {target.name}: {percent:.1f}% is under {args.fail_under}%")
