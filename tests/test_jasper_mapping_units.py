@@ -18,7 +18,7 @@ Sources, as cited on docs/connectors/jasper.md:
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -210,3 +210,74 @@ def test_no_return_to_pre_activation_once_activated() -> None:
         assert {"ACTIVATION_READY", "TEST_READY"}.isdisjoint(modes[state].next)
     assert "ACTIVATED" in modes["ACTIVATION_READY"].next
     assert all(modes[name].settable for mode in modes.values() for name in mode.next)
+
+
+def test_zone_records_belong_to_the_sim_asked_about() -> None:
+    row = {"zone": "EU", "dataUsage": 1, "smsMOUsage": 2, "voiceMTUsage": 3}
+    records = mapping.to_zone_usage(ICCID, zone_body(row), final=True)
+    assert len(records) == 3
+    assert {r.iccid for r in records} == {ICCID}
+
+
+def test_zone_rows_that_are_not_lists_are_refused_by_name() -> None:
+    with pytest.raises(TypeError, match=r"^deviceCycleUsageInZones: expected lists of usage rows$"):
+        mapping.to_zone_usage(
+            ICCID, {"deviceCycleUsageInZones": {"Plan": {"zone": "EU"}}}, final=True
+        )
+
+
+# -- billing cycles at the edges of the time-zone range -------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("current", "parameter"),
+    [
+        # Midnight at +14:00 (Line Islands) is 10:00 UTC the day before.
+        (datetime(2024, 5, 31, 10, tzinfo=UTC), "2024-05-01+14:00"),
+        # 09:30 UTC is midnight at -09:30 (Marquesas), not at +14:30 (no such zone).
+        (datetime(2024, 6, 1, 9, 30, tzinfo=UTC), "2024-05-01-09:30"),
+    ],
+)
+def test_cycle_parameters_at_the_ends_of_the_time_zones(current: datetime, parameter: str) -> None:
+    [_, (last, start, end)] = mapping.past_cycles(current)
+    assert last == parameter
+    assert end == current
+    assert start < end
+
+
+def test_cycle_bounds_are_utc_whatever_the_local_time_zone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import time as clock
+
+    monkeypatch.setenv("TZ", "Pacific/Auckland")
+    clock.tzset()
+    try:
+        cycles = mapping.past_cycles(datetime(2018, 8, 26, 16, tzinfo=UTC))
+    finally:
+        monkeypatch.undo()
+        clock.tzset()
+    for _, start, end in cycles:
+        assert start.utcoffset() == end.utcoffset() == timedelta(0)
+    assert cycles[-1][1] == datetime(2018, 7, 26, 16, tzinfo=UTC)
+
+
+# -- custom fields --------------------------------------------------------------------------
+
+
+def test_a_wrong_custom_field_is_refused_with_the_valid_slots() -> None:
+    with pytest.raises(ValueError, match="not a Control Center custom field") as caught:
+        mapping.custom_field_changes({"site": "x", "accountCustom11": "y"}, ())
+    assert str(caught.value) == (
+        "not a Control Center custom field: accountCustom11, site (the slots are "
+        "accountCustom1..10, operatorCustom1..5 and customerCustom1..5)"
+    )
+
+
+def test_an_empty_custom_field_value_points_to_remove() -> None:
+    with pytest.raises(ValueError, match="custom fields hold text") as caught:
+        mapping.custom_field_changes({"accountCustom2": " ", "accountCustom1": None}, ())
+    assert str(caught.value) == (
+        "custom fields hold text: give a value for accountCustom1, accountCustom2, or clear "
+        "them with remove="
+    )
