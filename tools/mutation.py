@@ -35,6 +35,7 @@ import tomllib
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from fnmatch import fnmatch
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -198,6 +199,19 @@ def statuses(folder: Path) -> dict[str, dict[str, str]]:
     return result
 
 
+def unchecked(folder: Path, patterns: Sequence[str]) -> list[str]:
+    """The mutants matching ``patterns`` that have no result yet: mutmut tests again every
+    mutant named on its command line, so a run that was stopped resumes this way."""
+    known = {key: status for by_key in statuses(folder).values() for key, status in by_key.items()}
+    if not patterns or not known:
+        return list(patterns)
+    return [
+        key
+        for key, status in known.items()
+        if status == "not checked" and any(fnmatch(key, pattern) for pattern in patterns)
+    ]
+
+
 def score(counts: Counter[str]) -> tuple[int, int, float]:
     """Killed, tested and the score in percent (0 when nothing was tested)."""
     total = sum(counts.values()) - counts["skipped"] - counts["not checked"]
@@ -259,7 +273,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     failed = 0
     for target in resolve(args.targets, args.tests):
         folder = prepare(target, fresh=args.fresh, timeout=args.timeout)
-        only = list(args.only)
+        only = unchecked(folder, args.only)
+        nothing = bool(args.only) and not only
         if args.survivors:
             only += [
                 key
@@ -267,9 +282,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for key, status in by_key.items()
                 if status in {"survived", "no tests"}
             ]
-            if not only:
-                print(f"== {target.name}: no survivors to test again")
-        if not args.report and (only or not args.survivors):
+            nothing = not only
+        if nothing:
+            print(f"== {target.name}: nothing left to test (--fresh starts over)")
+        elif not args.report:
             failed |= run(target, folder, children=args.max_children, only=only)
         percent = report(target, folder)
         if args.fail_under is not None and percent < args.fail_under:
