@@ -152,14 +152,19 @@ def prepare(target: Target, *, fresh: bool, timeout: int) -> Path:
         link = folder / name
         if not link.is_symlink() and (ROOT / name).exists():
             link.symlink_to(ROOT / name)
-    tests = target.test_files()
-    if not tests:
+    if not target.test_files():
         raise SystemExit(f"{target.name}: no test file matches {list(target.tests)}")
+    # The selection names patterns, not files: a test file added later joins the next run
+    # (mutmut collects stats for new tests) instead of changing the configuration, which
+    # would make mutmut forget every result.
+    files = " ".join(sorted({pattern.removeprefix("tests/") for pattern in target.tests}))
+    selection = ["tests", "-o", f"python_files={files}"]
+    selection += [f"--ignore={path}" for path in target.exclude]
     config = (
         "\n\n[tool.mutmut]\n"
         'source_paths = ["src"]\n'
         f"only_mutate = {toml_list(target.mutate)}\n"
-        f"pytest_add_cli_args_test_selection = {toml_list(tests)}\n"
+        f"pytest_add_cli_args_test_selection = {toml_list(selection)}\n"
         f'pytest_add_cli_args = ["-p", "no:cacheprovider", "--timeout={timeout}"]\n'
         "use_git_change_detection = false\n"
     )
