@@ -53,21 +53,29 @@ def positions(store: Store) -> dict[Entity, datetime | None]:
 SETTLING = """
 from datetime import timedelta
 from cdp_sdk.connectors.sandbox import SandboxConnector
-
-SETTLE_DAYS = 3
+from cdp_sdk.errors import TransientError
 
 class SettlingSandbox(SandboxConnector):
-    '''The sandbox, on a platform whose daily usage stays provisional for three days.'''
+    '''The sandbox, on a platform whose daily usage stays provisional for some days.'''
 
     name = "settling"
+    provisional_days = 3
+    '''The last days (today included) whose usage is not final yet; the rest is.'''
+    open_window_down = False
+    '''Whether usage asked up to now (no end) fails, as on a platform that is down.'''
+    asked = ()
+    '''Where the usage windows asked for start (a list to fill, when set).'''
 
     async def usage(self, iccid, *, start, end, granularity):
+        if isinstance(self.asked, list):
+            self.asked.append(start)
+        if self.open_window_down and end is None:
+            raise TransientError("usage is unavailable", connector=self.name, status_code=503)
         source = super().usage(iccid, start=start, end=end, granularity=granularity)
         async for record in source:
             today = self.emulator.fleet.today
-            if record.start.date() > today - timedelta(days=SETTLE_DAYS):
-                record = record.model_copy(update={"final": False})
-            yield record
+            provisional = record.start.date() > today - timedelta(days=self.provisional_days)
+            yield record.model_copy(update={"final": not provisional})
 """
 
 
@@ -76,6 +84,15 @@ def settling(install_plugins: InstallPlugins) -> None:
     install_plugins(
         {"settling": "settling_sandbox:SettlingSandbox"}, modules={"settling_sandbox": SETTLING}
     )
+
+
+def plugin_of(workspace: Workspace, name: str) -> Any:
+    """The connector plugin of account ``name`` (the settling sandbox, to tune it)."""
+    return workspace.run(lambda async_workspace: _plugin(async_workspace, name))
+
+
+async def _plugin(async_workspace: AsyncWorkspace, name: str) -> Any:
+    return async_workspace.connector(name).plugin
 
 
 @pytest.mark.parametrize("per_sim", [False, True])
@@ -100,6 +117,70 @@ def test_usage_resumes_at_the_earliest_day_not_final_yet(tmp_path: Path, per_sim
         asked = {r.url.params["from"] for r in emulator.requests_to("usage$")}
         assert asked == {"2024-06-13"}
         assert positions(store)[Entity.USAGE] == MIDNIGHT - timedelta(days=2)
+
+
+@pytest.mark.parametrize("per_sim", [False, True])
+@pytest.mark.usefixtures("settling")
+def test_provisional_usage_of_a_closed_window_is_read_again_until_final(
+    tmp_path: Path, per_sim: bool
+) -> None:
+    """A platform whose usage settles more slowly than ``settle``: the provisional days of
+    a closed window are asked again by the next run, which stores their final figures."""
+    workspace = Workspace({"eu": in_process(8, 3, "settling")})
+    # 5 to 12 June is a closed window (it ends before now less two days), then the open
+    # one; the platform keeps its last five days, 11 to 15 June, provisional.
+    options = SyncOptions(
+        history=timedelta(days=10), window=timedelta(days=7), usage_per_sim=per_sim
+    )
+    with workspace, Store(tmp_path / "cdp.db") as store:
+        emulator = emulator_of(workspace, "eu")
+        plugin = plugin_of(workspace, "eu")
+        plugin.provisional_days = 5
+        store.sync(workspace, now=NOW, options=options)
+        provisional = {r["period_start"] for r in store.rows("usage") if not r["final"]}
+        assert min(provisional) == MIDNIGHT - timedelta(days=4)
+        assert positions(store)[Entity.USAGE] == MIDNIGHT - timedelta(days=4)
+
+        # The platform has settled those days: the next run reads them again.
+        plugin.provisional_days = 0
+        emulator.requests.clear()
+        store.sync(workspace, now=NOW + timedelta(hours=1), options=options)
+        asked = {r.url.params["from"] for r in emulator.requests_to("usage$")}
+        assert asked == {"2024-06-11"}
+        usage = store.rows("usage")
+        assert {r["period_start"] for r in usage} >= provisional
+        assert all(r["final"] for r in usage)
+        assert positions(store)[Entity.USAGE] == MIDNIGHT + timedelta(days=1)
+
+
+@pytest.mark.usefixtures("settling")
+def test_usage_failing_in_its_open_window_resumes_after_the_last_closed_window(
+    tmp_path: Path,
+) -> None:
+    """Closed windows are done for good, even those without usage: when the open window
+    fails, the rerun asks only for it."""
+    workspace = Workspace({"eu": in_process(8, 3, "settling")})
+    # Three weeks after the fleet's last day of usage (15 June): from 5 June, four closed
+    # weeks (the last three without usage) up to 3 July, then the open window.
+    now = NOW + timedelta(days=20)
+    options = SyncOptions(history=timedelta(days=30), window=timedelta(days=7))
+    with workspace, Store(tmp_path / "cdp.db") as store:
+        plugin = plugin_of(workspace, "eu")
+        plugin.provisional_days = 0
+        plugin.open_window_down = True
+        report = store.sync(workspace, now=now, entities=["usage"], options=options)
+        [failed] = report.errors
+        assert failed.error is not None
+        assert "usage is unavailable" in failed.error
+        assert max(r["period_end"] for r in store.rows("usage")) == MIDNIGHT + timedelta(days=1)
+        assert positions(store)[Entity.USAGE] == datetime(2024, 7, 3, tzinfo=UTC)
+
+        plugin.open_window_down = False
+        plugin.asked = []
+        again = store.sync(workspace, now=now, entities=["usage"], options=options)
+        assert again.ok, again.errors
+        assert plugin.asked == [datetime(2024, 7, 3, tzinfo=UTC)]
+        assert positions(store)[Entity.USAGE] == datetime(2024, 7, 3, tzinfo=UTC)
 
 
 def test_usage_resumes_after_the_newest_final_record(tmp_path: Path) -> None:
