@@ -7,7 +7,9 @@ tests keep the targets right as connectors and test files come and go.
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -78,8 +80,36 @@ def test_a_path_target_needs_its_tests(tool: ModuleType) -> None:
 def test_the_score_counts_timeouts_as_killed_and_untested_code_as_surviving(
     tool: ModuleType,
 ) -> None:
-    from collections import Counter
-
     counts = Counter({"killed": 6, "timeout": 2, "survived": 1, "no tests": 1, "skipped": 5})
     assert tool.score(counts) == (8, 10, 80.0)
     assert tool.score(Counter({"not checked": 3})) == (0, 0, 0.0)  # a run that did not run
+
+
+def test_a_stopped_run_resumes_with_the_mutants_not_tested_yet(
+    tool: ModuleType, tmp_path: Path
+) -> None:
+    """mutmut keeps a result per mutant as it goes; a run stopped at the time limit leaves
+    the rest unchecked, and the next run (``--only``) is given exactly those."""
+    pytest.importorskip("mutmut", reason="mutmut comes with the dev extra")
+    meta = tmp_path / "mutants/src/cdp_sdk/http/_retry.py.meta"
+    meta.parent.mkdir(parents=True)
+    codes = {
+        "cdp_sdk.http._retry.x_delay__mutmut_1": 1,  # killed
+        "cdp_sdk.http._retry.x_delay__mutmut_2": 0,  # survived
+        "cdp_sdk.http._retry.x_delay__mutmut_3": None,  # not reached before the stop
+        "cdp_sdk.http._retry.x_attempts__mutmut_1": None,
+        "cdp_sdk.http._retry.x_attempts__mutmut_2": 36,  # timeout
+    }
+    meta.write_text(json.dumps({"exit_code_by_key": codes}))
+
+    assert tool.unchecked(tmp_path, ["cdp_sdk.http._retry.x_delay*"]) == [
+        "cdp_sdk.http._retry.x_delay__mutmut_3"
+    ]
+    assert sorted(tool.unchecked(tmp_path, ["cdp_sdk.http.*"])) == [
+        "cdp_sdk.http._retry.x_attempts__mutmut_1",
+        "cdp_sdk.http._retry.x_delay__mutmut_3",
+    ]
+    # Without --only, mutmut itself skips every mutant that has a result.
+    assert tool.unchecked(tmp_path, []) == []
+    statuses = tool.statuses(tmp_path)["src/cdp_sdk/http/_retry.py"]
+    assert tool.score(Counter(statuses.values())) == (2, 3, 200 / 3)

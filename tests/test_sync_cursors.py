@@ -65,6 +65,13 @@ class SettlingSandbox(SandboxConnector):
     '''Whether usage asked up to now (no end) fails, as on a platform that is down.'''
     asked = ()
     '''Where the usage windows asked for start (a list to fill, when set).'''
+    invoices_listed = True
+    '''False: the platform lists no invoice (as after the account's billing moved).'''
+
+    async def invoices(self, *, start, end):
+        if self.invoices_listed:
+            async for invoice in super().invoices(start=start, end=end):
+                yield invoice
 
     async def usage(self, iccid, *, start, end, granularity):
         if isinstance(self.asked, list):
@@ -250,6 +257,23 @@ def test_the_invoice_cursor_advances_with_a_new_period(tmp_path: Path) -> None:
         assert {date(2024, 6, 1), date(2024, 7, 1), date(2024, 8, 1)} <= periods
 
 
+@pytest.mark.usefixtures("settling")
+def test_a_run_that_lists_no_invoice_keeps_the_invoice_cursor(tmp_path: Path) -> None:
+    """An empty invoice listing does not send the next run back to the start of history."""
+    workspace = Workspace({"eu": in_process(10, 4, "settling")})
+    with workspace, Store(tmp_path / "cdp.db") as store:
+        store.sync(workspace, now=NOW, entities=["invoices"])
+        stored = store.rows("invoices")
+        assert positions(store)[Entity.INVOICES] == datetime(2024, 6, 1, tzinfo=UTC)
+
+        plugin_of(workspace, "eu").invoices_listed = False
+        report = store.sync(workspace, now=NOW + timedelta(days=1), entities=["invoices"])
+        assert report.ok, report.errors
+        assert report.result("eu", "invoices").records == 0
+        assert positions(store)[Entity.INVOICES] == datetime(2024, 6, 1, tzinfo=UTC)
+        assert len(store.rows("invoices")) == len(stored)
+
+
 # -- audit events ---------------------------------------------------------------------------
 
 
@@ -257,7 +281,8 @@ def test_the_audit_cursor_moves_to_the_newest_event(tmp_path: Path) -> None:
     workspace = Workspace({"eu": in_process(20, 5)})
     with workspace, Store(tmp_path / "cdp.db") as store:
         emulator = emulator_of(workspace, "eu")
-        store.sync(workspace, now=NOW)
+        report = store.sync(workspace, now=NOW)
+        assert report.result("eu", "audit_events").detail is None  # account-wide, not per SIM
         first = positions(store)[Entity.AUDIT_EVENTS]
         assert first is not None
         assert first <= NOW
