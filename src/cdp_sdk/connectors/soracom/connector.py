@@ -176,6 +176,9 @@ class SoracomConnector(BaseConnector):
         }
     )
     settings_model = SoracomSettings
+    full_listing_reason = (
+        "no SIM listing filters or sorts by lastModifiedTime (or any other change time)"
+    )
     usage_granularities = frozenset(mapping.PERIOD_FOR)
     error_table = ErrorTable().extend(
         ErrorRule(AuthenticationError, vendor_code="AUM0001"),  # token missing or invalid

@@ -188,6 +188,9 @@ class SuperSimConnector(BaseConnector):
         ErrorRule(ConflictError, vendor_code="83010"),  # the SIM cannot take that status
     )
     filters_status = True  # GET /v1/Sims takes one Status
+    full_listing_reason = (
+        "GET /v1/Sims filters by Status, Fleet and Iccid only, with no order documented"
+    )
     tag_rules = TagRules(keys=frozenset({mapping.LABEL}), values="required")  # UniqueName
     settings: SuperSimSettings
 
