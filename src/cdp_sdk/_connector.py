@@ -91,8 +91,9 @@ class BaseConnector:
     changes check them before any request (see :meth:`tag_problems`)."""
     full_listing_reason: ClassVar[str | None] = None
     """For a connector without ``incremental``: why the platform cannot list only the
-    subscriptions changed since a moment (what its API lacks), in a few words. Sync
-    reports give it with every full listing."""
+    subscriptions changed since a moment, in a few words (``"no change filter on
+    /v1/sims"``): sync reports show "full listing (<reason>)". The evidence belongs on
+    the connector's docs page."""
 
     def __init__(
         self,

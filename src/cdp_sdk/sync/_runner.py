@@ -735,9 +735,7 @@ class SyncRun(RunContext):
         )
         if not incremental:
             reason = connector.plugin.full_listing_reason
-            return "full listing (the connector is not incremental" + (
-                f": {reason})" if reason else ")"
-            )
+            return f"full listing ({reason or 'the connector is not incremental'})"
         return "changes only" if since is not None else "full listing (first run)"
 
     async def _activation_modes(self, state: AccountState, connector: AsyncConnector) -> str | None:

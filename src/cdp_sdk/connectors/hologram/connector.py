@@ -122,10 +122,7 @@ class HologramConnector(BaseConnector):
     )
     settings_model = HologramSettings
     per_sim_only = frozenset({Capability.AUDIT_EVENTS})
-    full_listing_reason = (
-        "the link list filters by claim time only (claimedafter), and a link has no "
-        "modification time"
-    )
+    full_listing_reason = "no change filter on the link list"
     usage_granularities = frozenset(DEFAULT_SPAN)
     error_table = ErrorTable().extend(
         parse_body=mapping.parse_error, rate_limit_wait=RATE_LIMIT_WAIT

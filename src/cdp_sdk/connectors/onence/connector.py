@@ -73,10 +73,7 @@ class OneNceConnector(BaseConnector):
     )
     settings_model = OneNceSettings
     per_sim_only = frozenset({Capability.USAGE, Capability.AUDIT_EVENTS})
-    full_listing_reason = (
-        "the SIM list filters and sorts by imei and ip_address only, and a SIM has no "
-        "modification time"
-    )
+    full_listing_reason = "no change filter on /v1/sims"
     usage_granularities = frozenset({Granularity.DAY})
     error_table = ErrorTable().extend(
         *family.FAMILY_ERROR_RULES,
