@@ -418,14 +418,16 @@ LUHN_VALID_KEY = "8988280666000000023"
 """A vendor key (19 digits, no check digit) whose last digit happens to pass Luhn."""
 
 
-async def test_per_sim_calls_fall_back_to_the_iccid_as_given_on_404(
-    api: respx.MockRouter, onence: AsyncConnector
+@pytest.mark.parametrize("refusal", [404, 400])
+async def test_per_sim_calls_fall_back_to_the_iccid_as_given(
+    api: respx.MockRouter, onence: AsyncConnector, refusal: int
 ) -> None:
     # Given a Luhn-valid 19-digit key, the 18 digits before it are tried first; 1NCE
-    # answers 404 (documented for every per-SIM operation) and the key is asked as given.
-    unknown = api.get(f"/v1/sims/{LUHN_VALID_KEY[:-1]}/usage").respond(404)
+    # answers 404 (documented for every per-SIM operation), or 400 for a malformed ICCID,
+    # and the key is asked as given.
+    unknown = api.get(f"/v1/sims/{LUHN_VALID_KEY[:-1]}/usage").respond(refusal)
     usage = api.get(f"/v1/sims/{LUHN_VALID_KEY}/usage").respond(json={"stats": []})
-    unknown_events = api.get(f"/v1/sims/{LUHN_VALID_KEY[:-1]}/events").respond(404)
+    unknown_events = api.get(f"/v1/sims/{LUHN_VALID_KEY[:-1]}/events").respond(refusal)
     events = api.get(f"/v1/sims/{LUHN_VALID_KEY}/events").respond(
         json={
             "events": [
