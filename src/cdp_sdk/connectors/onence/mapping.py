@@ -117,9 +117,8 @@ def to_subscription(record: Mapping[str, Any]) -> Subscription:
     return Subscription.model_validate(
         {
             "connector": NAME,
-            "id": str(
-                record.get("iccid") or iccid[:-1]
-            ),  # 1NCE's key: the ICCID without check digit
+            # 1NCE's key: the ICCID without check digit
+            "id": str(record.get("iccid") or iccid[:-1]),
             "iccid": iccid,
             "imsi": record.get("imsi") or None,
             "msisdn": record.get("msisdn") or None,
