@@ -6,9 +6,10 @@
 
 The full run prints each section as it is measured and rewrites the results block of
 docs/performance.md (``--output`` another file, ``--no-write`` none). Per-connector
-sections cover every installed connector that has an emulator. The peer comparison
-installs the official ``emnify-sdk`` into a virtualenv of its own under the work folder
-(``benchmarks/.work`` by default, never committed) with pip, from the package index.
+sections cover every installed connector that has an emulator. The peer comparisons
+install the official ``emnify-sdk`` and ``twilio`` (Super SIM) each into a virtualenv of
+its own under the work folder (``benchmarks/.work`` by default, never committed) with
+pip, from the package index.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from _listing import listing_vs_floor, requests_per_listing
 from _mapping import mapping_vs_json
 from _measure import Section
 from _memory import growth, memory_section, scaling_section
-from _peer import emnify_peer
+from _peer import emnify_peer, supersim_peer
 from _ratelimit import rate_limit_at_the_limit
 from _startup import cold_start, demo
 from _store import accounts_together, incremental_resync, store_vs_stream
@@ -121,7 +122,8 @@ def sections(
     rate_targets = child if plan.subprocess_connectors is not None else chosen
     table: dict[str, Callable[[], list[Section]]] = {
         "peer": lambda: [
-            emnify_peer(plan.sims, plan.rounds, work, fault_check=plan.peer_fault_check)
+            peer(plan.sims, plan.rounds, work, fault_check=plan.peer_fault_check)
+            for peer in (emnify_peer, supersim_peer)
         ],
         "requests": lambda: [requests_per_listing(chosen, plan.sims)],
         "incremental": lambda: [incremental_resync(chosen, plan.sims)],

@@ -332,7 +332,8 @@ async def test_an_expired_sim_cannot_be_modified(
 async def test_daily_usage_with_an_inclusive_end_date(
     api: respx.MockRouter, onence: AsyncConnector
 ) -> None:
-    sim_route(api, sim_record())
+    # One request: the usage of the ICCID without its check digit (1NCE's key), with no
+    # look-up of the SIM first (the router refuses any call it does not know).
     day = {
         "date": "2021-06-30T00:00:00.000Z",
         "data": {
@@ -356,10 +357,12 @@ async def test_daily_usage_with_an_inclusive_end_date(
 
     records = [r async for r in onence.usage(ICCID, start=date(2021, 6, 30), end=date(2021, 7, 1))]
 
+    assert usage.call_count == 1
     assert dict(usage.calls.last.request.url.params) == {
         "start_dt": "2021-06-30",
         "end_dt": "2021-06-30",
     }
+    assert {r.iccid for r in records} == {ICCID}
     assert [(r.bearer, r.direction, r.quantity) for r in records] == [
         (Bearer.DATA, Direction.MO, 1321),  # volume_tx: "upstream, send by SIM"
         (Bearer.DATA, Direction.MT, 1482),
@@ -381,7 +384,7 @@ async def test_usage_and_events_need_an_iccid(
 
 
 async def test_events_page_by_header_or_body(api: respx.MockRouter, onence: AsyncConnector) -> None:
-    sim_route(api, sim_record())
+    # No look-up of the SIM first: its events are asked under 1NCE's key directly.
     event = {
         "timestamp": "2024-06-02T14:08:05.000+0000",
         "event_type": "Create PDP Context",
@@ -409,6 +412,51 @@ async def test_events_page_by_header_or_body(api: respx.MockRouter, onence: Asyn
         (AuditKind.STATUS_CHANGE, ICCID),
     ]
     assert dict(second.calls.last.request.url.params) == {"page": "2", "pageSize": "1000"}
+
+
+LUHN_VALID_KEY = "8988280666000000023"
+"""A vendor key (19 digits, no check digit) whose last digit happens to pass Luhn."""
+
+
+@pytest.mark.parametrize("refusal", [404, 400])
+async def test_per_sim_calls_fall_back_to_the_iccid_as_given(
+    api: respx.MockRouter, onence: AsyncConnector, refusal: int
+) -> None:
+    # Given a Luhn-valid 19-digit key, the 18 digits before it are tried first; 1NCE
+    # answers 404 (documented for every per-SIM operation), or 400 for a malformed ICCID,
+    # and the key is asked as given.
+    unknown = api.get(f"/v1/sims/{LUHN_VALID_KEY[:-1]}/usage").respond(refusal)
+    usage = api.get(f"/v1/sims/{LUHN_VALID_KEY}/usage").respond(json={"stats": []})
+    unknown_events = api.get(f"/v1/sims/{LUHN_VALID_KEY[:-1]}/events").respond(refusal)
+    events = api.get(f"/v1/sims/{LUHN_VALID_KEY}/events").respond(
+        json={
+            "events": [
+                {
+                    "timestamp": "2024-06-02T14:08:05.000+0000",
+                    "event_type": "Create PDP Context",
+                    "iccid": LUHN_VALID_KEY,
+                }
+            ],
+            "totalEvents": 1,
+            "totalPages": 1,
+        }
+    )
+
+    assert [r async for r in onence.usage(LUHN_VALID_KEY)] == []
+    found = [e async for e in onence.audit_events(LUHN_VALID_KEY)]
+
+    assert (unknown.call_count, usage.call_count) == (1, 1)
+    assert (unknown_events.call_count, events.call_count) == (1, 1)
+    assert [e.iccid for e in found] == [LUHN_VALID_KEY + "4"]  # its own check digit added
+
+
+async def test_a_sim_unknown_in_both_forms_is_not_found(
+    api: respx.MockRouter, onence: AsyncConnector
+) -> None:
+    api.get(f"/v1/sims/{KEY}/usage").respond(404)
+    api.get(f"/v1/sims/{ICCID}/usage").respond(404)
+    with pytest.raises(NotFoundError):
+        [r async for r in onence.usage(ICCID)]
 
 
 async def test_products_are_the_tariffs(api: respx.MockRouter, onence: AsyncConnector) -> None:

@@ -19,6 +19,7 @@ import pytest
 import respx
 
 import cdp_sdk
+import cdp_sdk.connectors.hologram.connector as hologram_connector
 from cdp_sdk import (
     AsyncConnector,
     AuthenticationError,
@@ -643,6 +644,64 @@ async def test_audit_events_read_the_state_history(
 
     assert dict(history.calls[0].request.url.params) == {}
     assert [(e.old_value, e.new_value) for e in events] == [("LIVE-PENDING", "LIVE")]
+
+
+async def test_listed_sims_need_no_look_up_for_their_history_or_usage_rows(
+    api: respx.MockRouter, hologram: AsyncConnector
+) -> None:
+    # A listing keeps its links' ids: the state history of a listed SIM is one call, and
+    # account-wide usage rows name their SIM without asking for the links again.
+    api.get(LINKS).respond(json=page(LINKS, [link(11), link(12)], limit=200))
+    api.get(DEVICES).respond(json=page(DEVICES, [device(10_011), device(10_012)], limit=2))
+    sims = [sim async for sim in hologram.subscriptions()]
+    history = api.get(f"{LINKS}/12/history").respond(json=answer(HISTORY))
+    path = "/api/1/usage/data/daily"
+    api.get(path).respond(json=page(path, [{**DAILY[0], "linkid": 11}], limit=5))
+    api.get("/api/1/usage/sms").respond(json=page("/api/1/usage/sms", [], limit=200))
+    listed = len(api.calls)
+
+    events = [e async for e in hologram.audit_events(sims[1].iccid)]
+    usage = [r async for r in hologram.usage(start=date(2024, 5, 1), end=date(2024, 5, 3))]
+
+    assert history.call_count == 1
+    assert len(api.calls) == listed + 3  # the history, the daily usage, the SMS: no look-up
+    assert {e.iccid for e in events} == {sims[1].iccid}
+    assert {r.iccid for r in usage} == {sims[0].iccid}
+
+
+async def test_the_ids_kept_from_a_listing_are_bounded(
+    api: respx.MockRouter, hologram: AsyncConnector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Past the bound, listed links are not kept: their SIMs are looked up when needed.
+    monkeypatch.setattr(hologram_connector, "MAX_CACHED_LINKS", 1)
+    lookup = api.get(LINKS, params={"sims": ",".join(candidates(link(12)["sim"]))}).respond(
+        json=page(LINKS, [link(12)], limit=200)
+    )
+    api.get(LINKS).respond(json=page(LINKS, [link(11), link(12)], limit=200))
+    api.get(DEVICES).respond(json=page(DEVICES, [device(10_011), device(10_012)], limit=2))
+    sims = [sim async for sim in hologram.subscriptions()]
+    api.get(f"{LINKS}/11/history").respond(json=answer(HISTORY))
+    api.get(f"{LINKS}/12/history").respond(json=answer(HISTORY))
+
+    [e async for e in hologram.audit_events(sims[0].iccid)]
+    assert lookup.call_count == 0  # the first link was kept
+    [e async for e in hologram.audit_events(sims[1].iccid)]
+    assert lookup.call_count == 1  # the second was not
+
+
+async def test_a_sim_not_listed_yet_is_looked_up(
+    api: respx.MockRouter, hologram: AsyncConnector
+) -> None:
+    lookup = found(api)  # the look-up's route first: the listing's matches it as well
+    api.get(LINKS).respond(json=page(LINKS, [link(11)], limit=200))
+    api.get(DEVICES).respond(json=page(DEVICES, [device(10_011)], limit=1))
+    [sim async for sim in hologram.subscriptions()]
+    assert lookup.call_count == 0
+    api.get(f"/api/1/links/cellular/{LINK_ID}/history").respond(json=answer(HISTORY))
+
+    [e async for e in hologram.audit_events(ICCID)]
+
+    assert lookup.call_count == 1
 
 
 async def test_audit_events_need_a_sim(hologram: AsyncConnector) -> None:

@@ -52,24 +52,53 @@ def test_basic_auth_is_required(emulator: JasperEmulator) -> None:
     )
 
 
-def test_search_requires_modified_since_and_cuts_the_window_to_a_year(
+def test_search_requires_modified_since_and_lists_every_change_since(
     http: httpx.Client, fleet: Fleet
 ) -> None:
     missing = http.get(f"{API}/devices")
     assert (missing.status_code, missing.json()["errorCode"]) == (400, "10000003")
 
+    # Cisco: "returns any devices that have been modified since this time", oldest first.
     oldest = min(sim.updated_at for sim in fleet.sims.values())
     since = (oldest - timedelta(days=400)).isoformat()
-    assert http.get(f"{API}/devices", params={"modifiedSince": since}).json()["devices"] == []
-
-    body = http.get(
-        f"{API}/devices", params={"modifiedSince": oldest.isoformat(), "pageSize": 200}
-    ).json()
-    in_window = [sim for sim in fleet.sims.values() if sim.updated_at <= oldest + timedelta(365)]
-    expected = sorted(in_window, key=lambda sim: (sim.updated_at, sim.serial))
+    body = http.get(f"{API}/devices", params={"modifiedSince": since, "pageSize": 200}).json()
+    expected = sorted(fleet.sims.values(), key=lambda sim: (sim.updated_at, sim.serial))
     assert [device["iccid"] for device in body["devices"]] == [sim.iccid for sim in expected]
     assert (body["pageNumber"], body["lastPage"]) == (1, True)
     assert set(body["devices"][0]) == {"iccid", "status", "ratePlan", "communicationPlan"}
+    later = [sim for sim in expected if sim.updated_at >= oldest + timedelta(days=100)]
+    body = http.get(
+        f"{API}/devices",
+        params={"modifiedSince": (oldest + timedelta(days=100)).isoformat(), "pageSize": 200},
+    ).json()
+    assert [device["iccid"] for device in body["devices"]] == [sim.iccid for sim in later]
+
+
+def test_a_window_reaches_modified_till_and_at_most_a_year(
+    http: httpx.Client, fleet: Fleet, emulator: JasperEmulator
+) -> None:
+    oldest = min(sim.updated_at for sim in fleet.sims.values())
+    by_change = sorted(fleet.sims.values(), key=lambda sim: (sim.updated_at, sim.serial))
+
+    def search(**params: str) -> list[str]:
+        body = http.get(f"{API}/devices", params={**params, "pageSize": 200}).json()
+        return [device["iccid"] for device in body["devices"]]
+
+    till = oldest + timedelta(days=30)
+    assert search(modifiedSince=oldest.isoformat(), modifiedTill=till.isoformat()) == [
+        sim.iccid for sim in by_change if sim.updated_at <= till
+    ]
+    # Tele2's catalogue: modifiedTill at most a year after modifiedSince; a longer window
+    # ends there (both ends included).
+    early = oldest - timedelta(days=300)
+    year = [sim.iccid for sim in by_change if sim.updated_at <= early + timedelta(days=365)]
+    assert year != [sim.iccid for sim in by_change]
+    far = (early + timedelta(days=900)).isoformat()
+    assert search(modifiedSince=early.isoformat(), modifiedTill=far) == year
+    # Only with the switch does a search without modifiedTill stop there too.
+    assert search(modifiedSince=early.isoformat()) == [sim.iccid for sim in by_change]
+    emulator.cut_open_windows = True
+    assert search(modifiedSince=early.isoformat()) == year
 
 
 def test_device_dates_use_the_documented_format(http: httpx.Client, fleet: Fleet) -> None:

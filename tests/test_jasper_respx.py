@@ -310,36 +310,80 @@ async def test_a_device_listed_twice_in_one_search_raises(
     assert caught.value.connector == "jasper"
 
 
-async def test_full_listing_walks_one_year_windows(
+async def test_a_full_listing_is_one_search_from_2000(
     api: respx.MockRouter, jasper: AsyncConnector
 ) -> None:
+    # Cisco's Search Devices takes modifiedSince alone and "returns any devices that have
+    # been modified since this time": one search lists them all. The device listed was
+    # updated long after 2000 (dateUpdated 2024-05-01), so no search could have been cut.
+    search = api.get(f"{API}/devices").respond(json={**SEARCH_PAGE, "lastPage": True})
+    api.get(f"{API}/devices/{ICCID}").respond(json=DEVICE)
+    api.get(f"{API}/devices/{ICCID_2}").respond(json={**DEVICE, "iccid": ICCID_2})
+
+    sims = [sim async for sim in jasper.subscriptions()]
+
+    assert [sim.iccid for sim in sims] == [ICCID, ICCID_2]
+    assert search.call_count == 1
+    assert dict(search.calls.last.request.url.params) == {
+        "modifiedSince": "2000-01-01T00:00:00+00:00",
+        "pageSize": "50",
+        "pageNumber": "1",
+    }
+
+
+@pytest.mark.parametrize("answer", ["nothing", "a device updated within that year"])
+async def test_a_search_that_may_have_stopped_a_year_on_is_walked_in_yearly_windows(
+    api: respx.MockRouter, jasper: AsyncConnector, answer: str
+) -> None:
+    # Tele2's catalogue limits modifiedTill to a year after modifiedSince. Where the open
+    # search could have been cut there (nothing listed was updated later), the years after
+    # it are searched in windows of a year; the same device closes one window and opens the
+    # next (a shared boundary) and is listed once.
     windows: list[dict[str, str]] = []
+    early = {**DEVICE, "dateUpdated": "2000-06-01 08:00:03.551+0000"}
+    one = {**SEARCH_PAGE, "lastPage": True, "devices": SEARCH_PAGE["devices"][:1]}
+    empty = {"pageNumber": 1, "lastPage": True, "devices": []}
+    hits = (3, 4) if answer == "nothing" else (1, 2)
 
     def search(request: httpx.Request) -> httpx.Response:
-        query = dict(request.url.params)
-        windows.append(query)
-        # the same device closes one window and opens the next (a shared boundary)
-        if len(windows) in (2, 3):
-            one = {**SEARCH_PAGE, "lastPage": True, "devices": SEARCH_PAGE["devices"][:1]}
-            return httpx.Response(200, json=one)
-        return httpx.Response(200, json={"pageNumber": 1, "lastPage": True, "devices": []})
+        windows.append(dict(request.url.params))
+        return httpx.Response(200, json=one if len(windows) in hits else empty)
 
     api.get(f"{API}/devices").mock(side_effect=search)
-    details = api.get(f"{API}/devices/{ICCID}").respond(json=DEVICE)
+    details = api.get(f"{API}/devices/{ICCID}").respond(json=early)
 
     sims = [sim async for sim in jasper.subscriptions()]
 
     assert [sim.iccid for sim in sims] == [ICCID]
     assert details.call_count == 1
-    assert windows[0]["modifiedSince"] == "2000-01-01T00:00:00+00:00"
-    for earlier, later in pairwise(windows):
+    assert windows[0] == {
+        "modifiedSince": "2000-01-01T00:00:00+00:00",
+        "pageSize": "50",
+        "pageNumber": "1",
+    }
+    walked = windows[1:]
+    assert walked[0]["modifiedSince"] == "2000-12-31T00:00:00+00:00"  # 365 days on
+    for earlier, later in pairwise(walked):
         assert earlier["modifiedTill"] == later["modifiedSince"]
         start = datetime.fromisoformat(earlier["modifiedSince"])
         assert datetime.fromisoformat(earlier["modifiedTill"]) - start <= timedelta(days=365)
-    assert "modifiedTill" not in windows[-1]
-    assert datetime.fromisoformat(windows[-1]["modifiedSince"]) > datetime.now(UTC) - timedelta(
+    assert "modifiedTill" not in walked[-1]
+    assert datetime.fromisoformat(walked[-1]["modifiedSince"]) > datetime.now(UTC) - timedelta(
         days=366
     )
+
+
+async def test_a_recent_since_is_one_search_whatever_it_lists(
+    api: respx.MockRouter, jasper: AsyncConnector
+) -> None:
+    # Within a year of now no reading cuts the search: nothing listed is one request.
+    search = api.get(f"{API}/devices").respond(
+        json={"pageNumber": 1, "lastPage": True, "devices": []}
+    )
+    since = datetime.now(UTC) - timedelta(days=364)
+    assert [sim async for sim in jasper.subscriptions(modified_since=since)] == []
+    assert search.call_count == 1
+    assert "modifiedTill" not in search.calls.last.request.url.params
 
 
 @pytest.mark.parametrize(
@@ -348,28 +392,30 @@ async def test_full_listing_walks_one_year_windows(
 async def test_a_device_in_two_windows_that_do_not_touch(
     api: respx.MockRouter, jasper: AsyncConnector, repeat_in: str, raises: bool
 ) -> None:
-    # Window 2 lists the device; window 5 (closed) lists it again: no shared boundary can
-    # explain it, so the platform paged wrongly. In the open window, the device was changed
-    # again while the listing ran: already read, it is not listed twice.
+    # The first search lists nothing, so the years are walked. Window 3 lists the device;
+    # window 6 (closed) lists it again: no shared boundary can explain it, so the platform
+    # paged wrongly. In the last, open window, the device was changed again while the
+    # listing ran: already read, it is not listed twice.
     one = {**SEARCH_PAGE, "lastPage": True, "devices": SEARCH_PAGE["devices"][:1]}
     windows: list[dict[str, str]] = []
 
     def search(request: httpx.Request) -> httpx.Response:
         windows.append(dict(request.url.params))
-        open_window = "modifiedTill" not in request.url.params
-        again = open_window if repeat_in == "the open window" else len(windows) == 5
-        if len(windows) == 2 or again:
+        last_window = len(windows) > 1 and "modifiedTill" not in request.url.params
+        again = last_window if repeat_in == "the open window" else len(windows) == 6
+        if len(windows) == 3 or again:
             return httpx.Response(200, json=one)
         return httpx.Response(200, json={"pageNumber": 1, "lastPage": True, "devices": []})
 
     api.get(f"{API}/devices").mock(side_effect=search)
-    api.get(f"{API}/devices/{ICCID}").respond(json=DEVICE)
+    early = {**DEVICE, "dateUpdated": "2002-06-01 08:00:03.551+0000"}
+    api.get(f"{API}/devices/{ICCID}").respond(json=early)
 
     if raises:
         with pytest.raises(UnexpectedResponseError, match="two search windows") as caught:
             [sim async for sim in jasper.subscriptions()]
         assert caught.value.connector == "jasper"
-        assert len(windows) == 5
+        assert len(windows) == 6
     else:
         sims = [sim async for sim in jasper.subscriptions()]
         assert [sim.iccid for sim in sims] == [ICCID]

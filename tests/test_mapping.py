@@ -145,6 +145,25 @@ def test_megabytes_to_bytes() -> None:
         megabytes_to_bytes(-1)
 
 
+@pytest.mark.parametrize(
+    "value", [0, 1, 100, 100.0, 2.0, 2**53 - 1, float(2**53 - 1), 2**53, 2**60, 1e16, 1e23]
+)
+def test_megabytes_to_bytes_of_whole_numbers_is_the_exact_decimal_reading(value: float) -> None:
+    # Whole numbers skip the decimal arithmetic below 2**53; at and above it, a float's
+    # decimal text ("1e+23") is not its binary value, and the decimal reading is kept.
+    expected = int(Decimal(str(value)) * 1_000_000)
+    assert megabytes_to_bytes(value) == expected
+    assert megabytes_to_bytes(value, bytes_per_mb=BYTES_PER_MIB) == int(
+        Decimal(str(value)) * BYTES_PER_MIB
+    )
+
+
+@pytest.mark.parametrize("bad", [True, False, -1, -1.0, float("nan"), float("inf"), None, ""])
+def test_megabytes_to_bytes_refuses_what_is_not_a_volume(bad: Any) -> None:
+    with pytest.raises((TypeError, ValueError)):
+        megabytes_to_bytes(bad)
+
+
 def test_lookup_status_keeps_unknown_values() -> None:
     table = {"ACTIVATED": SimStatus.ACTIVE, 1: SimStatus.ACTIVE}
     assert lookup_status(table, "ACTIVATED") == (SimStatus.ACTIVE, "ACTIVATED")

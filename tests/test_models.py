@@ -106,6 +106,17 @@ def test_luhn_agrees_with_reference_implementation() -> None:
         assert luhn_valid(_with_check_digit(number[:-1]))
 
 
+@pytest.mark.parametrize("length", range(1, 31))
+def test_luhn_check_digit_of_every_length_agrees_with_the_reference(length: int) -> None:
+    # Odd and even lengths put the doubled digits on different sides of the payload.
+    rng = random.Random(length)
+    for _ in range(40):
+        payload = "".join(rng.choice("0123456789") for _ in range(length))
+        check = luhn_check_digit(payload)
+        assert _reference_luhn_valid(payload + str(check))
+        assert [d for d in "0123456789" if _reference_luhn_valid(payload + d)] == [str(check)]
+
+
 @pytest.mark.parametrize("iccid", [ICCID, ICCID_2])
 def test_corrupted_iccid_rejected_only_with_luhn(iccid: str) -> None:
     corrupted = _corrupt_last_digit(iccid)
@@ -284,6 +295,48 @@ def test_identifiers_normalized_in_model() -> None:
     assert sub.msisdn == "491701234567"
     assert sub.imei == "356000000000000"
     assert sub.eid == _digits(32)
+
+
+IDENTIFIER_FIELDS: list[tuple[str, Callable[[str], str]]] = [
+    ("iccid", normalize_iccid),
+    ("imsi", normalize_imsi),
+    ("msisdn", normalize_msisdn),
+    ("imei", normalize_imei),
+    ("eid", normalize_eid),
+]
+
+
+@pytest.mark.parametrize(("field", "normalize"), IDENTIFIER_FIELDS)
+def test_model_fields_read_identifiers_exactly_as_the_normalizers(
+    field: str, normalize: Callable[[str], str]
+) -> None:
+    # The model's field checks decide the usual case inline: every other input takes the
+    # normalizer's path, with its errors.
+    candidates: list[object] = [" 1234567 ", "\u0661\u0662\u0663", "12a45", "", None, 12345]
+    for length in (4, 5, 14, 15, 16, 17, 18, 22, 23, 31, 32, 33):
+        digits = _digits(length)
+        candidates += [digits, f" {digits}", f"{digits}\n", f"+{digits}", f"++{digits}"]
+    for value in candidates:
+        expected, reason = _normalized(normalize, value)
+        got, refusal = _model_field(field, value)
+        assert got == expected, f"{field} read {value!r} as {got!r}"
+        if refusal is not None:
+            assert reason is not None, f"{field} refused {value!r}"
+            assert reason in refusal or "valid string" in refusal
+
+
+def _normalized(normalize: Callable[[str], str], value: object) -> tuple[str | None, str | None]:
+    try:
+        return normalize(value), None  # type: ignore[arg-type]
+    except (TypeError, ValueError) as error:
+        return None, str(error)
+
+
+def _model_field(field: str, value: object) -> tuple[str | None, str | None]:
+    try:
+        return getattr(_subscription(**{field: value}), field), None
+    except pydantic.ValidationError as error:
+        return None, str(error)
 
 
 def test_identifier_given_as_number_rejected_by_model() -> None:

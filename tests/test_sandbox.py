@@ -70,6 +70,23 @@ def test_same_seed_gives_an_identical_fleet() -> None:
     assert fingerprint(Fleet(80, seed=7)) == fingerprint(Fleet(80, seed=7))
 
 
+def test_modified_between_lists_by_modification_time_with_both_ends_included() -> None:
+    fleet = Fleet(60, seed=5)
+    by_change = sorted(fleet.sims.values(), key=lambda sim: (sim.updated_at, sim.serial))
+    assert list(fleet.modified_between(by_change[0].updated_at)) == by_change
+    since, until = by_change[10].updated_at, by_change[40].updated_at
+    inside = [sim for sim in by_change if since <= sim.updated_at <= until]
+    assert list(fleet.modified_between(since, until)) == inside
+    assert inside[0].updated_at == since
+    assert inside[-1].updated_at == until
+    # A change moves the SIM to the end of the order.
+    moved = by_change[0]
+    later = by_change[-1].updated_at + timedelta(seconds=1)
+    fleet.set_status(moved.iccid, SimStatus.SUSPENDED, at=later, actor="test")
+    assert fleet.modified_between(by_change[0].updated_at)[-1] is moved
+    assert list(fleet.modified_between(later + timedelta(seconds=1))) == []
+
+
 def test_different_seeds_give_different_fleets() -> None:
     first, second = Fleet(80, seed=7), Fleet(80, seed=8)
     assert fingerprint(first) != fingerprint(second)

@@ -57,7 +57,8 @@ class BaseConnector:
       defaults) and ``error_table`` (the default table extended with the vendor's codes);
       ``per_sim_only`` and ``usage_granularities`` narrow what ``usage()`` and
       ``audit_events()`` accept; ``tag_rules`` say what ``update_tags()`` can store;
-      ``filters_status`` says that ``subscriptions()`` takes a ``status`` filter.
+      ``filters_status`` says that ``subscriptions()`` takes a ``status`` filter;
+      ``full_listing_reason`` says why a connector is not ``incremental``.
     - :meth:`authentication` returns the ``httpx.Auth`` flow built from the settings.
     - Each declared capability overrides its method below. Listing methods stream page
       by page: most are one :meth:`listing` call (an endpoint, its paginator and a mapping
@@ -88,6 +89,11 @@ class BaseConnector:
     tag_rules: ClassVar[TagRules] = TagRules()
     """The tags ``update_tags()`` can store (keys, values, forbidden characters); plans of
     changes check them before any request (see :meth:`tag_problems`)."""
+    full_listing_reason: ClassVar[str | None] = None
+    """For a connector without ``incremental``: why the platform cannot list only the
+    subscriptions changed since a moment, in a few words (``"no change filter on
+    /v1/sims"``): sync reports show "full listing (<reason>)". The evidence belongs on
+    the connector's docs page."""
 
     def __init__(
         self,

@@ -39,6 +39,10 @@ BYTES_PER_MB = 1_000_000
 BYTES_PER_MIB = 1_048_576
 """Binary mebibyte, for vendors that document MB as 1024 x 1024 bytes."""
 
+_WHOLE_NUMBERS = (int, float)
+_EXACT_WHOLE = 2**53
+"""Below this, a float that is a whole number prints as that number: its decimal reading is
+the binary value."""
 _COMPACT_OFFSET = re.compile(r"([+-]\d{2})(\d{2})$")
 
 
@@ -51,14 +55,14 @@ def parse_datetime(value: Any, *, assume_utc: bool = False) -> datetime | None:
     """
     if value is None or value == "":
         return None
-    if isinstance(value, datetime):
-        parsed = value
-    elif isinstance(value, str):
+    if isinstance(value, str):  # the usual case, tested first
         try:
             # Python 3.11 reads "Z" and "+0000" itself: the usual case needs no rewriting.
             parsed = datetime.fromisoformat(value)
         except ValueError:
             parsed = datetime.fromisoformat(_COMPACT_OFFSET.sub(r"\1:\2", value.strip()))
+    elif isinstance(value, datetime):
+        parsed = value
     else:
         raise TypeError(f"expected a date-time string, got {type(value).__name__}")
     if parsed.tzinfo is UTC:
@@ -110,6 +114,9 @@ def to_decimal(value: Any) -> Decimal | None:
 
 def megabytes_to_bytes(value: Any, *, bytes_per_mb: int = BYTES_PER_MB) -> int:
     """Whole bytes from a megabyte figure (float or string), rounded half to even."""
+    if type(value) in _WHOLE_NUMBERS and 0 <= value < _EXACT_WHOLE and value == int(value):
+        # A whole number of megabytes (``100``, ``100.0``): exact in binary, no rounding.
+        return int(value) * bytes_per_mb
     megabytes = to_decimal(value)
     if megabytes is None:
         raise ValueError("missing volume")

@@ -11,6 +11,7 @@ pydantic validators, for use as model field types.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -36,8 +37,9 @@ __all__ = [
 ]
 
 _CURRENCY = re.compile(r"[A-Z]{3}")
-# Each digit doubled, then reduced to one digit (Luhn): "0123456789" -> "0246813579".
-_DOUBLED = str.maketrans("0123456789", "0246813579")
+# The ASCII digits, doubled and reduced to one digit (Luhn), as byte values 0-9:
+# b"0123456789" -> 0, 2, 4, 6, 8, 1, 3, 5, 7, 9.
+_DOUBLED = bytes.maketrans(b"0123456789", bytes((0, 2, 4, 6, 8, 1, 3, 5, 7, 9)))
 
 
 def _all_digits(text: str) -> bool:
@@ -58,11 +60,10 @@ def luhn_check_digit(digits: str) -> int:
     if not _all_digits(digits):
         raise ValueError("Luhn payload must be one or more digits 0-9")
     # From the right: the payload digit next to the check digit is doubled, then every
-    # other one. Sums of the digit characters' codes, less 48 (the code of "0") each.
-    reverse = digits[::-1]
-    doubled = reverse[::2].translate(_DOUBLED).encode("ascii")
-    kept = reverse[1::2].encode("ascii")
-    total = sum(doubled) + sum(kept) - 48 * len(digits)
+    # other one. The kept digits are summed as character codes, less 48 (the code of "0")
+    # each; the doubled ones are translated to their values first.
+    raw = digits.encode("ascii")
+    total = sum(raw[-1::-2].translate(_DOUBLED)) + sum(raw[-2::-2]) - 48 * (len(raw) // 2)
     return -total % 10
 
 
@@ -83,9 +84,6 @@ def _digits(
     # that skip type checking get a TypeError rather than an AttributeError.
     if not isinstance(value, str):
         raise TypeError(f"{name} must be a string")
-    candidate = value[1:] if plus and value[:1] == "+" else value
-    if min_length <= len(candidate) <= max_length and candidate.isascii() and candidate.isdigit():
-        return candidate  # the usual case: nothing to strip, nothing to report
     value = value.strip()
     if plus and value.startswith("+"):
         value = value[1:]
@@ -100,6 +98,40 @@ def _digits(
     return value
 
 
+def _digit_field(
+    name: str, min_length: int, max_length: int, *, plus: bool = False
+) -> Callable[[object], str]:
+    """The check of one identifier: what ``_digits`` accepts and returns, with the usual
+    case (a string of digits of the right length, after a ``+`` where one is allowed)
+    decided without a further call, since every record carries several identifiers."""
+
+    def check(value: object) -> str:
+        if (
+            type(value) is str
+            and min_length <= len(value) <= max_length
+            and value.isdigit()
+            and value.isascii()
+        ):
+            return value
+        return _digits(value, name, min_length, max_length, plus=plus)
+
+    def check_plus(value: object) -> str:
+        if type(value) is str and value[:1] == "+":
+            digits = value[1:]
+            if min_length <= len(digits) <= max_length and digits.isdigit() and digits.isascii():
+                return digits
+        return check(value)
+
+    return check_plus if plus else check
+
+
+_ICCID = _digit_field("ICCID", 18, 22)
+_IMSI = _digit_field("IMSI", 5, 15)
+_MSISDN = _digit_field("MSISDN", 5, 15, plus=True)
+_IMEI = _digit_field("IMEI", 14, 16)
+_EID = _digit_field("EID", 32, 32)
+
+
 def normalize_iccid(value: str, *, luhn: bool = False) -> str:
     """Return the ICCID (ITU-T E.118) without surrounding whitespace.
 
@@ -112,7 +144,7 @@ def normalize_iccid(value: str, *, luhn: bool = False) -> str:
     Raises:
         ValueError: The value is not a valid ICCID.
     """
-    iccid = _digits(value, "ICCID", 18, 22)
+    iccid = _ICCID(value)
     if luhn and not luhn_valid(iccid):
         raise ValueError("ICCID check digit does not match (Luhn)")
     return iccid
@@ -120,7 +152,7 @@ def normalize_iccid(value: str, *, luhn: bool = False) -> str:
 
 def normalize_imsi(value: str) -> str:
     """Return the IMSI (5 to 15 digits) without surrounding whitespace."""
-    return _digits(value, "IMSI", 5, 15)
+    return _IMSI(value)
 
 
 def normalize_msisdn(value: str) -> str:
@@ -128,17 +160,17 @@ def normalize_msisdn(value: str) -> str:
 
     One leading ``+`` is dropped; the rest must be 5 to 15 digits.
     """
-    return _digits(value, "MSISDN", 5, 15, plus=True)
+    return _MSISDN(value)
 
 
 def normalize_imei(value: str) -> str:
     """Return the IMEI or IMEISV (14 to 16 digits) without surrounding whitespace."""
-    return _digits(value, "IMEI", 14, 16)
+    return _IMEI(value)
 
 
 def normalize_eid(value: str) -> str:
     """Return the eUICC identifier (exactly 32 digits) without surrounding whitespace."""
-    return _digits(value, "EID", 32, 32)
+    return _EID(value)
 
 
 def ensure_utc(value: datetime) -> datetime:
@@ -168,19 +200,19 @@ def _currency(value: object) -> str:
     return code
 
 
-Iccid = Annotated[str, AfterValidator(normalize_iccid)]
+Iccid = Annotated[str, AfterValidator(_ICCID)]
 """An ICCID of 18 to 22 digits; the Luhn check digit is not verified here."""
 
-Imsi = Annotated[str, AfterValidator(normalize_imsi)]
+Imsi = Annotated[str, AfterValidator(_IMSI)]
 """An IMSI of 5 to 15 digits."""
 
-Msisdn = Annotated[str, AfterValidator(normalize_msisdn)]
+Msisdn = Annotated[str, AfterValidator(_MSISDN)]
 """An MSISDN as E.164 digits without ``+`` (a leading ``+`` is accepted and dropped)."""
 
-Imei = Annotated[str, AfterValidator(normalize_imei)]
+Imei = Annotated[str, AfterValidator(_IMEI)]
 """An IMEI (15 digits; 14 without the check digit) or IMEISV (16 digits)."""
 
-Eid = Annotated[str, AfterValidator(normalize_eid)]
+Eid = Annotated[str, AfterValidator(_EID)]
 """An eUICC identifier of 32 digits."""
 
 UtcDatetime = Annotated[datetime, AfterValidator(ensure_utc)]

@@ -6,9 +6,9 @@ Usage is not stored: :meth:`Fleet.daily_usage` derives each SIM-day from the see
 fleet of thousands of SIMs over a year costs no memory.
 
 Emulators page through a fleet in O(page): :meth:`Fleet.ordered`,
-:meth:`Fleet.changed_since` and :meth:`Fleet.audit_events` return sequences kept from one
-call to the next until the fleet changes, so serving a page is a slice, never a sort or a
-scan of the fleet.
+:meth:`Fleet.changed_since`, :meth:`Fleet.modified_between` and :meth:`Fleet.audit_events`
+return sequences kept from one call to the next until the fleet changes, so serving a page
+is a slice, never a sort or a scan of the fleet.
 """
 
 from __future__ import annotations
@@ -293,6 +293,18 @@ class Fleet:
             since = sims[bisect.bisect_left(moments, moment) :]
             self._changed = (key, tuple(sorted(since, key=_SERIAL)))
         return self._changed[1]
+
+    def modified_between(
+        self, since: datetime, until: datetime | None = None
+    ) -> Sequence[FleetSim]:
+        """The SIMs whose ``updated_at`` lies in ``[since, until]`` (``until`` included;
+        ``None``: no end), oldest change first (then by serial): the order of a listing
+        sorted by modification time. Found by bisection in the index of
+        :meth:`changed_since`, kept until a SIM changes."""
+        moments, sims = self._update_index()
+        start = bisect.bisect_left(moments, since)
+        end = len(moments) if until is None else bisect.bisect_right(moments, until)
+        return sims[start:end]
 
     def audit_events(
         self,

@@ -734,7 +734,8 @@ class SyncRun(RunContext):
             cursor=lambda: listing_start if incremental else None,
         )
         if not incremental:
-            return "full listing (the connector is not incremental)"
+            reason = connector.plugin.full_listing_reason
+            return f"full listing ({reason or 'the connector is not incremental'})"
         return "changes only" if since is not None else "full listing (first run)"
 
     async def _activation_modes(self, state: AccountState, connector: AsyncConnector) -> str | None:

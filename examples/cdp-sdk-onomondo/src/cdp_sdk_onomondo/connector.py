@@ -74,6 +74,7 @@ class OnomondoConnector(BaseConnector):
     )
     settings_model = OnomondoSettings
     per_sim_only = frozenset({Capability.USAGE})
+    full_listing_reason = "no change filter on /sims"
     usage_granularities = frozenset({Granularity.HOUR})
     error_table = ErrorTable().extend(
         ErrorRule(NotFoundError, vendor_code="sim_not_found"),

@@ -25,7 +25,7 @@ from cdp_sdk import (
     UsageRecord,
 )
 from cdp_sdk.http import VendorError, parse_error_body
-from cdp_sdk.mapping import from_epoch, lookup_status, parse_datetime
+from cdp_sdk.mapping import from_epoch, lookup_status, parse_datetime, tag
 
 CONNECTOR = "onomondo"
 
@@ -102,15 +102,17 @@ def to_subscription(record: Mapping[str, Any]) -> Subscription:
     if isinstance(sim_id, bool) or not isinstance(sim_id, str | int):
         raise TypeError("id is not a string")
     status, raw = lookup_status(STATUS, state_name(record))
-    return Subscription(
-        connector=CONNECTOR,
-        id=str(sim_id),
-        iccid=record["iccid"],
-        status=status,
-        status_raw=raw,
-        ip_address=record.get("ipv4") or None,
-        tags=to_tags(record),
-        extra={key: record[key] for key in SIM_EXTRA if key in record},
+    return Subscription.model_validate(
+        {
+            "connector": CONNECTOR,
+            "id": str(sim_id),
+            "iccid": record["iccid"],
+            "status": status,
+            "status_raw": raw,
+            "ip_address": record.get("ipv4") or None,
+            "tags": to_tags(record),
+            "extra": {key: record[key] for key in SIM_EXTRA if key in record},
+        }
     )
 
 
@@ -118,14 +120,14 @@ def to_tags(record: Mapping[str, Any]) -> tuple[Tag, ...]:
     """``Tag(<name>)`` per tag object (nameless ones skipped), then ``Tag("label", <label>)``."""
     names: dict[str, None] = {}
     raw_tags = record.get("tags")
-    for tag in raw_tags if isinstance(raw_tags, list) else ():
-        name = tag.get("name") if isinstance(tag, Mapping) else tag
+    for item in raw_tags if isinstance(raw_tags, list) else ():
+        name = item.get("name") if isinstance(item, Mapping) else item
         if isinstance(name, str) and name.strip():
             names[name.strip()] = None
-    tags = [Tag(key=name) for name in names]
+    tags = [tag(name) for name in names]
     label = record.get("label")
     if isinstance(label, str) and label.strip():
-        tags.append(Tag(key="label", value=label.strip()))
+        tags.append(tag("label", label.strip()))
     return tuple(tags)
 
 

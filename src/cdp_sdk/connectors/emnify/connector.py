@@ -75,6 +75,7 @@ class EmnifyConnector(BaseConnector):
     settings_model = EmnifySettings
     usage_granularities = frozenset({Granularity.DAY, Granularity.MONTH})
     filters_status = True  # GET /api/v1/sim?q=status:<id>, one status at a time
+    full_listing_reason = "no change filter on /api/v1/sim"
     error_table = ErrorTable().extend(
         *family.FAMILY_ERROR_RULES,
         ErrorRule(ConflictError, vendor_code="Unavailable"),  # 1601, e.g. no IP address left

@@ -189,33 +189,37 @@ def to_subscription(record: Mapping[str, Any]) -> Subscription:
     state = state_id(record)
     endpoint = record.get("endpoint") or {}
     raw = STATE_NAME.get(state) or str(record["status"].get("description") or state)
-    return Subscription(
-        connector=NAME,
-        account=_text(_dig(record, "customer_org", "id")),
-        id=str(record["id"]),
-        iccid=pick_iccid(record),
-        imsi=record.get("imsi") or None,
-        msisdn=record.get("msisdn") or None,
-        imei=endpoint.get("imei") or None,
-        eid=record.get("eid") or None,
-        status=STATUS.get(state, SimStatus.UNKNOWN),
-        status_raw=raw,
-        tariff=_text(_dig(endpoint, "tariff_profile", "id") or endpoint.get("tariff_profile_id")),
-        created_at=parse_time(record.get("production_date")),
-        activated_at=parse_time(record.get("activation_date")),
-        ip_address=endpoint.get("ip_address") or None,
-        tags=labels_to_tags(endpoint.get("tags")),
-        extra=_compact(
-            {
-                "status_id": state,
-                "endpoint_id": endpoint.get("id"),
-                "endpoint_name": endpoint.get("name"),
-                "endpoint_status": _dig(endpoint, "status", "description"),
-                "endpoint_last_updated": endpoint.get("last_updated"),
-                "customer_org": _dig(record, "customer_org", "name"),
-                "model": _dig(record, "model", "description"),
-            }
-        ),
+    return Subscription.model_validate(
+        {
+            "connector": NAME,
+            "account": _text(_dig(record, "customer_org", "id")),
+            "id": str(record["id"]),
+            "iccid": pick_iccid(record),
+            "imsi": record.get("imsi") or None,
+            "msisdn": record.get("msisdn") or None,
+            "imei": endpoint.get("imei") or None,
+            "eid": record.get("eid") or None,
+            "status": STATUS.get(state, SimStatus.UNKNOWN),
+            "status_raw": raw,
+            "tariff": _text(
+                _dig(endpoint, "tariff_profile", "id") or endpoint.get("tariff_profile_id")
+            ),
+            "created_at": parse_time(record.get("production_date")),
+            "activated_at": parse_time(record.get("activation_date")),
+            "ip_address": endpoint.get("ip_address") or None,
+            "tags": labels_to_tags(endpoint.get("tags")),
+            "extra": _compact(
+                {
+                    "status_id": state,
+                    "endpoint_id": endpoint.get("id"),
+                    "endpoint_name": endpoint.get("name"),
+                    "endpoint_status": _dig(endpoint, "status", "description"),
+                    "endpoint_last_updated": endpoint.get("last_updated"),
+                    "customer_org": _dig(record, "customer_org", "name"),
+                    "model": _dig(record, "model", "description"),
+                }
+            ),
+        }
     )
 
 

@@ -67,6 +67,9 @@ RATE_LIMIT = 2.0
 RATE_LIMIT_WAIT = 5.0
 """Hologram asks to pause 5 to 10 seconds after a 429 (which names no wait)."""
 MAX_CACHED_LINKS = 10_000
+"""Links whose ids the connector keeps (by ICCID, and ICCIDs by link id): a listing fills
+them up to this many, so per-SIM calls of the same connector (state history, changes)
+and account-wide usage rows need no look-up of the link."""
 
 DEFAULT_SPAN: dict[Granularity, timedelta] = {
     Granularity.SESSION: timedelta(days=7),
@@ -119,6 +122,7 @@ class HologramConnector(BaseConnector):
     )
     settings_model = HologramSettings
     per_sim_only = frozenset({Capability.AUDIT_EVENTS})
+    full_listing_reason = "no change filter on the link list"
     usage_granularities = frozenset(DEFAULT_SPAN)
     error_table = ErrorTable().extend(
         parse_body=mapping.parse_error, rate_limit_wait=RATE_LIMIT_WAIT
@@ -341,6 +345,7 @@ class HologramConnector(BaseConnector):
         """Each page of links, as (link, device) pairs: one ``/devices?ids=`` call a page."""
         try:
             async for page in links:
+                self._remember(page.items)
                 devices = await self._devices(_device_ids(page.items))
                 pairs = [
                     (
@@ -384,6 +389,21 @@ class HologramConnector(BaseConnector):
         ids = self.map_one(link, _ids_of, endpoint=f"GET {LINKS}")
         self._ids[iccid] = ids
         return link
+
+    def _remember(self, links: Iterable[Any]) -> None:
+        """Keep the ids of listed links (up to :data:`MAX_CACHED_LINKS`); a link that
+        does not map is left to the mapping, which reports it."""
+        for link in links:
+            if len(self._ids) >= MAX_CACHED_LINKS:
+                return
+            try:
+                iccid = mapping.full_iccid(link["sim"])
+                ids = _ids_of(link)
+            except (KeyError, TypeError, ValueError):
+                continue
+            self._ids.setdefault(iccid, ids)
+            if len(self._iccid_of) < MAX_CACHED_LINKS:
+                self._iccid_of.setdefault(ids[0], iccid)
 
     async def _sim_ids(self, iccid: str) -> tuple[str, str, str | None]:
         """The link id, device id and organization id of ``iccid`` (looked up once)."""

@@ -17,7 +17,14 @@ from pydantic import JsonValue
 
 from cdp_sdk.errors import UnexpectedResponseError
 from cdp_sdk.http import VendorError
-from cdp_sdk.mapping import Lifecycle, activation_modes, lookup_status, parse_datetime, to_decimal
+from cdp_sdk.mapping import (
+    Lifecycle,
+    activation_modes,
+    lookup_status,
+    parse_datetime,
+    tag,
+    to_decimal,
+)
 from cdp_sdk.models import (
     AuditEvent,
     AuditKind,
@@ -343,23 +350,25 @@ def to_subscription(link: Mapping[str, Any], device: Mapping[str, Any] | None) -
         pending=True if "PENDING" in raw else None,
     )
     orgid = link.get("orgid")
-    return Subscription(
-        connector=NAME,
-        account=_text(device.get("orgid") if orgid is None else orgid),
-        id=str(link["id"]),
-        iccid=full_iccid(link["sim"]),
-        imsi=_text(field("imsi")) or None,
-        msisdn=_text(field("msisdn")) or None,
-        imei=_imei(device.get("imei")),
-        eid=_text(field("eid")) or None,
-        status=status,
-        status_raw=raw,
-        tariff=tariff_id(plan.get("id"), zone),
-        created_at=parse_time(field("whencreated")),
-        activated_at=parse_time(field("whenclaimed")),
-        ip_address=_text(link.get("priv_ip_address")) or None,
-        tags=device_tags(device),
-        extra=extra,
+    return Subscription.model_validate(
+        {
+            "connector": NAME,
+            "account": _text(device.get("orgid") if orgid is None else orgid),
+            "id": str(link["id"]),
+            "iccid": full_iccid(link["sim"]),
+            "imsi": _text(field("imsi")) or None,
+            "msisdn": _text(field("msisdn")) or None,
+            "imei": _imei(device.get("imei")),
+            "eid": _text(field("eid")) or None,
+            "status": status,
+            "status_raw": raw,
+            "tariff": tariff_id(plan.get("id"), zone),
+            "created_at": parse_time(field("whencreated")),
+            "activated_at": parse_time(field("whenclaimed")),
+            "ip_address": _text(link.get("priv_ip_address")) or None,
+            "tags": device_tags(device),
+            "extra": extra,
+        }
     )
 
 
@@ -367,10 +376,10 @@ def device_tags(device: Mapping[str, Any]) -> tuple[Tag, ...]:
     """A device's tags as keys without values: the Blueprint lists ``{id, name}`` objects,
     the newer reference plain names; both are read."""
     seen: dict[str, Tag] = {}
-    for tag in device.get("tags") or ():
-        name = tag.get("name") if isinstance(tag, Mapping) else tag
+    for item in device.get("tags") or ():
+        name = item.get("name") if isinstance(item, Mapping) else item
         if isinstance(name, str) and name.strip() and name.strip() not in seen:
-            seen[name.strip()] = Tag(key=name.strip())
+            seen[name.strip()] = tag(name.strip())
     return tuple(seen.values())
 
 
@@ -378,8 +387,8 @@ def tags_by_name(tags: Iterable[Any]) -> dict[str, Mapping[str, Any]]:
     """The organization's device tags by name (of two with one name, the lowest id)."""
     named = [t for t in tags if isinstance(t, Mapping) and isinstance(t.get("name"), str)]
     found: dict[str, Mapping[str, Any]] = {}
-    for tag in sorted(named, key=lambda t: _id_order(t.get("id"))):
-        found.setdefault(tag["name"].strip(), tag)
+    for item in sorted(named, key=lambda t: _id_order(t.get("id"))):
+        found.setdefault(item["name"].strip(), item)
     return found
 
 

@@ -5,12 +5,17 @@ It follows the public documentation (see ``docs/connectors/jasper.md``):
 - HTTP Basic ``username:api_key`` on every call; a wrong one answers 401 ``10000001``, a
   missing one 401 without a code;
 - ``GET /rws/api/v1/devices?modifiedSince&modifiedTill&pageSize&pageNumber``: without
-  ``modifiedSince`` 400 ``10000003``; the window is cut to one year after
-  ``modifiedSince`` (both ends included); thin records ``iccid, status, ratePlan,
-  communicationPlan`` oldest change first, with ``pageNumber`` and ``lastPage``. With
-  ``refuse_old_windows=True`` a ``modifiedSince`` more than a year before the emulator's
-  clock answers 400 ``10000045``, as one integrator reports some platforms do (others
-  describe full syncs from 2010 in yearly windows: the default serves them);
+  ``modifiedSince`` 400 ``10000003``; every device modified since ``modifiedSince``
+  (Cisco's page), up to ``modifiedTill`` where one is given, which reaches at most a year
+  after ``modifiedSince`` (Tele2's catalogue; a longer window is cut there, both ends
+  included); thin records ``iccid, status, ratePlan, communicationPlan`` oldest change
+  first, with ``pageNumber`` and ``lastPage``. With ``refuse_old_windows=True`` a
+  ``modifiedSince`` more than a year before the emulator's clock answers 400
+  ``10000045``, as one integrator reports some platforms do (others describe full syncs
+  from 2010 in yearly windows: the default serves them). With ``cut_open_windows=True`` a
+  search without ``modifiedTill`` stops a year after ``modifiedSince`` too (a reading of
+  the catalogue's limit that no source states, kept to test that clients list every
+  device either way);
 - ``GET /devices/{iccid}``, and ``PUT`` with ``status`` and custom fields: a move back to a
   pre-activation state after activation answers ``10000029``, activating an activated SIM
   ``10030000``; other moves outside the state table are refused with a 400 without a code
@@ -34,6 +39,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from typing import Any
 
@@ -124,6 +130,7 @@ class JasperEmulator(Emulator):
         edit_status: int = 200,
         edit_delay: float = 0.0,
         refuse_old_windows: bool = False,
+        cut_open_windows: bool = False,
         **options: Any,
     ) -> None:
         super().__init__(fleet, **options)
@@ -138,6 +145,9 @@ class JasperEmulator(Emulator):
         """Accepted status changes not in effect yet: ICCID -> (when due, target state)."""
         self.refuse_old_windows = refuse_old_windows
         """Refuse a Search Devices ``modifiedSince`` older than a year with ``10000045``."""
+        self.cut_open_windows = cut_open_windows
+        """Stop a Search Devices without ``modifiedTill`` a year after ``modifiedSince``."""
+        self._searched: tuple[object, Sequence[Any]] = (None, ())
         self.states: dict[str, str] = {}
         """States set through the API (or by a test, e.g. ``PURGED`` for an operator purge),
         by ICCID; one counts while the fleet's status still maps to it."""
@@ -181,24 +191,16 @@ class JasperEmulator(Emulator):
             return self.error(400, "10000003", "ModifiedSince is required.")
         try:
             since = _instant(request.params["modifiedSince"])
-            last = since + SEARCH_WINDOW
+            last: datetime | None = since + SEARCH_WINDOW if self.cut_open_windows else None
             if till := request.params.get("modifiedTill"):
-                last = min(last, _instant(till))
+                last = min(since + SEARCH_WINDOW, _instant(till))
         except ValueError:
             return self.error(400, "", "modifiedSince and modifiedTill must be ISO 8601")
         if self.refuse_old_windows and since < self._now() - SEARCH_WINDOW:
             return self.error(
                 400, OLD_WINDOW, "modifiedSince must not be more than one year in the past"
             )
-        status = request.params.get("status")
-        changed = sorted(
-            (
-                sim
-                for sim in self.fleet.sims.values()
-                if since <= sim.updated_at <= last and status in (None, self.state(sim))
-            ),
-            key=lambda sim: (sim.updated_at, sim.serial),
-        )
+        changed = self._search(since, last, request.params.get("status"))
         page, chunk, last_page = self._page(request, changed)
         return json_response(
             {
@@ -215,6 +217,17 @@ class JasperEmulator(Emulator):
                 ],
             }
         )
+
+    def _search(self, since: datetime, last: datetime | None, status: str | None) -> Sequence[Any]:
+        """The devices of a search, oldest change first: kept for the pages of one listing
+        (until the fleet changes), so a page costs a slice."""
+        key = (self.fleet.revision, since, last, status)
+        if self._searched[0] != key:
+            found = self.fleet.modified_between(since, last)
+            if status is not None:
+                found = [sim for sim in found if self.state(sim) == status]
+            self._searched = (key, found)
+        return self._searched[1]
 
     @route("GET", f"{API}/devices/{{iccid}}")
     def get_device(self, request: EmulatorRequest) -> httpx.Response:
@@ -435,7 +448,9 @@ class JasperEmulator(Emulator):
             return self.fleet.tariff(value).name
         return value
 
-    def _page(self, request: EmulatorRequest, items: list[Any]) -> tuple[int, list[Any], bool]:
+    def _page(
+        self, request: EmulatorRequest, items: Sequence[Any]
+    ) -> tuple[int, Sequence[Any], bool]:
         """The requested page of ``items``: its number, its items, and whether it is last."""
         size = self.page_limit(request.params.get("pageSize"), default=PAGE_SIZE, maximum=PAGE_SIZE)
         page = _positive_int(request.params.get("pageNumber"), 1)

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from typing import Any
 
-from cdp_sdk.mapping import Lifecycle, activation_modes, lookup_status, parse_datetime
+from cdp_sdk.mapping import Lifecycle, activation_modes, lookup_status, parse_datetime, tag
 from cdp_sdk.models import (
     AuditEvent,
     AuditKind,
@@ -192,29 +192,42 @@ def to_subscription(record: Mapping[str, Any]) -> Subscription:
     """A Get Device Details record as a subscription; custom-field slots become tags."""
     status, raw = lookup_status(STATUS, record["status"])
     updated = record.get("dateUpdated") or record.get("dateModified")
-    return Subscription(
-        connector=NAME,
-        account=_text(record.get("accountId")),
-        id=record["iccid"],
-        iccid=record["iccid"],
-        imsi=_text(record.get("imsi")),
-        msisdn=_text(record.get("msisdn")),
-        imei=_text(record.get("imei")),
-        eid=_text(record.get("eid")),
-        status=status,
-        status_raw=raw,
-        tariff=_text(record.get("ratePlan")),
-        created_at=parse_datetime(record.get("dateAdded")),
-        activated_at=parse_datetime(record.get("dateActivated")),
-        updated_at=parse_datetime(updated),
-        ip_address=_text(record.get("fixedIPAddress")) or _text(record.get("fixedIpv6Address")),
-        tags=tuple(
-            Tag(key=slot, value=value)
-            for slot in CUSTOM_FIELDS
-            if (value := _text(record.get(slot))) is not None
-        ),
-        extra={field: record[field] for field in _EXTRA_FIELDS if record.get(field) is not None},
+    return Subscription.model_validate(
+        {
+            "connector": NAME,
+            "account": _text(record.get("accountId")),
+            "id": record["iccid"],
+            "iccid": record["iccid"],
+            "imsi": _text(record.get("imsi")),
+            "msisdn": _text(record.get("msisdn")),
+            "imei": _text(record.get("imei")),
+            "eid": _text(record.get("eid")),
+            "status": status,
+            "status_raw": raw,
+            "tariff": _text(record.get("ratePlan")),
+            "created_at": parse_datetime(record.get("dateAdded")),
+            "activated_at": parse_datetime(record.get("dateActivated")),
+            "updated_at": parse_datetime(updated),
+            "ip_address": _text(record.get("fixedIPAddress"))
+            or _text(record.get("fixedIpv6Address")),
+            "tags": _slot_tags(record),
+            "extra": {
+                field: record[field] for field in _EXTRA_FIELDS if record.get(field) is not None
+            },
+        }
     )
+
+
+def _slot_tags(record: Mapping[str, Any]) -> tuple[Tag, ...]:
+    """``Tag(<slot>, <value>)`` for each non-blank custom-field slot, in slot order."""
+    found = []
+    for slot in CUSTOM_FIELDS:
+        raw = record.get(slot)
+        # Most slots are blank strings: stripped inline, without a call per slot.
+        value = (raw.strip() or None) if type(raw) is str else _text(raw)
+        if value is not None:
+            found.append(tag(slot, value))
+    return tuple(found)
 
 
 def custom_field_changes(tags: Mapping[str, str | None], remove: Iterable[str]) -> dict[str, str]:
@@ -439,6 +452,8 @@ def within(moment: datetime, start: datetime | None, end: datetime | None) -> bo
 
 def _text(value: Any) -> str | None:
     """A string field, ``None`` when null or blank."""
+    if type(value) is str:  # the usual case
+        return value.strip() or None
     if value is None:
         return None
     if not isinstance(value, str | int) or isinstance(value, bool):

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from operator import itemgetter
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from pydantic import SecretStr
@@ -17,7 +17,7 @@ from cdp_sdk._tag_rules import TagRules
 from cdp_sdk.connectors import _emnify_family as family
 from cdp_sdk.connectors.onence import mapping
 from cdp_sdk.errors import AuthenticationError, ConflictError, InvalidRequestError, NotFoundError
-from cdp_sdk.http import ErrorRule, ErrorTable, OAuth2ClientCredentials, body_field
+from cdp_sdk.http import ErrorRule, ErrorTable, OAuth2ClientCredentials, Page, body_field
 from cdp_sdk.models import (
     ActivationMode,
     AuditEvent,
@@ -31,6 +31,8 @@ from cdp_sdk.models import (
 )
 
 __all__ = ["OneNceConnector", "OneNceSettings"]
+
+T = TypeVar("T")
 
 SIM_PAGE_SIZE = 100  # the documented maximum
 SIM_PAGES = family.paginator("pageSize", SIM_PAGE_SIZE)
@@ -71,6 +73,7 @@ class OneNceConnector(BaseConnector):
     )
     settings_model = OneNceSettings
     per_sim_only = frozenset({Capability.USAGE, Capability.AUDIT_EVENTS})
+    full_listing_reason = "no change filter on /v1/sims"
     usage_granularities = frozenset({Granularity.DAY})
     error_table = ErrorTable().extend(
         *family.FAMILY_ERROR_RULES,
@@ -157,18 +160,15 @@ class OneNceConnector(BaseConnector):
         assert iccid is not None  # per_sim_only: the facade refuses None
         now = datetime.now(UTC)
         first, stop = family.day_span(start, end, now=now)
-        record = await self._sim(iccid)
-        full = self.map_one(record, family.pick_iccid, endpoint="GET /v1/sims/{iccid}")
-        body = await self.http.request_json(
-            "GET",
-            "/v1/sims/{iccid}/usage",
-            path_params={"iccid": record["iccid"]},
-            # end_dt is inclusive (the spec's example asks for one day with start = end).
-            params={
-                "start_dt": first.isoformat(),
-                "end_dt": (stop - timedelta(days=1)).isoformat(),
-            },
-        )
+        # end_dt is inclusive (the spec's example asks for one day with start = end).
+        window = {"start_dt": first.isoformat(), "end_dt": (stop - timedelta(days=1)).isoformat()}
+
+        async def usage_of(key: str) -> Any:
+            return await self.http.request_json(
+                "GET", "/v1/sims/{iccid}/usage", path_params={"iccid": key}, params=window
+            )
+
+        body, full = await self._per_sim(iccid, usage_of)
         stats = self.map_one(body, mapping.usage_days, endpoint="GET /v1/sims/{iccid}/usage")
         mapper = partial(mapping.to_usage, iccid=full, now=now)
         for day in self.map_records(stats, mapper, endpoint="GET /v1/sims/{iccid}/usage"):
@@ -180,23 +180,48 @@ class OneNceConnector(BaseConnector):
         self, iccid: str | None, *, start: datetime | None, end: datetime | None
     ) -> AsyncIterator[AuditEvent]:
         assert iccid is not None  # per_sim_only: the facade refuses None
-        record = await self._sim(iccid)
-        full = self.map_one(record, family.pick_iccid, endpoint="GET /v1/sims/{iccid}")
-        pages = self.http.paginate(
-            family.paginator("pageSize", EVENT_PAGE_SIZE, total_pages=_total_pages),
-            "/v1/sims/{iccid}/events",
-            items=mapping.event_items,
-            path_params={"iccid": record["iccid"]},
-        )
+
+        async def first_page(key: str) -> tuple[Page, AsyncIterator[Page]]:
+            pages = self.http.paginate(
+                family.paginator("pageSize", EVENT_PAGE_SIZE, total_pages=_total_pages),
+                "/v1/sims/{iccid}/events",
+                items=mapping.event_items,
+                path_params={"iccid": key},
+            )
+            try:
+                return await anext(pages), pages
+            except BaseException:
+                close = getattr(pages, "aclose", None)
+                if close is not None:
+                    await close()
+                raise
+
+        (page, rest), full = await self._per_sim(iccid, first_page)
         mapper = partial(mapping.to_audit_event, iccid=full)
-        async for page in pages:
+        async for each in _chained(page, rest):
             for event in self.map_records(
-                page.items, mapper, endpoint="GET /v1/sims/{iccid}/events"
+                each.items, mapper, endpoint="GET /v1/sims/{iccid}/events"
             ):
                 if family.in_range(event.occurred_at, start, end):
                     yield event
 
     # -- helpers ------------------------------------------------------------------------
+
+    async def _per_sim(self, iccid: str, call: Callable[[str], Awaitable[T]]) -> tuple[T, str]:
+        """``call(key)`` for the key (ICCID form) under which 1NCE knows the SIM, and the
+        SIM's full ICCID: one request, with no look-up of the SIM first.
+
+        1NCE keys SIMs by ``iccid`` without the check digit, so an ICCID with a valid check
+        digit (every ICCID cdp-sdk lists) is asked without it first; a 404 or 400 (the
+        spec's answers for a SIM it does not know) tries the ICCID as given.
+        """
+        *first, last = family.iccid_candidates(iccid)
+        for candidate in first:
+            try:
+                return await call(candidate), family.with_luhn(candidate)
+            except (NotFoundError, InvalidRequestError):
+                continue
+        return await call(last), family.with_luhn(last)
 
     async def _sim(self, iccid: str) -> Mapping[str, Any]:
         """The SIM record: 1NCE keys SIMs by ``iccid`` without the check digit we show, and
@@ -232,3 +257,10 @@ class OneNceConnector(BaseConnector):
             return await call
         except NotFoundError:
             return None
+
+
+async def _chained(first: Page, rest: AsyncIterator[Page]) -> AsyncIterator[Page]:
+    """``first``, then the pages of ``rest``."""
+    yield first
+    async for page in rest:
+        yield page

@@ -261,7 +261,7 @@ class OneNceEmulator(Emulator):
         if sim is None:
             return self._not_found()
         size = self.page_limit(request.params.get("pageSize"), default=10, maximum=1000)
-        events = [self._event(audit) for audit in self.fleet.audit if audit.iccid == sim.iccid]
+        events = [self._event(audit) for audit in self.fleet.audit_events(iccid=sim.iccid)]
         found = [event for event in events if event is not None]
         chunk, page, pages = page_of(found, request.params.get("page", 1), size)
         headers = page_headers(page=page, size=size, total=len(found), pages=pages)

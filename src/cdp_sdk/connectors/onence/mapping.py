@@ -24,6 +24,7 @@ from cdp_sdk.mapping import (
     activation_modes,
     lookup_status,
     megabytes_to_bytes,
+    tag,
     to_decimal,
 )
 from cdp_sdk.models import (
@@ -32,7 +33,6 @@ from cdp_sdk.models import (
     AuditKind,
     SimStatus,
     Subscription,
-    Tag,
     Tariff,
     UsageRecord,
 )
@@ -114,29 +114,32 @@ def to_subscription(record: Mapping[str, Any]) -> Subscription:
     label = record.get("label")
     quota = record.get("current_quota")
     iccid = pick_iccid(record)
-    return Subscription(
-        connector=NAME,
-        id=str(record.get("iccid") or iccid[:-1]),  # 1NCE's key: the ICCID without check digit
-        iccid=iccid,
-        imsi=record.get("imsi") or None,
-        msisdn=record.get("msisdn") or None,
-        imei=record.get("imei") or None,
-        status=status,
-        status_raw=raw,
-        activated_at=parse_time(record.get("activation_date")),
-        ip_address=record.get("ip_address") or None,
-        tags=(Tag(key=LABEL, value=str(label)),) if label else (),
-        extra=_compact(
-            {
-                "imsi_2": record.get("imsi_2"),
-                "current_imsi": record.get("current_imsi"),
-                "imei_lock": record.get("imei_lock"),
-                "current_quota_bytes": None if quota is None else _bytes(quota),
-                "quota_status": _dig(record, "quota_status", "description"),
-                "current_quota_sms": record.get("current_quota_SMS"),
-                "quota_status_sms": _dig(record, "quota_status_SMS", "description"),
-            }
-        ),
+    return Subscription.model_validate(
+        {
+            "connector": NAME,
+            # 1NCE's key: the ICCID without check digit
+            "id": str(record.get("iccid") or iccid[:-1]),
+            "iccid": iccid,
+            "imsi": record.get("imsi") or None,
+            "msisdn": record.get("msisdn") or None,
+            "imei": record.get("imei") or None,
+            "status": status,
+            "status_raw": raw,
+            "activated_at": parse_time(record.get("activation_date")),
+            "ip_address": record.get("ip_address") or None,
+            "tags": (tag(LABEL, str(label)),) if label else (),
+            "extra": _compact(
+                {
+                    "imsi_2": record.get("imsi_2"),
+                    "current_imsi": record.get("current_imsi"),
+                    "imei_lock": record.get("imei_lock"),
+                    "current_quota_bytes": None if quota is None else _bytes(quota),
+                    "quota_status": _dig(record, "quota_status", "description"),
+                    "current_quota_sms": record.get("current_quota_SMS"),
+                    "quota_status_sms": _dig(record, "quota_status_SMS", "description"),
+                }
+            ),
+        }
     )
 
 
@@ -306,7 +309,8 @@ def _bytes(megabytes: Any) -> int:
 
 def _dig(record: Any, *keys: str) -> Any:
     for key in keys:
-        if not isinstance(record, Mapping):
+        # A JSON object is a dict: checked first, before the slower Mapping check.
+        if type(record) is not dict and not isinstance(record, Mapping):
             return None
         record = record.get(key)
     return record

@@ -87,22 +87,24 @@ _USAGE_COLUMNS = (
 def to_subscription(record: Mapping[str, Any]) -> Subscription:
     status, raw = lookup_status(STATUS, record["status"])
     tags = record.get("tags") or {}
-    return Subscription(
-        connector=NAME,
-        id=str(record["iccid"]),
-        iccid=record["iccid"],
-        imsi=record.get("imsi"),
-        msisdn=record.get("msisdn"),
-        imei=record.get("imei"),
-        eid=record.get("eid"),
-        status=status,
-        status_raw=raw,
-        tariff=record.get("plan_id"),
-        created_at=parse_datetime(record.get("created_at")),
-        activated_at=parse_datetime(record.get("activated_at")),
-        updated_at=parse_datetime(record.get("updated_at")),
-        ip_address=record.get("ip_address"),
-        tags=tuple(tag(key, value) for key, value in sorted(tags.items())),
+    return Subscription.model_validate(
+        {
+            "connector": NAME,
+            "id": str(record["iccid"]),
+            "iccid": record["iccid"],
+            "imsi": record.get("imsi"),
+            "msisdn": record.get("msisdn"),
+            "imei": record.get("imei"),
+            "eid": record.get("eid"),
+            "status": status,
+            "status_raw": raw,
+            "tariff": record.get("plan_id"),
+            "created_at": parse_datetime(record.get("created_at")),
+            "activated_at": parse_datetime(record.get("activated_at")),
+            "updated_at": parse_datetime(record.get("updated_at")),
+            "ip_address": record.get("ip_address"),
+            "tags": tuple([tag(key, value) for key, value in sorted(tags.items())]),
+        }
     )
 
 

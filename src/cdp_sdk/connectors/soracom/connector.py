@@ -176,6 +176,7 @@ class SoracomConnector(BaseConnector):
         }
     )
     settings_model = SoracomSettings
+    full_listing_reason = "no change filter on /v1/sims"
     usage_granularities = frozenset(mapping.PERIOD_FOR)
     error_table = ErrorTable().extend(
         ErrorRule(AuthenticationError, vendor_code="AUM0001"),  # token missing or invalid

@@ -13,7 +13,14 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from cdp_sdk.errors import ConflictError
-from cdp_sdk.mapping import Lifecycle, activation_modes, from_epoch, lookup_status, to_decimal
+from cdp_sdk.mapping import (
+    Lifecycle,
+    activation_modes,
+    from_epoch,
+    lookup_status,
+    tag,
+    to_decimal,
+)
 from cdp_sdk.models import (
     AuditEvent,
     AuditKind,
@@ -205,22 +212,24 @@ def to_subscription(sim: Mapping[str, Any]) -> Subscription:
         bundles=subscriber.get("bundles"),
         profiles=list(profile_iccids(sim)) if len(sim.get("profiles") or {}) > 1 else None,
     )
-    return Subscription(
-        connector=NAME,
-        account=sim.get("operatorId"),
-        id=str(sim["simId"]),
-        iccid=iccid,
-        imsi=subscriber.get("imsi") or session.get("imsi"),
-        msisdn=subscriber.get("msisdn"),
-        imei=session.get("imei") or previous.get("imei"),
-        status=status,
-        status_raw=raw,
-        tariff=subscriber.get("subscription") or session.get("subscription"),
-        created_at=from_epoch(sim.get("createdTime"), unit="ms"),
-        updated_at=from_epoch(sim.get("lastModifiedTime"), unit="ms"),
-        ip_address=session.get("ueIpAddress") if session.get("online") else None,
-        tags=_tags(sim.get("tags") or {}),
-        extra=extra,
+    return Subscription.model_validate(
+        {
+            "connector": NAME,
+            "account": sim.get("operatorId"),
+            "id": str(sim["simId"]),
+            "iccid": iccid,
+            "imsi": subscriber.get("imsi") or session.get("imsi"),
+            "msisdn": subscriber.get("msisdn"),
+            "imei": session.get("imei") or previous.get("imei"),
+            "status": status,
+            "status_raw": raw,
+            "tariff": subscriber.get("subscription") or session.get("subscription"),
+            "created_at": from_epoch(sim.get("createdTime"), unit="ms"),
+            "updated_at": from_epoch(sim.get("lastModifiedTime"), unit="ms"),
+            "ip_address": session.get("ueIpAddress") if session.get("online") else None,
+            "tags": _tags(sim.get("tags") or {}),
+            "extra": extra,
+        }
     )
 
 
@@ -291,7 +300,7 @@ def _primary_subscriber(profile: Mapping[str, Any]) -> Mapping[str, Any]:
 def _tags(tags: Mapping[str, Any]) -> tuple[Tag, ...]:
     """Soracom's tag map; ``name`` is always present and empty when unset (then dropped)."""
     return tuple(
-        Tag(key=key, value=str(value) if value not in (None, "") else None)
+        tag(key, str(value) if value not in (None, "") else None)
         for key, value in sorted(tags.items())
         if not (key == "name" and value in (None, ""))
     )

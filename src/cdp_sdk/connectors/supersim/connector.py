@@ -188,6 +188,7 @@ class SuperSimConnector(BaseConnector):
         ErrorRule(ConflictError, vendor_code="83010"),  # the SIM cannot take that status
     )
     filters_status = True  # GET /v1/Sims takes one Status
+    full_listing_reason = "no change filter on /v1/Sims"
     tag_rules = TagRules(keys=frozenset({mapping.LABEL}), values="required")  # UniqueName
     settings: SuperSimSettings
 

@@ -21,6 +21,7 @@ from cdp_sdk.mapping import (
     lookup_status,
     megabytes_to_bytes,
     parse_datetime,
+    tag,
     to_decimal,
 )
 from cdp_sdk.models import (
@@ -32,7 +33,6 @@ from cdp_sdk.models import (
     SimStatus,
     StatusChange,
     Subscription,
-    Tag,
     Tariff,
     UsageRecord,
     luhn_check_digit,
@@ -167,18 +167,20 @@ def to_subscription(sim: Mapping[str, Any]) -> Subscription:
     status, raw = lookup_status(STATUS, sim["status"])
     name = sim.get("unique_name")
     fleet = sim.get("fleet_sid")
-    return Subscription(
-        connector=NAME,
-        account=sim.get("account_sid"),
-        id=_required_text(sim.get("sid"), "sid"),
-        iccid=full_iccid(sim["iccid"]),
-        status=status,
-        status_raw=raw,
-        tariff=fleet,
-        created_at=parse_datetime(sim.get("date_created")),
-        updated_at=parse_datetime(sim.get("date_updated")),
-        tags=(Tag(key=LABEL, value=str(name)),) if name else (),
-        extra=_present(fleet_sid=fleet),
+    return Subscription.model_validate(
+        {
+            "connector": NAME,
+            "account": sim.get("account_sid"),
+            "id": _required_text(sim.get("sid"), "sid"),
+            "iccid": full_iccid(sim["iccid"]),
+            "status": status,
+            "status_raw": raw,
+            "tariff": fleet,
+            "created_at": parse_datetime(sim.get("date_created")),
+            "updated_at": parse_datetime(sim.get("date_updated")),
+            "tags": (tag(LABEL, str(name)),) if name else (),
+            "extra": _present(fleet_sid=fleet),
+        }
     )
 
 

@@ -259,6 +259,7 @@ class ThingSpaceConnector(BaseConnector):
     settings_model = ThingSpaceSettings
     per_sim_only = frozenset({Capability.USAGE, Capability.AUDIT_EVENTS})
     usage_granularities = frozenset({Granularity.DAY, Granularity.SESSION})
+    full_listing_reason = "no change filter on the device list"  # changes are only pushed
     error_table = ERROR_TABLE
     # The device list takes currentState, one state a request [SDK].
     filters_status = True
