@@ -56,7 +56,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
 
 from pydantic import BaseModel
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, delete, distinct, func, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from cdp_sdk._bridge import Batched
@@ -75,6 +75,7 @@ from cdp_sdk.models import (
 )
 from cdp_sdk.sync import _liveness, _rows, _storable
 from cdp_sdk.sync._db import chunks, upsert
+from cdp_sdk.sync._eta import Step, Workload
 from cdp_sdk.sync._lease import RunLeases
 from cdp_sdk.sync._models import (
     Entity,
@@ -167,6 +168,8 @@ class AccountState:
     pages: int = 0
     cleaned: int = 0
     quarantined: int = 0
+    work: Workload | None = None
+    """What the account's sync has left (for the time left in progress events)."""
 
     def begin(self, entity: Entity) -> None:
         self.entity = entity
@@ -359,6 +362,8 @@ class RunContext:
             return
         state.calls += 1
         state.requests += 1
+        if state.work is not None:
+            state.work.requests += 1
         state.journal.append(
             {
                 "run_id": self.run_id,
@@ -485,9 +490,38 @@ class SyncRun(RunContext):
                     )
                 )
             return results
+        state.work = await self._workload(state, connector)
         for entity in self.entities:
             results.append(await self._entity(state, connector, entity))
         return results
+
+    async def _workload(self, state: AccountState, connector: AsyncConnector) -> Workload:
+        """What the account's sync will read: each entity's windows, and whether SIM by SIM."""
+        steps = []
+        for entity in self.entities:
+            if entity.capability not in connector.capabilities:
+                continue
+            position = self.positions.get((state.name, entity.value))
+            if entity is Entity.SUBSCRIPTIONS:
+                incremental = Capability.INCREMENTAL in connector.capabilities
+                steps.append(Step(entity, incremental=incremental and position is not None))
+            elif entity in (Entity.USAGE, Entity.AUDIT_EVENTS):
+                per_sim = _per_sim_only(connector, entity.capability) or (
+                    entity is Entity.USAGE and self.options.usage_per_sim
+                )
+                windows = len(self._windows(position or self._history_start()))
+                steps.append(Step(entity, windows, per_sim=per_sim))
+            else:
+                steps.append(Step(entity))
+        name = state.name
+
+        def count(connection: Connection) -> int:
+            query = select(func.count(distinct(subscriptions.c.iccid))).where(
+                subscriptions.c.account == name
+            )
+            return int(connection.scalar(query) or 0)
+
+        return Workload(steps, sims=await self.read(count), rate_limit=connector_rate(connector))
 
     async def _entity(
         self, state: AccountState, connector: AsyncConnector, entity: Entity
@@ -503,6 +537,9 @@ class SyncRun(RunContext):
                 state, EntityResult(state.name, entity, "skipped", detail=reason)
             )
         state.begin(entity)
+        work = state.work
+        if work is not None:
+            work.begin(entity)
         self._emit(EntityStarted(state.name, entity))
         started = time.monotonic()
         error: str | None = None
@@ -511,6 +548,12 @@ class SyncRun(RunContext):
             detail = await _HANDLERS[entity](self, state, connector)
         except Exception as exc:
             error = describe_error(exc)
+        if work is not None:
+            sims = None
+            if entity is Entity.SUBSCRIPTIONS and work.reads_sim_by_sim():
+                with contextlib.suppress(Exception):  # the estimate goes on with the old count
+                    sims = len(await self._account_sims(state.name))
+            work.finish(entity, sims=sims)
         result = EntityResult(
             account=state.name,
             entity=entity,
@@ -604,7 +647,12 @@ class SyncRun(RunContext):
         if records:
             state.records += records
             state.pages += 1
-            self._emit(PageCommitted(state.name, entity, records, state.records))
+            left, eta = (
+                state.work.eta(requests=state.requests, records=state.records)
+                if state.work is not None
+                else (None, None)
+            )
+            self._emit(PageCommitted(state.name, entity, records, state.records, left, eta))
 
     async def _mirror(
         self,
@@ -793,6 +841,8 @@ class SyncRun(RunContext):
         ):
             cursor = partial(progress.cursor, window_start, window_end)
             if not per_sim:
+                if state.work is not None:
+                    state.work.window()
                 try:
                     source = connector.usage(
                         None,
@@ -808,10 +858,12 @@ class SyncRun(RunContext):
                     if state.records:
                         raise
                     per_sim = True  # no account totals on this platform: SIM by SIM
+                    if state.work is not None:
+                        state.work.per_sim(Entity.USAGE)
             sims = await self._account_sims(state.name)
             await self._mirror(
                 state,
-                self._usage_per_sim(connector, sims, window_start, window_end),
+                self._usage_per_sim(state, connector, sims, window_start, window_end),
                 _write_usage,
                 cursor=cursor,
                 observe=progress.observe,
@@ -835,12 +887,15 @@ class SyncRun(RunContext):
 
     async def _usage_per_sim(
         self,
+        state: AccountState,
         connector: AsyncConnector,
         sims: Sequence[str],
         start: datetime,
         end: datetime | None,
     ) -> AsyncIterator[UsageRecord]:
         for iccid in sims:
+            if state.work is not None:
+                state.work.sim()
             async for record in connector.usage(
                 iccid, start=start, end=end, granularity=self.options.usage_granularity
             ):
@@ -870,8 +925,10 @@ class SyncRun(RunContext):
             newest = _Newest(window_start)
             if per_sim:
                 sims = await self._account_sims(state.name)
-                source = self._events_per_sim(connector, sims, window_start, window_end)
+                source = self._events_per_sim(state, connector, sims, window_start, window_end)
             else:
+                if state.work is not None:
+                    state.work.window()
                 source = connector.audit_events(None, start=window_start, end=window_end)
             await self._mirror(
                 state,
@@ -884,12 +941,15 @@ class SyncRun(RunContext):
 
     async def _events_per_sim(
         self,
+        state: AccountState,
         connector: AsyncConnector,
         sims: Sequence[str],
         start: datetime,
         end: datetime | None,
     ) -> AsyncIterator[AuditEvent]:
         for iccid in sims:
+            if state.work is not None:
+                state.work.sim()
             async for event in connector.audit_events(iccid, start=start, end=end):
                 yield event
 
@@ -978,6 +1038,14 @@ class _PageWriter(Generic[R]):
             if error is not None:
                 raise error
             raise RuntimeError("the page writer stopped before the listing ended")
+
+
+def connector_rate(connector: AsyncConnector) -> float | None:
+    """The connector's client-side rate limit, in requests per second (``None``: none)."""
+    http = getattr(connector.plugin, "http", None)
+    limiter = getattr(http, "limiter", None)
+    rate = getattr(limiter, "rate", None)
+    return float(rate) if isinstance(rate, int | float) else None
 
 
 def _per_sim_only(connector: AsyncConnector, capability: Capability) -> bool:
