@@ -597,7 +597,7 @@ class Store:
             return
         for attempt in range(_CREATE_ATTEMPTS):
             try:
-                metadata.create_all(self.engine)
+                self._create_tables()
                 break
             except (IntegrityError, OperationalError, ProgrammingError) as exc:
                 # Workers opening a new store at the same moment race to create its tables:
@@ -630,6 +630,16 @@ class Store:
                 )
 
         self.transaction(version)
+
+    def _create_tables(self) -> None:
+        """Create the tables that are missing, in one transaction. (SQLite's Python driver
+        runs each ``CREATE`` in a transaction of its own unless one is begun explicitly:
+        a new store then paid a flush to disk per table and index.)"""
+        with self.engine.connect() as connection:
+            if connection.dialect.name == "sqlite":
+                connection.exec_driver_sql("BEGIN")
+            metadata.create_all(connection)
+            connection.commit()
 
     def _check_version(self, connection: Connection) -> None:
         """A read-only store's schema version: one this cdp-sdk reads as it is."""
