@@ -11,6 +11,7 @@ import os
 import re
 import signal
 import sys
+import threading
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -76,27 +77,31 @@ def sync(target: str, *, kill: tuple[str, int] | None = None) -> Counts:
     """
     counts = Counts()
     armed = False
-    wrote_rows = False
+    counting = threading.Lock()
+    """Transactions of several accounts run at once (PostgreSQL): one count at a time."""
     pages: dict[tuple[str, str], int] = defaultdict(int)
     """Pages committed per account and entity since its cursor last moved."""
 
     def before_statement(
         connection: Any, cursor: Any, statement: str, parameters: Any, *args: Any
     ) -> None:
-        nonlocal armed, wrote_rows
-        counts.statements += 1
-        if armed or kill == ("statement", counts.statements):
-            os.kill(os.getpid(), signal.SIGKILL)
-        if not _CURSOR_WRITE.match(statement):
-            wrote_rows |= _PAGE_ROWS.match(statement) is not None
-            return
-        # The cursor is the last statement of its transaction.
-        key = _account_entity(parameters)
-        if wrote_rows and pages[key] >= 1:
-            counts.listing_ends += 1
-            armed = kill == ("listing", counts.listing_ends)
-        pages[key] = -1 if wrote_rows else 0  # this page's PageCommitted comes next
-        wrote_rows = False
+        nonlocal armed
+        with counting:
+            counts.statements += 1
+            if armed or kill == ("statement", counts.statements):
+                os.kill(os.getpid(), signal.SIGKILL)
+            # Whether the transaction under way on this connection wrote page rows.
+            if not _CURSOR_WRITE.match(statement):
+                if _PAGE_ROWS.match(statement) is not None:
+                    connection.info["wrote_rows"] = True
+                return
+            # The cursor is the last statement of its transaction.
+            wrote_rows = connection.info.pop("wrote_rows", False)
+            key = _account_entity(parameters)
+            if wrote_rows and pages[key] >= 1:
+                counts.listing_ends += 1
+                armed = kill == ("listing", counts.listing_ends)
+            pages[key] = -1 if wrote_rows else 0  # this page's PageCommitted comes next
 
     def progress(event: SyncEvent) -> None:
         if isinstance(event, PageCommitted):
@@ -104,6 +109,7 @@ def sync(target: str, *, kill: tuple[str, int] | None = None) -> Counts:
 
     with Store(target) as store, workspace() as accounts:
         event.listen(store.engine, "before_cursor_execute", before_statement)
+        event.listen(store.engine, "begin", lambda connection: connection.info.pop("wrote_rows", 0))
         report = store.sync(accounts, now=NOW, options=OPTIONS, progress=progress)
     assert report.ok, [r.error for r in report.errors]
     return counts

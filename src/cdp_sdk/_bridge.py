@@ -11,7 +11,7 @@ import asyncio
 import threading
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Any, Protocol, TypeVar, cast, runtime_checkable
 
 __all__ = ["Batched", "LoopThread", "SyncIterator"]
 
@@ -37,6 +37,7 @@ class SyncIterator(Iterator[T]):
 
     def __init__(self, iterator: AsyncIterator[T], loop: LoopThread) -> None:
         self._iterator = iterator
+        self._batched = isinstance(iterator, Batched)  # a protocol check: slow, so once
         self._loop = loop
         self._ready: deque[T] = deque()
         self._done = False
@@ -50,8 +51,9 @@ class SyncIterator(Iterator[T]):
         if self._done:
             raise StopIteration
         try:
-            if isinstance(self._iterator, Batched):
-                self._ready.extend(self._loop.run(self._iterator.next_batch()))
+            if self._batched:
+                batched = cast("Batched[T]", self._iterator)
+                self._ready.extend(self._loop.run(batched.next_batch()))
                 return self._ready.popleft()
             return self._loop.run(_anext(self._iterator))
         except StopAsyncIteration:

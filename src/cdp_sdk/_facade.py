@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, date, datetime, time
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Self, TypeVar, cast
 
 from cdp_sdk._bridge import Batched, LoopThread, SyncIterator
 from cdp_sdk._connector import BaseConnector
@@ -501,6 +501,7 @@ class _Guarded(AsyncIterator[T]):
         keep: Callable[[T], bool] | None = None,
     ) -> None:
         self._inner = inner
+        self._batched = isinstance(inner, Batched)  # a protocol check: slow, so once
         self._require_open = require_open
         self._scope = scope or nullcontext
         self._keep = keep
@@ -515,12 +516,13 @@ class _Guarded(AsyncIterator[T]):
 
     async def next_batch(self) -> list[T]:
         """The rest of the current page (or the next page), without refused records."""
-        if not isinstance(self._inner, Batched):
+        if not self._batched:
             return [await self.__anext__()]
+        inner = cast("Batched[T]", self._inner)
         while True:
             self._require_open()
             with self._scope():
-                batch = await self._inner.next_batch()
+                batch = await inner.next_batch()
             kept = batch if self._keep is None else [item for item in batch if self._keep(item)]
             if kept:
                 return kept

@@ -1157,8 +1157,8 @@ def demo(
             "--size",
             min=1,
             help="SIMs in each platform's fleet (default: 1,000 sandbox, 800 emnify and "
-            "soracom, 500 supersim, 300 jasper, 1nce and thingspace, whose usage is read SIM "
-            "by SIM).",
+            "soracom, 500 supersim, and fewer where usage is read SIM by SIM: 150 hologram, "
+            "100 jasper, 1nce and thingspace).",
         ),
     ] = None,
 ) -> None:

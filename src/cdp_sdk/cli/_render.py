@@ -133,9 +133,19 @@ def _table(*columns: str, title: str | None = None, right: Iterable[str] = ()) -
 # -- sync ------------------------------------------------------------------------------------
 
 
+def time_left(seconds: float | None) -> str:
+    """``"ETA 2:05:09"``, ``"ETA 0:00:04"``; ``""`` when not known."""
+    if seconds is None:
+        return ""
+    whole = max(0, round(seconds))
+    return f"ETA {whole // 3600}:{whole // 60 % 60:02d}:{whole % 60:02d}"
+
+
 class SyncProgress:
-    """Progress bars of a sync, one per account: entities done, the entity being read and
-    the records committed so far. Pass the instance as the store's ``progress``."""
+    """Progress bars of a sync, one per account: entities done, the entity being read,
+    the records committed so far and the time the account still needs, where the sync can
+    count the requests it has left (see :class:`~cdp_sdk.sync.PageCommitted`). Pass the
+    instance as the store's ``progress``."""
 
     def __init__(self, out: Console, plan: SyncPlan) -> None:
         width = max((len(name) for name in plan.accounts), default=0)
@@ -145,6 +155,7 @@ class SyncProgress:
             MofNCompleteColumn(),
             TextColumn("{task.fields[entity]:<16} {task.fields[records]:>9} records"),
             TimeElapsedColumn(),
+            TextColumn("{task.fields[eta]}"),
             console=out,
         )
         self._tasks: dict[str, TaskID] = {}
@@ -153,7 +164,7 @@ class SyncProgress:
         for name, entities in sorted(plan.accounts.items()):
             self._left[name] = len(entities)
             self._tasks[name] = self._progress.add_task(
-                f"{name:<{width}}", total=len(entities), entity="waiting", records="0"
+                f"{name:<{width}}", total=len(entities), entity="waiting", records="0", eta=""
             )
 
     def __enter__(self) -> Self:
@@ -179,16 +190,19 @@ class SyncProgress:
             self._progress.update(task, entity=event.entity.value)
         elif isinstance(event, PageCommitted):
             records = self._records[account] + event.total
-            self._progress.update(task, records=number(records))
+            self._progress.update(task, records=number(records), eta=time_left(event.eta))
         else:
             self._records[account] += event.result.records
             self._left[account] -= 1
+            done = self._left[account] <= 0
             self._progress.update(
                 task,
                 advance=1,
-                entity="done" if self._left[account] <= 0 else event.result.entity.value,
+                entity="done" if done else event.result.entity.value,
                 records=number(self._records[account]),
             )
+            if done:
+                self._progress.update(task, eta="")
 
 
 def sync_table(

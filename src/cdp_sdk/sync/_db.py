@@ -8,19 +8,22 @@ import os
 import sqlite3
 import stat
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+import weakref
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from urllib.parse import quote
 
 from sqlalchemy import Engine, Table, and_, create_engine, delete, event, insert, or_
 from sqlalchemy.dialects.postgresql import Insert as PostgresqlInsert
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.engine import URL, Connection, Dialect, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import StaticPool
+from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 from cdp_sdk._redact import protect_loggers
 from cdp_sdk.errors import ConfigurationError
@@ -29,6 +32,7 @@ from cdp_sdk.sync._errors import InsecureStoreWarning
 __all__ = [
     "PRIVATE_MODE",
     "SQLITE_SUFFIXES",
+    "SQLITE_SYNCHRONOUS",
     "chunks",
     "create_store_engine",
     "database_url",
@@ -48,6 +52,10 @@ PRIVATE_MODE = 0o600
 
 SQLITE_SUFFIXES = ("", "-wal", "-shm", "-journal")
 """The store file and the files SQLite keeps beside it."""
+
+SQLITE_SYNCHRONOUS = "FULL"
+"""How a SQLite store's commits reach the disk: each one flushed before it returns
+(transactions that ask for less set ``NORMAL`` for themselves)."""
 
 
 def database_url(database: str | os.PathLike[str]) -> URL:
@@ -123,13 +131,18 @@ def _read_only_sqlite(path: str) -> Any:
     return connect
 
 
+_JSON = json.JSONEncoder(allow_nan=False)
+
+
 def json_text(value: Any) -> str:
     """``value`` as JSON both databases take: a ``NaN`` or infinite number (which Python
     reads from vendor JSON, but JSON and PostgreSQL do not have) becomes its name."""
+    if not value and isinstance(value, dict):
+        return "{}"
     try:
-        return json.dumps(value, allow_nan=False)
+        return _JSON.encode(value)
     except ValueError:
-        return json.dumps(_finite(value), allow_nan=False)
+        return _JSON.encode(_finite(value))
 
 
 def _finite(value: Any) -> Any:
@@ -265,6 +278,7 @@ def create_store_engine(url: URL, *, echo: bool = False, read_only: bool = False
         try:
             if not memory:
                 cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute(f"PRAGMA synchronous={SQLITE_SYNCHRONOUS}")
             cursor.execute("PRAGMA secure_delete=ON")
             cursor.execute("PRAGMA busy_timeout=30000")
         finally:
@@ -279,22 +293,38 @@ def chunks(values: Sequence[Any], size: int = 500) -> Iterable[Sequence[Any]]:
         yield values[start : start + size]
 
 
-def upsert(connection: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+def upsert(
+    connection: Connection,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    constants: Mapping[str, Any] | None = None,
+) -> None:
     """Insert ``rows``, or update the existing rows with the same primary key.
 
-    Only the columns present in the rows are updated (SQLite and PostgreSQL). Rows
-    repeating a key within ``rows`` collapse to the last one (PostgreSQL refuses to update
-    a row twice in one statement).
+    Only the columns present in the rows (and ``constants``) are updated (SQLite and
+    PostgreSQL). Rows repeating a key within ``rows`` collapse to the last one
+    (PostgreSQL refuses to update a row twice in one statement). ``constants``: columns
+    whose value is the same in every row (a sync's run id and time), given once.
+
+    On SQLite the statement is prepared once per table and set of columns and executed
+    with plain tuples, each value converted by its column type as SQLAlchemy would
+    (constants converted once): a page's upsert costs one ``executemany``.
     """
     if not rows:
         return
+    fixed = dict(constants or {})
+    dialect = connection.dialect
+    if dialect.name == "sqlite":
+        prepared = _prepared(dialect, table, tuple(rows[0]), tuple(fixed))
+        connection.exec_driver_sql(prepared.sql, prepared.parameters(rows, fixed))
+        return
     keys = [column.name for column in table.primary_key.columns]
-    unique = list({tuple(row[key] for key in keys): row for row in rows}.values())
+    key_of = itemgetter(*keys)
+    whole = [{**row, **fixed} for row in rows] if fixed else rows
+    unique = list({key_of(row): row for row in whole}.values())
     columns = [name for name in unique[0] if name not in keys]
-    dialect = connection.dialect.name
-    if dialect == "sqlite":
-        connection.execute(_on_conflict(sqlite_insert(table), keys, columns), unique)
-    elif dialect == "postgresql":
+    if dialect.name == "postgresql":
         connection.execute(_on_conflict(postgresql_insert(table), keys, columns), unique)
     else:
         # Another database: delete the rows by key, then insert them (same transaction);
@@ -317,3 +347,92 @@ def _on_conflict(statement: _Insert, keys: list[str], columns: list[str]) -> _In
     return statement.on_conflict_do_update(
         index_elements=keys, set_={name: statement.excluded[name] for name in columns}
     )
+
+
+@dataclass(frozen=True)
+class _PreparedUpsert:
+    """A SQLite upsert of one table and set of columns: its SQL, and how each row's
+    values become the statement's parameters (the row's columns, then the constants,
+    then the defaults of the table's columns given neither way)."""
+
+    sql: str
+    columns: tuple[str, ...]
+    processors: tuple[Callable[[Any], Any] | None, ...]
+    constant_processors: tuple[Callable[[Any], Any] | None, ...]
+    defaults: tuple[Any, ...]
+
+    def parameters(
+        self, rows: Sequence[Mapping[str, Any]], constants: Mapping[str, Any]
+    ) -> list[tuple[Any, ...]]:
+        tail = (
+            *(
+                value if process is None else process(value)
+                for value, process in zip(constants.values(), self.constant_processors, strict=True)
+            ),
+            *self.defaults,
+        )
+        converted = [(index, process) for index, process in enumerate(self.processors) if process]
+        values_of = itemgetter(*self.columns)
+        single = len(self.columns) == 1
+        parameters = []
+        for row in rows:
+            values = [values_of(row)] if single else list(values_of(row))
+            for index, process in converted:
+                values[index] = process(values[index])
+            parameters.append((*values, *tail))
+        return parameters
+
+
+_PREPARED: weakref.WeakKeyDictionary[Dialect, dict[tuple[Any, ...], _PreparedUpsert]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _prepared(
+    dialect: Dialect, table: Table, columns: tuple[str, ...], constants: tuple[str, ...]
+) -> _PreparedUpsert:
+    """The upsert of ``columns`` and ``constants`` into ``table`` (made once, then kept)."""
+    known = _PREPARED.setdefault(dialect, {})
+    key = (table, columns, constants)
+    found = known.get(key)
+    if found is not None:
+        return found
+
+    def processor(name: str) -> Callable[[Any], Any] | None:
+        return cast(
+            "Callable[[Any], Any] | None",
+            table.c[name].type.dialect_impl(dialect).bind_processor(dialect),
+        )
+
+    given = [*columns, *constants]
+    defaults = {  # as SQLAlchemy's insert adds them: the insert takes them, an update not
+        column.name: column.default.arg
+        for column in table.columns
+        if column.name not in given and isinstance(column.default, ScalarElementColumnDefault)
+    }
+    quote = dialect.identifier_preparer.quote
+    keys = [column.name for column in table.primary_key.columns]
+    updated = [name for name in given if name not in keys]
+    conflict = f"ON CONFLICT ({', '.join(quote(k) for k in keys)}) DO " + (
+        "UPDATE SET " + ", ".join(f"{quote(n)} = excluded.{quote(n)}" for n in updated)
+        if updated
+        else "NOTHING"
+    )
+    names = [*given, *defaults]
+    sql = (
+        f"INSERT INTO {dialect.identifier_preparer.format_table(table)} "
+        f"({', '.join(quote(n) for n in names)}) "
+        f"VALUES ({', '.join('?' for _ in names)}) {conflict}"
+    )
+    found = _PreparedUpsert(
+        sql,
+        columns,
+        tuple(processor(name) for name in columns),
+        tuple(processor(name) for name in constants),
+        tuple(
+            value if (process := processor(name)) is None else process(value)
+            for name, value in defaults.items()
+        ),
+    )
+    known[key] = found
+    return found

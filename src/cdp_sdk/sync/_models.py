@@ -178,6 +178,12 @@ class PageCommitted:
     """Records in this page."""
     total: int
     """Records of this entity and account committed so far in the run."""
+    requests_left: int | None = None
+    """Requests the account's sync still needs, as far as the run can count them
+    (``None``: not known yet, e.g. during a first listing of unknown size)."""
+    eta: float | None = None
+    """Seconds the account's sync still needs: ``requests_left`` over the rate its
+    requests go at (the rate limit, or the rate achieved when lower); ``None``: not known."""
 
 
 @dataclass(frozen=True)

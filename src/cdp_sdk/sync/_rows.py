@@ -1,4 +1,9 @@
-"""Models -> table rows (pure functions)."""
+"""Models -> table rows (pure functions).
+
+The rows of the tables a sync upserts page by page (subscriptions, platform tags, usage,
+invoices, audit events) leave out the columns every row of a page shares, which the
+writer gives once: :meth:`Stamp.columns`, and for tags :func:`platform_tag_constants`.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +27,7 @@ __all__ = [
     "audit_event_row",
     "invoice_line_rows",
     "invoice_row",
+    "platform_tag_constants",
     "platform_tag_rows",
     "subscription_row",
     "tariff_row",
@@ -38,6 +44,7 @@ class Stamp:
     synced_at: datetime
 
     def columns(self) -> dict[str, Any]:
+        """The bookkeeping columns: which run wrote the rows, and when."""
         return {"run_id": self.run_id, "synced_at": self.synced_at}
 
 
@@ -60,24 +67,19 @@ def subscription_row(stamp: Stamp, sim: Subscription) -> dict[str, Any]:
         "ip_address": sim.ip_address,
         "platform_account": sim.account,
         "extra": dict(sim.extra),
-        **stamp.columns(),
     }
 
 
 def platform_tag_rows(stamp: Stamp, sim: Subscription) -> list[dict[str, Any]]:
+    account, iccid = stamp.account, sim.iccid
     return [
-        {
-            "account": stamp.account,
-            "iccid": sim.iccid,
-            "source": "platform",
-            "key": tag.key,
-            "value": tag.value,
-            "pushed_at": None,
-            "removed": False,
-            **stamp.columns(),
-        }
-        for tag in sim.tags
+        {"account": account, "iccid": iccid, "key": tag.key, "value": tag.value} for tag in sim.tags
     ]
+
+
+def platform_tag_constants(stamp: Stamp) -> dict[str, Any]:
+    """The columns every platform tag row of a page shares."""
+    return {"source": "platform", "pushed_at": None, "removed": False, **stamp.columns()}
 
 
 def activation_mode_row(stamp: Stamp, mode: ActivationMode) -> dict[str, Any]:
@@ -131,7 +133,6 @@ def usage_row(stamp: Stamp, record: UsageRecord) -> dict[str, Any]:
         "currency": record.currency,
         "zone": record.zone,
         "extra": dict(record.extra),
-        **stamp.columns(),
     }
 
 
@@ -149,7 +150,6 @@ def invoice_row(stamp: Stamp, invoice: Invoice) -> dict[str, Any]:
         "total": invoice.total,
         "status": invoice.status,
         "extra": dict(invoice.extra),
-        **stamp.columns(),
     }
 
 
@@ -186,5 +186,4 @@ def audit_event_row(stamp: Stamp, event: AuditEvent) -> dict[str, Any]:
         "actor": event.actor,
         "description": event.description,
         "extra": dict(event.extra),
-        **stamp.columns(),
     }

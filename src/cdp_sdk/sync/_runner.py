@@ -2,7 +2,15 @@
 
 Accounts run concurrently, one task each, on the workspace's event loop; within an
 account the entities run one after the other (they share the account's rate limit
-anyway). Database work happens in a worker thread, one transaction at a time.
+anyway). Database work happens in worker threads. Within an account, fetching and
+writing overlap: a listing hands its pages through a short queue (:data:`PIPELINE_DEPTH`)
+to a writer task that commits them in order while the next pages are fetched. SQLite
+has one writer: transactions of all accounts take turns, and none waits for a fetch;
+PostgreSQL commits the accounts' pages concurrently (one transaction at a time per
+account). A sync's transactions are not flushed to disk one by one (SQLite
+``synchronous=NORMAL`` in its write-ahead log, PostgreSQL ``synchronous_commit=off``):
+a killed process loses nothing committed, and a power cut may undo the last commits
+whole, which the cursors make a rerun read again.
 
 Pages and cursors. Records are committed page by page: a page is what one HTTP response
 brought (the journal of HTTP calls tells where a page ends), at most ``MAX_PAGE`` records.
@@ -45,12 +53,13 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from datetime import time as clock_time
 from functools import partial
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
 
 from pydantic import BaseModel
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, delete, distinct, func, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
+from cdp_sdk._bridge import Batched
 from cdp_sdk._facade import AsyncConnector
 from cdp_sdk._redact import redact_text
 from cdp_sdk.errors import UnsupportedCapabilityError
@@ -66,6 +75,7 @@ from cdp_sdk.models import (
 )
 from cdp_sdk.sync import _liveness, _rows, _storable
 from cdp_sdk.sync._db import chunks, upsert
+from cdp_sdk.sync._eta import Step, Workload
 from cdp_sdk.sync._lease import RunLeases
 from cdp_sdk.sync._models import (
     Entity,
@@ -97,7 +107,7 @@ if TYPE_CHECKING:
     from cdp_sdk.sync._store import Store
     from cdp_sdk.workspace import AsyncWorkspace
 
-__all__ = ["MAX_PAGE", "RunContext", "SyncRun", "describe_error"]
+__all__ = ["MAX_PAGE", "PIPELINE_DEPTH", "RunContext", "SyncRun", "describe_error"]
 
 T = TypeVar("T")
 R = TypeVar("R", bound=BaseModel)
@@ -106,6 +116,11 @@ logger = logging.getLogger("cdp_sdk")
 
 MAX_PAGE = 1000
 """Most records committed in one transaction (a platform page larger than this is split)."""
+
+PIPELINE_DEPTH = 1
+"""Pages of a listing waiting in the queue for their commit, at most. Besides them, the
+page being committed, the one being handed over, the one held back until the next page
+shows it is not the last, and the one being fetched."""
 
 ProgressCallback = Callable[[SyncEvent], None]
 
@@ -153,6 +168,8 @@ class AccountState:
     pages: int = 0
     cleaned: int = 0
     quarantined: int = 0
+    work: Workload | None = None
+    """What the account's sync has left (for the time left in progress events)."""
 
     def begin(self, entity: Entity) -> None:
         self.entity = entity
@@ -173,6 +190,7 @@ class RunContext:
         accounts: Iterable[str],
         *,
         kind: str = "sync",
+        durable: bool = True,
     ) -> None:
         self.kind = kind
         self.store = store
@@ -182,18 +200,26 @@ class RunContext:
         self.run_id = 0
         self.started_at = utcnow()
         self._started = time.monotonic()
-        self._lock = asyncio.Lock()
+        self._durable = durable
+        self._turns: asyncio.Lock | None = asyncio.Lock() if store.dialect == "sqlite" else None
+        """SQLite's single writer: its transactions take turns (``None``: concurrent)."""
         self._heartbeat: asyncio.Task[None] | None = None
 
-    # -- the database, one transaction at a time in a worker thread --------------------
+    # -- the database, in worker threads -------------------------------------------------
 
     async def write(self, work: Callable[[Connection], T]) -> T:
-        async with self._lock:
-            return await asyncio.to_thread(self.store.transaction, work)
+        """Run ``work`` in one transaction in a worker thread (on SQLite, in turn)."""
+        return await self._in_turn(partial(self.store.transaction, work, durable=self._durable))
 
     async def read(self, work: Callable[[Connection], T]) -> T:
-        async with self._lock:
-            return await asyncio.to_thread(self.store.read, work)
+        """Run ``work`` on a connection in a worker thread (on SQLite, in turn)."""
+        return await self._in_turn(partial(self.store.read, work))
+
+    async def _in_turn(self, call: Callable[[], T]) -> T:
+        if self._turns is None:
+            return await asyncio.to_thread(call)
+        async with self._turns:
+            return await asyncio.to_thread(call)
 
     # -- the run row ----------------------------------------------------------------------
 
@@ -336,6 +362,8 @@ class RunContext:
             return
         state.calls += 1
         state.requests += 1
+        if state.work is not None:
+            state.work.requests += 1
         state.journal.append(
             {
                 "run_id": self.run_id,
@@ -371,7 +399,7 @@ class SyncRun(RunContext):
         now: datetime,
         holder: str | None = None,
     ) -> None:
-        super().__init__(store, workspace, accounts)
+        super().__init__(store, workspace, accounts, durable=False)
         self.entities = entities
         self.options = options
         self.progress = progress
@@ -462,9 +490,38 @@ class SyncRun(RunContext):
                     )
                 )
             return results
+        state.work = await self._workload(state, connector)
         for entity in self.entities:
             results.append(await self._entity(state, connector, entity))
         return results
+
+    async def _workload(self, state: AccountState, connector: AsyncConnector) -> Workload:
+        """What the account's sync will read: each entity's windows, and whether SIM by SIM."""
+        steps = []
+        for entity in self.entities:
+            if entity.capability not in connector.capabilities:
+                continue
+            position = self.positions.get((state.name, entity.value))
+            if entity is Entity.SUBSCRIPTIONS:
+                incremental = Capability.INCREMENTAL in connector.capabilities
+                steps.append(Step(entity, incremental=incremental and position is not None))
+            elif entity in (Entity.USAGE, Entity.AUDIT_EVENTS):
+                per_sim = _per_sim_only(connector, entity.capability) or (
+                    entity is Entity.USAGE and self.options.usage_per_sim
+                )
+                windows = len(self._windows(position or self._history_start()))
+                steps.append(Step(entity, windows, per_sim=per_sim))
+            else:
+                steps.append(Step(entity))
+        name = state.name
+
+        def count(connection: Connection) -> int:
+            query = select(func.count(distinct(subscriptions.c.iccid))).where(
+                subscriptions.c.account == name
+            )
+            return int(connection.scalar(query) or 0)
+
+        return Workload(steps, sims=await self.read(count), rate_limit=connector_rate(connector))
 
     async def _entity(
         self, state: AccountState, connector: AsyncConnector, entity: Entity
@@ -480,6 +537,9 @@ class SyncRun(RunContext):
                 state, EntityResult(state.name, entity, "skipped", detail=reason)
             )
         state.begin(entity)
+        work = state.work
+        if work is not None:
+            work.begin(entity)
         self._emit(EntityStarted(state.name, entity))
         started = time.monotonic()
         error: str | None = None
@@ -488,6 +548,12 @@ class SyncRun(RunContext):
             detail = await _HANDLERS[entity](self, state, connector)
         except Exception as exc:
             error = describe_error(exc)
+        if work is not None:
+            sims = None
+            if entity is Entity.SUBSCRIPTIONS and work.reads_sim_by_sim():
+                with contextlib.suppress(Exception):  # the estimate goes on with the old count
+                    sims = len(await self._account_sims(state.name))
+            work.finish(entity, sims=sims)
         result = EntityResult(
             account=state.name,
             entity=entity,
@@ -518,13 +584,14 @@ class SyncRun(RunContext):
         pending: list[T] | None = None
         batch: list[T] = []
         calls = state.calls
-        async for record in source:
-            if batch and (state.calls != calls or len(batch) >= MAX_PAGE):
-                if pending is not None:
-                    yield pending, False
-                pending, batch = batch, []
-            calls = state.calls
-            batch.append(record)
+        async for arrived in _arrivals(source):
+            for record in arrived:  # no HTTP call between the records of one arrival
+                if batch and (state.calls != calls or len(batch) >= MAX_PAGE):
+                    if pending is not None:
+                        yield pending, False
+                    pending, batch = batch, []
+                calls = state.calls
+                batch.append(record)
         if batch:
             if pending is not None:
                 yield pending, False
@@ -580,7 +647,12 @@ class SyncRun(RunContext):
         if records:
             state.records += records
             state.pages += 1
-            self._emit(PageCommitted(state.name, entity, records, state.records))
+            left, eta = (
+                state.work.eta(requests=state.requests, records=state.records)
+                if state.work is not None
+                else (None, None)
+            )
+            self._emit(PageCommitted(state.name, entity, records, state.records, left, eta))
 
     async def _mirror(
         self,
@@ -592,16 +664,31 @@ class SyncRun(RunContext):
         observe: Callable[[R], None] | None = None,
     ) -> None:
         """Commit ``source`` page by page; the last page carries ``cursor()``, computed
-        once every record has been seen (by ``observe``)."""
-        committed = False
-        async for page, last in self._pages(state, source):
-            if observe is not None:
-                for record in page:
-                    observe(record)
-            await self._store_page(state, write, page, cursor=cursor() if last else KEEP)
-            committed = True
-        if not committed:
-            await self._commit(state, None, cursor=cursor())
+        once every record has been seen (by ``observe``).
+
+        The pages are committed by a writer task of their own while the next ones are
+        fetched (:class:`_PageWriter`). A failed commit stops the listing with its error;
+        a listing that fails has the pages it fetched before committed, then raises.
+        """
+        writer = _PageWriter(self, state, write)
+        try:
+            committed = False
+            async for page, last in self._pages(state, source):
+                if observe is not None:
+                    for record in page:
+                        observe(record)
+                await writer.put(page, cursor() if last else KEEP)
+                committed = True
+            if not committed:
+                await writer.put(None, cursor())
+        except Exception:
+            with contextlib.suppress(Exception):  # the listing's error is the one to tell
+                await writer.finish()
+            raise
+        except BaseException:
+            await writer.cancel()
+            raise
+        await writer.finish()
 
     async def _store_page(
         self, state: AccountState, write: Writer[R], page: list[R], *, cursor: CursorUpdate
@@ -691,8 +778,7 @@ class SyncRun(RunContext):
         """The records of a page the database refuses, each tried alone and rolled back."""
         refused: dict[int, str] = {}
         for index, record in enumerate(records):
-            async with self._lock:
-                error = await asyncio.to_thread(self.store.trial, _bind(write, stamp, [record]))
+            error = await self._in_turn(partial(self.store.trial, _bind(write, stamp, [record])))
             if error is None:
                 continue
             if not _storable.refused_by_database(error):
@@ -756,6 +842,8 @@ class SyncRun(RunContext):
         ):
             cursor = partial(progress.cursor, window_start, window_end)
             if not per_sim:
+                if state.work is not None:
+                    state.work.window()
                 try:
                     source = connector.usage(
                         None,
@@ -771,10 +859,12 @@ class SyncRun(RunContext):
                     if state.records:
                         raise
                     per_sim = True  # no account totals on this platform: SIM by SIM
+                    if state.work is not None:
+                        state.work.per_sim(Entity.USAGE)
             sims = await self._account_sims(state.name)
             await self._mirror(
                 state,
-                self._usage_per_sim(connector, sims, window_start, window_end),
+                self._usage_per_sim(state, connector, sims, window_start, window_end),
                 _write_usage,
                 cursor=cursor,
                 observe=progress.observe,
@@ -798,12 +888,15 @@ class SyncRun(RunContext):
 
     async def _usage_per_sim(
         self,
+        state: AccountState,
         connector: AsyncConnector,
         sims: Sequence[str],
         start: datetime,
         end: datetime | None,
     ) -> AsyncIterator[UsageRecord]:
         for iccid in sims:
+            if state.work is not None:
+                state.work.sim()
             async for record in connector.usage(
                 iccid, start=start, end=end, granularity=self.options.usage_granularity
             ):
@@ -833,8 +926,10 @@ class SyncRun(RunContext):
             newest = _Newest(window_start)
             if per_sim:
                 sims = await self._account_sims(state.name)
-                source = self._events_per_sim(connector, sims, window_start, window_end)
+                source = self._events_per_sim(state, connector, sims, window_start, window_end)
             else:
+                if state.work is not None:
+                    state.work.window()
                 source = connector.audit_events(None, start=window_start, end=window_end)
             await self._mirror(
                 state,
@@ -847,14 +942,111 @@ class SyncRun(RunContext):
 
     async def _events_per_sim(
         self,
+        state: AccountState,
         connector: AsyncConnector,
         sims: Sequence[str],
         start: datetime,
         end: datetime | None,
     ) -> AsyncIterator[AuditEvent]:
         for iccid in sims:
+            if state.work is not None:
+                state.work.sim()
             async for event in connector.audit_events(iccid, start=start, end=end):
                 yield event
+
+
+async def _arrivals(source: AsyncIterator[T]) -> AsyncIterator[list[T]]:
+    """The records of ``source`` as they arrive: the rest of each page at once where the
+    listing hands over whole pages (:class:`~cdp_sdk._bridge.Batched`), else one by one."""
+    if not isinstance(source, Batched):
+        async for record in source:
+            yield [record]
+        return
+    while True:
+        try:
+            arrived = await source.next_batch()
+        except StopAsyncIteration:
+            return
+        yield arrived
+
+
+class _PageWriter(Generic[R]):
+    """Commits the pages of one listing in order, in a task of its own, while the
+    listing goes on; at most :data:`PIPELINE_DEPTH` pages wait for their turn.
+
+    A page ``None`` commits only its cursor (a listing without records).
+    """
+
+    def __init__(self, run: SyncRun, state: AccountState, write: Writer[R]) -> None:
+        self._run = run
+        self._state = state
+        self._write = write
+        self._queue: asyncio.Queue[tuple[list[R] | None, CursorUpdate] | None] = asyncio.Queue(
+            PIPELINE_DEPTH
+        )
+        self._task = asyncio.create_task(self._commit_pages())
+
+    async def _commit_pages(self) -> None:
+        while (item := await self._queue.get()) is not None:
+            page, cursor = item
+            if page is None:
+                await self._run._commit(self._state, None, cursor=cursor)
+            else:
+                await self._run._store_page(self._state, self._write, page, cursor=cursor)
+
+    async def put(self, page: list[R] | None, cursor: CursorUpdate) -> None:
+        """Queue a page for its commit (waiting while the queue is full).
+
+        Raises:
+            Exception: the error of a commit that failed (nothing more is committed).
+        """
+        await self._put((page, cursor))
+
+    async def finish(self) -> None:
+        """Wait until every queued page is committed.
+
+        Raises:
+            Exception: the error of a commit that failed.
+        """
+        await self._put(None)
+        await self._task
+
+    async def cancel(self) -> None:
+        """Stop committing (a commit under way in its thread still ends)."""
+        self._task.cancel()
+        with contextlib.suppress(BaseException):
+            await self._task
+
+    async def _put(self, item: tuple[list[R] | None, CursorUpdate] | None) -> None:
+        self._raise_failure()
+        if not self._queue.full():
+            self._queue.put_nowait(item)
+            return
+        putting = asyncio.ensure_future(self._queue.put(item))
+        try:
+            done, _ = await asyncio.wait({putting, self._task}, return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:
+            putting.cancel()
+            raise
+        if putting in done:
+            return
+        putting.cancel()  # the writer stopped: its error
+        self._raise_failure()
+
+    def _raise_failure(self) -> None:
+        if self._task.done():
+            error = self._task.exception()
+            if error is not None:
+                raise error
+            raise RuntimeError("the page writer stopped before the listing ended")
+
+
+def connector_rate(connector: AsyncConnector) -> float | None:
+    """The connector's client-side rate limit, in requests per second (``None``: none)."""
+    http = getattr(connector.plugin, "http", None)
+    limiter = getattr(http, "limiter", None)
+    rate = getattr(limiter, "rate", None)
+    return float(rate) if isinstance(rate, int | float) else None
 
 
 def _per_sim_only(connector: AsyncConnector, capability: Capability) -> bool:
@@ -975,7 +1167,12 @@ def _replace_tariffs(connection: Connection, stamp: _rows.Stamp, found: list[Tar
 def _write_subscriptions(
     connection: Connection, stamp: _rows.Stamp, records: list[Subscription]
 ) -> None:
-    upsert(connection, subscriptions, [_rows.subscription_row(stamp, sim) for sim in records])
+    upsert(
+        connection,
+        subscriptions,
+        [_rows.subscription_row(stamp, sim) for sim in records],
+        constants=stamp.columns(),
+    )
     iccids = sorted({sim.iccid for sim in records})
     for part in chunks(iccids):
         connection.execute(
@@ -986,16 +1183,29 @@ def _write_subscriptions(
             )
         )
     upsert(
-        connection, tags, [row for sim in records for row in _rows.platform_tag_rows(stamp, sim)]
+        connection,
+        tags,
+        [row for sim in records for row in _rows.platform_tag_rows(stamp, sim)],
+        constants=_rows.platform_tag_constants(stamp),
     )
 
 
 def _write_usage(connection: Connection, stamp: _rows.Stamp, records: list[UsageRecord]) -> None:
-    upsert(connection, usage, [_rows.usage_row(stamp, record) for record in records])
+    upsert(
+        connection,
+        usage,
+        [_rows.usage_row(stamp, record) for record in records],
+        constants=stamp.columns(),
+    )
 
 
 def _write_invoices(connection: Connection, stamp: _rows.Stamp, records: list[Invoice]) -> None:
-    upsert(connection, invoices, [_rows.invoice_row(stamp, invoice) for invoice in records])
+    upsert(
+        connection,
+        invoices,
+        [_rows.invoice_row(stamp, invoice) for invoice in records],
+        constants=stamp.columns(),
+    )
     ids = sorted({invoice.id for invoice in records})
     for part in chunks(ids):
         connection.execute(
@@ -1012,7 +1222,12 @@ def _write_invoices(connection: Connection, stamp: _rows.Stamp, records: list[In
 def _write_audit_events(
     connection: Connection, stamp: _rows.Stamp, records: list[AuditEvent]
 ) -> None:
-    upsert(connection, audit_events, [_rows.audit_event_row(stamp, event) for event in records])
+    upsert(
+        connection,
+        audit_events,
+        [_rows.audit_event_row(stamp, event) for event in records],
+        constants=stamp.columns(),
+    )
 
 
 _Handler = Callable[[SyncRun, AccountState, AsyncConnector], Any]

@@ -34,6 +34,7 @@ from cdp_sdk._redact import redact_text
 from cdp_sdk.errors import ClosedError, ConfigurationError
 from cdp_sdk.sync import _lease, _liveness, _tags
 from cdp_sdk.sync._db import (
+    SQLITE_SYNCHRONOUS,
     create_store_engine,
     database_url,
     is_permission_problem,
@@ -264,8 +265,15 @@ class Store:
 
     # -- transactions (also used by the sync runner, in a worker thread) ----------------
 
-    def transaction(self, work: Callable[[Connection], T]) -> T:
+    def transaction(self, work: Callable[[Connection], T], *, durable: bool = True) -> T:
         """Run ``work`` in one transaction: committed if it returns, rolled back if not.
+
+        ``durable=False``: the commit returns before the database has flushed it to disk
+        (SQLite ``synchronous=NORMAL`` in its write-ahead log, PostgreSQL
+        ``synchronous_commit=off``). The transaction stays atomic and survives the
+        process being killed; a power cut or an operating system crash may undo it (with
+        every later one), never part of it. Syncs commit their pages so: what such a loss
+        undoes, the cursors read again.
 
         Raises:
             StorePermissionError: the store is read-only (opened so, or refused by its
@@ -273,6 +281,8 @@ class Store:
         """
         self._require_writable()
         try:
+            if not durable:
+                return _quick_transaction(self.engine, work)
             with self.engine.begin() as connection:
                 return work(connection)
         except SQLAlchemyError as exc:
@@ -587,7 +597,7 @@ class Store:
             return
         for attempt in range(_CREATE_ATTEMPTS):
             try:
-                metadata.create_all(self.engine)
+                self._create_tables()
                 break
             except (IntegrityError, OperationalError, ProgrammingError) as exc:
                 # Workers opening a new store at the same moment race to create its tables:
@@ -620,6 +630,16 @@ class Store:
                 )
 
         self.transaction(version)
+
+    def _create_tables(self) -> None:
+        """Create the tables that are missing, in one transaction. (SQLite's Python driver
+        runs each ``CREATE`` in a transaction of its own unless one is begun explicitly:
+        a new store then paid a flush to disk per table and index.)"""
+        with self.engine.connect() as connection:
+            if connection.dialect.name == "sqlite":
+                connection.exec_driver_sql("BEGIN")
+            metadata.create_all(connection)
+            connection.commit()
 
     def _check_version(self, connection: Connection) -> None:
         """A read-only store's schema version: one this cdp-sdk reads as it is."""
@@ -752,6 +772,24 @@ def _runs(connection: Connection, limit: int | None, ids: list[int] | None) -> l
 def _result_order(result: EntityResult) -> tuple[str, int]:
     """Results in the order a run produces them: by account, then entity order."""
     return result.account, list(Entity).index(result.entity)
+
+
+def _quick_transaction(engine: Engine, work: Callable[[Connection], T]) -> T:
+    """:meth:`Store.transaction` with ``durable=False``."""
+    with engine.connect() as connection:
+        dialect = connection.dialect.name
+        if dialect == "sqlite":  # outside a transaction: SQLite refuses it inside one
+            connection.exec_driver_sql("PRAGMA synchronous=NORMAL")
+            connection.commit()
+        try:
+            with connection.begin():
+                if dialect == "postgresql":
+                    connection.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
+                return work(connection)
+        finally:
+            if dialect == "sqlite":
+                connection.exec_driver_sql(f"PRAGMA synchronous={SQLITE_SYNCHRONOUS}")
+                connection.commit()
 
 
 async def _in_thread(work: Callable[[], T]) -> T:

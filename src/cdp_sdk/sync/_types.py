@@ -8,6 +8,7 @@ are stored as text in a form that sorts correctly; PostgreSQL gets ``NUMERIC`` a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -19,6 +20,21 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 __all__ = ["ExactDecimal", "UtcDateTime"]
 
 _SQLITE_INSTANT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def _sqlite_instant(value: datetime | None) -> str | None:
+    """An aware instant as the fixed-width UTC text SQLite stores,
+    ``2024-06-15T00:00:00.000000Z`` (a naive one is refused)."""
+    if value is None:
+        return None
+    offset = value.utcoffset()
+    if offset is None:
+        raise ValueError("the store only takes aware datetimes")
+    if offset or value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    if value.year < 1000:  # isoformat pads the year to four digits, strftime does not
+        return value.strftime(_SQLITE_INSTANT)
+    return value.isoformat(timespec="microseconds")[:-6] + "Z"  # less its "+00:00"
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -38,12 +54,18 @@ class UtcDateTime(TypeDecorator[datetime]):
         return dialect.type_descriptor(DateTime(timezone=True))
 
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if dialect.name == "sqlite":
+            return _sqlite_instant(value)
         if value is None:
             return None
         if value.tzinfo is None or value.utcoffset() is None:
             raise ValueError("the store only takes aware datetimes")
-        value = value.astimezone(UTC)
-        return value.strftime(_SQLITE_INSTANT) if dialect.name == "sqlite" else value
+        return value.astimezone(UTC)
+
+    def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
+        if dialect.name == "sqlite":  # the text column converts nothing more: one call
+            return _sqlite_instant
+        return super().bind_processor(dialect)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:

@@ -1,0 +1,172 @@
+"""The time a sync still needs: the requests left, counted from what the run knows, over
+the rate its requests go at; in the progress events and the ``cdp sync`` progress bars."""
+
+from __future__ import annotations
+
+import io
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from cdp_sdk.cli._render import SyncProgress, time_left
+from cdp_sdk.cli._sync import SyncGroup, SyncPlan
+from cdp_sdk.connectors.sandbox import SandboxEmulator
+from cdp_sdk.sandbox import Fleet
+from cdp_sdk.sync import Entity, EntityStarted, PageCommitted, Store, SyncEvent, SyncOptions
+from cdp_sdk.sync._eta import MEASURED, Step, Workload
+from cdp_sdk.workspace import Account, Workspace
+from test_sync import NOW, TODAY
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+JASPER_LIKE = [
+    Step(Entity.SUBSCRIPTIONS),
+    Step(Entity.ACTIVATION_MODES),
+    Step(Entity.TARIFFS),
+    Step(Entity.USAGE, windows=3, per_sim=True),
+    Step(Entity.AUDIT_EVENTS, windows=3, per_sim=True),
+]
+
+
+def test_a_first_listing_of_unknown_size_has_no_estimate() -> None:
+    work = Workload(JASPER_LIKE, sims=0, rate_limit=1.0)
+    work.begin(Entity.SUBSCRIPTIONS)
+    assert work.requests_left(requests=51, records=50) is None
+    assert work.eta(requests=51, records=50) == (None, None)
+
+
+def test_a_full_listing_counts_the_sims_the_store_knows_at_their_cost_so_far() -> None:
+    work = Workload(JASPER_LIKE, sims=1000, rate_limit=2.0)
+    work.begin(Entity.SUBSCRIPTIONS)
+    assert work.requests_left(requests=0, records=0) is None  # no page yet: cost unknown
+    # 102 requests for 100 SIMs (search pages and one details call each): 900 SIMs left.
+    # Then 2 + 3,000 + 3,000 (one request per SIM and window, the least).
+    assert work.requests_left(requests=102, records=100) == 918 + 2 + 6000
+    left, eta = work.eta(requests=102, records=100)
+    assert eta == pytest.approx(left / 2.0)
+
+
+def test_an_incremental_listing_is_not_counted() -> None:
+    steps = [Step(Entity.SUBSCRIPTIONS, incremental=True), *JASPER_LIKE[1:]]
+    work = Workload(steps, sims=10, rate_limit=1.0)
+    work.begin(Entity.SUBSCRIPTIONS)
+    assert work.requests_left(requests=3, records=2) == 2 + 30 + 30
+
+
+def test_per_sim_reads_use_the_cost_measured_on_the_sims_read() -> None:
+    work = Workload(JASPER_LIKE, sims=10, rate_limit=1.0)
+    work.begin(Entity.SUBSCRIPTIONS)
+    work.finish(Entity.SUBSCRIPTIONS, sims=20)  # the listing found 20 SIMs
+    work.begin(Entity.ACTIVATION_MODES)
+    work.finish(Entity.ACTIVATION_MODES)
+    work.begin(Entity.TARIFFS)
+    work.finish(Entity.TARIFFS)
+    work.begin(Entity.USAGE)
+    for _ in range(4):
+        work.sim()
+    # 4 SIM windows begun of 60, 10 requests so far: 2.5 each; events: 60 at least.
+    assert work.requests_left(requests=10, records=40) == 56 * 2.5 + 60
+    work.finish(Entity.USAGE)
+    work.begin(Entity.AUDIT_EVENTS)
+    assert work.requests_left(requests=0, records=0) == 60
+    work.sim()
+    assert work.requests_left(requests=3, records=1) == 59 * 3
+
+
+def test_account_wide_windows_count_one_request_each() -> None:
+    steps = [Step(Entity.USAGE, windows=4), Step(Entity.INVOICES)]
+    work = Workload(steps, sims=500, rate_limit=None)
+    work.begin(Entity.USAGE)
+    work.window()
+    assert work.requests_left(requests=1, records=10) == 3 + 1
+    work.per_sim(Entity.USAGE)  # no account totals after all: SIM by SIM
+    work.sim()
+    assert work.requests_left(requests=2, records=10) == (500 * 4 - 1) * 2 + 1
+
+
+def test_the_rate_is_the_limit_or_what_the_account_achieves_when_lower() -> None:
+    clock = Clock()
+    work = Workload([Step(Entity.TARIFFS)], sims=0, rate_limit=5.0, clock=clock)
+    assert work.rate() == 5.0
+    work.requests = MEASURED
+    clock.now += 10.0  # one request a second: slower than the limit
+    assert work.rate() == pytest.approx(MEASURED / 10.0)
+    clock.now -= 9.9  # far faster than the limit: the limit holds
+    assert work.rate() == 5.0
+    unlimited = Workload([Step(Entity.TARIFFS)], sims=0, rate_limit=None, clock=clock)
+    assert unlimited.rate() is None
+    unlimited.requests = MEASURED
+    clock.now += 1.0
+    assert unlimited.rate() == pytest.approx(MEASURED / 1.0)
+    assert unlimited.eta(requests=0, records=0)[0] == 1
+
+
+def test_a_sync_reports_the_requests_it_has_left(tmp_path: Path) -> None:
+    """Usage read SIM by SIM, in one window where each SIM costs the same: at every
+    committed page, the requests left are those the account then still made (give or take
+    the pages fetched ahead), and the time left is never shorter than the rate limit
+    allows."""
+    vendor = SandboxEmulator(Fleet(12, seed=3, today=TODAY), requests_per_second=10**6)
+    limit = 10_000.0
+    workspace = Workspace({"eu": Account("sandbox", {"rate_limit": limit}, vendor.transport())})
+    options = SyncOptions(usage_per_sim=True, history=timedelta(days=20))
+    seen: list[tuple[PageCommitted, int]] = []
+
+    def progress(event: SyncEvent) -> None:
+        if isinstance(event, PageCommitted):
+            seen.append((event, len(vendor.requests)))
+
+    with workspace, Store(tmp_path / "cdp.db") as store:
+        report = store.sync(workspace, now=NOW, options=options, progress=progress)
+        assert report.ok
+        total = len(vendor.requests)
+        first = [event for event, _ in seen if event.entity is Entity.SUBSCRIPTIONS]
+        assert [event.requests_left for event in first] == [None]  # a first sync
+        usage = [(event, made) for event, made in seen if event.entity is Entity.USAGE]
+        assert len(usage) == report.result("eu", "usage").pages > 3
+        for event, made in usage:
+            assert event.requests_left is not None
+            assert event.eta is not None
+            assert abs(event.requests_left - (total - made)) <= 3
+            assert event.eta >= event.requests_left / limit
+        assert usage[-1][0].requests_left == pytest.approx(2, abs=2)  # events, invoices
+
+        # The next sync knows the SIMs from the start: its listing asks for changes only.
+        seen.clear()
+        vendor.requests.clear()
+        again = store.sync(
+            workspace, now=NOW + timedelta(hours=1), options=options, progress=progress
+        )
+        assert again.ok
+        assert all(event.requests_left is not None for event, _ in seen)
+
+
+def test_the_progress_bars_show_the_time_left() -> None:
+    assert time_left(None) == ""
+    assert time_left(4.4) == "ETA 0:00:04"
+    assert time_left(7265.4) == "ETA 2:01:05"
+    assert time_left(90061) == "ETA 25:01:01"
+    plan = SyncPlan(
+        (SyncGroup(("jasper", "sandbox"), (Entity.SUBSCRIPTIONS, Entity.USAGE), SyncOptions()),)
+    )
+    console = Console(file=io.StringIO(), record=True, width=200, force_terminal=True)
+    with SyncProgress(console, plan) as progress:
+        progress(EntityStarted("jasper", Entity.USAGE))
+        progress(PageCommitted("jasper", Entity.USAGE, 3, 3, 7200, 7265.4))
+        progress(PageCommitted("sandbox", Entity.SUBSCRIPTIONS, 500, 500, None, None))
+    jasper, sandbox = console.export_text().splitlines()[-2:]  # the last frame
+    assert jasper.rstrip().endswith(
+        "jasper  " + "━" * 30 + " 0/2 usage" + " " * 20 + "3 records 0:00:00 ETA 2:01:05"
+    )
+    assert sandbox.startswith("sandbox")
+    assert "500 records" in sandbox
+    assert "ETA" not in sandbox

@@ -1,0 +1,259 @@
+"""Fetching and writing overlap: a listing's pages go through a short queue to a writer
+that commits them while the next pages are fetched; SQLite's single writer takes the
+accounts' transactions in turn, PostgreSQL commits them at once; a sync's transactions
+are not flushed one by one.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Connection, event
+
+from cdp_sdk.connectors.sandbox import SandboxEmulator
+from cdp_sdk.sandbox import Fault, Fleet
+from cdp_sdk.sync import Entity, Store, _runner, schema
+from cdp_sdk.sync._rows import Stamp
+from cdp_sdk.workspace import Account, Workspace
+from pg import create_database, postgres_server
+from test_sync import NOW, TODAY
+
+LISTING = "^/v1/sims$"
+WAIT = 10.0
+"""Seconds a test waits for what the pipeline must let happen (a failure shows as a wait)."""
+
+
+@pytest.fixture(scope="module")
+def postgres_url() -> Iterator[str]:
+    with postgres_server() as url:
+        yield url
+
+
+def emulator(size: int, *, seed: int = 1, page: int = 5) -> SandboxEmulator:
+    vendor = SandboxEmulator(Fleet(size, seed=seed, today=TODAY), requests_per_second=10**6)
+    vendor.max_page_size = page
+    return vendor
+
+
+def listed(vendor: SandboxEmulator) -> int:
+    return len(vendor.requests_to(LISTING))
+
+
+def wait_until(condition: Any, timeout: float = WAIT) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.005)
+    return False
+
+
+def test_the_next_pages_are_fetched_while_a_page_commits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    vendor = emulator(30)
+    write = _runner._write_subscriptions
+    seen_during_first_commit: list[int] = []
+
+    def slow_first_commit(connection: Connection, stamp: Stamp, records: list[Any]) -> None:
+        if not seen_during_first_commit:  # page 1: hold it until page 3 was asked for
+            wait_until(lambda: listed(vendor) >= 3)
+            seen_during_first_commit.append(listed(vendor))
+        write(connection, stamp, records)
+
+    monkeypatch.setattr(_runner, "_write_subscriptions", slow_first_commit)
+    workspace = Workspace({"eu": Account("sandbox", {"rate_limit": None}, vendor.transport())})
+    with workspace, Store(tmp_path / "cdp.db") as store:
+        report = store.sync(workspace, entities=["subscriptions"], now=NOW)
+        assert report.ok
+        assert len(store.rows("subscriptions")) == 30
+    assert seen_during_first_commit[0] >= 3
+    result = report.result("eu", Entity.SUBSCRIPTIONS)
+    assert (result.records, result.pages, result.requests) == (30, 6, 7)  # a login, 6 pages
+
+
+def test_pages_fetched_before_a_listing_fails_are_committed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As when each page was committed before the next was fetched: every page but the
+    last two (one held back until the next one shows it is not the last, one under way).
+    Here pages 2 and 3 were fetched while page 1 was being committed."""
+    vendor = emulator(40)
+    vendor.faults.append(Fault(status=403, path=LISTING, after=4))
+    write = _runner._write_subscriptions
+    commits: list[int] = []
+
+    def slow_first_commit(connection: Connection, stamp: Stamp, records: list[Any]) -> None:
+        if not commits:  # page 1 commits once the listing has failed at page 5
+            assert wait_until(lambda: listed(vendor) >= 5)
+            time.sleep(0.05)
+        write(connection, stamp, records)
+        commits.append(len(records))
+
+    monkeypatch.setattr(_runner, "_write_subscriptions", slow_first_commit)
+    workspace = Workspace({"eu": Account("sandbox", {"rate_limit": None}, vendor.transport())})
+    with workspace, Store(tmp_path / "cdp.db") as store:
+        report = store.sync(workspace, entities=["subscriptions"], now=NOW)
+        result = report.result("eu", Entity.SUBSCRIPTIONS)
+        assert result.status == "error"
+        assert result.error is not None
+        assert result.error.startswith("PermissionDeniedError")
+        assert commits == [5, 5]
+        assert (result.records, result.pages) == (10, 2)
+        assert len(store.rows("subscriptions")) == 10
+        assert store.cursors(account="eu") == []  # the listing did not end: no cursor
+        journal = store.rows("api_calls")
+        assert sorted(call["status_code"] for call in journal).count(403) == 1
+
+
+def test_a_failed_commit_stops_the_listing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    vendor = emulator(200)
+    write = _runner._write_subscriptions
+    calls: list[int] = []
+
+    def broken_second_commit(connection: Connection, stamp: Stamp, records: list[Any]) -> None:
+        calls.append(len(records))
+        if len(calls) == 2:
+            raise RuntimeError("the disk is gone")
+        write(connection, stamp, records)
+
+    monkeypatch.setattr(_runner, "_write_subscriptions", broken_second_commit)
+    workspace = Workspace({"eu": Account("sandbox", {"rate_limit": None}, vendor.transport())})
+    with workspace, Store(tmp_path / "cdp.db") as store:
+        report = store.sync(workspace, entities=["subscriptions", "tariffs"], now=NOW)
+        result = report.result("eu", Entity.SUBSCRIPTIONS)
+        assert result.status == "error"
+        assert result.error == "RuntimeError: the disk is gone"
+        assert len(store.rows("subscriptions")) == 5
+        assert report.result("eu", Entity.TARIFFS).status == "ok"  # the account goes on
+    assert calls == [5, 5]
+    # The listing stopped: beyond the page that failed, at most those queued, the one being
+    # handed over, the one held back until the next shows it is not the last, and the one
+    # under way.
+    assert listed(vendor) <= 2 + _runner.PIPELINE_DEPTH + 3 < 40
+
+
+def commits_at_once(store: Store, monkeypatch: pytest.MonkeyPatch, *, barrier: bool) -> int:
+    """Sync two accounts of 10 SIMs (pages of 5) into ``store``; the most page writes
+    that ran at the same moment. With ``barrier``, each account's first page write waits
+    (up to ``WAIT``) for the other's."""
+    write = _runner._write_subscriptions
+    lock = threading.Lock()
+    running = 0
+    most = 0
+    meet = threading.Barrier(2, timeout=WAIT)
+    first: set[str] = set()
+
+    def watched(connection: Connection, stamp: Stamp, records: list[Any]) -> None:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+            wait = barrier and stamp.account not in first
+            first.add(stamp.account)
+        try:
+            if wait:
+                meet.wait()
+            time.sleep(0.02)
+            write(connection, stamp, records)
+        finally:
+            with lock:
+                running -= 1
+
+    monkeypatch.setattr(_runner, "_write_subscriptions", watched)
+    accounts = {
+        name: Account("sandbox", {"rate_limit": None}, emulator(10, seed=seed).transport())
+        for name, seed in (("eu", 1), ("us", 2))
+    }
+    with Workspace(accounts) as workspace:
+        report = store.sync(workspace, entities=["subscriptions"], now=NOW)
+    assert report.ok, report.errors
+    assert {row["account"] for row in store.rows("subscriptions")} == {"eu", "us"}
+    assert len(store.rows("subscriptions")) == 20
+    return most
+
+
+def test_sqlite_takes_the_accounts_transactions_in_turn(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with Store(tmp_path / "cdp.db") as store:
+        assert commits_at_once(store, monkeypatch, barrier=False) == 1
+
+
+def test_postgresql_commits_the_accounts_at_once(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with Store(create_database(postgres_url, "pipeline")) as store:
+        assert commits_at_once(store, monkeypatch, barrier=True) == 2
+
+
+# -- transactions that are not flushed one by one ------------------------------------------------
+
+
+def statements_of(store: Store, durable: bool) -> tuple[list[str], Any]:
+    """The statements one transaction sends, and what it reads inside."""
+    sent: list[str] = []
+
+    def record(connection: Any, cursor: Any, statement: str, *args: Any) -> None:
+        sent.append(statement)
+
+    def work(connection: Connection) -> Any:
+        if connection.dialect.name == "sqlite":
+            return connection.exec_driver_sql("PRAGMA synchronous").scalar()
+        return connection.exec_driver_sql("SHOW synchronous_commit").scalar()
+
+    event.listen(store.engine, "before_cursor_execute", record)
+    try:
+        inside = store.transaction(work, durable=durable)
+    finally:
+        event.remove(store.engine, "before_cursor_execute", record)
+    return sent, inside
+
+
+def test_a_quick_sqlite_transaction_is_flushed_with_the_log_only(tmp_path: Path) -> None:
+    full, normal = 2, 1
+    with Store(tmp_path / "cdp.db") as store:
+        _, durable = statements_of(store, durable=True)
+        assert durable == full
+        sent, quick = statements_of(store, durable=False)
+        assert quick == normal
+        assert sent[0] == "PRAGMA synchronous=NORMAL"
+        assert sent[-1] == "PRAGMA synchronous=FULL"
+        _, again = statements_of(store, durable=True)  # the connection went back as it was
+        assert again == full
+        # Committed all the same, and the pool's connection is a plain one again.
+        store.transaction(
+            lambda c: c.execute(schema.store_info.insert().values(name="x", value="1")),
+            durable=False,
+        )
+        assert store.read(lambda c: c.execute(schema.store_info.select()).all())[-1] == ("x", "1")
+
+
+def test_a_failed_quick_sqlite_transaction_rolls_back_and_restores_the_connection(
+    tmp_path: Path,
+) -> None:
+    def fail(connection: Connection) -> None:
+        connection.execute(schema.store_info.insert().values(name="y", value="2"))
+        raise RuntimeError("no")
+
+    with Store(tmp_path / "cdp.db") as store:
+        with pytest.raises(RuntimeError):
+            store.transaction(fail, durable=False)
+        names = {row[0] for row in store.read(lambda c: c.execute(schema.store_info.select()))}
+        assert "y" not in names
+        _, after = statements_of(store, durable=True)
+        assert after == 2
+
+
+def test_a_quick_postgresql_transaction_commits_asynchronously(postgres_url: str) -> None:
+    with Store(create_database(postgres_url, "quick")) as store:
+        sent, inside = statements_of(store, durable=False)
+        assert sent[0] == "SET LOCAL synchronous_commit TO OFF"
+        assert inside == "off"
+        durable, _ = statements_of(store, durable=True)
+        assert not any(statement.startswith("SET") for statement in durable)
