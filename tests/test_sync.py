@@ -236,6 +236,10 @@ def test_a_connector_without_incremental_lists_everything(
         assert all(
             "changed_since" not in r.url.params for r in toy_platform.requests_to("/v1/sims")
         )
+        # No point to resume from: the cursor says the next run lists from the start.
+        [cursor] = store.cursors()
+        assert (cursor.entity, cursor.position) == (Entity.SUBSCRIPTIONS, None)
+        assert cursor.run_id == again.run_id
 
 
 # -- isolation: skipped entities and errors -------------------------------------------------
