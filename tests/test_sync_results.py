@@ -54,6 +54,7 @@ def test_the_run_row_holds_its_records_errors_and_duration(tmp_path: Path) -> No
     assert row["duration"] == report.duration
     assert 0 < row["duration"] <= took
     assert row["started_at"] <= row["finished_at"]
+    assert all(0 < result.duration <= row["duration"] for result in report.results)
 
 
 def test_every_mirrored_row_names_the_run_that_last_wrote_it(tmp_path: Path) -> None:
@@ -138,7 +139,11 @@ def test_a_platform_error_is_stored_as_its_class_and_message(tmp_path: Path) -> 
         report = store.sync(workspace, now=NOW, entities=["tariffs"])
         [failed] = report.errors
         stored = store.runs()[0].result("eu", "tariffs")
+        [call] = [row for row in store.rows("api_calls") if row["path"] == "/v1/plans"]
     assert failed.error == stored.error
+    assert failed.detail is None
+    # The journal names the refused call and the error it gave.
+    assert (call["status_code"], call["error"]) == (403, "PermissionDeniedError")
     assert failed.error is not None
     kind, _, message = failed.error.partition(": ")
     assert kind == "PermissionDeniedError"
