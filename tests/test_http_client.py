@@ -414,6 +414,34 @@ async def test_logs_never_show_the_identifier(
     assert ICCID not in caplog.text
 
 
+async def test_each_retry_is_a_warning_with_its_wait_cause_and_attempt(
+    make_client: MakeClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    answers = iter(
+        [
+            httpx.Response(503, json={}),
+            httpx.Response(429, json={}, headers={"Retry-After": "2"}),
+            httpx.Response(200, json={}),
+        ]
+    )
+    sleeps: list[float] = []
+
+    async def sleep(delay: float) -> None:
+        sleeps.append(delay)
+
+    retry = RetryPolicy(max_retries=4, initial_wait=1.0, jitter=lambda: 1.0)
+    client = make_client(FakeApi(lambda request: next(answers)), retry=retry, sleep=sleep)
+
+    with caplog.at_level(logging.WARNING, logger="cdp_sdk"):
+        await client.request("GET", "/v1/sims/{iccid}", path_params={"iccid": ICCID})
+
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 2
+    assert re.fullmatch(r"acme: retrying in 1\.0 s after .*503.* \(attempt 1 of 5\)", warnings[0])
+    assert re.fullmatch(r"acme: retrying in 2\.0 s after .*429.* \(attempt 2 of 5\)", warnings[1])
+    assert sleeps == [1.0, 2.0]
+
+
 async def test_authenticate_without_a_login_flow(make_client: MakeClient) -> None:
     api = FakeApi()
     assert await make_client(api).authenticate() is False

@@ -236,6 +236,10 @@ def test_a_connector_without_incremental_lists_everything(
         assert all(
             "changed_since" not in r.url.params for r in toy_platform.requests_to("/v1/sims")
         )
+        # No point to resume from: the cursor says the next run lists from the start.
+        [cursor] = store.cursors()
+        assert (cursor.entity, cursor.position) == (Entity.SUBSCRIPTIONS, None)
+        assert cursor.run_id == again.run_id
 
 
 # -- isolation: skipped entities and errors -------------------------------------------------
@@ -286,8 +290,29 @@ def test_undeclared_entities_are_skipped_and_errors_stay_in_their_account(
     pages = Counter((e.account, e.entity) for e in events if isinstance(e, PageCommitted))
     for result in report.results:
         assert pages[result.account, result.entity] == result.pages
-    started = [e for e in events if isinstance(e, EntityStarted)]
-    assert len(started) == sum(1 for r in report.results if r.status != "skipped")
+    started = [(e.account, e.entity) for e in events if isinstance(e, EntityStarted)]
+    assert sorted(started) == sorted(
+        (r.account, r.entity) for r in report.results if r.status != "skipped"
+    )
+
+
+def test_a_run_whose_every_attempted_entity_fails_has_failed(
+    tmp_path: Path, install_plugins: InstallPlugins, toy_platform: ToyPlatform
+) -> None:
+    install_plugins({"toy": "toy_connector:ToyConnector"})
+    account = Account("toy", {"api_key": "not-the-key"}, toy_platform.transport())
+    with Workspace({"toy": account}) as workspace, Store(tmp_path / "cdp.db") as store:
+        # The toy platform has no tariffs or invoices: skipped; the listing is refused.
+        entities = ["subscriptions", "tariffs", "invoices"]
+        report = store.sync(workspace, now=NOW, entities=entities)
+        stored = store.runs()[0]
+    statuses = {r.entity: r.status for r in report.results}
+    assert statuses == {
+        Entity.SUBSCRIPTIONS: "error",
+        Entity.TARIFFS: "skipped",
+        Entity.INVOICES: "skipped",
+    }
+    assert report.status == stored.status == "failed"
 
 
 def test_bad_account_settings_fail_that_account_only(tmp_path: Path) -> None:

@@ -180,7 +180,15 @@ def test_the_journal_holds_the_calls_of_every_committed_page(
             sync(database, scenario, crash_after=crash_after, calls=calls)
         with Store(database) as store:
             journal = store.rows("api_calls")
+            [run] = store.rows("sync_runs")
         assert journal
+        # The interrupted run stays open, without figures it never got to write.
+        assert (run["status"], run["finished_at"], run["records"], run["errors"]) == (
+            "running",
+            None,
+            0,
+            0,
+        )
         assert [_journaled(row) for row in journal] == [_listened(call) for call in calls]
 
 

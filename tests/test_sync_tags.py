@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import io
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from cdp_sdk.sandbox import Fault
 from cdp_sdk.sync import Store, StoredTag, TagChange, TagImport, TagImportError
-from cdp_sdk.workspace import Account, Workspace
+from cdp_sdk.workspace import Account, AsyncWorkspace, Workspace
 from conftest import InstallPlugins
 from test_sync import NOW, emulator_of, in_process
 
@@ -218,3 +219,29 @@ def test_tags_dropped_after_a_push_are_removed_from_the_platform(
         assert "row" in emulator.fleet.sims[sim.iccid].tags
         assert not store.plan_tag_push(workspace)
         assert all(row["removed"] is False for row in store.rows("tags"))
+
+
+def test_a_sync_keeps_the_local_tags_of_the_sims_it_lists_again(
+    store: Store, workspace: Workspace
+) -> None:
+    """A sync replaces a listed SIM's platform tags; the user's local tags stay."""
+    with workspace, store:
+        emulator = emulator_of(workspace, "eu")
+        sim, other = (s.iccid for s in emulator.fleet.sorted_sims()[:2])
+        store.import_tags(
+            io.StringIO(f"iccid,key,value\n{sim},site,paris\n{other},site,lyon\n{sim},spare,\n")
+        )
+
+        async def retag(async_workspace: AsyncWorkspace) -> None:
+            await async_workspace.connector("eu").update_tags(sim, {"batch": "7"})
+
+        workspace.run(retag)
+        report = store.sync(workspace, entities=["subscriptions"], now=NOW + timedelta(hours=1))
+        assert report.result("eu", "subscriptions").records == 1  # the retagged SIM only
+        tags = store.tags(iccid=sim)
+        assert StoredTag("eu", sim, "batch", "7", "platform") in tags
+        assert [(t.key, t.value) for t in tags if t.source == "local"] == [
+            ("site", "paris"),
+            ("spare", None),
+        ]
+        assert local_tags(store) == [("site", "paris"), ("spare", None), ("site", "lyon")]
