@@ -222,7 +222,7 @@ def test_a_malformed_record_says_which_field_and_why(
 
 
 def test_every_tag_problem_is_reported_at_once() -> None:
-    with pytest.raises(ValueError) as exc:
+    with pytest.raises(ValueError, match="CustomField2") as exc:
         mapping.custom_field_updates({"CustomField1": None, "CustomField2": "a<b"}, ())
     problems = str(exc.value).split("; ")
     assert len(problems) == 2
