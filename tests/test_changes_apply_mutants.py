@@ -110,4 +110,7 @@ def test_skips_and_settled_sims_say_why() -> None:
     assert moved.message == "in the wanted state when planned, no longer: now suspended (paused)"
     assert done.outcome is Outcome.DONE
     settled = again.outcomes[2]
-    assert (settled.code, settled.message) == ("done_earlier", "settled by an earlier apply")
+    assert (settled.code, settled.message) == (
+        "done_earlier",
+        "settled by an earlier apply (run 1)",
+    )
