@@ -4,16 +4,23 @@ mutation testing). The platforms are the emulators, tapped as in ``test_changes_
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from pathlib import Path
+
 from cdp_sdk import SimStatus
 from cdp_sdk.changes import (
     ApplyEvent,
     ChangeSet,
+    Decision,
     MemoryJournal,
     Outcome,
     SimFinished,
     Step,
 )
+from cdp_sdk.models import luhn_valid
 from cdp_sdk.sandbox import Fault
+from cdp_sdk.sync import Store
+from cdp_sdk.sync._changes import journal_rows
 from cdp_sdk.workspace import Workspace
 from emulated import pick
 from test_changes_apply import FAST, NOW, tapped, writes
@@ -114,3 +121,74 @@ def test_skips_and_settled_sims_say_why() -> None:
         "done_earlier",
         "settled by an earlier apply (run 1)",
     )
+
+
+def test_the_store_journal_keeps_the_plan_the_request_ids_and_the_times(tmp_path: Path) -> None:
+    lab, sandbox, _ = tapped("sandbox")
+    [sim] = pick(sandbox, SimStatus.ACTIVE)
+    changes = ChangeSet()
+    changes.add(sim.iccid, status="suspended")
+    store = Store(tmp_path / "cdp.db")
+    with Workspace({"lab": lab}) as workspace:
+        plan = changes.plan(workspace)
+        before = datetime.now(UTC)
+        report = plan.apply(workspace, store=store)
+        after = datetime.now(UTC)
+    with store:
+        entries = journal_rows(store, plan.id)
+    assert {entry.plan_id for entry in entries} == {plan.id}
+    [outcome] = report.outcomes
+    assert outcome.request_id is not None
+    assert entries[-1].request_id == outcome.request_id  # what `cdp changes log` shows
+    assert all(before <= entry.at <= after for entry in entries)
+
+
+def test_one_memory_journal_holds_several_plans_and_numbers_their_runs() -> None:
+    lab, sandbox, _ = tapped("sandbox")
+    first, second = pick(sandbox, SimStatus.ACTIVE, count=2)
+    journal = MemoryJournal()
+    with Workspace({"lab": lab}) as workspace:
+        one, two = ChangeSet(), ChangeSet()
+        one.add(first.iccid, status="suspended")
+        two.add(second.iccid, status="suspended")
+        runs = [
+            plan.apply(workspace, journal=journal).run_id
+            for plan in (one.plan(workspace), two.plan(workspace))
+        ]
+    assert runs == [1, 2]
+
+
+def test_a_tag_to_remove_that_came_back_since_the_plan_is_reported() -> None:
+    lab, sandbox, _ = tapped("sandbox")
+    [sim] = pick(sandbox, SimStatus.ACTIVE, where=lambda s: "old" not in s.tags)
+    changes = ChangeSet()
+    changes.add(sim.iccid, remove="old")  # already absent: nothing to call
+    with Workspace({"lab": lab}) as workspace:
+        plan = changes.plan(workspace)
+        sandbox.fleet.set_tags(sim.iccid, {**sim.tags, "old": "1"}, at=NOW, actor="ops")
+        report = plan.apply(workspace)
+    [outcome] = report.outcomes
+    assert (outcome.outcome, outcome.code) == (Outcome.REFUSED, "changed_since_plan")
+    assert writes(sandbox) == []
+
+
+def test_an_iccid_whose_other_form_is_the_platforms_is_found() -> None:
+    lab, sandbox, _ = tapped("sandbox", 200)
+    [sim] = pick(sandbox, SimStatus.ACTIVE, where=lambda s: luhn_valid(s.iccid[:-1]))
+    changes = ChangeSet()
+    changes.add(sim.iccid[:-1], status="suspended")  # reads as a full ICCID, but is not
+    with Workspace({"lab": lab}) as workspace:
+        [planned] = changes.plan(workspace).changes
+    assert (planned.decision, planned.iccid) == (Decision.APPLY, sim.iccid)
+
+
+def test_a_plan_searches_only_the_accounts_it_is_given() -> None:
+    lab, _, _ = tapped("sandbox")
+    eu, emnify, _ = tapped("emnify")
+    [sim] = pick(emnify, SimStatus.ACTIVE)
+    changes = ChangeSet()
+    changes.add(sim.iccid, status="suspended")
+    with Workspace({"lab": lab, "eu": eu}) as workspace:
+        [planned] = changes.plan(workspace, accounts=["lab"]).changes
+    assert planned.decision is Decision.ERROR
+    assert planned.reasons[0].message == "in none of the accounts searched (lab)"
