@@ -63,6 +63,9 @@ def test_every_mirrored_row_names_the_run_that_last_wrote_it(tmp_path: Path) -> 
     with workspace, Store(tmp_path / "cdp.db") as store:
         first = store.sync(workspace, now=NOW, options=options)
         for table in schema.ENTITY_TABLES:
+            if table is schema.quarantine:  # holds only what a store cannot: none here
+                assert store.rows(table) == []
+                continue
             rows = store.rows(table)
             assert rows, table.name
             assert {row["run_id"] for row in rows} == {first.run_id}, table.name

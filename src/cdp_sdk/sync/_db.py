@@ -413,14 +413,16 @@ def _prepared(
     quote = dialect.identifier_preparer.quote
     keys = [column.name for column in table.primary_key.columns]
     updated = [name for name in given if name not in keys]
+    # Only identifiers (quoted by the dialect) are written into the SQL; values are bound.
+    assignments = ", ".join(f"{quote(n)} = excluded.{quote(n)}" for n in updated)
     conflict = f"ON CONFLICT ({', '.join(quote(k) for k in keys)}) DO " + (
-        "UPDATE SET " + ", ".join(f"{quote(n)} = excluded.{quote(n)}" for n in updated)
+        "UPDATE SET " + assignments  # nosec B608
         if updated
         else "NOTHING"
     )
     names = [*given, *defaults]
     sql = (
-        f"INSERT INTO {dialect.identifier_preparer.format_table(table)} "
+        f"INSERT INTO {dialect.identifier_preparer.format_table(table)} "  # nosec B608
         f"({', '.join(quote(n) for n in names)}) "
         f"VALUES ({', '.join('?' for _ in names)}) {conflict}"
     )

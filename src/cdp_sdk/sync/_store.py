@@ -634,10 +634,12 @@ class Store:
     def _create_tables(self) -> None:
         """Create the tables that are missing, in one transaction. (SQLite's Python driver
         runs each ``CREATE`` in a transaction of its own unless one is begun explicitly:
-        a new store then paid a flush to disk per table and index.)"""
+        a new store then paid a flush to disk per table and index.) On SQLite the write
+        lock is taken first (``BEGIN IMMEDIATE``): processes opening a new store at once
+        then wait their turn, where a read turned write would fail as "locked"."""
         with self.engine.connect() as connection:
             if connection.dialect.name == "sqlite":
-                connection.exec_driver_sql("BEGIN")
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
             metadata.create_all(connection)
             connection.commit()
 

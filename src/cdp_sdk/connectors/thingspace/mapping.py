@@ -292,7 +292,8 @@ def _msisdn(ids: Mapping[str, str]) -> str | None:
 
 def _ip_address(value: Any) -> str | None:
     text = _text(value)
-    return None if text in {None, "0.0.0.0"} else text  # 0.0.0.0: no address assigned
+    # 0.0.0.0: Verizon's "no address assigned" (a value compared, nothing is bound to it).
+    return None if text in {None, "0.0.0.0"} else text  # nosec B104
 
 
 def _first_carrier(record: Mapping[str, Any]) -> Mapping[str, Any]:
