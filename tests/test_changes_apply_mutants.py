@@ -7,9 +7,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from cdp_sdk import SimStatus
 from cdp_sdk.changes import (
+    AccountStarted,
     ApplyEvent,
+    ApplyOptions,
+    CallStarting,
     ChangeSet,
     Decision,
     MemoryJournal,
@@ -88,14 +93,17 @@ def test_a_followed_change_reports_its_request_id_time_and_final_outcome() -> No
     assert (outcome.outcome, outcome.code) == (Outcome.DONE, "completed")
     pending = [e for e in journal.entries if e.outcome is Outcome.PENDING]
     assert pending[0].request_id is not None
+    assert pending[0].detail == "accepted by the platform, not yet in effect"
     assert outcome.request_id == pending[0].request_id  # the accepted request's id
     assert journal.entries[-1].request_id == pending[0].request_id
     assert outcome.message is not None
     seconds = float(outcome.message.removeprefix("in effect after ").removesuffix(" s"))
     assert 0.3 <= seconds < FAST.pending_timeout
     # The SIM is reported finished once, when followed up, with its final outcome.
-    finished = [e.outcome for e in events if isinstance(e, SimFinished)]
-    assert [(o.outcome, o.code) for o in finished] == [(Outcome.DONE, "completed")]
+    finished = [e for e in events if isinstance(e, SimFinished)]
+    assert [(e.account, e.outcome.outcome, e.outcome.code) for e in finished] == [
+        ("us", Outcome.DONE, "completed")
+    ]
 
 
 def test_skips_and_settled_sims_say_why() -> None:
@@ -192,3 +200,65 @@ def test_a_plan_searches_only_the_accounts_it_is_given() -> None:
         [planned] = changes.plan(workspace, accounts=["lab"]).changes
     assert planned.decision is Decision.ERROR
     assert planned.reasons[0].message == "in none of the accounts searched (lab)"
+
+
+def test_a_sim_that_cannot_be_looked_up_says_why() -> None:
+    lab, sandbox, _ = tapped("sandbox")
+    [sim] = pick(sandbox, SimStatus.ACTIVE)
+    sandbox.faults.append(Fault(status=503, method="GET", path=sim.iccid, times=5))
+    changes = ChangeSet()
+    changes.add(sim.iccid, status="suspended")
+    with Workspace({"lab": lab}) as workspace:
+        [planned] = changes.plan(workspace).changes
+    assert planned.decision is Decision.ERROR
+    [reason] = planned.reasons
+    assert reason.code == "lookup_failed"
+    assert reason.message.startswith("could not be looked up (lab: TransientError: GET /v1/sims/")
+    assert sim.iccid not in reason.message  # redacted
+
+
+def test_a_removal_reaches_the_platform_and_events_name_the_account() -> None:
+    lab, sandbox, _ = tapped("sandbox")
+    [sim] = pick(sandbox, SimStatus.ACTIVE, where=lambda s: "fleet" in s.tags)
+    changes = ChangeSet()
+    changes.add(sim.iccid, remove="fleet")
+    events: list[ApplyEvent] = []
+    with Workspace({"lab": lab}) as workspace:
+        [planned] = changes.plan(workspace).changes
+        assert planned.connector == "sandbox"
+        report = changes.plan(workspace).apply(workspace, progress=events.append)
+    assert report.outcomes[0].outcome is Outcome.DONE
+    assert "fleet" not in sandbox.fleet.sims[sim.iccid].tags
+    started = [e for e in events if isinstance(e, AccountStarted)]
+    calls = [e for e in events if isinstance(e, CallStarting)]
+    assert [(e.account, e.total) for e in started] == [("lab", 1)]
+    assert [(e.account, e.iccid, e.step) for e in calls] == [("lab", sim.iccid, Step.TAGS)]
+
+
+def test_a_plan_may_change_exactly_max_changes_sims() -> None:
+    lab, sandbox, _ = tapped("sandbox")
+    first, second = pick(sandbox, SimStatus.ACTIVE, count=2)
+    changes = ChangeSet()
+    changes.add(first.iccid, status="suspended")
+    changes.add(second.iccid, status="suspended")
+    with Workspace({"lab": lab}) as workspace:
+        report = changes.plan(workspace).apply(workspace, max_changes=2)
+    assert [o.outcome for o in report.outcomes] == [Outcome.DONE, Outcome.DONE]
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"concurrency": 0}, "concurrency must be at least 1"),
+        ({"pending_timeout": -0.1}, "pending_timeout must not be negative"),
+        ({"poll_interval": 0}, "poll_interval must be positive"),
+    ],
+)
+def test_apply_options_say_what_is_wrong(options: dict[str, float], message: str) -> None:
+    with pytest.raises(ValueError, match=f"^{message}$"):
+        ApplyOptions(**options)  # type: ignore[arg-type]
+
+
+def test_the_smallest_apply_options_are_valid() -> None:
+    options = ApplyOptions(concurrency=1, pending_timeout=0)
+    assert (options.concurrency, options.pending_timeout) == (1, 0)

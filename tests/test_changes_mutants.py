@@ -19,12 +19,15 @@ from cdp_sdk.changes import (
     ChangeSet,
     ChangeSetError,
     Decision,
+    Outcome,
     Plan,
     PlanFileError,
     PlannedCall,
     PlannedChange,
+    SimOutcome,
     SimState,
     Step,
+    StepOutcome,
     TooManyChangesError,
 )
 from cdp_sdk.changes._planner import describe_error
@@ -276,3 +279,56 @@ def test_sims_in_no_account_say_which_were_searched() -> None:
         "pinned to 'x', which is not an account here (none)",
         "in none of the accounts searched (none)",
     ]
+
+
+def test_the_deciding_step_gives_the_code_and_message() -> None:
+    done = StepOutcome(step=Step.STATUS, outcome=Outcome.DONE, code="completed", message="ok")
+    failed = StepOutcome(step=Step.TAGS, outcome=Outcome.FAILED, code="emulated_503", message="no")
+    outcome = SimOutcome(account="eu", iccid=FULL, outcome=Outcome.FAILED, steps=(done, failed))
+    assert (outcome.code, outcome.message) == ("emulated_503", "no")
+    # No step with the SIM's outcome (a hand-made report): the last step speaks.
+    odd = SimOutcome(account="eu", iccid=FULL, outcome=Outcome.REFUSED, steps=(failed, done))
+    assert (odd.code, odd.message) == ("completed", "ok")
+
+
+def test_a_state_named_like_its_status_is_shown_once() -> None:
+    state = SimState(
+        status=SimStatus.ACTIVE, status_raw="Active", observed_at=CREATED, source="live"
+    )
+    assert state.describe() == "active"
+
+
+def test_a_saved_plan_is_indented_json() -> None:
+    text = plan_of(planned()).to_json()
+    assert text.splitlines()[1] == '  "format": "cdp-changes-plan",'
+
+
+def test_a_csv_names_its_file_in_errors(tmp_path: Path) -> None:
+    file = tmp_path / "changes.csv"
+    file.write_text(f"iccid,status\n{FULL},asleep\n", encoding="utf-8")
+    for source in (file, str(file)):
+        with pytest.raises(ChangeSetError) as caught:
+            ChangeSet.from_csv(source)
+        assert caught.value.source == str(file)
+    with file.open(encoding="utf-8") as stream, pytest.raises(ChangeSetError) as caught:
+        ChangeSet.from_csv(stream)
+    assert caught.value.source == str(file)
+    for text, line in (("", 1), ("iccid,colour\n", 1), ('"iccid\n', 1)):
+        file.write_text(text, encoding="utf-8")
+        with pytest.raises(ChangeSetError) as caught:
+            ChangeSet.from_csv(file)
+        assert caught.value.source == str(file)
+        assert caught.value.problems[0][0] == line
+    missing = tmp_path / "missing.csv"
+    with pytest.raises(ChangeSetError) as caught:
+        ChangeSet.from_csv(missing)
+    assert caught.value.source == str(missing)
+    assert caught.value.problems[0][0] == 0
+
+
+def test_a_key_to_remove_given_as_text_is_one_key() -> None:
+    change = ChangeSet().add(FULL, remove="old")
+    assert change.remove == ("old",)
+    with pytest.raises(ChangeSetError) as caught:
+        ChangeSet(source="mine").add(FULL)
+    assert caught.value.source == "mine"

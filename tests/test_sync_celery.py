@@ -24,6 +24,7 @@ from test_cli import cdp
 
 celery = pytest.importorskip("cdp_sdk.sync.celery")
 
+from celery import Celery  # noqa: E402
 from celery.exceptions import Retry  # noqa: E402
 
 ACCOUNTS = """
@@ -278,7 +279,7 @@ def test_thousands_of_accounts_spread_over_the_interval(tmp_path: Path) -> None:
 
 def test_phased_slots() -> None:
     now = [datetime(2024, 6, 15, 12, 0, 0, tzinfo=UTC)]
-    app = celery.create_app.__globals__["Celery"]("test", set_as_current=False)
+    app = Celery("test", set_as_current=False)
     schedule = celery.phased(
         timedelta(hours=1), timedelta(minutes=25), nowfun=lambda: now[0], app=app
     )

@@ -146,6 +146,18 @@ CASES: list[tuple[str, Callable[[], Any], type[Exception], str]] = [
         "bytesUsed: expected a whole, non-negative count",
     ),
     (
+        "usage extendedAttributes not a list",
+        lambda: usage(extendedAttributes={"MoSms": "1"}),
+        TypeError,
+        "extendedAttributes: expected a list",
+    ),
+    (
+        "usage without its day",
+        lambda: mapping.to_usage(ICCID, {"bytesUsed": 1024}, now=NOW),
+        ValueError,
+        "timestamp: missing",
+    ),
+    (
         "SMS by direction negative",
         lambda: usage(moSMS=-1, mtSMS=2),
         ValueError,
@@ -227,7 +239,7 @@ def test_every_tag_problem_is_reported_at_once() -> None:
     problems = str(exc.value).split("; ")
     assert len(problems) == 2
     assert problems[0].startswith("'CustomField1' needs a value")
-    assert "CustomField2" in problems[1]
+    assert problems[1].startswith("'CustomField2'")
 
 
 def test_a_plan_known_only_by_name_is_activated_by_that_name() -> None:
@@ -275,3 +287,7 @@ def new_york_clock() -> Iterator[None]:
 def test_a_request_time_is_utc_whatever_the_local_time_zone(new_york_clock: None) -> None:
     moment = datetime(2024, 5, 1, 2, tzinfo=timezone(timedelta(hours=2)))
     assert mapping.request_instant(moment) == "2024-05-01T00:00:00Z"
+
+
+def test_an_error_code_that_ends_with_its_dot_is_kept() -> None:
+    assert mapping.vendor_code("UnifiedWebService.") == "UnifiedWebService."
