@@ -194,17 +194,22 @@ async def test_slot_is_released_when_the_call_fails(clock: FakeClock, sleep: Fak
 @pytest.mark.parametrize(
     ("args", "kwargs", "message"),
     [
-        ((0,), {}, "rate"),
-        ((-1.5,), {}, "rate"),
-        ((5,), {"burst": 0}, "burst"),
-        ((5,), {"burst": -2}, "burst"),
-        ((5,), {"max_concurrency": 0}, "max_concurrency"),
-        ((None,), {"max_concurrency": -1}, "max_concurrency"),
+        ((0,), {}, "rate must be positive or None"),
+        ((-1.5,), {}, "rate must be positive or None"),
+        ((5,), {"burst": 0}, "burst must be at least 1"),
+        ((5,), {"burst": -2}, "burst must be at least 1"),
+        ((5,), {"max_concurrency": 0}, "max_concurrency must be at least 1 or None"),
+        ((None,), {"max_concurrency": -1}, "max_concurrency must be at least 1 or None"),
     ],
 )
 def test_invalid_arguments(args: tuple[float | None], kwargs: dict[str, int], message: str) -> None:
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ValueError, match=f"^{message}$"):
         RateLimiter(*args, **kwargs)  # type: ignore[arg-type]
+
+
+def test_the_settings_read_back() -> None:
+    limiter = RateLimiter(4.0, burst=3, max_concurrency=2)
+    assert (limiter.rate, limiter.burst, limiter.max_concurrency) == (4.0, 3, 2)
 
 
 @pytest.fixture
