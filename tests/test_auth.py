@@ -1141,6 +1141,26 @@ async def test_a_login_answered_503_is_tried_again_after_the_wait(
     assert len(platform.logins) == 2
 
 
+async def test_a_write_whose_login_keeps_failing_is_sent_once_the_login_succeeds(
+    make_client: MakeClient,
+) -> None:
+    """The write itself never left while its login failed: the client's retry sends it
+    once a login gets through, even though a POST is not retried once sent."""
+    platform = FakeEmnify()
+    answers = iter([httpx.Response(503, headers={"Retry-After": "1"})] * 3)
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == LOGIN_PATH and (queued := next(answers, None)) is not None:
+            platform.logins.append(request)
+            return queued
+        return await platform.handler(request)
+
+    client = make_client(emnify_auth(), handler, retry=RetryPolicy(max_retries=2))
+    assert (await client.request("POST", "/api/v1/sim", json={"x": 1})).status_code == 200
+    assert len(platform.logins) == 4  # three refused (the login's own retries), then one
+    assert platform.statuses == [200]  # the write, sent once
+
+
 async def test_a_login_asked_to_wait_too_long_gives_up_at_once(make_client: MakeClient) -> None:
     seen, handler = recording(
         lambda r: httpx.Response(429, headers={"Retry-After": "3600"}, json={"message": "later"})

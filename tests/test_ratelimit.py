@@ -466,19 +466,24 @@ async def test_a_cancelled_wait_gives_the_concurrency_slot_back(clock: FakeClock
 @pytest.mark.parametrize(
     ("args", "kwargs", "message"),
     [
-        ((0,), {}, "rate"),
-        ((-1.5,), {}, "rate"),
-        ((5,), {"burst": 0}, "burst"),
-        ((5,), {"burst": -2}, "burst"),
-        ((5,), {"max_concurrency": 0}, "max_concurrency"),
-        ((None,), {"max_concurrency": -1}, "max_concurrency"),
-        ((5,), {"margin": -0.1}, "margin"),
-        ((5,), {"margin": 1.0}, "margin"),
+        ((0,), {}, "rate must be positive or None"),
+        ((-1.5,), {}, "rate must be positive or None"),
+        ((5,), {"burst": 0}, "burst must be at least 1"),
+        ((5,), {"burst": -2}, "burst must be at least 1"),
+        ((5,), {"max_concurrency": 0}, "max_concurrency must be at least 1 or None"),
+        ((None,), {"max_concurrency": -1}, "max_concurrency must be at least 1 or None"),
+        ((5,), {"margin": -0.1}, "margin must be at least 0 and below 1"),
+        ((5,), {"margin": 1.0}, "margin must be at least 0 and below 1"),
     ],
 )
 def test_invalid_arguments(args: tuple[float | None], kwargs: dict[str, Any], message: str) -> None:
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ValueError, match=f"^{message}$"):
         RateLimiter(*args, **kwargs)
+
+
+def test_the_settings_read_back() -> None:
+    limiter = RateLimiter(4.0, burst=3, max_concurrency=2)
+    assert (limiter.rate, limiter.burst, limiter.max_concurrency) == (4.0, 3, 2)
 
 
 @pytest.fixture
