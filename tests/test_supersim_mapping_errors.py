@@ -53,9 +53,7 @@ def test_a_usage_period_that_is_no_object_says_so() -> None:
         (-1, ValueError, r"^a byte count must be a whole number of bytes, 0 or more$"),
     ],
 )
-def test_a_malformed_byte_count_says_why(
-    volume: Any, error: type[Exception], message: str
-) -> None:
+def test_a_malformed_byte_count_says_why(volume: Any, error: type[Exception], message: str) -> None:
     with pytest.raises(error, match=message):
         to_usage(usage(data_upload=volume))
 
