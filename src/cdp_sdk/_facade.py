@@ -9,6 +9,7 @@ an event loop is already running (Jupyter).
 from __future__ import annotations
 
 import weakref
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, date, datetime, time
@@ -505,8 +506,14 @@ class _Guarded(AsyncIterator[T]):
         self._require_open = require_open
         self._scope = scope or nullcontext
         self._keep = keep
+        self._ready: deque[T] = deque()
 
     async def __anext__(self) -> T:
+        if self._batched:  # a page at a time: the scope is entered once per page
+            self._require_open()
+            if not self._ready:
+                self._ready.extend(await self.next_batch())
+            return self._ready.popleft()
         while True:
             self._require_open()
             with self._scope():
@@ -518,6 +525,9 @@ class _Guarded(AsyncIterator[T]):
         """The rest of the current page (or the next page), without refused records."""
         if not self._batched:
             return [await self.__anext__()]
+        if self._ready:
+            batch, self._ready = list(self._ready), deque()
+            return batch
         inner = cast("Batched[T]", self._inner)
         while True:
             self._require_open()
@@ -529,6 +539,7 @@ class _Guarded(AsyncIterator[T]):
 
     async def aclose(self) -> None:
         """Stop the listing early."""
+        self._ready.clear()
         close = getattr(self._inner, "aclose", None)
         if close is not None:
             await close()

@@ -31,7 +31,11 @@ class ListingGuard:
       not only right after itself;
     - with a ``key`` function, every record's natural key: a record listed twice raises.
 
-    Memory: an 8-byte digest per page request and per page (O(pages)), plus one per record
+    A page is known by its records' natural keys, in order, when ``key`` reads one from
+    each of them (hashing the keys costs far less than re-encoding the page); otherwise by
+    its items encoded as canonical JSON.
+
+    Memory: a 64-bit digest per page request and per page (O(pages)), plus one per record
     only when ``key`` is given (O(records)); never the records or identifiers themselves.
     A collision of two digests is about as likely as one in 10^19 per pair.
     """
@@ -61,28 +65,42 @@ class ListingGuard:
         its records (by natural key), was seen before in this listing."""
         if not items:
             return  # empty pages look alike; the request guard still applies to them
+        keys = self._record_keys(items) if self.key is not None else None
+        if keys is not None and None not in keys:
+            digest = hash(tuple(keys))
+        else:
+            digest = self._items_digest(items)
+        if digest in self._pages:
+            raise self._error("the platform repeated a page")
+        self._pages.add(digest)
+        if keys is not None:
+            self._check_keys(keys)
+
+    def _items_digest(self, items: Sequence[Any]) -> int:
         try:
             text = json.dumps(items, sort_keys=True, separators=(",", ":"), default=repr)
         except RecursionError:
             raise self._error("a page is nested too deeply to read") from None
-        digest = _digest(text)
-        if digest in self._pages:
-            raise self._error("the platform repeated a page")
-        self._pages.add(digest)
-        if self.key is not None:
-            self._check_keys(items)
+        return _digest(text)
 
-    def _check_keys(self, items: Sequence[Any]) -> None:
+    def _record_keys(self, items: Sequence[Any]) -> list[int | None]:
+        """Each record's natural key as a digest; ``None`` for a record without one (the
+        mapping reports it)."""
         assert self.key is not None
-        page: set[int] = set()
+        keys: list[int | None] = []
         for item in items:
             try:
                 value = self.key(item)
+                keys.append(None if value is None else hash((type(value), value)))
             except _KEY_ERRORS:
-                continue  # a record the mapping will report
-            if value is None:
+                keys.append(None)
+        return keys
+
+    def _check_keys(self, keys: list[int | None]) -> None:
+        page: set[int] = set()
+        for digest in keys:
+            if digest is None:
                 continue
-            digest = _digest(f"{type(value).__name__}:{value!r}")
             if digest in self._keys or digest in page:
                 raise self._error("the platform listed the same record twice")
             page.add(digest)
