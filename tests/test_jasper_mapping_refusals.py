@@ -61,7 +61,8 @@ def test_an_audit_entry_with_a_blank_date_is_refused_in_words() -> None:
 def test_a_listed_device_with_a_numeric_iccid_is_refused_in_words() -> None:
     message = refusal(mapping.listed_iccid, {"iccid": 8988216716970004975}, "GET /devices")
     assert message == (
-        "GET /devices: a record could not be mapped (ValueError: iccid: expected a non-empty string)"
+        "GET /devices: a record could not be mapped "
+        "(ValueError: iccid: expected a non-empty string)"
     )
 
 
@@ -69,7 +70,8 @@ def test_a_listed_device_with_a_numeric_iccid_is_refused_in_words() -> None:
 def test_a_rate_plan_without_a_text_name_is_refused_in_words(name: Any) -> None:
     message = refusal(mapping.to_tariff, {"name": name, "type": "Monthly"}, "GET /rateplans")
     assert message == (
-        "GET /rateplans: a record could not be mapped (ValueError: name: expected a non-empty string)"
+        "GET /rateplans: a record could not be mapped "
+        "(ValueError: name: expected a non-empty string)"
     )
 
 
