@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from cdp_sdk import AuditKind, ConflictError, SimStatus, UnexpectedResponseError
+from cdp_sdk import AuditKind, ConflictError, Granularity, SimStatus, UnexpectedResponseError
 from cdp_sdk.connectors.soracom import SoracomConnector, SoracomSettings, mapping
 
 ICCID = "8942310222000012345"
@@ -239,3 +239,34 @@ def test_a_bill_keeps_its_payment_and_coupon_and_lines_fall_back_to_the_category
         "appliedCouponAmount": "2.5",
         "linesUpdatedTime": 1717200000,
     }
+
+
+def test_the_session_imsi_fills_in_for_a_subscriber_without_one() -> None:
+    profile = {"iccid": ICCID, "subscribers": {IMSI: {"msisdn": "423650012345678"}}}
+    session = {"online": True, "imsi": IMSI}
+    subscription = mapping.to_subscription(sim(profiles={ICCID: profile}, sessionStatus=session))
+    assert subscription.imsi == IMSI
+
+
+# -- usage -------------------------------------------------------------------------------
+
+
+def test_a_monthly_row_is_a_month_of_the_sim() -> None:
+    row = {"unixtime": 1714521600, "uploadByteSizeTotal": 10, "downloadByteSizeTotal": 0}
+    now = datetime(2024, 6, 15, tzinfo=UTC)
+    (record,) = mapping.to_usage(ICCID, row, period="month", now=now)
+    assert (record.iccid, record.granularity) == (ICCID, Granularity.MONTH)
+    assert (record.start, record.end) == (
+        datetime(2024, 5, 1, tzinfo=UTC),
+        datetime(2024, 6, 1, tzinfo=UTC),
+    )
+
+
+def test_a_row_without_time_is_refused_naming_the_field() -> None:
+    now = datetime(2024, 6, 15, tzinfo=UTC)
+    message = refusal(
+        lambda r: mapping.to_usage(None, r, period="day", now=now),
+        {"unixtime": None, "uploadByteSizeTotal": 1},
+        "POST /stats/air",
+    )
+    assert message == "POST /stats/air: a record could not be mapped (ValueError: missing unixtime)"
