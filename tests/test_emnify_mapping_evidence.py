@@ -23,6 +23,7 @@ import pytest
 from pydantic import SecretStr
 
 from cdp_sdk import (
+    AuditKind,
     ConflictError,
     InvalidRequestError,
     SimStatus,
@@ -308,3 +309,47 @@ def test_a_rate_the_vendor_leaves_out_is_not_reported() -> None:
     tariff = mapping.to_tariff({"id": 2, "name": "Bare", "tariff": {"sim_issued_rate": 0}})
     assert tariff.extra == {"kind": "tariff_profile", "sim_issued_rate": "0"}
     assert Decimal(str(tariff.extra["sim_issued_rate"])) == 0
+
+
+# -- tables (module-level: mutation testing does not change them, so they are read whole) ---
+
+
+def test_event_types_by_emnify_s_event_type_list() -> None:
+    # E3 event-types.md: 8/9/10/45 move the SIM's state; 1/2/15/16 (location update and
+    # purge) and 3/5 (PDP context create/delete) are the network side of a session.
+    assert mapping.EVENT_KIND == {
+        8: AuditKind.STATUS_CHANGE,  # SIM activation
+        9: AuditKind.STATUS_CHANGE,  # SIM suspension
+        10: AuditKind.STATUS_CHANGE,  # SIM deletion
+        45: AuditKind.STATUS_CHANGE,  # SIM factory test
+        1: AuditKind.SESSION,  # Update location
+        2: AuditKind.SESSION,  # Update GPRS location
+        3: AuditKind.SESSION,  # Create PDP Context
+        5: AuditKind.SESSION,  # Delete PDP Context
+        15: AuditKind.SESSION,  # Purge location
+        16: AuditKind.SESSION,  # Purge GPRS location
+    }
+
+
+def test_the_lifecycle_flags_follow_emnify_s_lifecycle_page() -> None:
+    # "SIM lifecycle management" (E3) and the PATCH reference (E8): only Activated is charged
+    # for its month; Factory Test alone moves on by itself ("automatically moves to the
+    # Activated state"); Issued is never reached again and Deleted is no PATCH target.
+    flags = {
+        mode.name: (mode.status, mode.billable, mode.auto_activates, mode.settable)
+        for mode in mapping.ACTIVATION_MODES
+    }
+    assert flags == {
+        "Issued": (SimStatus.INVENTORY, False, False, False),
+        "Activated": (SimStatus.ACTIVE, True, False, True),
+        "Suspended": (SimStatus.SUSPENDED, False, False, True),
+        "Deleted": (SimStatus.RETIRED, False, False, False),
+        "Factory Test": (SimStatus.TEST, False, True, True),
+    }
+    assert {mode.name: mode.extra["status_id"] for mode in mapping.ACTIVATION_MODES} == {
+        "Issued": 0,
+        "Activated": 1,
+        "Suspended": 2,
+        "Deleted": 3,
+        "Factory Test": 4,
+    }

@@ -179,3 +179,21 @@ def test_usage_read_through_the_api_sums_to_the_fleet_s(sandbox: cdp_sdk.Connect
     for key, total in totals.items():
         assert sum(r.quantity for r in read if (r.bearer, r.direction) == key) == total
     assert all(r.final for r in read)
+
+
+def test_the_sandbox_states_follow_the_normalized_definitions() -> None:
+    # stopped is "Service off, not billed" (deactivated); paused is "Service blocked, fee
+    # still due" (suspended); terminated is the end of life.
+    flags = {
+        mode.name: (mode.status, mode.billable, mode.auto_activates, mode.settable)
+        for mode in mapping.ACTIVATION_MODES
+    }
+    assert flags == {
+        "provisioned": (SimStatus.INVENTORY, False, False, False),
+        "trial": (SimStatus.TEST, False, True, True),
+        "activation_ready": (SimStatus.READY, False, True, True),
+        "live": (SimStatus.ACTIVE, True, False, True),
+        "paused": (SimStatus.SUSPENDED, True, False, True),
+        "stopped": (SimStatus.DEACTIVATED, False, False, True),
+        "terminated": (SimStatus.RETIRED, False, False, True),
+    }

@@ -270,3 +270,40 @@ def test_a_row_without_time_is_refused_naming_the_field() -> None:
         "POST /stats/air",
     )
     assert message == "POST /stats/air: a record could not be mapped (ValueError: missing unixtime)"
+
+
+# -- tables (module-level: mutation testing does not change them, so they are read whole) ---
+
+
+def test_the_lifecycle_flags_follow_soracom_s_status_pages() -> None:
+    # "Subscriber Status" and the support article on Inactive, Suspended and Terminated:
+    # active and inactive ("the standard basic daily fee continues to apply") are billed;
+    # ready and standby activate on the next connection; the fee of ready, standby and
+    # suspended depends on the plan (unknown); the five action targets are settable.
+    flags = {
+        mode.name: (mode.status, mode.billable, mode.auto_activates, mode.settable)
+        for mode in mapping.ACTIVATION_MODES
+    }
+    assert flags == {
+        "shipped": (SimStatus.INVENTORY, False, False, False),
+        "instock": (SimStatus.INVENTORY, False, False, False),
+        "ready": (SimStatus.READY, None, True, False),
+        "testing": (SimStatus.TEST, False, False, False),
+        "active": (SimStatus.ACTIVE, True, False, True),
+        "inactive": (SimStatus.SUSPENDED, True, False, True),
+        "standby": (SimStatus.READY, None, True, True),
+        "suspended": (SimStatus.DEACTIVATED, None, False, True),
+        "terminated": (SimStatus.RETIRED, False, False, True),
+    }
+
+
+def test_each_status_action_sets_the_state_its_reference_names() -> None:
+    # POST /v1/sims/{sim_id}/<action>: "Changes status of specified SIM to ...".
+    assert mapping.ACTION_STATE == {
+        "activate": "active",
+        "deactivate": "inactive",
+        "suspend": "suspended",
+        "set_to_standby": "standby",
+        "terminate": "terminated",
+    }
+    assert mapping.ACTIONS_FOR[SimStatus.RETIRED] == ("enable_termination", "terminate")
