@@ -18,9 +18,10 @@ from cdp_sdk.sync import (
     SyncEvent,
     SyncOptions,
     SyncReport,
+    _runner,
     schema,
 )
-from cdp_sdk.sync._runner import MAX_PAGE
+from cdp_sdk.sync._runner import MAX_PAGE, MIN_PAGE
 from cdp_sdk.workspace import Account, AsyncWorkspace, Workspace
 from conftest import InstallPlugins
 
@@ -128,6 +129,61 @@ def test_a_platform_page_larger_than_the_commit_size_is_committed_in_parts(
     result = report.result("eu", "subscriptions")
     assert (result.records, result.pages) == (size, 3)
     assert stored == size
+
+
+ONE_BY_ONE = """
+from cdp_sdk.connectors.sandbox import SandboxConnector
+
+class OneByOne(SandboxConnector):
+    # The sandbox, on a platform whose SIMs are read one call each (details per SIM).
+
+    name = "onebyone"
+
+    async def subscriptions(self, *, modified_since, status=None):
+        listed = [sim async for sim in super().subscriptions(modified_since=modified_since)]
+        for sim in listed:
+            yield await self.subscription(sim.iccid)
+"""
+
+
+@pytest.mark.parametrize(
+    ("seconds", "expected"),
+    [
+        (60.0, [MIN_PAGE, MIN_PAGE, 50]),  # fast responses: gathered into pages
+        (0.0, [1] * (2 * MIN_PAGE + 50)),  # slow ones: each response committed as it comes
+    ],
+)
+def test_a_platform_read_a_sim_per_call_is_committed_in_pages_not_sim_by_sim(
+    tmp_path: Path,
+    install_plugins: InstallPlugins,
+    monkeypatch: pytest.MonkeyPatch,
+    seconds: float,
+    expected: list[int],
+) -> None:
+    install_plugins({"onebyone": "one_by_one:OneByOne"}, modules={"one_by_one": ONE_BY_ONE})
+    monkeypatch.setattr(_runner, "PAGE_SECONDS", seconds)
+    size = 2 * MIN_PAGE + 50
+    account = Account(
+        "onebyone", {"fleet_size": size, "seed": 4, "today": TODAY, "rate_limit": None}
+    )
+    events: list[SyncEvent] = []
+    with Workspace({"eu": account}) as workspace, Store(tmp_path / "cdp.db") as store:
+
+        async def unlimited(async_workspace: AsyncWorkspace) -> None:
+            async_workspace.connector("eu").plugin.emulator.rate_limit = None
+
+        workspace.run(unlimited)
+        report = store.sync(workspace, now=NOW, entities=["subscriptions"], progress=events.append)
+        stored = len(store.rows("subscriptions"))
+        journal = store.rows("api_calls")
+    assert [e.records for e in events if isinstance(e, PageCommitted)] == expected
+    assert report.result("eu", "subscriptions").pages == len(expected)
+    assert stored == size
+    # The login, the listing, then one call per SIM: every call journaled.
+    assert [(row["method"], row["path"]) for row in journal] == [
+        ("POST", "/v1/auth"),
+        ("GET", "/v1/sims"),
+    ] + [("GET", "/v1/sims/{iccid}")] * size
 
 
 def test_a_platform_error_is_stored_as_its_class_and_message(tmp_path: Path) -> None:

@@ -13,7 +13,9 @@ a killed process loses nothing committed, and a power cut may undo the last comm
 whole, which the cursors make a rerun read again.
 
 Pages and cursors. Records are committed page by page: a page is what one HTTP response
-brought (the journal of HTTP calls tells where a page ends), at most ``MAX_PAGE`` records.
+brought (the journal of HTTP calls tells where a page ends), at most ``MAX_PAGE`` records;
+the records of responses of one record each (a call per SIM) are gathered into pages of
+``MIN_PAGE``, none waiting more than ``PAGE_SECONDS``.
 Each transaction holds the page's rows, the journal rows of the calls made since the last
 commit and, with the last page of a listing (or of a time window), the entity's new
 cursor. The cursor in the store therefore always names a point from which a rerun misses
@@ -107,7 +109,15 @@ if TYPE_CHECKING:
     from cdp_sdk.sync._store import Store
     from cdp_sdk.workspace import AsyncWorkspace
 
-__all__ = ["MAX_PAGE", "PIPELINE_DEPTH", "RunContext", "SyncRun", "describe_error"]
+__all__ = [
+    "MAX_PAGE",
+    "MIN_PAGE",
+    "PAGE_SECONDS",
+    "PIPELINE_DEPTH",
+    "RunContext",
+    "SyncRun",
+    "describe_error",
+]
 
 T = TypeVar("T")
 R = TypeVar("R", bound=BaseModel)
@@ -116,6 +126,15 @@ logger = logging.getLogger("cdp_sdk")
 
 MAX_PAGE = 1000
 """Most records committed in one transaction (a platform page larger than this is split)."""
+
+MIN_PAGE = 100
+"""Records of responses that bring one record each (a call per SIM) are gathered into
+pages of this many, or of what came within :data:`PAGE_SECONDS`, whichever is first."""
+
+PAGE_SECONDS = 1.0
+"""How long the records of small responses wait for their commit, at most (see
+:data:`MIN_PAGE`): at a platform's rate limit of a call a second or slower, each response
+is committed about as soon as it is fetched, as a page of its own."""
 
 PIPELINE_DEPTH = 1
 """Pages of a listing waiting in the queue for their commit, at most. Besides them, the
@@ -579,17 +598,38 @@ class SyncRun(RunContext):
     async def _pages(
         self, state: AccountState, source: AsyncIterator[T]
     ) -> AsyncIterator[tuple[list[T], bool]]:
-        """The records of ``source`` grouped by the HTTP response that brought them, each
-        group with whether it is the last (known once the next one, or the end, is in)."""
+        """The records of ``source`` grouped by the HTTP responses that brought them, each
+        group with whether it is the last (known once the next one, or the end, is in).
+
+        A group is one response's records (at most :data:`MAX_PAGE`), or those of
+        responses of one record each (a platform read one call per SIM) that came within
+        :data:`PAGE_SECONDS`, up to :data:`MIN_PAGE`: such a platform is not committed one
+        SIM at a time."""
         pending: list[T] | None = None
         batch: list[T] = []
         calls = state.calls
+        responses = 0  # in the batch
+        opened = time.monotonic()
         async for arrived in _arrivals(source):
             for record in arrived:  # no HTTP call between the records of one arrival
-                if batch and (state.calls != calls or len(batch) >= MAX_PAGE):
+                if batch and (
+                    len(batch) >= MAX_PAGE
+                    or (
+                        state.calls != calls
+                        and (
+                            responses != len(batch)  # not only single-record responses
+                            or len(batch) >= MIN_PAGE
+                            or time.monotonic() - opened >= PAGE_SECONDS
+                        )
+                    )
+                ):
                     if pending is not None:
                         yield pending, False
                     pending, batch = batch, []
+                if not batch:
+                    opened, responses = time.monotonic(), 0
+                if not batch or state.calls != calls:
+                    responses += 1
                 calls = state.calls
                 batch.append(record)
         if batch:
