@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from cdp_sdk.errors import UnexpectedResponseError
+from cdp_sdk.errors import ResponseTooLargeError, UnexpectedResponseError
 from cdp_sdk.http import (
     ErrorTable,
     HttpClient,
@@ -109,3 +109,23 @@ async def test_a_platform_count_that_resets_now_costs_no_wait() -> None:
     release = await limiter.acquire()
     release()
     assert sleeps == [0.25]
+
+
+async def test_a_body_over_the_limit_is_refused_with_the_limit_named(
+    serve: list[HttpClient],
+) -> None:
+    client = HttpClient(
+        connector="toy",
+        base_url=BASE_URL,
+        retry=RetryPolicy(max_retries=0),
+        max_response_bytes=100,
+        transport=httpx.MockTransport(lambda request: httpx.Response(200, content=b"x" * 500)),
+    )
+    serve.append(client)
+    with pytest.raises(ResponseTooLargeError) as caught:
+        await client.request("GET", "/sims")
+    assert caught.value.message == (
+        "GET /sims returned a body larger than max_response_bytes (100 bytes after "
+        "decompression); the read was stopped there"
+    )
+    assert caught.value.status_code == 200
