@@ -470,3 +470,29 @@ def test_a_jwt_expiry_is_read_whatever_the_payload_length(filler: int) -> None:
     claims = {"exp": 1_700_000_123, "sub": "x" * filler}
     payload = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
     assert jwt_expiry(f"eyJhbGciOiJub25lIn0.{payload}.") == 1_700_000_123.0
+
+
+async def test_refresh_logins_cut_off_count_towards_the_lockout(
+    clients: list[HttpClient],
+) -> None:
+    logins: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/authenticate":
+            logins.append(request)
+            if len(logins) > 1:
+                raise httpx.ReadError("connection reset", request=request)
+            return httpx.Response(200, json={"auth_token": "tok-123456789"})
+        return httpx.Response(401, json={"message": "token revoked"})
+
+    auth = JsonLoginAuth(
+        "/authenticate", {"key": "k-0123456789"}, token_field="auth_token", max_failed_logins=2
+    )
+    client = client_for(clients, auth, handler)
+    for _ in range(2):  # the platform refuses the token; each new login is cut off
+        with pytest.raises(CdpError) as cut:
+            await client.request("GET", "/sims")
+        assert not isinstance(cut.value, AuthenticationError)
+    with pytest.raises(AuthenticationError, match="2 logins in a row failed"):
+        await client.request("GET", "/sims")
+    assert len(logins) == 3
