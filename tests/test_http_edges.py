@@ -4,6 +4,7 @@ platform whose count resets at once."""
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import AsyncIterator
 
 import httpx
@@ -129,3 +130,38 @@ async def test_a_body_over_the_limit_is_refused_with_the_limit_named(
         "decompression); the read was stopped there"
     )
     assert caught.value.status_code == 200
+
+
+class _Chunks(httpx.AsyncByteStream):
+    def __init__(self, *chunks: bytes) -> None:
+        self.chunks = chunks
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for chunk in self.chunks:
+            yield chunk
+
+
+async def test_a_deflate_body_corrupt_after_its_start_is_refused(
+    serve: list[HttpClient],
+) -> None:
+    # zlib header, then a stored block of 5 bytes of which the first chunk carries 2.
+    first = b"\x78\x01" + b"\x00\x05\x00\xfa\xff" + b"ab"
+    # The 3 missing bytes, then an invalid block type (0x07): corrupt where it stands,
+    # although read alone from its first byte it is a whole raw deflate stream.
+    second = b"\x01\xf8\x00\x07\xff" + b"z" * 0xF8
+    response = httpx.Response(
+        200, headers={"Content-Encoding": "deflate"}, stream=_Chunks(first, second)
+    )
+    client = client_answering(serve, response)
+    with pytest.raises(UnexpectedResponseError, match="cannot be decompressed"):
+        await client.request("GET", "/sims")
+
+
+async def test_a_deflate_body_without_its_zlib_header_is_read(serve: list[HttpClient]) -> None:
+    raw = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    body = raw.compress(b'{"n": 1}') + raw.flush()
+    response = httpx.Response(
+        200, headers={"Content-Encoding": "deflate"}, stream=_Chunks(body[:3], body[3:])
+    )
+    client = client_answering(serve, response)
+    assert await client.request_json("GET", "/sims") == {"n": 1}
