@@ -165,3 +165,27 @@ async def test_a_deflate_body_without_its_zlib_header_is_read(serve: list[HttpCl
     )
     client = client_answering(serve, response)
     assert await client.request_json("GET", "/sims") == {"n": 1}
+
+
+async def test_lone_surrogate_escapes_become_replacement_characters(
+    serve: list[HttpClient],
+) -> None:
+    body = (
+        b'{"a\\ud800": ["x\\udc00y", {"k": "\\ud83d\\ude00", "m": "\\uDBFF"}], '
+        b'"n": 1, "t": true, "s": "plain"}'
+    )
+    client = client_answering(serve, httpx.Response(200, content=body))
+    assert await client.request_json("GET", "/sims/1") == {
+        "a\ufffd": ["x\ufffdy", {"k": "\U0001f600", "m": "\ufffd"}],
+        "n": 1,
+        "t": True,
+        "s": "plain",
+    }
+
+
+@pytest.mark.parametrize("escape", [b"\\uDBFF", b"\\udAFF", b"\\uDc00"])
+async def test_a_lone_surrogate_escape_in_any_case_is_replaced(
+    serve: list[HttpClient], escape: bytes
+) -> None:
+    client = client_answering(serve, httpx.Response(200, content=b'{"m": "' + escape + b'"}'))
+    assert await client.request_json("GET", "/sims/1") == {"m": "\ufffd"}
