@@ -1,0 +1,92 @@
+"""The loop guard of a listing, as a user meets it: a page or record served twice stops the
+listing with a message naming the endpoint; records without a key, or keys of other types,
+are not taken for duplicates; pages of any content can be recognised."""
+
+from __future__ import annotations
+
+import datetime as dt
+import operator
+from typing import Any
+
+import pytest
+
+from cdp_sdk.errors import UnexpectedResponseError
+from cdp_sdk.http import ListingGuard, PageRequest
+
+URL = "https://api.example.test/v1/sims"
+ENDING = "; stopping rather than return a listing with duplicates or gaps"
+
+
+def guard(key: Any = None) -> ListingGuard:
+    return ListingGuard(connector="toy", endpoint="GET /v1/sims", key=key)
+
+
+def test_a_request_asked_twice_is_named_as_a_repeated_page() -> None:
+    listing = guard()
+    listing.check_request(PageRequest(URL, {"page": 1}))
+    listing.check_request(PageRequest(URL, {"page": 2}))
+    with pytest.raises(UnexpectedResponseError) as caught:
+        listing.check_request(PageRequest(URL, {"page": 1}))
+    assert caught.value.message == "GET /v1/sims: the platform repeated a page" + ENDING
+    assert caught.value.connector == "toy"
+    assert listing.requests == 2
+
+
+def test_a_page_served_again_with_its_keys_reordered_is_a_repeat() -> None:
+    listing = guard()
+    listing.check_page([{"iccid": "1", "status": "active"}])
+    with pytest.raises(UnexpectedResponseError) as caught:
+        listing.check_page([{"status": "active", "iccid": "1"}])
+    assert caught.value.message == "GET /v1/sims: the platform repeated a page" + ENDING
+
+
+def test_a_page_of_the_same_records_with_new_values_is_a_repeated_page() -> None:
+    listing = guard(operator.itemgetter("iccid"))
+    listing.check_page([{"iccid": "1", "used": 5}, {"iccid": "2", "used": 7}])
+    with pytest.raises(UnexpectedResponseError) as caught:
+        listing.check_page([{"iccid": "1", "used": 6}, {"iccid": "2", "used": 8}])
+    assert caught.value.message == "GET /v1/sims: the platform repeated a page" + ENDING
+
+
+def test_a_record_listed_twice_is_named() -> None:
+    listing = guard(operator.itemgetter("iccid"))
+    listing.check_page([{"iccid": "1"}, {"iccid": "2"}])
+    with pytest.raises(UnexpectedResponseError) as caught:
+        listing.check_page([{"iccid": "3"}, {"iccid": "2"}])
+    assert caught.value.message == (
+        "GET /v1/sims: the platform listed the same record twice" + ENDING
+    )
+
+
+def test_a_duplicate_after_a_record_without_a_key_is_still_caught() -> None:
+    listing = guard(operator.itemgetter("iccid"))
+    with pytest.raises(UnexpectedResponseError, match="the same record twice"):
+        listing.check_page([{"iccid": None}, {"iccid": "7"}, {"iccid": "7"}])
+
+
+def test_records_without_a_key_are_not_duplicates_of_each_other() -> None:
+    listing = guard(operator.itemgetter("iccid"))
+    listing.check_page([{"iccid": None, "n": 1}, {"iccid": None, "n": 2}])
+    listing.check_page([{"iccid": None, "n": 3}, {"other": 4}])
+
+
+def test_keys_of_different_types_are_different_records() -> None:
+    listing = guard(operator.itemgetter("id"))
+    listing.check_page([{"id": 1}, {"id": 1.0}, {"id": True}])
+
+
+def test_pages_of_objects_json_cannot_encode_are_recognised() -> None:
+    listing = guard()
+    listing.check_page([dt.date(2024, 6, 1)])
+    listing.check_page([dt.date(2024, 6, 2)])
+    with pytest.raises(UnexpectedResponseError, match="repeated a page"):
+        listing.check_page([dt.date(2024, 6, 1)])
+
+
+def test_a_page_nested_too_deeply_is_refused_by_name() -> None:
+    nested: list[Any] = []
+    for _ in range(100_000):
+        nested = [nested]
+    with pytest.raises(UnexpectedResponseError) as caught:
+        guard().check_page([nested])
+    assert caught.value.message == ("GET /v1/sims: a page is nested too deeply to read" + ENDING)
