@@ -22,10 +22,7 @@ _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 def load_json(content: bytes) -> Any:
     """The JSON value of ``content``; ``ValueError`` when it is not JSON."""
-    encoding = json.detect_encoding(content)
-    if encoding == "utf-8" and content.startswith(b"\xef\xbb\xbf"):
-        encoding = "utf-8-sig"
-    text = content.decode(encoding, errors="replace")
+    text = content.decode(json.detect_encoding(content), errors="replace")  # a BOM: utf-8-sig
     value = json.loads(text)
     if _SURROGATE_ESCAPE.search(text) is None:
         return value
