@@ -146,6 +146,8 @@ class HologramEmulator(Emulator):
         self._by_sim = {self._sim_text(sim): sim for sim in listed}
         self._plans = {PLAN_IDS.get(t.id, 100 + n): t for n, t in enumerate(self.fleet.tariffs)}
         self._tags: dict[int, dict[str, Any]] = {}
+        """Tags by id; a tag's ``deviceids`` is a set here, rendered as a sorted list."""
+        self._first_named: dict[str, int] = {}  # the oldest tag of each name
         self._tags_of: dict[int, set[int]] = {device: set() for device in self._by_device}
         for sim in listed:
             for value in sim.tags.values():
@@ -222,7 +224,7 @@ class HologramEmulator(Emulator):
             self._tag_body(tag)
             for tag_id, tag in sorted(self._tags.items())
             if (wanted is None or tag_id in wanted)
-            and (devices is None or devices & set(tag["deviceids"]))
+            and (devices is None or devices & tag["deviceids"])
         )
         return self._page(request, tags, limit, None)
 
@@ -252,7 +254,7 @@ class HologramEmulator(Emulator):
         tag = self._tag_at(request)
         for device in self._devices_of(_body(request), required=True):
             if device in tag["deviceids"]:
-                tag["deviceids"].remove(device)
+                tag["deviceids"].discard(device)
                 self._tags_of[device].discard(tag["id"])
         return json_response({"success": True, "data": self._tag_body(tag)})
 
@@ -263,6 +265,11 @@ class HologramEmulator(Emulator):
         for device in tag["deviceids"]:
             self._tags_of[device].discard(tag["id"])
         del self._tags[tag["id"]]
+        if self._first_named.get(tag["name"]) == tag["id"]:
+            del self._first_named[tag["name"]]
+            same = next((t["id"] for t in self._tags.values() if t["name"] == tag["name"]), None)
+            if same is not None:
+                self._first_named[tag["name"]] = same
         return json_response({"success": True})
 
     # -- devices ------------------------------------------------------------------------
@@ -859,20 +866,20 @@ class HologramEmulator(Emulator):
         return [device for device in devices if device is not None]
 
     def _tag_named(self, name: str) -> dict[str, Any]:
-        found = next((tag for tag in self._tags.values() if tag["name"] == name), None)
-        return found if found is not None else self._new_tag(name)
+        found = self._first_named.get(name)
+        return self._tags[found] if found is not None else self._new_tag(name)
 
     def _new_tag(self, name: str) -> dict[str, Any]:
         tag_id = 900 + len(self._tags) + 1
         while tag_id in self._tags:
             tag_id += 1
-        tag: dict[str, Any] = {"id": tag_id, "name": name, "deviceids": []}
+        tag: dict[str, Any] = {"id": tag_id, "name": name, "deviceids": set()}
         self._tags[tag_id] = tag
+        self._first_named.setdefault(name, tag_id)
         return tag
 
     def _tag_device(self, tag: dict[str, Any], device: int) -> None:
-        if device not in tag["deviceids"]:
-            tag["deviceids"].append(device)
+        tag["deviceids"].add(device)
         self._tags_of.setdefault(device, set()).add(tag["id"])
 
     def _sim_text(self, sim: FleetSim) -> str:
