@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from decimal import Decimal
 
 import pytest
 from pydantic import SecretStr
@@ -120,6 +121,37 @@ def test_a_product_keeps_its_order_limits_and_charges() -> None:
 def test_a_product_without_name_or_charges_is_named_by_its_id() -> None:
     tariff = mapping.to_tariff({"id": 1002})
     assert (tariff.name, tariff.currency, tariff.recurring_fee) == ("1002", None, None)
+
+
+@pytest.mark.parametrize(
+    "charge",
+    [{"name": "b", "currency": "EUR"}, {"name": "b", "amount_net": None, "currency": "EUR"}],
+)
+def test_a_recurring_charge_without_an_amount_leaves_the_fee_unknown(
+    charge: dict[str, object],
+) -> None:
+    # The spec's Charge requires none of its fields (name, amount_net, currency).
+    product = {
+        "id": 1004,
+        "recurring_charges": [{"name": "a", "amount_net": 0.5, "currency": "EUR"}, charge],
+    }
+    tariff = mapping.to_tariff(product)
+    assert (tariff.currency, tariff.recurring_fee) == ("EUR", None)
+    assert tariff.extra["recurring_charges"] == [
+        {"name": "a", "amount": "0.5", "currency": "EUR"},
+        {"name": "b", "amount": None, "currency": "EUR"},
+    ]
+
+
+def test_recurring_charges_are_summed_exactly() -> None:
+    product = {
+        "id": 1005,
+        "recurring_charges": [
+            {"name": "a", "amount_net": 0.1, "currency": "EUR"},
+            {"name": "b", "amount_net": 0.2, "currency": "EUR"},
+        ],
+    }
+    assert mapping.to_tariff(product).recurring_fee == Decimal("0.3")
 
 
 def test_recurring_charges_in_two_currencies_are_refused_in_words(

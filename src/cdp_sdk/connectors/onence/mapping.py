@@ -266,7 +266,10 @@ def to_tariff(product: Mapping[str, Any]) -> Tariff:
     currencies = {charge["currency"] for charge in recurring} - {None}
     if len(currencies) > 1:
         raise ValueError("recurring charges in more than one currency")
-    fee = sum((Decimal(str(charge["amount"])) for charge in recurring), Decimal(0))
+    # The spec requires none of a Charge's fields: one without an amount leaves the fee
+    # unknown rather than understated.
+    known = [Decimal(c["amount"]) for c in recurring if c["amount"] is not None]
+    fee = sum(known, Decimal(0)) if len(known) == len(recurring) else None
     currency = next(iter(currencies), None) or next(
         (charge["currency"] for charge in one_time if charge["currency"]), None
     )
@@ -292,7 +295,7 @@ def to_tariff(product: Mapping[str, Any]) -> Tariff:
 
 
 def _charge(charge: Mapping[str, Any]) -> dict[str, str | None]:
-    amount = to_decimal(charge["amount_net"])
+    amount = to_decimal(charge.get("amount_net"))
     return {
         "name": charge.get("name"),
         "amount": None if amount is None else str(amount),

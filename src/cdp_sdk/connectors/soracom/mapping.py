@@ -530,11 +530,8 @@ def _required(value: T | None, field: str) -> T:
 
 
 def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, list):
-        return ",".join(str(item) for item in value)
-    return str(value)
+    # Every field read through here is a string or a number in the spec.
+    return None if value is None else str(value)
 
 
 def _present(**values: Any) -> dict[str, Any]:
