@@ -8,6 +8,7 @@ from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
 from cdp_sdk.errors import UnexpectedResponseError
+from cdp_sdk.http._digests import DigestSet
 from cdp_sdk.http._paginate import PageRequest
 
 __all__ = ["ItemKey", "ListingGuard"]
@@ -36,8 +37,9 @@ class ListingGuard:
     its items encoded as canonical JSON.
 
     Memory: a 64-bit digest per page request and per page (O(pages)), plus one per record
-    only when ``key`` is given (O(records)); never the records or identifiers themselves.
-    A collision of two digests is about as likely as one in 10^19 per pair.
+    only when ``key`` is given (O(records), about 16 bytes each in a ``DigestSet``); never
+    the records or identifiers themselves. A collision of two digests is about as likely
+    as one in 10^19 per pair.
     """
 
     def __init__(self, *, connector: str, endpoint: str, key: ItemKey | None = None) -> None:
@@ -46,7 +48,7 @@ class ListingGuard:
         self.key = key
         self._requests: set[int] = set()
         self._pages: set[int] = set()
-        self._keys: set[int] = set()
+        self._keys = DigestSet()
 
     @property
     def requests(self) -> int:
@@ -97,14 +99,10 @@ class ListingGuard:
         return keys
 
     def _check_keys(self, keys: list[int | None]) -> None:
-        page: set[int] = set()
+        add = self._keys.add
         for digest in keys:
-            if digest is None:
-                continue
-            if digest in self._keys or digest in page:
+            if digest is not None and not add(digest):
                 raise self._error("the platform listed the same record twice")
-            page.add(digest)
-        self._keys |= page
 
     def _error(self, reason: str) -> UnexpectedResponseError:
         return UnexpectedResponseError(
