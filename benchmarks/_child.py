@@ -19,7 +19,19 @@ from typing import Any
 
 
 def peak_mib() -> float:
-    # Linux reports ru_maxrss in KiB (macOS in bytes).
+    """The peak resident memory of this process's own address space."""
+    # On Linux, ru_maxrss survives exec: a child started by a large parent reports the
+    # parent's peak (every connector read 300 MiB when the benchmark run had grown to it).
+    # VmHWM is the peak of the address space exec gave us.
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        pass
+    else:
+        for line in status.splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    # Elsewhere: ru_maxrss, in KiB on Linux, in bytes on macOS.
     scale = 1024 * 1024 if sys.platform == "darwin" else 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / scale
 

@@ -8,6 +8,7 @@ only that each section measures every connector it should and what a reader reli
 from __future__ import annotations
 
 import importlib
+import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -106,3 +107,21 @@ def test_results_replace_the_block_between_the_markers(run: ModuleType, tmp_path
     assert "| sandbox | 2.00 | 1.00 | missed |  |" in second
     assert "| sandbox | 1.00 |" not in second
     assert second.count(run.BEGIN) == second.count(run.END) == 1
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads Linux's VmHWM")
+def test_a_child_reports_its_own_peak_not_its_large_parents(tmp_path: Path) -> None:
+    # On Linux ru_maxrss survives exec: a child of a 300 MiB benchmark run read 300 MiB.
+    script = tmp_path / "child.py"
+    script.write_text(
+        "import sys\n"
+        f"sys.path.insert(0, {str(BENCHMARKS)!r})\n"
+        "import _child\n"
+        "print(_child.peak_mib())\n"
+    )
+    ballast = bytearray(200 * 1024 * 1024)  # resident: bytearray zero-fills its pages
+    answer = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, check=True
+    )
+    del ballast
+    assert float(answer.stdout) < 100

@@ -286,13 +286,18 @@ class SuperSimEmulator(Emulator):
         fleet = query.get("Fleet")
         fleet_key = self._fleet_key(fleet) if fleet is not None else None
         iccid = query.get("Iccid")
-        sims = [
-            sim
-            for sim in self._sims
-            if (status is None or self._state(sim) == status)
-            and (fleet is None or self._fleet_of[sim.iccid] == fleet_key)
-            and (iccid is None or sim.iccid == iccid)
-        ]
+        # Unfiltered, a page is a slice of the listing: no scan of the fleet per page.
+        sims = (
+            self._sims
+            if status is None and fleet is None and iccid is None
+            else [
+                sim
+                for sim in self._sims
+                if (status is None or self._state(sim) == status)
+                and (fleet is None or self._fleet_of[sim.iccid] == fleet_key)
+                and (iccid is None or sim.iccid == iccid)
+            ]
+        )
         return self._page(
             request, query, "sims", len(sims), lambda a, b: self._render_sims(sims[a:b])
         )
