@@ -27,38 +27,32 @@ class DigestSet:
         return self._count
 
     def __contains__(self, digest: int) -> bool:
-        digest = digest or 1
-        slots, mask = self._slots, self._mask
-        index = digest & mask
-        while found := slots[index]:
-            if found == digest:
-                return True
-            index = (index + 1) & mask
-        return False
+        return self._slots[self._slot(digest or 1)] != 0
 
     def add(self, digest: int) -> bool:
         """Add ``digest``; ``False`` if it was already a member."""
         digest = digest or 1
-        slots, mask = self._slots, self._mask
-        index = digest & mask
-        while found := slots[index]:
-            if found == digest:
-                return False
-            index = (index + 1) & mask
-        slots[index] = digest
+        index = self._slot(digest)
+        if self._slots[index]:
+            return False
+        self._slots[index] = digest
         self._count += 1
-        if 2 * self._count > mask:
+        if 2 * self._count > self._mask:
             self._grow()
         return True
 
+    def _slot(self, digest: int) -> int:
+        """The slot holding ``digest``, or the empty slot where it goes."""
+        slots, mask = self._slots, self._mask
+        index = digest & mask
+        while (found := slots[index]) and found != digest:
+            index = (index + 1) & mask
+        return index
+
     def _grow(self) -> None:
         old = self._slots
-        size = 2 * len(old)
-        self._slots = slots = array("q", bytes(8 * size))
-        self._mask = mask = size - 1
+        self._slots = array("q", bytes(16 * len(old)))
+        self._mask = 2 * len(old) - 1
         for digest in old:  # one int at a time: no list of the members
             if digest:
-                index = digest & mask
-                while slots[index]:
-                    index = (index + 1) & mask
-                slots[index] = digest
+                self._slots[self._slot(digest)] = digest
