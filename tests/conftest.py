@@ -1,15 +1,17 @@
-"""Shared fixtures: the toy platform and a way to install entry points for a test."""
+"""Shared fixtures: the toy platform, a way to install entry points for a test, and the
+``HttpClient`` objects a test makes, closed after it."""
 
 from __future__ import annotations
 
 import importlib
 import os
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
 
+from cdp_sdk.http import HttpClient
 from toy_connector import ToyPlatform
 
 InstallPlugins = Callable[..., None]
@@ -70,3 +72,12 @@ def install_plugins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator
     yield install
     for module in added:
         sys.modules.pop(module, None)
+
+
+@pytest.fixture
+async def http_clients() -> AsyncIterator[list[HttpClient]]:
+    """A list for the ``HttpClient`` objects a test makes; each is closed after the test."""
+    made: list[HttpClient] = []
+    yield made
+    for client in made:
+        await client.aclose()

@@ -7,7 +7,7 @@ import base64
 import json
 import logging
 import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -43,14 +43,6 @@ class FakeClock:
 
 async def no_sleep(seconds: float) -> None:
     return None
-
-
-@pytest.fixture
-async def clients() -> AsyncIterator[list[HttpClient]]:
-    made: list[HttpClient] = []
-    yield made
-    for client in made:
-        await client.aclose()
 
 
 def client_for(
@@ -114,14 +106,14 @@ def _emnify_like(logins: list[httpx.Request], calls: list[httpx.Request]) -> Han
 
 
 async def test_a_login_takes_the_timeout_of_the_call_that_needs_it(
-    clients: list[HttpClient],
+    http_clients: list[HttpClient],
 ) -> None:
     logins: list[httpx.Request] = []
     calls: list[httpx.Request] = []
     auth = JsonLoginAuth(
         "/authenticate", {"key": SecretStr("k-0123456789")}, token_field="auth_token"
     )
-    client = client_for(clients, auth, _emnify_like(logins, calls), timeout=30.0)
+    client = client_for(http_clients, auth, _emnify_like(logins, calls), timeout=30.0)
     with call_timeout(4.5):
         await client.request("GET", "/sims")
     assert calls[0].extensions["timeout"]["read"] == 4.5
@@ -139,11 +131,11 @@ class OwnLogin(JsonLoginAuth):
         return login
 
 
-async def test_a_login_keeps_its_own_timeout_and_user_agent(clients: list[HttpClient]) -> None:
+async def test_a_login_keeps_its_own_timeout_and_user_agent(http_clients: list[HttpClient]) -> None:
     logins: list[httpx.Request] = []
     calls: list[httpx.Request] = []
     auth = OwnLogin("/authenticate", {"key": "k-0123456789"}, token_field="auth_token")
-    client = client_for(clients, auth, _emnify_like(logins, calls))
+    client = client_for(http_clients, auth, _emnify_like(logins, calls))
     with call_timeout(9.0):
         await client.request("GET", "/sims")
     assert logins[0].extensions["timeout"]["read"] == 2.0
@@ -220,12 +212,12 @@ def _refusing(logins: list[httpx.Request]) -> Handler:
     return handler
 
 
-async def test_the_lockout_error_carries_the_last_refusal(clients: list[HttpClient]) -> None:
+async def test_the_lockout_error_carries_the_last_refusal(http_clients: list[HttpClient]) -> None:
     logins: list[httpx.Request] = []
     auth = JsonLoginAuth(
         "/authenticate", {"key": "k-0123456789"}, token_field="t", max_failed_logins=2
     )
-    client = client_for(clients, auth, _refusing(logins))
+    client = client_for(http_clients, auth, _refusing(logins))
     refusals = []
     for _ in range(2):
         with pytest.raises(AuthenticationError) as caught:
@@ -246,7 +238,7 @@ async def test_the_lockout_error_carries_the_last_refusal(clients: list[HttpClie
     assert error.request_id == "req-2"
 
 
-async def test_logins_cut_off_count_towards_the_lockout(clients: list[HttpClient]) -> None:
+async def test_logins_cut_off_count_towards_the_lockout(http_clients: list[HttpClient]) -> None:
     attempts: list[httpx.Request] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -256,7 +248,7 @@ async def test_logins_cut_off_count_towards_the_lockout(clients: list[HttpClient
     auth = JsonLoginAuth(
         "/authenticate", {"key": "k-0123456789"}, token_field="t", max_failed_logins=2
     )
-    client = client_for(clients, auth, handler)
+    client = client_for(http_clients, auth, handler)
     for _ in range(2):
         with pytest.raises(CdpError) as cut:
             await client.request("GET", "/sims")
@@ -273,24 +265,24 @@ async def test_logins_cut_off_count_towards_the_lockout(clients: list[HttpClient
     assert caught.value.request_id is None
 
 
-async def test_a_refused_login_names_its_request_id(clients: list[HttpClient]) -> None:
+async def test_a_refused_login_names_its_request_id(http_clients: list[HttpClient]) -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(403, json={"message": "forbidden"}, headers={"X-Request-Id": "r-9"})
 
     auth = JsonLoginAuth("/authenticate", {"key": "k-0123456789"}, token_field="t")
-    client = client_for(clients, auth, handler)
+    client = client_for(http_clients, auth, handler)
     with pytest.raises(AuthenticationError, match=r"^login refused: ") as caught:
         await client.request("GET", "/sims")
     assert caught.value.request_id == "r-9"
     assert caught.value.status_code == 403
 
 
-async def test_an_unreadable_login_answer_names_the_reason(clients: list[HttpClient]) -> None:
+async def test_an_unreadable_login_answer_names_the_reason(http_clients: list[HttpClient]) -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, json={"other": 1}, headers={"X-Request-Id": "r-10"})
 
     auth = JsonLoginAuth("/authenticate", {"key": "k-0123456789"}, token_field="auth_token")
-    client = client_for(clients, auth, handler)
+    client = client_for(http_clients, auth, handler)
     with pytest.raises(UnexpectedResponseError) as caught:
         await client.request("GET", "/sims")
     assert caught.value.message == "login response could not be read (KeyError)"
@@ -316,7 +308,7 @@ def _busy_once(logins: list[httpx.Request], path: str = "/authenticate") -> Hand
 
 
 async def test_a_login_refused_with_429_is_tried_again_within_one_retry(
-    clients: list[HttpClient], caplog: pytest.LogCaptureFixture
+    http_clients: list[HttpClient], caplog: pytest.LogCaptureFixture
 ) -> None:
     logins: list[httpx.Request] = []
     waits: list[float] = []
@@ -326,7 +318,7 @@ async def test_a_login_refused_with_429_is_tried_again_within_one_retry(
 
     auth = JsonLoginAuth("/authenticate", {"key": "k-0123456789"}, token_field="auth_token")
     client = client_for(
-        clients, auth, _busy_once(logins), retry=RetryPolicy(max_retries=1), sleep=sleep
+        http_clients, auth, _busy_once(logins), retry=RetryPolicy(max_retries=1), sleep=sleep
     )
     with caplog.at_level(logging.WARNING, logger="cdp_sdk"):
         response = await client.request("GET", "/sims")
@@ -339,22 +331,22 @@ async def test_a_login_refused_with_429_is_tried_again_within_one_retry(
     )
 
 
-async def test_authenticate_waits_out_a_429_on_the_login(clients: list[HttpClient]) -> None:
+async def test_authenticate_waits_out_a_429_on_the_login(http_clients: list[HttpClient]) -> None:
     logins: list[httpx.Request] = []
     auth = JsonLoginAuth("/authenticate", {"key": "k-0123456789"}, token_field="auth_token")
-    client = client_for(clients, auth, _busy_once(logins), retry=RetryPolicy(max_retries=1))
+    client = client_for(http_clients, auth, _busy_once(logins), retry=RetryPolicy(max_retries=1))
     assert await client.authenticate() is True
     assert len(logins) == 2
     assert auth.token_valid
 
 
 async def test_a_chained_flow_waits_out_a_429_and_logs_in_under_the_base_path(
-    clients: list[HttpClient], caplog: pytest.LogCaptureFixture
+    http_clients: list[HttpClient], caplog: pytest.LogCaptureFixture
 ) -> None:
     logins: list[httpx.Request] = []
     flow = OAuth2ClientCredentials("/oauth/token", "client", SecretStr("s-0123456789"))
     client = client_for(
-        clients,
+        http_clients,
         ChainedLoginAuth(flow),
         _busy_once(logins, "/oauth/token"),
         base_url=f"{BASE_URL}/prefix",
@@ -442,7 +434,7 @@ async def test_an_oauth_token_without_expires_in_lasts_an_hour_less_the_margin()
     assert not _at(margin, clock, T0 + 3590.0)
 
 
-async def test_an_oauth_flow_refreshes_on_its_own_condition(clients: list[HttpClient]) -> None:
+async def test_an_oauth_flow_refreshes_on_its_own_condition(http_clients: list[HttpClient]) -> None:
     logins: list[httpx.Request] = []
     api: list[str | None] = []
 
@@ -459,7 +451,7 @@ async def test_an_oauth_flow_refreshes_on_its_own_condition(clients: list[HttpCl
         SecretStr("s-0123456789"),
         refresh_on=lambda response: response.status_code == 403,
     )
-    client = client_for(clients, auth, handler)
+    client = client_for(http_clients, auth, handler)
     await client.request("GET", "/sims")
     assert len(logins) == 2
     assert api == ["Bearer at-0000000001", "Bearer at-0000000002"]
@@ -473,7 +465,7 @@ def test_a_jwt_expiry_is_read_whatever_the_payload_length(filler: int) -> None:
 
 
 async def test_refresh_logins_cut_off_count_towards_the_lockout(
-    clients: list[HttpClient],
+    http_clients: list[HttpClient],
 ) -> None:
     logins: list[httpx.Request] = []
 
@@ -488,7 +480,7 @@ async def test_refresh_logins_cut_off_count_towards_the_lockout(
     auth = JsonLoginAuth(
         "/authenticate", {"key": "k-0123456789"}, token_field="auth_token", max_failed_logins=2
     )
-    client = client_for(clients, auth, handler)
+    client = client_for(http_clients, auth, handler)
     for _ in range(2):  # the platform refuses the token; each new login is cut off
         with pytest.raises(CdpError) as cut:
             await client.request("GET", "/sims")

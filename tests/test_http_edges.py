@@ -23,14 +23,6 @@ from cdp_sdk.http import (
 BASE_URL = "https://api.example.test"
 
 
-@pytest.fixture
-async def serve() -> AsyncIterator[list[HttpClient]]:
-    made: list[HttpClient] = []
-    yield made
-    for client in made:
-        await client.aclose()
-
-
 def client_answering(made: list[HttpClient], response: httpx.Response) -> HttpClient:
     client = HttpClient(
         connector="toy",
@@ -43,39 +35,41 @@ def client_answering(made: list[HttpClient], response: httpx.Response) -> HttpCl
 
 
 @pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be", "utf-32-le", "utf-16"])
-async def test_a_json_body_in_utf_16_or_32_is_read(serve: list[HttpClient], encoding: str) -> None:
+async def test_a_json_body_in_utf_16_or_32_is_read(
+    http_clients: list[HttpClient], encoding: str
+) -> None:
     body = '{"iccid": "8988303000000000001", "label": "Zürich"}'.encode(encoding)
-    client = client_answering(serve, httpx.Response(200, content=body))
+    client = client_answering(http_clients, httpx.Response(200, content=body))
     assert await client.request_json("GET", "/sims/1") == {
         "iccid": "8988303000000000001",
         "label": "Zürich",
     }
 
 
-async def test_a_body_with_a_byte_order_mark_is_read(serve: list[HttpClient]) -> None:
+async def test_a_body_with_a_byte_order_mark_is_read(http_clients: list[HttpClient]) -> None:
     body = b"\xef\xbb\xbf" + '{"label": "Zürich"}'.encode()
-    client = client_answering(serve, httpx.Response(200, content=body))
+    client = client_answering(http_clients, httpx.Response(200, content=body))
     assert await client.request_json("GET", "/sims/1") == {"label": "Zürich"}
 
 
 async def test_a_byte_that_is_not_utf_8_becomes_a_replacement_character(
-    serve: list[HttpClient],
+    http_clients: list[HttpClient],
 ) -> None:
     body = b'{"label": "Z\xfcrich", "n": 1}'  # Latin-1, as some platforms send
-    client = client_answering(serve, httpx.Response(200, content=body))
+    client = client_answering(http_clients, httpx.Response(200, content=body))
     assert await client.request_json("GET", "/sims/1") == {"label": "Z\ufffdrich", "n": 1}
 
 
 async def test_a_body_that_is_not_json_is_an_unexpected_response(
-    serve: list[HttpClient],
+    http_clients: list[HttpClient],
 ) -> None:
-    client = client_answering(serve, httpx.Response(200, content=b"<html>"))
+    client = client_answering(http_clients, httpx.Response(200, content=b"<html>"))
     with pytest.raises(UnexpectedResponseError):
         await client.request_json("GET", "/sims/1")
 
 
-async def test_json_and_form_data_together_are_refused(serve: list[HttpClient]) -> None:
-    client = client_answering(serve, httpx.Response(200))
+async def test_json_and_form_data_together_are_refused(http_clients: list[HttpClient]) -> None:
+    client = client_answering(http_clients, httpx.Response(200))
     with pytest.raises(ValueError, match=r"^send a JSON body or form data, not both$"):
         await client.request("POST", "/sims", json={"a": 1}, data={"b": "2"})
 
@@ -113,7 +107,7 @@ async def test_a_platform_count_that_resets_now_costs_no_wait() -> None:
 
 
 async def test_a_body_over_the_limit_is_refused_with_the_limit_named(
-    serve: list[HttpClient],
+    http_clients: list[HttpClient],
 ) -> None:
     client = HttpClient(
         connector="toy",
@@ -122,7 +116,7 @@ async def test_a_body_over_the_limit_is_refused_with_the_limit_named(
         max_response_bytes=100,
         transport=httpx.MockTransport(lambda request: httpx.Response(200, content=b"x" * 500)),
     )
-    serve.append(client)
+    http_clients.append(client)
     with pytest.raises(ResponseTooLargeError) as caught:
         await client.request("GET", "/sims")
     assert caught.value.message == (
@@ -142,7 +136,7 @@ class _Chunks(httpx.AsyncByteStream):
 
 
 async def test_a_deflate_body_corrupt_after_its_start_is_refused(
-    serve: list[HttpClient],
+    http_clients: list[HttpClient],
 ) -> None:
     # zlib header, then a stored block of 5 bytes of which the first chunk carries 2.
     first = b"\x78\x01" + b"\x00\x05\x00\xfa\xff" + b"ab"
@@ -152,29 +146,31 @@ async def test_a_deflate_body_corrupt_after_its_start_is_refused(
     response = httpx.Response(
         200, headers={"Content-Encoding": "deflate"}, stream=_Chunks(first, second)
     )
-    client = client_answering(serve, response)
+    client = client_answering(http_clients, response)
     with pytest.raises(UnexpectedResponseError, match="cannot be decompressed"):
         await client.request("GET", "/sims")
 
 
-async def test_a_deflate_body_without_its_zlib_header_is_read(serve: list[HttpClient]) -> None:
+async def test_a_deflate_body_without_its_zlib_header_is_read(
+    http_clients: list[HttpClient],
+) -> None:
     raw = zlib.compressobj(wbits=-zlib.MAX_WBITS)
     body = raw.compress(b'{"n": 1}') + raw.flush()
     response = httpx.Response(
         200, headers={"Content-Encoding": "deflate"}, stream=_Chunks(body[:3], body[3:])
     )
-    client = client_answering(serve, response)
+    client = client_answering(http_clients, response)
     assert await client.request_json("GET", "/sims") == {"n": 1}
 
 
 async def test_lone_surrogate_escapes_become_replacement_characters(
-    serve: list[HttpClient],
+    http_clients: list[HttpClient],
 ) -> None:
     body = (
         b'{"a\\ud800": ["x\\udc00y", {"k": "\\ud83d\\ude00", "m": "\\uDBFF"}], '
         b'"n": 1, "t": true, "s": "plain"}'
     )
-    client = client_answering(serve, httpx.Response(200, content=body))
+    client = client_answering(http_clients, httpx.Response(200, content=body))
     assert await client.request_json("GET", "/sims/1") == {
         "a\ufffd": ["x\ufffdy", {"k": "\U0001f600", "m": "\ufffd"}],
         "n": 1,
@@ -185,7 +181,9 @@ async def test_lone_surrogate_escapes_become_replacement_characters(
 
 @pytest.mark.parametrize("escape", [b"\\uDBFF", b"\\udAFF", b"\\uDc00"])
 async def test_a_lone_surrogate_escape_in_any_case_is_replaced(
-    serve: list[HttpClient], escape: bytes
+    http_clients: list[HttpClient], escape: bytes
 ) -> None:
-    client = client_answering(serve, httpx.Response(200, content=b'{"m": "' + escape + b'"}'))
+    client = client_answering(
+        http_clients, httpx.Response(200, content=b'{"m": "' + escape + b'"}')
+    )
     assert await client.request_json("GET", "/sims/1") == {"m": "\ufffd"}
