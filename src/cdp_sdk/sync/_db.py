@@ -7,6 +7,7 @@ import math
 import os
 import sqlite3
 import stat
+import time
 import warnings
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -277,7 +278,7 @@ def create_store_engine(url: URL, *, echo: bool = False, read_only: bool = False
         cursor = dbapi_connection.cursor()
         try:
             if not memory:
-                cursor.execute("PRAGMA journal_mode=WAL")
+                _write_ahead_log(cursor)
             cursor.execute(f"PRAGMA synchronous={SQLITE_SYNCHRONOUS}")
             cursor.execute("PRAGMA secure_delete=ON")
             cursor.execute("PRAGMA busy_timeout=30000")
@@ -285,6 +286,21 @@ def create_store_engine(url: URL, *, echo: bool = False, read_only: bool = False
             cursor.close()
 
     return engine
+
+
+def _write_ahead_log(cursor: Any, *, wait: float = 30.0) -> None:
+    """Put the file in WAL mode. Processes opening a new file at once race to switch it,
+    and SQLite answers the loser "database is locked" at once, without its busy timeout:
+    the switch is tried again for up to ``wait`` seconds (the busy timeout's length)."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def chunks(values: Sequence[Any], size: int = 500) -> Iterable[Sequence[Any]]:
