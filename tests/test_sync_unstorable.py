@@ -24,7 +24,13 @@ from cdp_sdk.models import ActivationMode, AuditEvent, AuditKind, Subscription, 
 from cdp_sdk.sandbox import Fleet
 from cdp_sdk.sync import Store, StoreError, SyncOptions, SyncReport, TagImportError, schema
 from cdp_sdk.sync._db import json_text
-from cdp_sdk.sync._storable import Unstorable, clean_record, clean_text, record_json
+from cdp_sdk.sync._storable import (
+    Unstorable,
+    clean_page,
+    clean_record,
+    clean_text,
+    record_json,
+)
 from cdp_sdk.workspace import Account, Workspace
 from pg import create_database, postgres_server
 from test_sync import NOW, TODAY
@@ -335,6 +341,59 @@ def test_a_key_that_would_need_cleaning_is_unstorable(record: Any, reason: str) 
     with pytest.raises(Unstorable) as raised:
         clean_record(record)
     assert raised.value.reason.startswith(reason)
+
+
+def test_a_clean_page_is_kept_whole_and_unchanged() -> None:
+    page = [sim(id=f"sim-{n}", extra={"n": n, "text": "caf\u00e9"}) for n in range(3)]
+
+    kept, held, cleaned = clean_page(page)
+
+    assert held == []
+    assert cleaned == 0
+    assert all(after is before for after, before in zip(kept, page, strict=True))
+    assert clean_page([]) == ([], [], 0)
+
+
+@pytest.mark.parametrize(
+    "dirty",
+    [
+        {"status_raw": "li\x00ve"},  # a NUL: escaped in the page's JSON
+        {"extra": {"note": "a\ud800"}},  # a lone surrogate: the page's JSON fails
+    ],
+)
+def test_a_page_with_one_dirty_record_cleans_that_record_only(dirty: dict[str, Any]) -> None:
+    page = [sim(id="sim-1"), sim(id="sim-2", **dirty), sim(id="sim-3")]
+
+    kept, held, cleaned = clean_page(page)
+
+    assert held == []
+    assert cleaned == 1
+    assert kept[0] is page[0]
+    assert kept[2] is page[2]
+    assert kept[1] == clean_record(page[1])[0] != page[1]
+
+
+def test_a_page_holds_back_the_records_whose_keys_would_need_cleaning() -> None:
+    page = [sim(id="sim\x00-1"), sim(id="sim-2", status_raw="li\x00ve")]
+
+    kept, held, cleaned = clean_page(page)
+
+    assert held == [(page[0], "Subscription.id holds a NUL character")]
+    assert [record.status_raw for record in kept] == ["live"]
+    assert cleaned == 1
+
+
+def test_a_page_of_several_models_is_looked_at_record_by_record() -> None:
+    mode = ActivationMode(
+        connector="x", name="LIVE\x00", status=SimStatus.ACTIVE, auto_activates=False, settable=True
+    )
+    page: list[Any] = [sim(status_raw="li\x00ve"), mode, sim(id="sim-2")]
+
+    kept, held, cleaned = clean_page(page)
+
+    assert held == [(mode, "ActivationMode.name holds a NUL character")]
+    assert [record.status_raw for record in kept] == ["live", "live"]
+    assert cleaned == 1
 
 
 def test_a_quarantined_record_is_kept_as_ascii_json_text() -> None:

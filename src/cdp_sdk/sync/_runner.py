@@ -739,17 +739,7 @@ class SyncRun(RunContext):
         transaction that is rolled back; those refused are quarantined with the
         database's reason and the rest of the page is committed.
         """
-        kept: list[R] = []
-        held: list[tuple[R, str]] = []
-        cleaned = 0
-        for record in page:
-            try:
-                fixed, changed = _storable.clean_record(record)
-            except _storable.Unstorable as problem:
-                held.append((record, problem.reason))
-                continue
-            kept.append(fixed)
-            cleaned += changed
+        kept, held, cleaned = _storable.clean_page(page)
         stamp = self._stamp(state.name)
         try:
             await self._commit_page(state, write, stamp, kept, held, cleaned, cursor)

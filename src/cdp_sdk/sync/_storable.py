@@ -23,9 +23,11 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 from pydantic_core import PydanticSerializationError
 from sqlalchemy.exc import DataError, DBAPIError, StatementError
 
@@ -45,6 +47,7 @@ from cdp_sdk.sync.schema import audit_key, quarantine_key, usage_key
 __all__ = [
     "KEY_FIELDS",
     "Unstorable",
+    "clean_page",
     "clean_record",
     "clean_text",
     "database_reason",
@@ -161,6 +164,42 @@ def clean_record(record: M) -> tuple[M, bool]:
     if not changes:
         return record, False
     return record.model_copy(update=changes), True
+
+
+def clean_page(records: Sequence[M]) -> tuple[list[M], list[tuple[M, str]], int]:
+    """A page's records as the database can hold them, those it cannot with the reason
+    (:class:`Unstorable`), and how many were cleaned."""
+    if _clean_as_a_whole(records):
+        return list(records), [], 0
+    kept: list[M] = []
+    held: list[tuple[M, str]] = []
+    cleaned = 0
+    for record in records:
+        try:
+            fixed, changed = clean_record(record)
+        except Unstorable as problem:
+            held.append((record, problem.reason))
+            continue
+        kept.append(fixed)
+        cleaned += changed
+    return kept, held, cleaned
+
+
+def _clean_as_a_whole(records: Sequence[BaseModel]) -> bool:
+    """Whether a page of one model needs no cleaning: :func:`clean_record`'s quick look,
+    taken once for the whole page (cheaper than once per record)."""
+    kinds = {type(record) for record in records}
+    if len(kinds) != 1:
+        return not records
+    try:
+        return b"\\u0000" not in _page_adapter(kinds.pop()).dump_json(list(records))
+    except PydanticSerializationError:
+        return False
+
+
+@lru_cache(maxsize=64)
+def _page_adapter(kind: type[BaseModel]) -> TypeAdapter[list[Any]]:
+    return TypeAdapter(list[kind])  # type: ignore[valid-type]
 
 
 def natural_key(record: BaseModel) -> str:
