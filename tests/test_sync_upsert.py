@@ -170,3 +170,28 @@ def test_a_naive_instant_is_refused(tmp_path: Path) -> None:
     naive = subscription(1, created_at=datetime(2024, 1, 1))
     with Store(tmp_path / "cdp.db") as store, pytest.raises(ValueError, match="aware"):
         store.transaction(lambda c: upsert(c, schema.subscriptions, [naive]))
+
+
+@pytest.mark.parametrize(
+    ("instant", "text"),
+    [
+        (datetime(2024, 6, 15, 12, 0, 0, 123456, tzinfo=PARIS), "2024-06-15T10:00:00.123456Z"),
+        (datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC), "2024-01-02T03:04:05.000000Z"),
+        (
+            datetime(1999, 12, 31, 23, 30, 9, 7, tzinfo=timezone(timedelta(hours=-1))),
+            "2000-01-01T00:30:09.000007Z",
+        ),
+        (datetime(1000, 1, 1, tzinfo=UTC), "1000-01-01T00:00:00.000000Z"),
+        (datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC), "9999-12-31T23:59:59.999999Z"),
+    ],
+)
+def test_an_instant_is_stored_as_its_fixed_width_utc_text(
+    tmp_path: Path, instant: datetime, text: str
+) -> None:
+    row = subscription(1, created_at=instant)
+    with Store(tmp_path / "cdp.db") as store:
+        store.transaction(lambda c: upsert(c, schema.subscriptions, [row]))
+        [stored] = store.rows("subscriptions")
+    assert stored["created_at"] == instant
+    with sqlite3.connect(tmp_path / "cdp.db") as connection:
+        assert connection.execute("select created_at from subscriptions").fetchall() == [(text,)]
