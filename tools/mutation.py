@@ -65,18 +65,23 @@ SYNC_TESTS = (
     "tests/test_changes_*.py",
     "tests/test_cli_store.py",
     "tests/test_frames.py",
+    "tests/test_incremental.py",
+    "tests/test_store_access.py",
 )
 """The sync store's tests, those of the bulk changes (``sync/_changes.py`` is their store
-side), and the store as the CLI and the DataFrames read it."""
+side), the store as the CLI and the DataFrames read it, the re-syncs of every emulated
+platform, and a store opened read-only."""
 
 SYNC_EXCLUDED = (
     "tests/test_sync_crash.py",
     "tests/test_changes_crash.py",
     "tests/test_sync_postgres.py",
     "tests/test_changes_docs.py",
+    "tests/test_sync_celery_workers.py",
 )
-"""Left out of the sync target: the crash tests run their sync in a child process, which
-imports the unchanged package (``tests/test_sync_resume.py`` crashes in process instead),
+"""Left out of the sync target: the crash tests and the Celery workers test run their sync
+in child processes, which import the unchanged package (``tests/test_sync_resume.py``
+crashes in process instead),
 the PostgreSQL tests repeat the SQLite scenarios on a server (run them with ``--tests``),
 and the docs examples are read from ``docs/``, which mutmut's copy of the tests lacks."""
 
