@@ -8,6 +8,7 @@ already running (Jupyter).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
@@ -122,10 +123,25 @@ class LoopThread:
             raise
 
     def close(self) -> None:
-        """Stop the loop and join the thread."""
+        """Cancel what still runs on the loop and let it unwind, stop the loop, join the
+        thread. (A caller interrupted mid-call can leave tasks behind, a sync's page
+        writers say: closing the loop under them would drop their ``finally`` blocks.)"""
         if self.closed:
             return
         self.closed = True
+        leftovers = asyncio.run_coroutine_threadsafe(_cancel_remaining(), self._loop)
+        with contextlib.suppress(Exception):  # what does not unwind in time is dropped
+            leftovers.result(_UNWIND_SECONDS)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join()
         self._loop.close()
+
+
+async def _cancel_remaining() -> None:
+    """Cancel every other task of the running loop and wait until they have unwound."""
+    current = asyncio.current_task()
+    tasks = [task for task in asyncio.all_tasks() if task is not current]
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        await asyncio.wait(tasks)
