@@ -264,3 +264,30 @@ async def test_a_run_the_store_cannot_close_says_so_and_closing_the_store_marks_
     with Store(path) as reopened:
         [run] = reopened.runs()
     assert run.status == "interrupted"
+
+
+def test_a_failed_run_leaves_a_status_another_process_gave_it_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run that a sweep elsewhere already marked ``interrupted`` (its heartbeat went
+    silent) keeps that status when it then fails: a closed run is never closed again."""
+    from cdp_sdk.sync._runner import SyncRun
+
+    path = tmp_path / "cdp.db"
+
+    def swept_then_broken(self: SyncRun, connection: Any) -> None:
+        with sqlite3.connect(path) as elsewhere:
+            elsewhere.execute(
+                "UPDATE sync_runs SET status = 'interrupted', finished_at = ? WHERE id = ?",
+                ("2024-06-15T12:00:00.000000Z", self.run_id),
+            )
+        raise RuntimeError("the cursors cannot be read")
+
+    monkeypatch.setattr(SyncRun, "_read_cursors", swept_then_broken)
+    workspace = Workspace({"eu": Account("sandbox", {"fleet_size": 4, "rate_limit": None})})
+    with workspace, Store(path) as store:
+        with pytest.raises(RuntimeError):
+            store.sync(workspace, now=NOW)
+        [run] = store.runs()
+    assert run.status == "interrupted"
+    assert run.finished_at == datetime(2024, 6, 15, 12, tzinfo=UTC)
