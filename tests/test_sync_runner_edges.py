@@ -5,6 +5,7 @@ store cannot close."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import sqlite3
 import time
@@ -51,40 +52,48 @@ def test_an_error_of_sqlalchemy_itself_is_kept_with_its_message() -> None:
 
 
 def test_each_quarantined_record_keeps_the_time_it_was_first_held(tmp_path: Path) -> None:
-    """One SIM is quarantined by the first run, a second SIM by the second run as well: the
-    first keeps its first time, the second gets its own."""
-    emulator = SandboxEmulator(Fleet(12, seed=5, today=TODAY), requests_per_second=10**6)
-    spoiled: set[str] = set()
+    """Two accounts of the same fleet (the same SIMs, so the same record keys). The first
+    run quarantines one SIM of ``eu``; the second run that one again, a second SIM of
+    ``eu`` and the first SIM in ``us``: the first keeps its first time, the two others get
+    the second run's, whatever the other account held."""
+    spoiled: dict[str, set[str]] = {"eu": set(), "us": set()}
+    accounts = {}
+    for name in spoiled:
+        emulator = SandboxEmulator(Fleet(12, seed=5, today=TODAY), requests_per_second=10**6)
 
-    def doctor(request: httpx.Request, body: Any) -> Any:
-        if request.url.path == "/v1/sims":
-            for sim in body["data"]:
-                if sim["iccid"] in spoiled:
-                    sim["tags"]["bad\x00key"] = "x"  # a tag key: the SIM is quarantined
-        return body
+        def doctor(request: httpx.Request, body: Any, name: str = name) -> Any:
+            if request.url.path == "/v1/sims":
+                for sim in body["data"]:
+                    if sim["iccid"] in spoiled[name]:
+                        sim["tags"]["bad\x00key"] = "x"  # a tag key: the SIM is quarantined
+            return body
 
+        transport = Doctored(emulator.transport(), doctor)
+        accounts[name] = Account("sandbox", {"rate_limit": None}, transport)
     iccids = sorted(sim.iccid for sim in emulator.fleet.sorted_sims())
-    transport = Doctored(emulator.transport(), doctor)
-    workspace = Workspace({"eu": Account("sandbox", {"rate_limit": None}, transport)})
-    with workspace, Store(tmp_path / "cdp.db") as store:
+    with Workspace(accounts) as workspace, Store(tmp_path / "cdp.db") as store:
 
-        def held() -> dict[str, dict[str, Any]]:
-            return {r["record_key"]: r for r in store.rows("quarantine")}
+        def held() -> dict[tuple[str, str], dict[str, Any]]:
+            rows = store.rows("quarantine")
+            return {(r["account"], json.loads(r["record"])["iccid"]): r for r in rows}
 
-        spoiled.add(iccids[0])
+        spoiled["eu"].add(iccids[0])
         store.sync(workspace, entities=["subscriptions"], now=NOW)
-        [first] = held().values()
+        [(key, first)] = held().items()
+        assert key == ("eu", iccids[0])
 
-        spoiled.add(iccids[1])
+        spoiled["eu"].add(iccids[1])
+        spoiled["us"].add(iccids[0])
         read_everything_again(store)
         again = store.sync(workspace, entities=["subscriptions"], now=NOW + timedelta(hours=1))
 
         rows = held()
-        assert len(rows) == 2
-        assert rows[first["record_key"]]["first_seen_at"] == first["first_seen_at"]
-        [second] = [row for key, row in rows.items() if key != first["record_key"]]
-        assert second["first_seen_at"] > first["first_seen_at"]
-        assert {row["run_id"] for row in rows.values()} == {again.run_id}
+    assert set(rows) == {("eu", iccids[0]), ("eu", iccids[1]), ("us", iccids[0])}
+    assert rows["us", iccids[0]]["record_key"] == first["record_key"]  # the same key
+    assert rows["eu", iccids[0]]["first_seen_at"] == first["first_seen_at"]
+    assert rows["eu", iccids[1]]["first_seen_at"] > first["first_seen_at"]
+    assert rows["us", iccids[0]]["first_seen_at"] > first["first_seen_at"]
+    assert {row["run_id"] for row in rows.values()} == {again.run_id}
 
 
 def read_everything_again(store: Store) -> None:
@@ -256,8 +265,9 @@ async def test_a_run_the_store_cannot_close_says_so_and_closing_the_store_marks_
     [run] = store.runs()
     assert run.status == "running"  # the store could not be written
     status = "interrupted" if interrupted else "failed"
-    assert f"sync run {run.run_id}: could not mark it {status}: " in caplog.text
-    assert "disk is full" in caplog.text
+    [said] = [r.getMessage() for r in caplog.records if "could not mark" in r.getMessage()]
+    assert said.startswith(f"sync run {run.run_id}: could not mark it {status}: ")
+    assert "disk is full" in said
 
     monkeypatch.undo()
     store.close()  # marks the runs of its own it could not close
@@ -291,3 +301,32 @@ def test_a_failed_run_leaves_a_status_another_process_gave_it_first(
         [run] = store.runs()
     assert run.status == "interrupted"
     assert run.finished_at == datetime(2024, 6, 15, 12, tzinfo=UTC)
+
+
+def test_a_failed_run_closes_its_own_row_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sync running in another process at the same time keeps running when this one
+    fails."""
+    from cdp_sdk.sync._runner import SyncRun
+
+    path = tmp_path / "cdp.db"
+    elsewhere_started = datetime.now(UTC)
+
+    def elsewhere_then_broken(self: SyncRun, connection: Any) -> None:
+        with sqlite3.connect(path) as elsewhere:
+            moment = elsewhere_started.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            elsewhere.execute(
+                "INSERT INTO sync_runs (kind, status, started_at, records, errors, host, pid,"
+                " heartbeat_at) VALUES ('sync', 'running', ?, 0, 0, 'another-host', 1, ?)",
+                (moment, moment),
+            )
+        raise RuntimeError("the cursors cannot be read")
+
+    monkeypatch.setattr(SyncRun, "_read_cursors", elsewhere_then_broken)
+    workspace = Workspace({"eu": Account("sandbox", {"fleet_size": 4, "rate_limit": None})})
+    with workspace, Store(path) as store:
+        with pytest.raises(RuntimeError):
+            store.sync(workspace, now=NOW)
+        statuses = {run.run_id: run.status for run in store.runs()}
+    assert sorted(statuses.values()) == ["failed", "running"]
