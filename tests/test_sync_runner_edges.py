@@ -9,6 +9,7 @@ import json
 import logging
 import sqlite3
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,15 @@ from cdp_sdk.connectors.sandbox import SandboxConnector, SandboxEmulator
 from cdp_sdk.errors import UnsupportedCapabilityError
 from cdp_sdk.models import Bearer, Granularity, Unit, UsageRecord
 from cdp_sdk.sandbox import Emulator, Fleet
-from cdp_sdk.sync import Entity, PageCommitted, Store, SyncEvent, SyncOptions, schema
+from cdp_sdk.sync import (
+    Entity,
+    PageCommitted,
+    Store,
+    SyncEvent,
+    SyncOptions,
+    SyncReport,
+    schema,
+)
 from cdp_sdk.sync._runner import _UsageProgress, describe_error
 from cdp_sdk.workspace import Account, AsyncWorkspace, Workspace
 from emulated import emulated
@@ -276,29 +285,40 @@ async def test_a_run_the_store_cannot_close_says_so_and_closing_the_store_marks_
     assert run.status == "interrupted"
 
 
+def failed_after_another_process(
+    path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    statement: str,
+    parameters: Callable[[int], tuple[Any, ...]],
+) -> list[SyncReport]:
+    """The runs in the store at ``path`` after a sync that fails once another process has
+    run ``statement`` on the store (its parameters made from the failing run's id)."""
+    from cdp_sdk.sync._runner import SyncRun
+
+    def elsewhere_then_broken(self: SyncRun, connection: Any) -> None:
+        with sqlite3.connect(path) as elsewhere:
+            elsewhere.execute(statement, parameters(self.run_id))
+        raise RuntimeError("the cursors cannot be read")
+
+    monkeypatch.setattr(SyncRun, "_read_cursors", elsewhere_then_broken)
+    workspace = Workspace({"eu": Account("sandbox", {"fleet_size": 4, "rate_limit": None})})
+    with workspace, Store(path) as store:
+        with pytest.raises(RuntimeError):
+            store.sync(workspace, now=NOW)
+        return store.runs()
+
+
 def test_a_failed_run_leaves_a_status_another_process_gave_it_first(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A run that a sweep elsewhere already marked ``interrupted`` (its heartbeat went
     silent) keeps that status when it then fails: a closed run is never closed again."""
-    from cdp_sdk.sync._runner import SyncRun
-
-    path = tmp_path / "cdp.db"
-
-    def swept_then_broken(self: SyncRun, connection: Any) -> None:
-        with sqlite3.connect(path) as elsewhere:
-            elsewhere.execute(
-                "UPDATE sync_runs SET status = 'interrupted', finished_at = ? WHERE id = ?",
-                ("2024-06-15T12:00:00.000000Z", self.run_id),
-            )
-        raise RuntimeError("the cursors cannot be read")
-
-    monkeypatch.setattr(SyncRun, "_read_cursors", swept_then_broken)
-    workspace = Workspace({"eu": Account("sandbox", {"fleet_size": 4, "rate_limit": None})})
-    with workspace, Store(path) as store:
-        with pytest.raises(RuntimeError):
-            store.sync(workspace, now=NOW)
-        [run] = store.runs()
+    [run] = failed_after_another_process(
+        tmp_path / "cdp.db",
+        monkeypatch,
+        "UPDATE sync_runs SET status = 'interrupted', finished_at = ? WHERE id = ?",
+        lambda run_id: ("2024-06-15T12:00:00.000000Z", run_id),
+    )
     assert run.status == "interrupted"
     assert run.finished_at == datetime(2024, 6, 15, 12, tzinfo=UTC)
 
@@ -308,25 +328,12 @@ def test_a_failed_run_closes_its_own_row_only(
 ) -> None:
     """A sync running in another process at the same time keeps running when this one
     fails."""
-    from cdp_sdk.sync._runner import SyncRun
-
-    path = tmp_path / "cdp.db"
-    elsewhere_started = datetime.now(UTC)
-
-    def elsewhere_then_broken(self: SyncRun, connection: Any) -> None:
-        with sqlite3.connect(path) as elsewhere:
-            moment = elsewhere_started.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-            elsewhere.execute(
-                "INSERT INTO sync_runs (kind, status, started_at, records, errors, host, pid,"
-                " heartbeat_at) VALUES ('sync', 'running', ?, 0, 0, 'another-host', 1, ?)",
-                (moment, moment),
-            )
-        raise RuntimeError("the cursors cannot be read")
-
-    monkeypatch.setattr(SyncRun, "_read_cursors", elsewhere_then_broken)
-    workspace = Workspace({"eu": Account("sandbox", {"fleet_size": 4, "rate_limit": None})})
-    with workspace, Store(path) as store:
-        with pytest.raises(RuntimeError):
-            store.sync(workspace, now=NOW)
-        statuses = {run.run_id: run.status for run in store.runs()}
-    assert sorted(statuses.values()) == ["failed", "running"]
+    moment = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    runs = failed_after_another_process(
+        tmp_path / "cdp.db",
+        monkeypatch,
+        "INSERT INTO sync_runs (kind, status, started_at, records, errors, host, pid,"
+        " heartbeat_at) VALUES ('sync', 'running', ?, 0, 0, 'another-host', 1, ?)",
+        lambda run_id: (moment, moment),
+    )
+    assert sorted(run.status for run in runs) == ["failed", "running"]
