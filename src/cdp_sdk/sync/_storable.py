@@ -149,11 +149,8 @@ def clean_record(record: M) -> tuple[M, bool]:
     Raises:
         Unstorable: a key or identifier field holds what the database refuses.
     """
-    try:  # the quick look: pydantic's JSON escapes NUL and refuses lone surrogates
-        if "\\u0000" not in record.model_dump_json():
-            return record, False
-    except PydanticSerializationError:
-        pass
+    if _clean_as_a_whole([record]):
+        return record, False
     keys = KEY_FIELDS.get(type(record), frozenset())
     changes: dict[str, Any] = {}
     for name in type(record).model_fields:
@@ -186,8 +183,8 @@ def clean_page(records: Sequence[M]) -> tuple[list[M], list[tuple[M, str]], int]
 
 
 def _clean_as_a_whole(records: Sequence[BaseModel]) -> bool:
-    """Whether a page of one model needs no cleaning: :func:`clean_record`'s quick look,
-    taken once for the whole page (cheaper than once per record)."""
+    """Whether records of one model need no cleaning, at one look for them all: pydantic's
+    JSON escapes NUL and refuses lone surrogates."""
     kinds = {type(record) for record in records}
     if len(kinds) != 1:
         return not records
