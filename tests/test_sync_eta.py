@@ -10,9 +10,12 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+from cdp_sdk import SimStatus
 from cdp_sdk.cli._render import SyncProgress, time_left
 from cdp_sdk.cli._sync import SyncGroup, SyncPlan
 from cdp_sdk.connectors.sandbox import SandboxEmulator
+from cdp_sdk.connectors.soracom import SoracomEmulator
+from cdp_sdk.connectors.soracom.emulator import DEFAULT_AUTH_KEY, DEFAULT_AUTH_KEY_ID
 from cdp_sdk.sandbox import Fleet
 from cdp_sdk.sync import Entity, EntityStarted, PageCommitted, Store, SyncEvent, SyncOptions
 from cdp_sdk.sync._eta import MEASURED, Step, Workload
@@ -148,6 +151,68 @@ def test_a_sync_reports_the_requests_it_has_left(tmp_path: Path) -> None:
         )
         assert again.ok
         assert all(event.requests_left is not None for event, _ in seen)
+
+
+def test_a_second_sync_counts_only_what_it_reads_again(tmp_path: Path) -> None:
+    """A second sync an hour later lists the changed SIMs only and reads usage from where
+    the first sync stopped. Its requests left count neither the listing of changes nor
+    the windows read before, so they never exceed what the account then still asks for
+    (the cost of a SIM's window is the least it can be until measured); the entities
+    done leave the count; and before enough requests are measured the time left goes at
+    the rate limit."""
+    vendor = SandboxEmulator(Fleet(12, seed=3, today=TODAY), requests_per_second=10**6)
+    limit = 1000.0
+    workspace = Workspace({"eu": Account("sandbox", {"rate_limit": limit}, vendor.transport())})
+    options = SyncOptions(usage_per_sim=True, history=timedelta(days=20))
+    seen: list[tuple[PageCommitted, int]] = []
+
+    def progress(event: SyncEvent) -> None:
+        if isinstance(event, PageCommitted):
+            seen.append((event, len(vendor.requests)))
+
+    with workspace, Store(tmp_path / "cdp.db") as store:
+        assert store.sync(workspace, now=NOW, options=options).ok
+        vendor.requests.clear()
+        changed = [s for s in vendor.fleet.sims.values() if s.status is SimStatus.ACTIVE][:2]
+        for sim in changed:
+            at = NOW + timedelta(minutes=30)
+            vendor.fleet.set_status(sim.iccid, SimStatus.SUSPENDED, at=at, actor="test")
+        again = store.sync(
+            workspace, now=NOW + timedelta(hours=1), options=options, progress=progress
+        )
+        assert again.ok
+        assert again.result("eu", "subscriptions").records == len(changed)
+    total = len(vendor.requests)
+    left = {event.entity: event.requests_left for event, _ in seen}
+    # The listing of changes is not counted: what is left after it is what was before.
+    assert left[Entity.SUBSCRIPTIONS] == left[Entity.ACTIVATION_MODES]
+    for event, made in seen:
+        assert event.requests_left is not None
+        assert event.requests_left <= total - made + 1  # the entity being read: one more
+        if made < MEASURED:
+            assert event.eta == pytest.approx(event.requests_left / limit)
+    assert left[Entity.AUDIT_EVENTS] == 0
+
+
+def test_the_entities_after_one_a_connector_lacks_still_count(tmp_path: Path) -> None:
+    """Soracom has no tariffs: the usage, invoices and audit events read after them are
+    still in the requests left (one at least each, the least a listing takes)."""
+    vendor = SoracomEmulator(Fleet(12, seed=3, today=TODAY))
+    settings = {"auth_key_id": DEFAULT_AUTH_KEY_ID, "auth_key": DEFAULT_AUTH_KEY}
+    workspace = Workspace({"jp": Account("soracom", settings, vendor.transport())})
+    seen: list[PageCommitted] = []
+
+    def progress(event: SyncEvent) -> None:
+        if isinstance(event, PageCommitted):
+            seen.append(event)
+
+    with workspace, Store(tmp_path / "cdp.db") as store:
+        report = store.sync(workspace, now=NOW, progress=progress)
+    assert report.ok
+    assert report.result("jp", "tariffs").status == "skipped"
+    (modes,) = [event for event in seen if event.entity is Entity.ACTIVATION_MODES]
+    assert modes.requests_left is not None
+    assert modes.requests_left >= 3
 
 
 def test_the_progress_bars_show_the_time_left() -> None:
