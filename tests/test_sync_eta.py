@@ -19,6 +19,7 @@ from cdp_sdk.connectors.soracom.emulator import DEFAULT_AUTH_KEY, DEFAULT_AUTH_K
 from cdp_sdk.sandbox import Fleet
 from cdp_sdk.sync import Entity, EntityStarted, PageCommitted, Store, SyncEvent, SyncOptions
 from cdp_sdk.sync._eta import MEASURED, Step, Workload
+from cdp_sdk.sync._runner import SyncRun
 from cdp_sdk.workspace import Account, Workspace
 from test_sync import NOW, TODAY
 
@@ -134,6 +135,11 @@ def test_a_sync_reports_the_requests_it_has_left(tmp_path: Path) -> None:
         total = len(vendor.requests)
         first = [event for event, _ in seen if event.entity is Entity.SUBSCRIPTIONS]
         assert [event.requests_left for event in first] == [None]  # a first sync
+        # Once listed, the SIMs count: usage alone takes a request per SIM at least.
+        modes = [event for event, _ in seen if event.entity is Entity.ACTIVATION_MODES]
+        assert [
+            event.requests_left is not None and event.requests_left >= 12 for event in modes
+        ] == [True]
         usage = [(event, made) for event, made in seen if event.entity is Entity.USAGE]
         assert len(usage) == report.result("eu", "usage").pages > 3
         for event, made in usage:
@@ -192,6 +198,42 @@ def test_a_second_sync_counts_only_what_it_reads_again(tmp_path: Path) -> None:
         if made < MEASURED:
             assert event.eta == pytest.approx(event.requests_left / limit)
     assert left[Entity.AUDIT_EVENTS] == 0
+
+
+def test_a_failed_count_of_the_sims_leaves_the_estimate_to_the_old_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The SIMs counted again after a listing only feed the estimate: when that count
+    fails, the sync goes on and its estimate keeps the count it had (none, in a first
+    sync)."""
+    vendor = SandboxEmulator(Fleet(12, seed=3, today=TODAY), requests_per_second=10**6)
+    workspace = Workspace({"eu": Account("sandbox", {}, vendor.transport())})
+    options = SyncOptions(usage_per_sim=True, history=timedelta(days=3))
+    counts = SyncRun._account_sims
+    calls: list[str] = []
+
+    async def first_count_fails(self: SyncRun, account: str) -> list[str]:
+        calls.append(account)
+        if len(calls) == 1:
+            raise RuntimeError("the count failed")
+        return await counts(self, account)
+
+    monkeypatch.setattr(SyncRun, "_account_sims", first_count_fails)
+    seen: list[PageCommitted] = []
+
+    def progress(event: SyncEvent) -> None:
+        if isinstance(event, PageCommitted):
+            seen.append(event)
+
+    with workspace, Store(tmp_path / "cdp.db") as store:
+        report = store.sync(workspace, now=NOW, options=options, progress=progress)
+    assert report.ok, report.errors
+    assert len(calls) >= 2  # the count after the listing, then the SIMs read one by one
+    modes = [event for event in seen if event.entity is Entity.ACTIVATION_MODES]
+    # None of the 12 SIMs counted (their usage alone would be 12 requests at least).
+    assert [event.requests_left is not None and event.requests_left < 12 for event in modes] == [
+        True
+    ]
 
 
 def test_the_entities_after_one_a_connector_lacks_still_count(tmp_path: Path) -> None:
