@@ -159,6 +159,32 @@ def test_a_sync_reports_the_requests_it_has_left(tmp_path: Path) -> None:
         assert all(event.requests_left is not None for event, _ in seen)
 
 
+def test_once_measured_the_time_left_goes_at_the_rate_achieved(tmp_path: Path) -> None:
+    """One request at a time, each taking 10 ms, against a limit far above: once the
+    account has made enough requests to measure, the time left goes at the rate achieved
+    (100 requests a second at most), not at the limit."""
+    latency = 0.01
+    vendor = SandboxEmulator(
+        Fleet(6, seed=3, today=TODAY), requests_per_second=10**6, latency=latency
+    )
+    settings = {"rate_limit": 10.0**6, "max_concurrency": 1}
+    workspace = Workspace({"eu": Account("sandbox", settings, vendor.transport())})
+    options = SyncOptions(usage_per_sim=True, history=timedelta(days=4))
+    seen: list[tuple[PageCommitted, int]] = []
+
+    def progress(event: SyncEvent) -> None:
+        if isinstance(event, PageCommitted):
+            seen.append((event, len(vendor.requests)))
+
+    with workspace, Store(tmp_path / "cdp.db") as store:
+        assert store.sync(workspace, now=NOW, options=options, progress=progress).ok
+    measured = [event for event, made in seen if made > MEASURED and event.requests_left]
+    assert measured
+    for event in measured:
+        assert event.eta is not None
+        assert event.eta >= event.requests_left * latency * 0.9
+
+
 def test_a_second_sync_counts_only_what_it_reads_again(tmp_path: Path) -> None:
     """A second sync an hour later lists the changed SIMs only and reads usage from where
     the first sync stopped. Its requests left count neither the listing of changes nor
