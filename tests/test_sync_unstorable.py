@@ -150,6 +150,8 @@ def test_a_sync_cleans_or_quarantines_what_the_database_refuses_and_goes_on(
         "audit_events": (1, 1),
     }
     assert report.quarantined == 6  # both accounts
+    (kept,) = store.runs(ids=[report.run_id])  # the run as the store keeps it
+    assert counts(kept, "eu") == counts(report, "eu")
 
     notes = {
         r["iccid"]: r["value"]
