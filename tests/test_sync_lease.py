@@ -327,25 +327,31 @@ def test_the_heartbeat_keeps_a_lease_alive_through_slow_requests(store: Store) -
     """Requests slower than the whole lease: only the heartbeat keeps it."""
     options = SyncOptions(lease=timedelta(seconds=0.15))
     seen: list[datetime] = []
-    holding: set[int | None] = set()
+    holding: set[tuple[int | None, str]] = set()
     intruder = other_machine()
     refused: list[Lease | None] = []
 
     def watch(event: SyncEvent) -> None:
         if isinstance(event, PageCommitted):
             seen.extend(lease.expires_at for lease in store.leases())
-            holding.update(lease.run_id for lease in store.leases())
+            holding.update((lease.run_id, lease.holder) for lease in store.leases())
             refused.append(
                 store.transaction(lambda c: acquire(c, intruder, "eu", timedelta(seconds=1)))
             )
 
     with slow_workspace(latency=0.25, page=20) as workspace:
         report = store.sync(
-            workspace, entities=["subscriptions"], options=options, now=NOW, progress=watch
+            workspace,
+            entities=["subscriptions"],
+            options=options,
+            now=NOW,
+            progress=watch,
+            holder="nightly",
         )
     assert report.ok, report.results
     assert report.result("eu", "subscriptions").records == 60
-    assert holding == {report.run_id}  # the lease names the run holding it
+    # The lease names the run holding it, and who runs it.
+    assert holding == {(report.run_id, Claimant.here("nightly").holder)}
     assert len(refused) == 3
     assert all(isinstance(lease, Lease) for lease in refused)
     assert seen == sorted(seen)
