@@ -337,3 +337,17 @@ def test_a_failed_run_closes_its_own_row_only(
         lambda run_id: (moment, moment),
     )
     assert sorted(run.status for run in runs) == ["failed", "running"]
+
+
+def test_a_finished_run_keeps_its_finish_as_its_last_sign_of_life(tmp_path: Path) -> None:
+    """``sync_runs.heartbeat_at`` is the last sign of life of a run: for a finished run,
+    the moment it finished."""
+    vendor = SandboxEmulator(Fleet(5, seed=3, today=TODAY), requests_per_second=10**6)
+    workspace = Workspace({"eu": Account("sandbox", {"rate_limit": None}, vendor.transport())})
+    with workspace, Store(tmp_path / "cdp.db") as store:
+        report = store.sync(workspace, entities=["subscriptions"], now=NOW)
+        assert report.ok
+        (row,) = store.rows("sync_runs")
+    assert row["status"] == "ok"
+    assert row["finished_at"] is not None
+    assert row["heartbeat_at"] == row["finished_at"]
