@@ -351,3 +351,22 @@ def test_a_finished_run_keeps_its_finish_as_its_last_sign_of_life(tmp_path: Path
     assert row["status"] == "ok"
     assert row["finished_at"] is not None
     assert row["heartbeat_at"] == row["finished_at"]
+
+
+def test_a_running_run_shows_nothing_counted_yet(tmp_path: Path) -> None:
+    """While a sync runs, its row says ``running`` with no records or errors counted yet,
+    and its start as its last sign of life (the heartbeat beats later)."""
+    vendor = SandboxEmulator(Fleet(5, seed=3, today=TODAY), requests_per_second=10**6)
+    workspace = Workspace({"eu": Account("sandbox", {"rate_limit": None}, vendor.transport())})
+    rows: list[dict[str, Any]] = []
+    with workspace, Store(tmp_path / "cdp.db") as store:
+
+        def watch(event: SyncEvent) -> None:
+            if isinstance(event, PageCommitted) and not rows:
+                rows.extend(store.rows("sync_runs"))
+
+        assert store.sync(workspace, entities=["subscriptions"], now=NOW, progress=watch).ok
+    (row,) = rows
+    assert (row["status"], row["records"], row["errors"]) == ("running", 0, 0)
+    assert row["heartbeat_at"] == row["started_at"]
+    assert row["finished_at"] is None
