@@ -503,3 +503,46 @@ def test_a_database_error_during_tag_import_is_a_store_error_without_values(
     )
     assert raised.value.__context__ is None
     assert raised.value.__cause__ is None
+
+
+def _second_bad_key(request: httpx.Request, body: Any) -> Any:
+    """The usual doctoring, and a second SIM of the first page with a key to refuse."""
+    if request.url.path == "/v1/sims" and body["page"] == 1 and len(body["data"]) >= 5:
+        body["data"][4]["tags"]["bad\x00key"] = "y"
+    return doctor(request, body)
+
+
+def _clean_events(request: httpx.Request, body: Any) -> Any:
+    """The usual doctoring, less the audit event whose key the store refuses."""
+    if request.url.path == "/v1/events":
+        return body
+    return doctor(request, body)
+
+
+def test_a_repaired_record_takes_only_its_own_row_out_of_the_quarantine(tmp_path: Path) -> None:
+    """Two accounts hold the same refused audit event (ids both fleets have) and two
+    refused SIMs each. When ``eu``'s platform repairs the event and one of the SIMs, those
+    two rows leave the quarantine; ``eu``'s other SIM and everything of ``us`` stay."""
+    workspace, transports = doctored_workspace()
+    for transport in transports:
+        transport.doctor = _second_bad_key
+    with workspace, Store(tmp_path / "cdp.db") as store:
+        assert store.sync(workspace, now=NOW, options=OPTIONS).ok
+        first = {(r["account"], r["entity"], r["record_key"]) for r in store.rows("quarantine")}
+        held = sorted((account, entity) for account, entity, _ in first)
+        assert held.count(("eu", "subscriptions")) == held.count(("us", "subscriptions")) == 2
+        shared = {key for _, entity, key in first if entity == "audit_events"}
+        assert len(shared) == 1  # one event, held for both accounts
+
+        transports[0].doctor = _clean_events  # eu: the event and the second SIM repaired
+        store.transaction(lambda connection: connection.execute(schema.cursors.delete()))
+        assert store.sync(workspace, now=NOW, options=OPTIONS).ok
+        second = {(r["account"], r["entity"], r["record_key"]) for r in store.rows("quarantine")}
+
+    left = first - second
+    assert second < first
+    assert sorted((account, entity) for account, entity, _ in left) == [
+        ("eu", "audit_events"),
+        ("eu", "subscriptions"),
+    ]
+    assert ("us", "audit_events", *shared) in second
