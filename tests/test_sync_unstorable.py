@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -519,15 +520,23 @@ def _clean_events(request: httpx.Request, body: Any) -> Any:
     return doctor(request, body)
 
 
-def test_a_repaired_record_takes_only_its_own_row_out_of_the_quarantine(tmp_path: Path) -> None:
+def test_a_repaired_record_takes_only_its_own_row_out_of_the_quarantine(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """Two accounts hold the same refused audit event (ids both fleets have) and two
-    refused SIMs each. When ``eu``'s platform repairs the event and one of the SIMs, those
-    two rows leave the quarantine; ``eu``'s other SIM and everything of ``us`` stay."""
+    refused SIMs each, each page's held records said in one warning. When ``eu``'s
+    platform repairs the event and one of the SIMs, those two rows leave the quarantine;
+    ``eu``'s other SIM and everything of ``us`` stay."""
     workspace, transports = doctored_workspace()
     for transport in transports:
         transport.doctor = _second_bad_key
     with workspace, Store(tmp_path / "cdp.db") as store:
-        assert store.sync(workspace, now=NOW, options=OPTIONS).ok
+        with caplog.at_level(logging.WARNING, logger="cdp_sdk"):
+            assert store.sync(workspace, now=NOW, options=OPTIONS).ok
+        assert (
+            "eu: subscriptions: 2 record(s) quarantined (Tag.key holds a NUL character); "
+            "the sync goes on without them"
+        ) in caplog.messages
         first = {(r["account"], r["entity"], r["record_key"]) for r in store.rows("quarantine")}
         held = sorted((account, entity) for account, entity, _ in first)
         assert held.count(("eu", "subscriptions")) == held.count(("us", "subscriptions")) == 2
