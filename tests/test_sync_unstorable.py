@@ -23,7 +23,15 @@ from cdp_sdk import SimStatus
 from cdp_sdk.connectors.sandbox import SandboxEmulator
 from cdp_sdk.models import ActivationMode, AuditEvent, AuditKind, Subscription, Tag
 from cdp_sdk.sandbox import Fleet
-from cdp_sdk.sync import Store, StoreError, SyncOptions, SyncReport, TagImportError, schema
+from cdp_sdk.sync import (
+    Entity,
+    Store,
+    StoreError,
+    SyncOptions,
+    SyncReport,
+    TagImportError,
+    schema,
+)
 from cdp_sdk.sync._db import json_text
 from cdp_sdk.sync._storable import (
     Unstorable,
@@ -555,3 +563,38 @@ def test_a_repaired_record_takes_only_its_own_row_out_of_the_quarantine(
         ("eu", "subscriptions"),
     ]
     assert ("us", "audit_events", *shared) in second
+
+
+def _refuse_every_page(request: httpx.Request, body: Any) -> Any:
+    """A record the database refuses on every page of usage and of audit events, the
+    last pages (those that carry the cursors) included."""
+    path = request.url.path
+    if path == "/v1/usage" and body["data"]:
+        body["data"][-1]["data_up_bytes"] = 2**70  # past BIGINT: refused by the database
+    elif path == "/v1/events" and body["data"]:
+        body["data"][-1]["id"] += "\x00"  # the event's key: quarantined
+    return body
+
+
+def test_records_the_store_refuses_do_not_move_where_the_next_sync_starts(
+    tmp_path: Path,
+) -> None:
+    """Pages holding refused or quarantined records, the last ones included, carry the
+    same cursors as when the platform's data is clean: the next sync starts where it
+    would have."""
+    positions = {}
+    for fixed in (False, True):
+        workspace, transports = doctored_workspace(fixed=fixed)
+        for transport in transports:
+            transport.doctor = None if fixed else _refuse_every_page
+        with workspace, Store(tmp_path / f"fixed-{fixed}.db") as store:
+            report = store.sync(workspace, now=NOW, options=OPTIONS)
+            assert report.ok
+            if not fixed:
+                refused = {(r.entity, r.quarantined > 0) for r in report.results}
+                assert (Entity.USAGE, True) in refused
+                assert (Entity.AUDIT_EVENTS, True) in refused
+            positions[fixed] = {(c.account, c.entity): c.position for c in store.cursors()}
+    assert positions[False] == positions[True]
+    assert positions[False][("eu", Entity.USAGE)] is not None
+    assert positions[False][("eu", Entity.AUDIT_EVENTS)] is not None
