@@ -41,6 +41,7 @@ from cdp_sdk.sync._storable import (
     record_json,
 )
 from cdp_sdk.workspace import Account, Workspace
+from emulated import emulated
 from pg import create_database, postgres_server
 from test_sync import NOW, TODAY
 
@@ -598,3 +599,41 @@ def test_records_the_store_refuses_do_not_move_where_the_next_sync_starts(
     assert positions[False] == positions[True]
     assert positions[False][("eu", Entity.USAGE)] is not None
     assert positions[False][("eu", Entity.AUDIT_EVENTS)] is not None
+
+
+def test_a_page_with_records_held_by_key_and_refused_by_the_database_quarantines_both(
+    tmp_path: Path,
+) -> None:
+    """One Control Center usage answer with two zone rows: one whose zone name holds a
+    NUL (its records' keys cannot be stored as they are: held back), one whose data count
+    is past 64 bits (refused by the database). Every one of those records is quarantined,
+    with its own reason, and the rest of the page is stored."""
+    account, emulator = emulated("jasper", 3, seed=7)
+    doctored: list[str] = []
+
+    def two_bad_zones(request: httpx.Request, body: Any) -> Any:
+        past_cycle = request.url.params.get("cycleStartDate")  # a closed cycle: stored
+        if request.url.path.endswith("/usageInZone") and past_cycle and not doctored:
+            doctored.append(body["iccid"])
+            ((plan, rows),) = body["deviceCycleUsageInZones"].items()
+            home = {**rows[0], "zone": "Home\x00"}
+            roaming = {**rows[0], "zone": "Roaming", "dataUsage": 2**70}
+            body["deviceCycleUsageInZones"] = {plan: [home, roaming]}
+        return body
+
+    transport = Doctored(emulator.transport(), two_bad_zones)
+    workspace = Workspace({"eu": Account(account.connector, account.settings, transport)})
+    options = SyncOptions(history=timedelta(days=20))
+    with workspace, Store(tmp_path / "cdp.db") as store:
+        report = store.sync(
+            workspace, entities=["subscriptions", "usage"], now=NOW, options=options
+        )
+        assert report.ok, report.errors
+        held = [r for r in store.rows("quarantine") if r["entity"] == "usage"]
+        stored = {(r["zone"], r["bearer"]) for r in store.rows("usage") if r["iccid"] in doctored}
+    reasons = sorted(r["reason"] for r in held)
+    assert report.result("eu", "usage").quarantined == len(held)
+    assert any("NUL" in reason for reason in reasons)
+    assert sum("the database refused it" in reason for reason in reasons) == 1
+    assert ("Roaming", "sms") in stored  # the rest of the page
+    assert ("Roaming", "data") not in stored
