@@ -16,7 +16,7 @@ from cdp_sdk.cli._sync import SyncGroup, SyncPlan
 from cdp_sdk.connectors.sandbox import SandboxEmulator
 from cdp_sdk.connectors.soracom import SoracomEmulator
 from cdp_sdk.connectors.soracom.emulator import DEFAULT_AUTH_KEY, DEFAULT_AUTH_KEY_ID
-from cdp_sdk.sandbox import Fleet
+from cdp_sdk.sandbox import Emulator, Fleet
 from cdp_sdk.sync import Entity, EntityStarted, PageCommitted, Store, SyncEvent, SyncOptions
 from cdp_sdk.sync._eta import MEASURED, Step, Workload
 from cdp_sdk.sync._runner import SyncRun
@@ -39,6 +39,22 @@ JASPER_LIKE = [
     Step(Entity.USAGE, windows=3, per_sim=True),
     Step(Entity.AUDIT_EVENTS, windows=3, per_sim=True),
 ]
+
+
+class Pages:
+    """A progress callback: the pages a sync commits, each with the requests the vendor
+    had received by then."""
+
+    def __init__(self, vendor: Emulator) -> None:
+        self.vendor = vendor
+        self.seen: list[tuple[PageCommitted, int]] = []
+
+    def __call__(self, event: SyncEvent) -> None:
+        if isinstance(event, PageCommitted):
+            self.seen.append((event, len(self.vendor.requests)))
+
+    def of(self, entity: Entity) -> list[PageCommitted]:
+        return [event for event, _ in self.seen if event.entity is entity]
 
 
 def test_a_first_listing_of_unknown_size_has_no_estimate() -> None:
@@ -123,23 +139,19 @@ def test_a_sync_reports_the_requests_it_has_left(tmp_path: Path) -> None:
     limit = 10_000.0
     workspace = Workspace({"eu": Account("sandbox", {"rate_limit": limit}, vendor.transport())})
     options = SyncOptions(usage_per_sim=True, history=timedelta(days=20))
-    seen: list[tuple[PageCommitted, int]] = []
-
-    def progress(event: SyncEvent) -> None:
-        if isinstance(event, PageCommitted):
-            seen.append((event, len(vendor.requests)))
+    progress = Pages(vendor)
+    seen = progress.seen
 
     with workspace, Store(tmp_path / "cdp.db") as store:
         report = store.sync(workspace, now=NOW, options=options, progress=progress)
         assert report.ok
         total = len(vendor.requests)
-        first = [event for event, _ in seen if event.entity is Entity.SUBSCRIPTIONS]
+        first = progress.of(Entity.SUBSCRIPTIONS)
         assert [event.requests_left for event in first] == [None]  # a first sync
         # Once listed, the SIMs count: usage alone takes a request per SIM at least.
-        modes = [event for event, _ in seen if event.entity is Entity.ACTIVATION_MODES]
-        assert [
-            event.requests_left is not None and event.requests_left >= 12 for event in modes
-        ] == [True]
+        (modes,) = progress.of(Entity.ACTIVATION_MODES)
+        assert modes.requests_left is not None
+        assert modes.requests_left >= 12
         usage = [(event, made) for event, made in seen if event.entity is Entity.USAGE]
         assert len(usage) == report.result("eu", "usage").pages > 3
         for event, made in usage:
@@ -170,11 +182,8 @@ def test_once_measured_the_time_left_goes_at_the_rate_achieved(tmp_path: Path) -
     settings = {"rate_limit": 10.0**6, "max_concurrency": 1}
     workspace = Workspace({"eu": Account("sandbox", settings, vendor.transport())})
     options = SyncOptions(usage_per_sim=True, history=timedelta(days=4))
-    seen: list[tuple[PageCommitted, int]] = []
-
-    def progress(event: SyncEvent) -> None:
-        if isinstance(event, PageCommitted):
-            seen.append((event, len(vendor.requests)))
+    progress = Pages(vendor)
+    seen = progress.seen
 
     with workspace, Store(tmp_path / "cdp.db") as store:
         assert store.sync(workspace, now=NOW, options=options, progress=progress).ok
@@ -196,11 +205,8 @@ def test_a_second_sync_counts_only_what_it_reads_again(tmp_path: Path) -> None:
     limit = 1000.0
     workspace = Workspace({"eu": Account("sandbox", {"rate_limit": limit}, vendor.transport())})
     options = SyncOptions(usage_per_sim=True, history=timedelta(days=20))
-    seen: list[tuple[PageCommitted, int]] = []
-
-    def progress(event: SyncEvent) -> None:
-        if isinstance(event, PageCommitted):
-            seen.append((event, len(vendor.requests)))
+    progress = Pages(vendor)
+    seen = progress.seen
 
     with workspace, Store(tmp_path / "cdp.db") as store:
         assert store.sync(workspace, now=NOW, options=options).ok
@@ -245,21 +251,16 @@ def test_a_failed_count_of_the_sims_leaves_the_estimate_to_the_old_one(
         return await counts(self, account)
 
     monkeypatch.setattr(SyncRun, "_account_sims", first_count_fails)
-    seen: list[PageCommitted] = []
-
-    def progress(event: SyncEvent) -> None:
-        if isinstance(event, PageCommitted):
-            seen.append(event)
+    progress = Pages(vendor)
 
     with workspace, Store(tmp_path / "cdp.db") as store:
         report = store.sync(workspace, now=NOW, options=options, progress=progress)
     assert report.ok, report.errors
     assert len(calls) >= 2  # the count after the listing, then the SIMs read one by one
-    modes = [event for event in seen if event.entity is Entity.ACTIVATION_MODES]
+    (modes,) = progress.of(Entity.ACTIVATION_MODES)
     # None of the 12 SIMs counted (their usage alone would be 12 requests at least).
-    assert [event.requests_left is not None and event.requests_left < 12 for event in modes] == [
-        True
-    ]
+    assert modes.requests_left is not None
+    assert modes.requests_left < 12
 
 
 def test_the_entities_after_one_a_connector_lacks_still_count(tmp_path: Path) -> None:
@@ -268,17 +269,13 @@ def test_the_entities_after_one_a_connector_lacks_still_count(tmp_path: Path) ->
     vendor = SoracomEmulator(Fleet(12, seed=3, today=TODAY))
     settings = {"auth_key_id": DEFAULT_AUTH_KEY_ID, "auth_key": DEFAULT_AUTH_KEY}
     workspace = Workspace({"jp": Account("soracom", settings, vendor.transport())})
-    seen: list[PageCommitted] = []
-
-    def progress(event: SyncEvent) -> None:
-        if isinstance(event, PageCommitted):
-            seen.append(event)
+    progress = Pages(vendor)
 
     with workspace, Store(tmp_path / "cdp.db") as store:
         report = store.sync(workspace, now=NOW, progress=progress)
     assert report.ok
     assert report.result("jp", "tariffs").status == "skipped"
-    (modes,) = [event for event in seen if event.entity is Entity.ACTIVATION_MODES]
+    (modes,) = progress.of(Entity.ACTIVATION_MODES)
     assert modes.requests_left is not None
     assert modes.requests_left >= 3
 
