@@ -191,6 +191,7 @@ def test_once_measured_the_time_left_goes_at_the_rate_achieved(tmp_path: Path) -
     assert measured
     for event in measured:
         assert event.eta is not None
+        assert event.requests_left is not None
         assert event.eta >= event.requests_left * latency * 0.9
 
 
