@@ -379,23 +379,19 @@ def test_a_failed_heartbeat_is_logged_and_the_sync_goes_on(
     """A heartbeat the database refuses is a warning with the run and the database's
     reason; the run goes on and the next beat tries again."""
     monkeypatch.setattr(_liveness, "HEARTBEAT", timedelta(milliseconds=5))
-    transaction = Store.transaction
-
-    def no_beats(self: Store, work: Callable[[Any], Any], **options: Any) -> Any:
-        if work.__qualname__.endswith("_beat.<locals>.beat"):
-            raise OperationalError(
-                "UPDATE sync_runs", {}, sqlite3.OperationalError("disk I/O error")
-            )
-        return transaction(self, work, **options)
-
-    monkeypatch.setattr(Store, "transaction", no_beats)
     vendor = SandboxEmulator(Fleet(5, seed=3, today=TODAY), latency=0.02)
     workspace = Workspace({"eu": Account("sandbox", {"rate_limit": None}, vendor.transport())})
     caplog.set_level(logging.WARNING, logger="cdp_sdk")
     with workspace, Store(tmp_path / "cdp.db") as store:
+        store.transaction(
+            lambda connection: connection.exec_driver_sql(
+                "CREATE TRIGGER no_beats BEFORE UPDATE OF heartbeat_at ON sync_runs "
+                "WHEN NEW.status = 'running' BEGIN SELECT RAISE(ABORT, 'no beats'); END"
+            )
+        )
         report = store.sync(workspace, entities=["subscriptions", "tariffs"], now=NOW)
     assert report.ok
     failed = [m for m in caplog.messages if "heartbeat failed" in m]
     assert len(failed) >= 2  # beat after beat
-    said = f"sync run {report.run_id}: heartbeat failed: OperationalError: disk I/O error"
+    said = f"sync run {report.run_id}: heartbeat failed: IntegrityError: no beats"
     assert set(failed) == {said}
