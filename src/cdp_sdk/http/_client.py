@@ -271,6 +271,10 @@ class HttpClient:
             return False
 
         async def send(request: httpx.Request) -> httpx.Response:
+            # No call of the connector's own is there for the login to take its timeout
+            # from: it takes this call's (a per-call timeout, else the setting).
+            if "timeout" not in request.extensions:
+                request.extensions["timeout"] = self._timeout().as_dict()
             try:
                 return await self._client.send(request, auth=None)
             except httpx.HTTPError as exc:
