@@ -1,0 +1,338 @@
+"""What goes on the wire and what comes back through HttpClient: the headers a request
+carries, the timeout a login takes, the headers and size limit of a decoded body, the
+reason a server gives, and the way a request bypasses a proxy for a NO_PROXY host."""
+
+from __future__ import annotations
+
+import gzip
+import threading
+import zlib
+from collections.abc import AsyncIterator, Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from cdp_sdk.errors import (
+    ConfigurationError,
+    ResponseTooLargeError,
+    TransientError,
+    UnexpectedResponseError,
+)
+from cdp_sdk.http import (
+    ChainedLoginAuth,
+    HttpClient,
+    JsonLoginAuth,
+    OAuth2ClientCredentials,
+    RetryPolicy,
+    call_timeout,
+)
+
+BASE = "https://api.example.test"
+
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+async def no_sleep(seconds: float) -> None:
+    return None
+
+
+@pytest.fixture
+async def make_client() -> AsyncIterator[Callable[..., HttpClient]]:
+    made: list[HttpClient] = []
+
+    def make(handler: Handler, **kwargs: Any) -> HttpClient:
+        kwargs.setdefault("retry", RetryPolicy(max_retries=0))
+        kwargs.setdefault("sleep", no_sleep)
+        client = HttpClient(
+            connector="toy", base_url=BASE, transport=httpx.MockTransport(handler), **kwargs
+        )
+        made.append(client)
+        return client
+
+    yield make
+    for client in made:
+        await client.aclose()
+
+
+# -- what a request carries ------------------------------------------------------------------
+
+
+async def test_a_request_carries_only_the_headers_the_client_means_to_send(
+    make_client: Callable[..., HttpClient],
+) -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={})
+
+    client = make_client(handler)
+    await client.request("GET", "/v1/sims")
+    headers = seen[0].headers
+    assert {name.lower() for name in headers} == {
+        "host",
+        "user-agent",
+        "accept",
+        "accept-encoding",
+        "connection",
+    }
+    # Only the codings the client decodes itself, whatever decoders httpx has installed.
+    assert headers["Accept-Encoding"] == "gzip, deflate"
+    assert headers["Accept"] == "application/json"
+    assert headers["User-Agent"].startswith("cdp-sdk/")
+
+
+async def test_a_login_made_by_authenticate_takes_the_connectors_timeout(
+    make_client: Callable[..., HttpClient],
+) -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"token": "tok-0123456789"})
+
+    auth = JsonLoginAuth("/login", {"user": "u"}, token_field="token")
+    client = make_client(handler, auth=auth, timeout=7.0)
+    assert await client.authenticate()
+    assert [request.url.path for request in seen] == ["/login"]
+    timeout = seen[0].extensions["timeout"]
+    assert timeout == {"connect": 7.0, "read": 7.0, "write": 7.0, "pool": 7.0}
+
+
+# -- what comes back -------------------------------------------------------------------------
+
+
+async def test_a_compressed_answer_keeps_its_other_headers_and_drops_the_wire_length(
+    make_client: Callable[..., HttpClient],
+) -> None:
+    body = b'{"sims": [' + b'{"iccid": "x"},' * 200 + b'{"iccid": "y"}]}'
+    raw = gzip.compress(body)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            200,
+            headers={
+                "Content-Encoding": "gzip",
+                "Content-Length": str(len(raw)),
+                "Content-Type": "application/json",
+                "X-Request-Id": "req-42",
+            },
+            stream=httpx.ByteStream(raw),
+        )
+
+    response = await make_client(handler).request("GET", "/v1/sims")
+    assert response.content == body
+    assert response.headers["Content-Type"] == "application/json"
+    assert response.headers["X-Request-Id"] == "req-42"
+    # The body handed on is the decoded one: no header may describe the compressed one.
+    assert "Content-Encoding" not in response.headers
+    assert "Content-Length" not in response.headers
+
+
+async def test_a_plain_answer_keeps_its_length(make_client: Callable[..., HttpClient]) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=b'{"ok": true}', headers={"Content-Type": "text/x"})
+
+    response = await make_client(handler).request("GET", "/v1/ping")
+    assert response.headers["Content-Length"] == "12"
+    assert response.headers["Content-Type"] == "text/x"
+
+
+async def test_a_body_of_exactly_the_limit_is_read(make_client: Callable[..., HttpClient]) -> None:
+    body = b'{"n": 1}'
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=body)
+
+    client = make_client(handler, max_response_bytes=len(body))
+    assert (await client.request("GET", "/v1/x")).content == body
+
+
+async def test_a_limit_of_one_byte_is_a_valid_setting(
+    make_client: Callable[..., HttpClient],
+) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=b"1" if request.url.path == "/one" else b"12")
+
+    client = make_client(handler, max_response_bytes=1)
+    assert (await client.request("GET", "/one")).content == b"1"
+    with pytest.raises(ResponseTooLargeError):
+        await client.request("GET", "/two")
+
+
+def test_a_limit_below_one_byte_is_refused_in_words() -> None:
+    with pytest.raises(ValueError, match=r"^max_bytes must be at least 1$"):
+        HttpClient(
+            connector="toy",
+            base_url=BASE,
+            transport=httpx.MockTransport(lambda request: httpx.Response(200)),
+            max_response_bytes=0,
+        )
+
+
+async def test_a_decoded_body_over_the_limit_names_the_call(
+    make_client: Callable[..., HttpClient],
+) -> None:
+    raw = gzip.compress(bytes(100_000))
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            200, headers={"Content-Encoding": "gzip"}, stream=httpx.ByteStream(raw)
+        )
+
+    client = make_client(handler, max_response_bytes=50_000)
+    with pytest.raises(ResponseTooLargeError) as caught:
+        await client.request("GET", "/v1/usage")
+    assert caught.value.message.startswith(
+        "GET /v1/usage returned a body larger than max_response_bytes (50000 bytes"
+    )
+
+
+async def test_a_broken_compressed_body_is_reported_in_words(
+    make_client: Callable[..., HttpClient],
+) -> None:
+    raw = gzip.compress(b'{"sims": []}')
+    broken = raw[:10] + bytes(b ^ 0xFF for b in raw[10:20]) + raw[20:]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            200, headers={"Content-Encoding": "gzip"}, stream=httpx.ByteStream(broken)
+        )
+
+    with pytest.raises(UnexpectedResponseError) as caught:
+        await make_client(handler).request("GET", "/v1/sims")
+    assert caught.value.message == (
+        "GET /v1/sims returned a compressed body that cannot be decompressed"
+    )
+
+
+async def test_a_compressed_body_cut_short_anywhere_is_reported_as_not_json(
+    make_client: Callable[..., HttpClient],
+) -> None:
+    # Long runs of one byte: the decoder holds back output at some cuts, to be flushed.
+    raw = zlib.compress(b'{"pad": "' + b"a" * 300_000 + b'"}', 9)
+    cuts: list[int] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent = raw[: cuts[-1]]
+        return httpx.Response(
+            200, headers={"Content-Encoding": "deflate"}, stream=httpx.ByteStream(sent)
+        )
+
+    client = make_client(handler)
+    for cut in range(40, len(raw) - 10):
+        cuts.append(cut)
+        with pytest.raises(UnexpectedResponseError, match="not JSON"):
+            await client.request_json("GET", "/v1/sims")
+
+
+async def test_the_reason_a_server_gives_reaches_the_error(
+    make_client: Callable[..., HttpClient],
+) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(503, extensions={"reason_phrase": b"Backend Overloaded"})
+
+    with pytest.raises(TransientError) as caught:
+        await make_client(handler).request("GET", "/v1/sims")
+    assert caught.value.message == "GET /v1/sims failed: Backend Overloaded"
+
+
+# -- a proxy from the environment and NO_PROXY -----------------------------------------------
+
+
+class _Hello(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = b'{"hello": "direct"}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return None
+
+
+@pytest.fixture
+def direct_server() -> Iterator[int]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Hello)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+async def test_a_no_proxy_host_is_reached_directly(
+    direct_server: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The proxy named in the environment listens nowhere: a request through it would fail.
+    for name in ("HTTPS_PROXY", "ALL_PROXY", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    client = HttpClient(
+        connector="toy",
+        base_url=f"http://127.0.0.1:{direct_server}",
+        retry=RetryPolicy(max_retries=0),
+        timeout=5.0,
+    )
+    try:
+        assert await client.request_json("GET", "/v1/ping") == {"hello": "direct"}
+    finally:
+        await client.aclose()
+
+
+def test_an_unreadable_ca_bundle_names_the_connector(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        HttpClient(connector="toy", base_url=BASE, verify=str(tmp_path / "missing.pem"))
+    assert caught.value.connector == "toy"
+    assert "setting 'verify': the CA bundle cannot be read" in str(caught.value)
+
+
+async def test_a_given_transport_is_the_network_even_with_a_proxy_setting(
+    make_client: Callable[..., HttpClient],
+) -> None:
+    # An emulator or recorder passed as the transport answers; the proxy setting (here one
+    # that listens nowhere) applies only to the network cdp-sdk opens itself.
+    client = make_client(
+        lambda request: httpx.Response(200, json={"from": "transport"}),
+        proxy="http://127.0.0.1:9",
+    )
+    assert await client.request_json("GET", "/v1/ping") == {"from": "transport"}
+
+
+@pytest.mark.parametrize("chained", [False, True])
+async def test_a_login_made_by_authenticate_takes_the_timeout_of_the_call(
+    make_client: Callable[..., HttpClient], chained: bool
+) -> None:
+    # check(timeout=3) logs in through authenticate() inside call_timeout(3): the login
+    # must not wait the connector's 30 s instead.
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"token": "tok-0123456789", "access_token": "a-0123456789"})
+
+    session = JsonLoginAuth("/login", {"user": "u"}, token_field="token")
+    auth: httpx.Auth = session
+    if chained:
+        oauth = OAuth2ClientCredentials("/oauth/token", "client", SecretStr("s3cret-value"))
+        auth = ChainedLoginAuth(oauth, session)
+    client = make_client(handler, auth=auth, timeout=30.0)
+    with call_timeout(3.0):
+        assert await client.authenticate()
+    assert len(seen) == (2 if chained else 1)
+    for login in seen:
+        assert login.extensions["timeout"] == {
+            "connect": 3.0,
+            "read": 3.0,
+            "write": 3.0,
+            "pool": 3.0,
+        }
