@@ -336,3 +336,28 @@ async def test_a_login_made_by_authenticate_takes_the_timeout_of_the_call(
             "write": 3.0,
             "pool": 3.0,
         }
+
+
+class _OwnTimeoutLogin(JsonLoginAuth):
+    """A plugin's flow that gives its login call a timeout of its own."""
+
+    def login_request(self, request: httpx.Request) -> httpx.Request:
+        login = super().login_request(request)
+        login.extensions["timeout"] = {"connect": 1.0, "read": 2.0, "write": 3.0, "pool": 4.0}
+        return login
+
+
+async def test_a_login_with_a_timeout_of_its_own_keeps_it_through_authenticate(
+    make_client: Callable[..., HttpClient],
+) -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"token": "tok-0123456789"})
+
+    auth = _OwnTimeoutLogin("/login", {"user": "u"}, token_field="token")
+    client = make_client(handler, auth=auth, timeout=30.0)
+    with call_timeout(9.0):
+        assert await client.authenticate()
+    assert seen[0].extensions["timeout"] == {"connect": 1.0, "read": 2.0, "write": 3.0, "pool": 4.0}
