@@ -210,9 +210,11 @@ async def test_a_broken_compressed_body_is_reported_in_words(
     )
 
 
-async def test_a_compressed_body_cut_short_anywhere_is_reported_as_not_json(
+async def test_a_compressed_body_cut_short_anywhere_is_reported_as_such(
     make_client: Callable[..., HttpClient],
 ) -> None:
+    """Wherever the compressed stream is cut, even before any output (which would read as
+    an empty body), the call fails in words rather than returning what came."""
     # Long runs of one byte: the decoder holds back output at some cuts, to be flushed.
     raw = zlib.compress(b'{"pad": "' + b"a" * 300_000 + b'"}', 9)
     cuts: list[int] = []
@@ -224,10 +226,26 @@ async def test_a_compressed_body_cut_short_anywhere_is_reported_as_not_json(
         )
 
     client = make_client(handler)
-    for cut in range(40, len(raw) - 10):
+    for cut in range(1, len(raw)):
         cuts.append(cut)
-        with pytest.raises(UnexpectedResponseError, match="not JSON"):
+        with pytest.raises(UnexpectedResponseError) as caught:
             await client.request_json("GET", "/v1/sims")
+        assert caught.value.message == "GET /v1/sims returned a compressed body cut short"
+    cuts.append(len(raw))
+    assert await client.request_json("GET", "/v1/sims") == {"pad": "a" * 300_000}
+
+
+async def test_an_empty_body_with_a_content_coding_is_an_empty_body(
+    make_client: Callable[..., HttpClient],
+) -> None:
+    """No compressed data at all (a 204 that names a coding) is not a stream cut short."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(204, headers={"Content-Encoding": "gzip"})
+
+    response = await make_client(handler).request("DELETE", "/v1/sims/1/tags/site")
+    assert response.status_code == 204
+    assert response.content == b""
 
 
 async def test_the_reason_a_server_gives_reaches_the_error(

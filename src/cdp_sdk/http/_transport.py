@@ -36,8 +36,15 @@ class _Inflater:
         self.coding = coding
         self._decoder = zlib.decompressobj(_WBITS[coding])
         self._started = False
+        self._fed = False
+
+    @property
+    def cut_short(self) -> bool:
+        """Whether compressed data came but its stream never reached its end."""
+        return self._fed and not self._decoder.eof
 
     def feed(self, data: bytes) -> Iterator[bytes]:
+        self._fed = self._fed or bool(data)
         try:
             yield from self._steps(data)
         except zlib.error:
@@ -86,6 +93,8 @@ class _LimitedStream(httpx.AsyncByteStream):
                 yield self._count(chunk)
         except zlib.error:
             raise self._unreadable("a compressed body that cannot be decompressed") from None
+        if any(inflater.cut_short for inflater in self._inflaters):
+            raise self._unreadable("a compressed body cut short")
 
     def _decode(self, data: bytes, level: int) -> Iterator[bytes]:
         if level == len(self._inflaters):
