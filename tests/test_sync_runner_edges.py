@@ -377,7 +377,8 @@ def test_a_failed_heartbeat_is_logged_and_the_sync_goes_on(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A heartbeat the database refuses is a warning with the run and the database's
-    reason; the run goes on and the next beat tries again."""
+    reason; the run goes on and the next beat tries again. Once the run is over, the
+    heartbeat stops."""
     monkeypatch.setattr(_liveness, "HEARTBEAT", timedelta(milliseconds=5))
     vendor = SandboxEmulator(Fleet(5, seed=3, today=TODAY), latency=0.02)
     workspace = Workspace({"eu": Account("sandbox", {"rate_limit": None}, vendor.transport())})
@@ -390,7 +391,10 @@ def test_a_failed_heartbeat_is_logged_and_the_sync_goes_on(
             )
         )
         report = store.sync(workspace, entities=["subscriptions", "tariffs"], now=NOW)
+        time.sleep(0.05)  # ten beats' time: none comes once the run is over
+        (row,) = store.rows("sync_runs")
     assert report.ok
+    assert row["heartbeat_at"] == row["finished_at"]
     failed = [m for m in caplog.messages if "heartbeat failed" in m]
     assert len(failed) >= 2  # beat after beat
     said = f"sync run {report.run_id}: heartbeat failed: IntegrityError: no beats"
