@@ -8,10 +8,12 @@ import os
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
-from cdp_sdk.http import HttpClient
+from cdp_sdk.http import HttpClient, RetryPolicy
 from toy_connector import ToyPlatform
 
 InstallPlugins = Callable[..., None]
@@ -81,3 +83,24 @@ async def http_clients() -> AsyncIterator[list[HttpClient]]:
     yield made
     for client in made:
         await client.aclose()
+
+
+async def _no_sleep(seconds: float) -> None:
+    return None
+
+
+@pytest.fixture
+def mock_client(http_clients: list[HttpClient]) -> Callable[..., HttpClient]:
+    """Makes ``HttpClient(connector="toy")`` objects answered by a handler (an
+    ``httpx.MockTransport``) at ``https://api.example.test``, without retries or waits
+    unless the test gives its own; each is closed after the test."""
+
+    def make(handler: Callable[[httpx.Request], httpx.Response], **kwargs: Any) -> HttpClient:
+        kwargs.setdefault("retry", RetryPolicy(max_retries=0))
+        kwargs.setdefault("sleep", _no_sleep)
+        kwargs.setdefault("base_url", "https://api.example.test")
+        client = HttpClient(connector="toy", transport=httpx.MockTransport(handler), **kwargs)
+        http_clients.append(client)
+        return client
+
+    return make

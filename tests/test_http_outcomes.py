@@ -5,8 +5,7 @@ a login is journaled under."""
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -18,45 +17,22 @@ from cdp_sdk.errors import (
     TransientError,
     UnexpectedResponseError,
 )
-from cdp_sdk.http import CallRecord, ErrorRule, ErrorTable, HttpClient, JsonLoginAuth, RetryPolicy
+from cdp_sdk.http import CallRecord, ErrorRule, ErrorTable, HttpClient, JsonLoginAuth
 
 BASE = "https://api.example.test"
 
-Handler = Callable[[httpx.Request], httpx.Response]
 
-
-async def no_sleep(seconds: float) -> None:
-    return None
-
-
-@pytest.fixture
-async def make_client() -> AsyncIterator[Callable[..., HttpClient]]:
-    made: list[HttpClient] = []
-
-    def make(handler: Handler, **kwargs: Any) -> HttpClient:
-        kwargs.setdefault("retry", RetryPolicy(max_retries=0))
-        kwargs.setdefault("sleep", no_sleep)
-        kwargs.setdefault("base_url", BASE)
-        client = HttpClient(connector="toy", transport=httpx.MockTransport(handler), **kwargs)
-        made.append(client)
-        return client
-
-    yield make
-    for client in made:
-        await client.aclose()
-
-
-async def test_a_300_answer_is_not_a_success(make_client: Callable[..., HttpClient]) -> None:
+async def test_a_300_answer_is_not_a_success(mock_client: Callable[..., HttpClient]) -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(300, json={"choices": ["/v1/a", "/v1/b"]})
 
     with pytest.raises(UnexpectedResponseError) as caught:
-        await make_client(handler).request("GET", "/v1/sims")
+        await mock_client(handler).request("GET", "/v1/sims")
     assert caught.value.status_code == 300
 
 
 async def test_a_vendor_code_in_a_2xx_finds_its_rule_behind_a_status_rule(
-    make_client: Callable[..., HttpClient],
+    mock_client: Callable[..., HttpClient],
 ) -> None:
     # Cisco-style: refusals come with HTTP 202 and a vendor code. The connector's table
     # lists a status rule first; it must not hide the vendor-code rule after it.
@@ -69,26 +45,26 @@ async def test_a_vendor_code_in_a_2xx_finds_its_rule_behind_a_status_rule(
         return httpx.Response(202, json={"errorCode": "10000003", "errorMessage": "no such SIM"})
 
     with pytest.raises(NotFoundError) as caught:
-        await make_client(handler, errors=errors).request("GET", "/v1/sims/x")
+        await mock_client(handler, errors=errors).request("GET", "/v1/sims/x")
     assert caught.value.vendor_code == "10000003"
     assert caught.value.message == "GET /v1/sims/x failed: no such SIM"
 
 
 async def test_a_failure_with_nothing_to_say_still_reads_as_one(
-    make_client: Callable[..., HttpClient],
+    mock_client: Callable[..., HttpClient],
 ) -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(599)  # no body, no reason phrase httpx knows
 
     with pytest.raises(TransientError) as caught:
-        await make_client(handler).request("GET", "/v1/sims")
+        await mock_client(handler).request("GET", "/v1/sims")
     assert caught.value.message == "GET /v1/sims failed: request failed"
 
 
 async def test_a_closed_client_says_so_and_names_its_connector(
-    make_client: Callable[..., HttpClient],
+    mock_client: Callable[..., HttpClient],
 ) -> None:
-    client = make_client(lambda request: httpx.Response(200, json={}))
+    client = mock_client(lambda request: httpx.Response(200, json={}))
     await client.aclose()
     with pytest.raises(ClosedError) as caught:
         await client.request("GET", "/v1/sims")
@@ -97,10 +73,10 @@ async def test_a_closed_client_says_so_and_names_its_connector(
 
 
 async def test_the_debug_log_gives_a_calls_duration_in_milliseconds(
-    make_client: Callable[..., HttpClient], caplog: pytest.LogCaptureFixture
+    mock_client: Callable[..., HttpClient], caplog: pytest.LogCaptureFixture
 ) -> None:
     ticks = iter([100.0, 101.0])
-    client = make_client(lambda request: httpx.Response(200, json={}), clock=lambda: next(ticks))
+    client = mock_client(lambda request: httpx.Response(200, json={}), clock=lambda: next(ticks))
     with caplog.at_level(logging.DEBUG, logger="cdp_sdk"):
         await client.request("GET", "/v1/sims")
     lines = [record.getMessage() for record in caplog.records if record.name == "cdp_sdk"]
@@ -108,7 +84,7 @@ async def test_the_debug_log_gives_a_calls_duration_in_milliseconds(
 
 
 async def test_a_login_is_journaled_by_its_path_under_the_deployment_prefix(
-    make_client: Callable[..., HttpClient],
+    mock_client: Callable[..., HttpClient],
 ) -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         if request.url.path == "/MAX/XAuth/token":
@@ -116,7 +92,7 @@ async def test_a_login_is_journaled_by_its_path_under_the_deployment_prefix(
         return httpx.Response(200, json={})
 
     auth = JsonLoginAuth("/XAuth/token", {"user": "u"}, token_field="token")
-    client = make_client(handler, auth=auth, base_url=f"{BASE}/MAX")
+    client = mock_client(handler, auth=auth, base_url=f"{BASE}/MAX")
     records: list[CallRecord] = []
     client.add_observer(records.append)
     await client.request("GET", "/v1/sims")
@@ -134,7 +110,7 @@ class _TokenElsewhere(JsonLoginAuth):
 
 
 async def test_a_login_outside_the_base_url_is_journaled_by_its_whole_path(
-    make_client: Callable[..., HttpClient],
+    mock_client: Callable[..., HttpClient],
 ) -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         if request.url.host == "auth.example.test":
@@ -142,7 +118,7 @@ async def test_a_login_outside_the_base_url_is_journaled_by_its_whole_path(
         return httpx.Response(200, json={})
 
     auth = _TokenElsewhere("/unused", {"user": "u"}, token_field="token")
-    client = make_client(handler, auth=auth, base_url=f"{BASE}/v1")
+    client = mock_client(handler, auth=auth, base_url=f"{BASE}/v1")
     records: list[CallRecord] = []
     client.add_observer(records.append)
     await client.request("GET", "/sims")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import gzip
 import threading
 import zlib
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -33,36 +33,11 @@ from cdp_sdk.http import (
 
 BASE = "https://api.example.test"
 
-Handler = Callable[[httpx.Request], httpx.Response]
-
-
-async def no_sleep(seconds: float) -> None:
-    return None
-
-
-@pytest.fixture
-async def make_client() -> AsyncIterator[Callable[..., HttpClient]]:
-    made: list[HttpClient] = []
-
-    def make(handler: Handler, **kwargs: Any) -> HttpClient:
-        kwargs.setdefault("retry", RetryPolicy(max_retries=0))
-        kwargs.setdefault("sleep", no_sleep)
-        client = HttpClient(
-            connector="toy", base_url=BASE, transport=httpx.MockTransport(handler), **kwargs
-        )
-        made.append(client)
-        return client
-
-    yield make
-    for client in made:
-        await client.aclose()
-
-
 # -- what a request carries ------------------------------------------------------------------
 
 
 async def test_a_request_carries_only_the_headers_the_client_means_to_send(
-    make_client: Callable[..., HttpClient],
+    mock_client: Callable[..., HttpClient],
 ) -> None:
     seen: list[httpx.Request] = []
 
@@ -70,7 +45,7 @@ async def test_a_request_carries_only_the_headers_the_client_means_to_send(
         seen.append(request)
         return httpx.Response(200, json={})
 
-    client = make_client(handler)
+    client = mock_client(handler)
     await client.request("GET", "/v1/sims")
     headers = seen[0].headers
     assert {name.lower() for name in headers} == {
@@ -87,7 +62,7 @@ async def test_a_request_carries_only_the_headers_the_client_means_to_send(
 
 
 async def test_a_login_made_by_authenticate_takes_the_connectors_timeout(
-    make_client: Callable[..., HttpClient],
+    mock_client: Callable[..., HttpClient],
 ) -> None:
     seen: list[httpx.Request] = []
 
@@ -96,7 +71,7 @@ async def test_a_login_made_by_authenticate_takes_the_connectors_timeout(
         return httpx.Response(200, json={"token": "tok-0123456789"})
 
     auth = JsonLoginAuth("/login", {"user": "u"}, token_field="token")
-    client = make_client(handler, auth=auth, timeout=7.0)
+    client = mock_client(handler, auth=auth, timeout=7.0)
     assert await client.authenticate()
     assert [request.url.path for request in seen] == ["/login"]
     timeout = seen[0].extensions["timeout"]
@@ -107,7 +82,7 @@ async def test_a_login_made_by_authenticate_takes_the_connectors_timeout(
 
 
 async def test_a_compressed_answer_keeps_its_other_headers_and_drops_the_wire_length(
-    make_client: Callable[..., HttpClient],
+    mock_client: Callable[..., HttpClient],
 ) -> None:
     body = b'{"sims": [' + b'{"iccid": "x"},' * 200 + b'{"iccid": "y"}]}'
     raw = gzip.compress(body)
@@ -124,7 +99,7 @@ async def test_a_compressed_answer_keeps_its_other_headers_and_drops_the_wire_le
             stream=httpx.ByteStream(raw),
         )
 
-    response = await make_client(handler).request("GET", "/v1/sims")
+    response = await mock_client(handler).request("GET", "/v1/sims")
     assert response.content == body
     assert response.headers["Content-Type"] == "application/json"
     assert response.headers["X-Request-Id"] == "req-42"
@@ -133,32 +108,32 @@ async def test_a_compressed_answer_keeps_its_other_headers_and_drops_the_wire_le
     assert "Content-Length" not in response.headers
 
 
-async def test_a_plain_answer_keeps_its_length(make_client: Callable[..., HttpClient]) -> None:
+async def test_a_plain_answer_keeps_its_length(mock_client: Callable[..., HttpClient]) -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, content=b'{"ok": true}', headers={"Content-Type": "text/x"})
 
-    response = await make_client(handler).request("GET", "/v1/ping")
+    response = await mock_client(handler).request("GET", "/v1/ping")
     assert response.headers["Content-Length"] == "12"
     assert response.headers["Content-Type"] == "text/x"
 
 
-async def test_a_body_of_exactly_the_limit_is_read(make_client: Callable[..., HttpClient]) -> None:
+async def test_a_body_of_exactly_the_limit_is_read(mock_client: Callable[..., HttpClient]) -> None:
     body = b'{"n": 1}'
 
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, content=body)
 
-    client = make_client(handler, max_response_bytes=len(body))
+    client = mock_client(handler, max_response_bytes=len(body))
     assert (await client.request("GET", "/v1/x")).content == body
 
 
 async def test_a_limit_of_one_byte_is_a_valid_setting(
-    make_client: Callable[..., HttpClient],
+    mock_client: Callable[..., HttpClient],
 ) -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, content=b"1" if request.url.path == "/one" else b"12")
 
-    client = make_client(handler, max_response_bytes=1)
+    client = mock_client(handler, max_response_bytes=1)
     assert (await client.request("GET", "/one")).content == b"1"
     with pytest.raises(ResponseTooLargeError):
         await client.request("GET", "/two")
@@ -175,7 +150,7 @@ def test_a_limit_below_one_byte_is_refused_in_words() -> None:
 
 
 async def test_a_decoded_body_over_the_limit_names_the_call(
-    make_client: Callable[..., HttpClient],
+    mock_client: Callable[..., HttpClient],
 ) -> None:
     raw = gzip.compress(bytes(100_000))
 
@@ -184,7 +159,7 @@ async def test_a_decoded_body_over_the_limit_names_the_call(
             200, headers={"Content-Encoding": "gzip"}, stream=httpx.ByteStream(raw)
         )
 
-    client = make_client(handler, max_response_bytes=50_000)
+    client = mock_client(handler, max_response_bytes=50_000)
     with pytest.raises(ResponseTooLargeError) as caught:
         await client.request("GET", "/v1/usage")
     assert caught.value.message.startswith(
@@ -193,7 +168,7 @@ async def test_a_decoded_body_over_the_limit_names_the_call(
 
 
 async def test_a_broken_compressed_body_is_reported_in_words(
-    make_client: Callable[..., HttpClient],
+    mock_client: Callable[..., HttpClient],
 ) -> None:
     raw = gzip.compress(b'{"sims": []}')
     broken = raw[:10] + bytes(b ^ 0xFF for b in raw[10:20]) + raw[20:]
@@ -204,14 +179,14 @@ async def test_a_broken_compressed_body_is_reported_in_words(
         )
 
     with pytest.raises(UnexpectedResponseError) as caught:
-        await make_client(handler).request("GET", "/v1/sims")
+        await mock_client(handler).request("GET", "/v1/sims")
     assert caught.value.message == (
         "GET /v1/sims returned a compressed body that cannot be decompressed"
     )
 
 
 async def test_a_compressed_body_cut_short_anywhere_is_reported_as_such(
-    make_client: Callable[..., HttpClient],
+    mock_client: Callable[..., HttpClient],
 ) -> None:
     """Wherever the compressed stream is cut, even before any output (which would read as
     an empty body), the call fails in words rather than returning what came."""
@@ -225,7 +200,7 @@ async def test_a_compressed_body_cut_short_anywhere_is_reported_as_such(
             200, headers={"Content-Encoding": "deflate"}, stream=httpx.ByteStream(sent)
         )
 
-    client = make_client(handler)
+    client = mock_client(handler)
     for cut in range(1, len(raw)):
         cuts.append(cut)
         with pytest.raises(UnexpectedResponseError) as caught:
@@ -236,26 +211,26 @@ async def test_a_compressed_body_cut_short_anywhere_is_reported_as_such(
 
 
 async def test_an_empty_body_with_a_content_coding_is_an_empty_body(
-    make_client: Callable[..., HttpClient],
+    mock_client: Callable[..., HttpClient],
 ) -> None:
     """No compressed data at all (a 204 that names a coding) is not a stream cut short."""
 
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(204, headers={"Content-Encoding": "gzip"})
 
-    response = await make_client(handler).request("DELETE", "/v1/sims/1/tags/site")
+    response = await mock_client(handler).request("DELETE", "/v1/sims/1/tags/site")
     assert response.status_code == 204
     assert response.content == b""
 
 
 async def test_the_reason_a_server_gives_reaches_the_error(
-    make_client: Callable[..., HttpClient],
+    mock_client: Callable[..., HttpClient],
 ) -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(503, extensions={"reason_phrase": b"Backend Overloaded"})
 
     with pytest.raises(TransientError) as caught:
-        await make_client(handler).request("GET", "/v1/sims")
+        await mock_client(handler).request("GET", "/v1/sims")
     assert caught.value.message == "GET /v1/sims failed: Backend Overloaded"
 
 
@@ -315,11 +290,11 @@ def test_an_unreadable_ca_bundle_names_the_connector(tmp_path: Path) -> None:
 
 
 async def test_a_given_transport_is_the_network_even_with_a_proxy_setting(
-    make_client: Callable[..., HttpClient],
+    mock_client: Callable[..., HttpClient],
 ) -> None:
     # An emulator or recorder passed as the transport answers; the proxy setting (here one
     # that listens nowhere) applies only to the network cdp-sdk opens itself.
-    client = make_client(
+    client = mock_client(
         lambda request: httpx.Response(200, json={"from": "transport"}),
         proxy="http://127.0.0.1:9",
     )
@@ -328,7 +303,7 @@ async def test_a_given_transport_is_the_network_even_with_a_proxy_setting(
 
 @pytest.mark.parametrize("chained", [False, True])
 async def test_a_login_made_by_authenticate_takes_the_timeout_of_the_call(
-    make_client: Callable[..., HttpClient], chained: bool
+    mock_client: Callable[..., HttpClient], chained: bool
 ) -> None:
     # check(timeout=3) logs in through authenticate() inside call_timeout(3): the login
     # must not wait the connector's 30 s instead.
@@ -343,7 +318,7 @@ async def test_a_login_made_by_authenticate_takes_the_timeout_of_the_call(
     if chained:
         oauth = OAuth2ClientCredentials("/oauth/token", "client", SecretStr("s3cret-value"))
         auth = ChainedLoginAuth(oauth, session)
-    client = make_client(handler, auth=auth, timeout=30.0)
+    client = mock_client(handler, auth=auth, timeout=30.0)
     with call_timeout(3.0):
         assert await client.authenticate()
     assert len(seen) == (2 if chained else 1)
@@ -366,7 +341,7 @@ class _OwnTimeoutLogin(JsonLoginAuth):
 
 
 async def test_a_login_with_a_timeout_of_its_own_keeps_it_through_authenticate(
-    make_client: Callable[..., HttpClient],
+    mock_client: Callable[..., HttpClient],
 ) -> None:
     seen: list[httpx.Request] = []
 
@@ -375,7 +350,7 @@ async def test_a_login_with_a_timeout_of_its_own_keeps_it_through_authenticate(
         return httpx.Response(200, json={"token": "tok-0123456789"})
 
     auth = _OwnTimeoutLogin("/login", {"user": "u"}, token_field="token")
-    client = make_client(handler, auth=auth, timeout=30.0)
+    client = mock_client(handler, auth=auth, timeout=30.0)
     with call_timeout(9.0):
         assert await client.authenticate()
     assert seen[0].extensions["timeout"] == {"connect": 1.0, "read": 2.0, "write": 3.0, "pool": 4.0}
