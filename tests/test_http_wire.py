@@ -8,7 +8,7 @@ import gzip
 import threading
 import zlib
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from cdp_sdk.http import (
     RetryPolicy,
     call_timeout,
 )
+from test_network import OkHandler
 
 BASE = "https://api.example.test"
 
@@ -61,21 +62,37 @@ async def test_a_request_carries_only_the_headers_the_client_means_to_send(
     assert headers["User-Agent"].startswith("cdp-sdk/")
 
 
-async def test_a_login_made_by_authenticate_takes_the_connectors_timeout(
+async def login_timeouts(
     mock_client: Callable[..., HttpClient],
-) -> None:
+    auth: httpx.Auth,
+    *,
+    setting: float,
+    call: float | None = None,
+) -> dict[str, Any]:
+    """The path and timeout of each login ``authenticate()`` sends for a client whose
+    ``timeout`` is ``setting``, within a ``call_timeout(call)`` when one is given."""
     seen: list[httpx.Request] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request)
-        return httpx.Response(200, json={"token": "tok-0123456789"})
+        return httpx.Response(200, json={"token": "tok-0123456789", "access_token": "a-0123456789"})
 
+    client = mock_client(handler, auth=auth, timeout=setting)
+    if call is None:
+        assert await client.authenticate()
+    else:
+        with call_timeout(call):
+            assert await client.authenticate()
+    return {request.url.path: request.extensions["timeout"] for request in seen}
+
+
+async def test_a_login_made_by_authenticate_takes_the_connectors_timeout(
+    mock_client: Callable[..., HttpClient],
+) -> None:
     auth = JsonLoginAuth("/login", {"user": "u"}, token_field="token")
-    client = mock_client(handler, auth=auth, timeout=7.0)
-    assert await client.authenticate()
-    assert [request.url.path for request in seen] == ["/login"]
-    timeout = seen[0].extensions["timeout"]
-    assert timeout == {"connect": 7.0, "read": 7.0, "write": 7.0, "pool": 7.0}
+    assert await login_timeouts(mock_client, auth, setting=7.0) == {
+        "/login": {"connect": 7.0, "read": 7.0, "write": 7.0, "pool": 7.0}
+    }
 
 
 # -- what comes back -------------------------------------------------------------------------
@@ -237,22 +254,9 @@ async def test_the_reason_a_server_gives_reaches_the_error(
 # -- a proxy from the environment and NO_PROXY -----------------------------------------------
 
 
-class _Hello(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        body = b'{"hello": "direct"}'
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return None
-
-
 @pytest.fixture
 def direct_server() -> Iterator[int]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Hello)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), OkHandler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -277,7 +281,7 @@ async def test_a_no_proxy_host_is_reached_directly(
         timeout=5.0,
     )
     try:
-        assert await client.request_json("GET", "/v1/ping") == {"hello": "direct"}
+        assert await client.request_json("GET", "/v1/ping") == {"ok": True}
     finally:
         await client.aclose()
 
@@ -307,28 +311,15 @@ async def test_a_login_made_by_authenticate_takes_the_timeout_of_the_call(
 ) -> None:
     # check(timeout=3) logs in through authenticate() inside call_timeout(3): the login
     # must not wait the connector's 30 s instead.
-    seen: list[httpx.Request] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        return httpx.Response(200, json={"token": "tok-0123456789", "access_token": "a-0123456789"})
-
     session = JsonLoginAuth("/login", {"user": "u"}, token_field="token")
     auth: httpx.Auth = session
     if chained:
         oauth = OAuth2ClientCredentials("/oauth/token", "client", SecretStr("s3cret-value"))
         auth = ChainedLoginAuth(oauth, session)
-    client = mock_client(handler, auth=auth, timeout=30.0)
-    with call_timeout(3.0):
-        assert await client.authenticate()
-    assert len(seen) == (2 if chained else 1)
-    for login in seen:
-        assert login.extensions["timeout"] == {
-            "connect": 3.0,
-            "read": 3.0,
-            "write": 3.0,
-            "pool": 3.0,
-        }
+    timeouts = await login_timeouts(mock_client, auth, setting=30.0, call=3.0)
+    logins = ["/oauth/token", "/login"] if chained else ["/login"]
+    three = {"connect": 3.0, "read": 3.0, "write": 3.0, "pool": 3.0}
+    assert timeouts == dict.fromkeys(logins, three)
 
 
 class _OwnTimeoutLogin(JsonLoginAuth):
@@ -343,14 +334,7 @@ class _OwnTimeoutLogin(JsonLoginAuth):
 async def test_a_login_with_a_timeout_of_its_own_keeps_it_through_authenticate(
     mock_client: Callable[..., HttpClient],
 ) -> None:
-    seen: list[httpx.Request] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        return httpx.Response(200, json={"token": "tok-0123456789"})
-
     auth = _OwnTimeoutLogin("/login", {"user": "u"}, token_field="token")
-    client = mock_client(handler, auth=auth, timeout=30.0)
-    with call_timeout(9.0):
-        assert await client.authenticate()
-    assert seen[0].extensions["timeout"] == {"connect": 1.0, "read": 2.0, "write": 3.0, "pool": 4.0}
+    assert await login_timeouts(mock_client, auth, setting=30.0, call=9.0) == {
+        "/login": {"connect": 1.0, "read": 2.0, "write": 3.0, "pool": 4.0}
+    }

@@ -268,7 +268,9 @@ def _self_signed_with_cryptography(cert_file: Path, key_file: Path) -> None:
     )
 
 
-class _Ok(BaseHTTPRequestHandler):
+class OkHandler(BaseHTTPRequestHandler):
+    """Answers every GET with ``{"ok": true}``, quietly."""
+
     def do_GET(self) -> None:
         body = b'{"ok": true}'
         self.send_response(200)
@@ -285,7 +287,7 @@ class TlsServer(ThreadingHTTPServer):
     """An HTTPS server on loopback that counts the connections it accepts."""
 
     def __init__(self, context: ssl.SSLContext) -> None:
-        super().__init__(("127.0.0.1", 0), _Ok)
+        super().__init__(("127.0.0.1", 0), OkHandler)
         self.context = context
         self.accepted = 0
 
