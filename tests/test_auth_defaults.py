@@ -125,7 +125,9 @@ def test_a_failed_login_limit_below_one_is_refused_in_words(limit: int) -> None:
         JsonLoginAuth("/login", {}, token_field="token", max_failed_logins=limit)
 
 
-async def test_a_bearer_token_a_platform_echoes_is_masked_in_the_error() -> None:
+async def test_a_bearer_token_a_platform_echoes_is_masked_in_the_error(
+    mock_client: Callable[..., HttpClient],
+) -> None:
     # Letters only: nothing in it may read as an identifier and be masked for that reason.
     token = "".join(random.choices(string.ascii_letters, k=24))
 
@@ -135,17 +137,7 @@ async def test_a_bearer_token_a_platform_echoes_is_masked_in_the_error() -> None
         return httpx.Response(400, json={"message": f"credential {token} has no such scope"})
 
     auth = OAuth2ClientCredentials("/oauth/token", "client", SecretStr("s3cret-value"))
-    client = HttpClient(
-        connector="toy",
-        base_url=BASE,
-        auth=auth,
-        transport=httpx.MockTransport(handler),
-        retry=RetryPolicy(max_retries=0),
-    )
-    try:
-        with pytest.raises(InvalidRequestError) as caught:
-            await client.request("GET", "/v1/sims")
-    finally:
-        await client.aclose()
+    with pytest.raises(InvalidRequestError) as caught:
+        await mock_client(handler, auth=auth).request("GET", "/v1/sims")
     assert token not in str(caught.value)
     assert caught.value.message == "GET /v1/sims failed: credential *** has no such scope"
