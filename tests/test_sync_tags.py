@@ -81,6 +81,7 @@ def test_unknown_sims_are_refused_whole(store: Store) -> None:
     assert caught.value.problems == [
         (3, "no SIM with this ICCID in the store (sync its account first)")
     ]
+    assert str(caught.value).startswith("<stream>: 1 bad row(s)")  # the file, as for any row
     assert local_tags(store) == []  # not even the good row
 
 

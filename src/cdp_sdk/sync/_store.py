@@ -421,10 +421,11 @@ class Store:
             content = _tags.decode_tag_file(Path(source).read_bytes(), name=name)
             rows = _tags.read_tag_csv(io.StringIO(content, newline=""), name=name)
         else:
-            rows = _tags.read_tag_csv(source, name=getattr(source, "name", "<stream>"))
+            name = getattr(source, "name", "<stream>")
+            rows = _tags.read_tag_csv(source, name=name)
         try:
             return self.transaction(
-                lambda connection: _tags.store_local_tags(connection, rows, replace)
+                lambda connection: _tags.store_local_tags(connection, rows, replace, name=name)
             )
         except SQLAlchemyError as error:
             failure = _database_failure(error)

@@ -165,8 +165,11 @@ def decode_tag_file(content: bytes, *, name: str) -> str:
     raise TagImportError(name, [(line, "not valid UTF-8")])
 
 
-def store_local_tags(connection: Connection, rows: Sequence[TagRow], replace: bool) -> TagImport:
-    """Write checked ``rows`` as local tags (in the caller's transaction)."""
+def store_local_tags(
+    connection: Connection, rows: Sequence[TagRow], replace: bool, *, name: str
+) -> TagImport:
+    """Write checked ``rows`` of the file ``name`` as local tags (in the caller's
+    transaction)."""
     holders: dict[str, set[str]] = defaultdict(set)
     for part in chunks(sorted({row.iccid for row in rows})):
         query = select(subscriptions.c.account, subscriptions.c.iccid).where(
@@ -180,7 +183,7 @@ def store_local_tags(connection: Connection, rows: Sequence[TagRow], replace: bo
         if row.iccid not in holders
     ]
     if unknown:
-        raise TagImportError("tags", unknown)
+        raise TagImportError(name, unknown)
 
     existing = {
         (r.account, r.iccid, r.key): r
