@@ -17,24 +17,27 @@ import pytest
 
 from cdp_sdk.sandbox import Fault
 from cdp_sdk.sync import Store, StoredTag, TagChange, TagImportError, TagPlan
-from cdp_sdk.workspace import Account, Workspace
+from cdp_sdk.workspace import Account, AsyncWorkspace, Workspace
 from conftest import InstallPlugins
 from test_sync import NOW, emulator_of, in_process
 from test_sync_tags import READ_ONLY
 
 PICKY = (
-    "from cdp_sdk import SimStatus\n"
+    "from cdp_sdk import SimStatus, TagRules\n"
     "from cdp_sdk.connectors.sandbox import SandboxConnector\n"
     "class PickySandbox(SandboxConnector):\n"
     "    name = 'picky'\n"
+    "    tag_rules = TagRules(max_length=8)\n"
     "    @classmethod\n"
     "    def tag_problems(cls, tags, remove=(), *, sim=None):\n"
-    "        if sim is None:\n"
-    "            return ['the SIM is not known']\n"
-    "        if sim.status is SimStatus.SUSPENDED:\n"
-    "            return ['a suspended SIM takes no tags']\n"
-    "        return super().tag_problems(tags, remove, sim=sim)\n"
+    "        problems = super().tag_problems(tags, remove, sim=sim)\n"
+    "        suspended = sim is not None and sim.status is SimStatus.SUSPENDED\n"
+    "        if suspended and (tags or list(remove)):\n"
+    "            problems.append('a suspended SIM keeps its tags')\n"
+    "        return problems\n"
 )
+"""A platform whose tag rules look at the SIM when it is known (as emnify's do) and at the
+values."""
 
 
 @pytest.fixture
@@ -227,24 +230,100 @@ def test_a_sim_without_platform_tags_is_planned(tmp_path: Path) -> None:
         assert store.plan_tag_push(workspace).changes == (TagChange("eu", sim, {"site": "paris"}),)
 
 
-def test_the_connectors_rules_see_the_sim_as_the_store_has_it(
+def test_the_connectors_rules_see_each_sim_as_its_account_has_it(
     tmp_path: Path, install_plugins: InstallPlugins
 ) -> None:
+    install_plugins({"picky": "picky_sandbox:PickySandbox"}, modules={"picky_sandbox": PICKY})
+    # The same ICCIDs in both accounts, suspended in one and active in the other.
+    workspace = Workspace(
+        {
+            "eu": Account("picky", {"fleet_size": 6, "seed": 11}),
+            "us": Account("picky", {"fleet_size": 6, "seed": 12}),
+        }
+    )
+    with workspace, Store(tmp_path / "cdp.db") as store:
+        store.sync(workspace, entities=["subscriptions"], now=NOW)
+        status = {(r["account"], r["iccid"]): r["status"] for r in store.rows("subscriptions")}
+        suspended = next(i for (a, i), s in sorted(status.items()) if s == "suspended")
+        assert (status["eu", suspended], status["us", suspended]) == ("suspended", "active")
+        active = next(i for (a, i), s in sorted(status.items()) if a == "eu" and s == "active")
+        store.import_tags(
+            csv(
+                (active, "site", "paris"),
+                (suspended, "site", "lyon"),
+                (suspended, "n", "123456789"),
+            )
+        )
+
+        plan = store.plan_tag_push(workspace)
+
+        long_value = "'n': a value holds at most 8 characters"
+        assert plan.changes == (
+            TagChange("eu", active, {"site": "paris"}),
+            TagChange("us", active, {"site": "paris"}),
+        )
+        assert plan.refused == (
+            (
+                TagChange("eu", suspended, {"n": "123456789", "site": "lyon"}),
+                f"{long_value}; a suspended SIM keeps its tags",
+            ),
+            (TagChange("us", suspended, {"n": "123456789", "site": "lyon"}), long_value),
+        )
+
+
+def test_a_removal_is_checked_by_the_connectors_rules_too(
+    tmp_path: Path, install_plugins: InstallPlugins
+) -> None:
+    """A tag pushed while the SIM was active, dropped once it is suspended: refused."""
     install_plugins({"picky": "picky_sandbox:PickySandbox"}, modules={"picky_sandbox": PICKY})
     workspace = Workspace({"eu": Account("picky", {"fleet_size": 6, "seed": 11})})
     with workspace, Store(tmp_path / "cdp.db") as store:
         store.sync(workspace, entities=["subscriptions"], now=NOW)
-        status = {row["iccid"]: row["status"] for row in store.rows("subscriptions")}
-        active = next(iccid for iccid, s in sorted(status.items()) if s == "active")
-        suspended = next(iccid for iccid, s in sorted(status.items()) if s == "suspended")
-        store.import_tags(csv((active, "site", "paris"), (suspended, "site", "lyon")))
+        sim = iccids(workspace)[0]
+        store.import_tags(csv((sim, "site", "paris")))
+        assert store.push_tags(workspace).failed == ()
+
+        async def suspend(async_workspace: AsyncWorkspace) -> None:
+            await async_workspace.connector("eu").change_status(sim, "suspended")
+
+        workspace.run(suspend)
+        store.sync(workspace, entities=["subscriptions"], now=NOW + timedelta(hours=1))
+        store.import_tags(io.StringIO("iccid,key,value\n"), replace=True)
 
         plan = store.plan_tag_push(workspace)
 
-        assert plan.changes == (TagChange("eu", active, {"site": "paris"}),)
+        assert plan.changes == ()
         assert plan.refused == (
-            (TagChange("eu", suspended, {"site": "lyon"}), "a suspended SIM takes no tags"),
+            (TagChange("eu", sim, {}, ("site",)), "a suspended SIM keeps its tags"),
         )
+
+
+def test_each_account_is_compared_with_its_own_platform_tags(tmp_path: Path) -> None:
+    # The same ICCIDs: the first SIM has region=west in eu, and no region in us.
+    workspace = Workspace({"eu": in_process(6, 11), "us": in_process(6, 12)})
+    with workspace, Store(tmp_path / "cdp.db") as store:
+        store.sync(workspace, entities=["subscriptions"], now=NOW)
+        sim = iccids(workspace)[0]
+        assert emulator_of(workspace, "eu").fleet.sims[sim].tags == {"region": "west"}
+        assert "region" not in emulator_of(workspace, "us").fleet.sims[sim].tags
+        store.import_tags(csv((sim, "region", "west")))
+
+        assert store.plan_tag_push(workspace).changes == (TagChange("us", sim, {"region": "west"}),)
+
+
+def test_accounts_the_workspace_cannot_push_to_are_skipped_with_why(
+    store: Store, workspace: Workspace
+) -> None:
+    with workspace, store:
+        sim = iccids(workspace)[0]
+        store.import_tags(csv((sim, "site", "paris")))
+        elsewhere = Workspace({"us": in_process(6, 12)})
+        unknown = Workspace({"eu": Account("no-such-connector", {})})
+
+        assert store.plan_tag_push(elsewhere).skipped == {"eu": "not an account of the workspace"}
+        [reason] = store.plan_tag_push(unknown).skipped.values()
+        assert reason.startswith("ConnectorNotFoundError: ")
+        assert "no-such-connector" in reason
 
 
 # -- reading tags and import errors -------------------------------------------------------------
