@@ -201,6 +201,9 @@ def test_a_platform_error_is_stored_as_its_class_and_message(tmp_path: Path) -> 
         [call] = [row for row in store.rows("api_calls") if row["path"] == "/v1/plans"]
     assert failed.error == stored.error
     assert failed.detail is None
+    with pytest.raises(KeyError) as missing:  # the run read tariffs only
+        report.result("eu", Entity.USAGE)
+    assert missing.value.args == (("eu", "usage"),)
     # The journal names the refused call and the error it gave.
     assert (call["status_code"], call["error"]) == (403, "PermissionDeniedError")
     assert failed.error is not None

@@ -44,6 +44,8 @@ __all__ = [
 
 COLUMNS = ("iccid", "key", "value")
 _SHOWN_PROBLEMS = 20
+_UNDECODABLE = "not valid UTF-8 (on this line or a later one)"
+"""A text stream decodes ahead of the lines it hands out: the bad bytes may lie further on."""
 
 
 class TagImportError(CdpError):
@@ -82,7 +84,8 @@ def read_tag_csv(stream: IO[str], *, name: str) -> list[TagRow]:
     a lone UTF-16 surrogate) is a bad row: user input is refused, not cleaned.
 
     Raises:
-        TagImportError: listing every bad row by line number.
+        TagImportError: listing every bad row by line number (up to a line that is not
+            CSV or not UTF-8, where reading stops).
     """
     reader = csv.reader(stream)
     try:
@@ -90,7 +93,7 @@ def read_tag_csv(stream: IO[str], *, name: str) -> list[TagRow]:
     except csv.Error as exc:
         raise TagImportError(name, [(max(reader.line_num, 1), f"not valid CSV ({exc})")]) from None
     except UnicodeDecodeError:
-        raise TagImportError(name, [(max(reader.line_num, 1), "not valid UTF-8")]) from None
+        raise TagImportError(name, [(max(reader.line_num, 1), _UNDECODABLE)]) from None
     if header is None:
         raise TagImportError(name, [(1, "the file is empty; a header iccid,key,value is needed")])
     columns = [column.strip().lower() for column in header]
@@ -112,7 +115,7 @@ def read_tag_csv(stream: IO[str], *, name: str) -> list[TagRow]:
             problems.append((reader.line_num, f"not valid CSV ({exc})"))
             break
         except UnicodeDecodeError:
-            problems.append((reader.line_num + 1, "not valid UTF-8"))
+            problems.append((reader.line_num + 1, _UNDECODABLE))
             break
         line = reader.line_num
         if not any(field.strip() for field in fields):

@@ -1,0 +1,82 @@
+"""The store's column types on each database: instants aware and in UTC, money exact.
+
+PostgreSQL's side is checked here with its dialect, no server needed: the values the
+types hand to the driver (the PostgreSQL suite then round-trips them on a server).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from decimal import Decimal
+from typing import Any, cast
+
+import pytest
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.types import TypeDecorator
+
+from cdp_sdk.sync import schema
+from cdp_sdk.sync._storable import database_reason
+
+INSTANT = cast("TypeDecorator[datetime]", schema.subscriptions.c.created_at.type)
+MONEY = cast("TypeDecorator[Decimal]", schema.invoices.c.total.type)
+POSTGRES = postgresql.dialect()  # type: ignore[no-untyped-call]
+SQLITE = sqlite.dialect()
+PARIS_SUMMER = timezone(timedelta(hours=2))
+
+
+class Unknowable(tzinfo):
+    """A zone that cannot say its offset: a naive instant in disguise."""
+
+    def utcoffset(self, dt: datetime | None) -> timedelta | None:
+        return None
+
+    def dst(self, dt: datetime | None) -> timedelta | None:
+        return None
+
+    def tzname(self, dt: datetime | None) -> str | None:
+        return None
+
+
+def bound(value: Any, dialect: Any) -> Any:
+    """What the instant column hands the dialect's driver for ``value``."""
+    processor = INSTANT.bind_processor(dialect)
+    assert processor is not None
+    return processor(value)
+
+
+def test_postgresql_gets_instants_in_utc() -> None:
+    value = bound(datetime(2024, 6, 15, 14, 30, tzinfo=PARIS_SUMMER), POSTGRES)
+    assert value == datetime(2024, 6, 15, 12, 30, tzinfo=UTC)
+    assert value.tzinfo is UTC
+    assert bound(None, POSTGRES) is None
+
+
+@pytest.mark.parametrize(
+    "naive", [datetime(2024, 6, 15), datetime(2024, 6, 15, tzinfo=Unknowable())]
+)
+@pytest.mark.parametrize("dialect", [POSTGRES, SQLITE], ids=["postgresql", "sqlite"])
+def test_a_naive_instant_is_refused_on_every_database(naive: datetime, dialect: Any) -> None:
+    with pytest.raises(ValueError, match=r"^the store only takes aware datetimes$"):
+        bound(naive, dialect)
+
+
+def test_sqlite_gets_fixed_width_utc_text_by_either_path() -> None:
+    summer = datetime(2024, 6, 15, 14, 30, tzinfo=PARIS_SUMMER)
+    text = "2024-06-15T12:30:00.000000Z"
+    assert INSTANT.process_bind_param(summer, SQLITE) == text  # literal SQL renders this way
+    assert bound(summer, SQLITE) == text
+    assert INSTANT.process_bind_param(None, SQLITE) is None
+
+
+def test_money_is_exact_text_on_sqlite_and_a_decimal_on_postgresql() -> None:
+    amount = Decimal("1.50")
+    assert MONEY.process_bind_param(amount, SQLITE) == "1.50"
+    assert MONEY.process_bind_param(amount, POSTGRES) == amount
+    with pytest.raises(ValueError, match="finite Decimal"):
+        MONEY.process_bind_param(Decimal("NaN"), POSTGRES)
+
+
+def test_a_refusal_without_a_message_is_named_by_its_class() -> None:
+    assert (
+        database_reason(OverflowError()) == "the database refused it: OverflowError: OverflowError"
+    )
