@@ -38,6 +38,7 @@ from cdp_sdk.sync._storable import (
     clean_page,
     clean_record,
     clean_text,
+    natural_key,
     record_json,
 )
 from cdp_sdk.workspace import Account, Workspace
@@ -415,6 +416,27 @@ def test_a_quarantined_record_is_kept_as_ascii_json_text() -> None:
     kept = record_json(sim(id="sim\x00-1", status_raw="caf\u00e9 \x01"))
     assert kept.isascii()
     assert json.loads(kept)["id"] == "sim\x00-1"
+    assert list(json.loads(kept)) == sorted(json.loads(kept))  # one text per record
+
+
+@pytest.mark.parametrize(
+    ("dirty", "repaired", "other"),
+    [
+        (
+            ActivationMode(connector="x", name="on\x00", status=SimStatus.ACTIVE),
+            ActivationMode(connector="x", name="on", status=SimStatus.ACTIVE),
+            ActivationMode(connector="x", name="off", status=SimStatus.SUSPENDED),
+        ),
+        (sim(id="sim-1\x00"), sim(id="sim-1"), sim(id="sim-2")),
+    ],
+    ids=["activation mode", "subscription"],
+)
+def test_a_record_keeps_its_quarantine_key_once_repaired(
+    dirty: Any, repaired: Any, other: Any
+) -> None:
+    """The key is taken from the cleaned natural key: the repaired record replaces the
+    quarantined one, and another record has a key of its own."""
+    assert natural_key(dirty) == natural_key(repaired) != natural_key(other)
 
 
 def test_json_values_nan_and_infinity_are_stored_as_their_names(store: Store) -> None:
