@@ -331,8 +331,14 @@ def test_a_sync_running_in_another_process_is_left_alone(postgres_url: str) -> N
     """Two processes sync into one PostgreSQL store at once: neither marks the other."""
     target = create_database(postgres_url, "concurrent")
     Store(target).close()
-    child = subprocess.Popen([sys.executable, __file__, target], stdout=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [sys.executable, __file__, target],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
+        assert child.stdin is not None
         assert child.stdout is not None
         assert child.stdout.readline().strip() == "running"  # its run row exists
         with Store(target) as store, workspace() as accounts:
@@ -340,6 +346,8 @@ def test_a_sync_running_in_another_process_is_left_alone(postgres_url: str) -> N
             theirs = [run for run in store.runs() if run.run_id != mine.run_id]
             assert mine.ok
             assert [run.status for run in theirs] == ["running"]
+        child.stdin.write("go on\n")  # the other sync waited for this, however slow we were
+        child.stdin.flush()
         assert child.wait(timeout=60) == 0
         with Store(target) as store:
             assert sorted(run.status for run in store.runs()) == ["ok", "ok"]
@@ -348,8 +356,9 @@ def test_a_sync_running_in_another_process_is_left_alone(postgres_url: str) -> N
         child.wait()
 
 
-def _slow_sync_in_a_child(target: str) -> None:
-    """The other process of the test above: a slow sync that says when it runs."""
+def _held_sync_in_a_child(target: str) -> None:
+    """The other process of the test above: a sync that says when it runs, then waits
+    until it is told to go on (with a run row still ``running``)."""
     announced = False
 
     def announce(event: SyncEvent) -> None:
@@ -357,8 +366,9 @@ def _slow_sync_in_a_child(target: str) -> None:
         if not announced:
             print("running", flush=True)
             announced = True
+            sys.stdin.readline()
 
-    with Store(target) as store, workspace(20, latency=0.02) as accounts:
+    with Store(target) as store, workspace(20) as accounts:
         report = store.sync(accounts, now=NOW, accounts=["eu"], progress=announce)
     sys.exit(0 if report.ok else 1)
 
@@ -443,4 +453,4 @@ def test_closing_a_store_marks_its_unfinished_runs(tmp_path: Path) -> None:
 
 
 if __name__ == "__main__":
-    _slow_sync_in_a_child(sys.argv[1])
+    _held_sync_in_a_child(sys.argv[1])
