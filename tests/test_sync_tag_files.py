@@ -111,6 +111,14 @@ def test_header_problems_name_the_file(
     assert problems(store, path) == (str(path), [problem])
 
 
+def test_keys_and_values_beyond_ascii_are_imported(store: Store) -> None:
+    rows = f"iccid,key,value\n{SIM},région,café 😀\n"
+    assert store.import_tags(io.StringIO(rows)).added == 1
+    assert [(t.key, t.value) for t in store.tags() if t.source == "local"] == [
+        ("région", "café 😀")
+    ]
+
+
 def test_rows_after_a_repeated_tag_are_still_checked(store: Store) -> None:
     rows = f"iccid,key,value\n{SIM},a,1\n{SIM},a,2\n12345,b,3\n"
     assert problems(store, io.StringIO(rows))[1] == [

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError, StatementError
 
 from cdp_sdk import SimStatus
 from cdp_sdk.connectors.sandbox import SandboxEmulator
@@ -40,6 +41,7 @@ from cdp_sdk.sync._storable import (
     clean_text,
     natural_key,
     record_json,
+    refused_by_database,
 )
 from cdp_sdk.workspace import Account, Workspace
 from emulated import emulated
@@ -316,6 +318,36 @@ def test_clean_record_cleans_free_text_everywhere_and_says_so() -> None:
     assert cleaned.tags == (Tag(key="site", value="paris"),)
     assert cleaned.extra == {"note": ["a\ufffd", {"deep": "x"}], "n": 1.5, "flag": True}
     assert cleaned.iccid == record.iccid
+
+
+def test_text_beyond_ascii_is_never_refused() -> None:
+    """Accents and emoji are text every database holds: a record cleaned for a NUL
+    elsewhere keeps them, in its keys too."""
+    record = sim(id="sím-1", status_raw="li\x00ve", tags=(Tag(key="région", value="ca\x00fé 😀"),))
+
+    cleaned, changed = clean_record(record)
+
+    assert changed
+    assert (cleaned.id, cleaned.status_raw) == ("sím-1", "live")
+    assert cleaned.tags == (Tag(key="région", value="café 😀"),)
+
+
+@pytest.mark.parametrize(
+    ("error", "refused"),
+    [
+        (DataError("INSERT", {}, Exception("numeric field overflow")), True),
+        (StatementError("finite Decimal amounts", "INSERT", {}, ValueError("NaN")), True),
+        (OverflowError("Python int too large to convert to SQLite INTEGER"), True),
+        (UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed"), True),
+        (OperationalError("INSERT", {}, Exception("database is locked")), False),
+        (IntegrityError("INSERT", {}, Exception("NOT NULL constraint failed")), False),
+        (OSError("disk full"), False),
+    ],
+    ids=["data", "conversion", "overflow", "encoding", "locked", "constraint", "disk"],
+)
+def test_a_value_refused_is_told_from_a_failing_database(error: Exception, refused: bool) -> None:
+    """A value refused quarantines the record; the database failing stops the sync."""
+    assert refused_by_database(error) is refused
 
 
 def test_clean_record_leaves_a_clean_record_as_it_is() -> None:
