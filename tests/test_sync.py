@@ -477,6 +477,13 @@ def test_bad_arguments_are_refused(tmp_path: Path) -> None:
         SyncOptions(window=timedelta(0))
 
 
+@pytest.mark.parametrize("name", ["settle", "lookback", "invoice_refresh"])
+def test_an_overlap_may_be_zero_but_not_negative(name: str) -> None:
+    assert getattr(SyncOptions(**{name: timedelta(0)}), name) == timedelta(0)
+    with pytest.raises(ValueError, match=rf"^{name} must not be negative$"):
+        SyncOptions(**{name: -timedelta(seconds=1)})
+
+
 async def test_sync_async(tmp_path: Path) -> None:
     async with AsyncWorkspace({"eu": in_process(8, 1), "us": in_process(4, 2)}) as workspace:
         with Store(tmp_path / "cdp.db") as store:
