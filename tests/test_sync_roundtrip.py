@@ -1,0 +1,107 @@
+"""What a sync stores is what the platform gave: every field of each record, read back
+from the store, equals the connector's model of it."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from cdp_sdk.models import ActivationMode, Invoice, Tariff
+from cdp_sdk.sync import Store, SyncOptions
+from cdp_sdk.workspace import AsyncWorkspace, Workspace
+from test_sync import NOW, in_process
+
+OPTIONS = SyncOptions(history=timedelta(days=400))
+
+
+def synced(tmp_path: Path) -> tuple[Store, list[ActivationMode], list[Tariff], list[Invoice]]:
+    """A store synced from a sandbox account, and the account's records as models."""
+    workspace = Workspace({"eu": in_process(6, 11)})
+    with workspace:
+        store = Store(tmp_path / "cdp.db")
+        report = store.sync(workspace, now=NOW, options=OPTIONS)
+        assert report.ok, report.errors
+
+        async def read(async_workspace: AsyncWorkspace) -> Any:
+            connector = async_workspace.connector("eu")
+            modes = list(await connector.activation_modes())
+            tariffs = [tariff async for tariff in connector.tariffs()]
+            invoices = [i async for i in connector.invoices(start=NOW - OPTIONS.history)]
+            return modes, tariffs, invoices
+
+        modes, tariffs, invoices = workspace.run(read)
+    return store, modes, tariffs, invoices
+
+
+def test_activation_modes_and_tariffs_are_stored_field_by_field(tmp_path: Path) -> None:
+    store, modes, tariffs, _ = synced(tmp_path)
+    with store:
+        stored_modes = {row.pop("name"): row for row in store.rows("activation_modes")}
+        stored_tariffs = {row.pop("id"): row for row in store.rows("tariffs")}
+
+    assert modes
+    assert any(mode.description for mode in modes)
+    for mode in modes:
+        row = stored_modes[mode.name]
+        assert row["connector"] == mode.connector
+        assert row["status"] == mode.status.value
+        assert row["description"] == mode.description
+        assert (row["billable"], row["auto_activates"], row["settable"]) == (
+            mode.billable,
+            mode.auto_activates,
+            mode.settable,
+        )
+        assert row["next"] == list(mode.next)
+        assert row["extra"] == mode.extra
+    assert tariffs
+    for tariff in tariffs:
+        row = stored_tariffs[tariff.id]
+        assert (row["connector"], row["name"], row["description"]) == (
+            tariff.connector,
+            tariff.name,
+            tariff.description,
+        )
+        assert (row["currency"], row["recurring_fee"]) == (tariff.currency, tariff.recurring_fee)
+        assert (
+            row["included_data_bytes"],
+            row["included_sms"],
+            row["included_voice_seconds"],
+        ) == (tariff.included_data_bytes, tariff.included_sms, tariff.included_voice_seconds)
+        assert row["extra"] == tariff.extra
+
+
+def test_invoices_and_their_lines_are_stored_field_by_field(tmp_path: Path) -> None:
+    store, _, _, invoices = synced(tmp_path)
+    with store:
+        stored = {row["id"]: row for row in store.rows("invoices")}
+        lines = {(row["invoice_id"], row["line_no"]): row for row in store.rows("invoice_lines")}
+
+    assert any(invoice.lines for invoice in invoices)
+    assert len(lines) == sum(len(invoice.lines) for invoice in invoices)
+    for invoice in invoices:
+        row = stored[invoice.id]
+        assert (row["connector"], row["platform_account"]) == (invoice.connector, invoice.account)
+        assert (row["period_start"], row["period_end"]) == (
+            invoice.period_start,
+            invoice.period_end,
+        )
+        assert (row["issued_at"], row["due_at"]) == (invoice.issued_at, invoice.due_at)
+        assert (row["currency"], row["total"], row["status"]) == (
+            invoice.currency,
+            invoice.total,
+            invoice.status,
+        )
+        assert row["extra"] == invoice.extra
+        for number, line in enumerate(invoice.lines, start=1):
+            kept = lines[invoice.id, number]
+            assert (kept["description"], kept["category"], kept["iccid"]) == (
+                line.description,
+                line.category,
+                line.iccid,
+            )
+            assert (kept["amount"], kept["quantity"], kept["unit_price"]) == (
+                line.amount,
+                line.quantity,
+                line.unit_price,
+            )
