@@ -7,17 +7,49 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from cdp_sdk.models import ActivationMode, Invoice, Tariff
 from cdp_sdk.sync import Store, SyncOptions
-from cdp_sdk.workspace import AsyncWorkspace, Workspace
-from test_sync import NOW, in_process
+from cdp_sdk.workspace import Account, AsyncWorkspace, Workspace
+from conftest import InstallPlugins
+from test_sync import NOW, TODAY
 
 OPTIONS = SyncOptions(history=timedelta(days=400))
 
+RICH = (
+    "from cdp_sdk.connectors.sandbox import SandboxConnector\n"
+    "class RichSandbox(SandboxConnector):\n"
+    "    name = 'rich'\n"
+    "    def tariffs(self):\n"
+    "        return self._described(super().tariffs())\n"
+    "    async def _described(self, tariffs):\n"
+    "        async for tariff in tariffs:\n"
+    "            extra = {'description': tariff.name + ' plan', 'included_voice_seconds': 600}\n"
+    "            yield tariff.model_copy(update=extra)\n"
+    "    def invoices(self, *, start, end):\n"
+    "        return self._per_sim(super().invoices(start=start, end=end))\n"
+    "    async def _per_sim(self, invoices):\n"
+    "        async for invoice in invoices:\n"
+    "            lines = [line.model_copy(update={'iccid': SIM}) for line in invoice.lines]\n"
+    "            yield invoice.model_copy(update={'lines': tuple(lines)})\n"
+    "SIM = '8988303000000000010'\n"
+)
+"""The sandbox, with the fields it leaves empty filled: a tariff's description and
+included voice (which no built-in platform fills), an invoice line's SIM."""
 
-def synced(tmp_path: Path) -> tuple[Store, list[ActivationMode], list[Tariff], list[Invoice]]:
-    """A store synced from a sandbox account, and the account's records as models."""
-    workspace = Workspace({"eu": in_process(6, 11)})
+
+@pytest.fixture
+def rich(install_plugins: InstallPlugins) -> Account:
+    install_plugins({"rich": "rich_sandbox:RichSandbox"}, modules={"rich_sandbox": RICH})
+    return Account("rich", {"fleet_size": 6, "seed": 11, "today": TODAY, "rate_limit": None})
+
+
+def synced(
+    tmp_path: Path, account: Account
+) -> tuple[Store, list[ActivationMode], list[Tariff], list[Invoice]]:
+    """A store synced from ``account``, and the account's records as models."""
+    workspace = Workspace({"eu": account})
     with workspace:
         store = Store(tmp_path / "cdp.db")
         report = store.sync(workspace, now=NOW, options=OPTIONS)
@@ -34,8 +66,10 @@ def synced(tmp_path: Path) -> tuple[Store, list[ActivationMode], list[Tariff], l
     return store, modes, tariffs, invoices
 
 
-def test_activation_modes_and_tariffs_are_stored_field_by_field(tmp_path: Path) -> None:
-    store, modes, tariffs, _ = synced(tmp_path)
+def test_activation_modes_and_tariffs_are_stored_field_by_field(
+    tmp_path: Path, rich: Account
+) -> None:
+    store, modes, tariffs, _ = synced(tmp_path, rich)
     with store:
         stored_modes = {row.pop("name"): row for row in store.rows("activation_modes")}
         stored_tariffs = {row.pop("id"): row for row in store.rows("tariffs")}
@@ -55,6 +89,7 @@ def test_activation_modes_and_tariffs_are_stored_field_by_field(tmp_path: Path) 
         assert row["next"] == list(mode.next)
         assert row["extra"] == mode.extra
     assert tariffs
+    assert all(tariff.description and tariff.included_voice_seconds for tariff in tariffs)
     for tariff in tariffs:
         row = stored_tariffs[tariff.id]
         assert (row["connector"], row["name"], row["description"]) == (
@@ -71,13 +106,14 @@ def test_activation_modes_and_tariffs_are_stored_field_by_field(tmp_path: Path) 
         assert row["extra"] == tariff.extra
 
 
-def test_invoices_and_their_lines_are_stored_field_by_field(tmp_path: Path) -> None:
-    store, _, _, invoices = synced(tmp_path)
+def test_invoices_and_their_lines_are_stored_field_by_field(tmp_path: Path, rich: Account) -> None:
+    store, _, _, invoices = synced(tmp_path, rich)
     with store:
         stored = {row["id"]: row for row in store.rows("invoices")}
         lines = {(row["invoice_id"], row["line_no"]): row for row in store.rows("invoice_lines")}
 
     assert any(invoice.lines for invoice in invoices)
+    assert all(line.iccid for invoice in invoices for line in invoice.lines)
     assert len(lines) == sum(len(invoice.lines) for invoice in invoices)
     for invoice in invoices:
         row = stored[invoice.id]
