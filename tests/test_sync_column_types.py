@@ -6,6 +6,7 @@ types hand to the driver (the PostgreSQL suite then round-trips them on a server
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from decimal import Decimal
 from typing import Any, cast
@@ -68,11 +69,26 @@ def test_sqlite_gets_fixed_width_utc_text_by_either_path() -> None:
     assert INSTANT.process_bind_param(None, SQLITE) is None
 
 
+@pytest.mark.parametrize("zone", ["America/New_York", "Asia/Kolkata"])
+def test_instants_are_stored_in_utc_whatever_the_machines_zone(
+    zone: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TZ", zone)
+    time.tzset()
+    try:
+        summer = datetime(2024, 6, 15, 14, 30, tzinfo=PARIS_SUMMER)
+        assert bound(summer, SQLITE) == "2024-06-15T12:30:00.000000Z"
+        assert bound(summer, POSTGRES).utcoffset() == timedelta(0)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
 def test_money_is_exact_text_on_sqlite_and_a_decimal_on_postgresql() -> None:
     amount = Decimal("1.50")
     assert MONEY.process_bind_param(amount, SQLITE) == "1.50"
     assert MONEY.process_bind_param(amount, POSTGRES) == amount
-    with pytest.raises(ValueError, match="finite Decimal"):
+    with pytest.raises(ValueError, match=r"^the store only takes finite Decimal amounts$"):
         MONEY.process_bind_param(Decimal("NaN"), POSTGRES)
 
 
