@@ -84,6 +84,21 @@ def test_instants_are_stored_in_utc_whatever_the_machines_zone(
         time.tzset()
 
 
+def test_instants_read_back_are_aware_and_in_utc() -> None:
+    # PostgreSQL answers in the session's zone; SQLite holds the UTC text.
+    summer = datetime(2024, 6, 15, 14, 30, tzinfo=PARIS_SUMMER)
+    for stored, dialect in ((summer, POSTGRES), ("2024-06-15T12:30:00.000000Z", SQLITE)):
+        value = INSTANT.process_result_value(stored, dialect)
+        assert value == datetime(2024, 6, 15, 12, 30, tzinfo=UTC)
+        assert value is not None
+        assert (value.hour, value.tzinfo) == (12, UTC)
+    # A database that dropped the zone stored UTC.
+    dropped = INSTANT.process_result_value("2024-06-15T12:30:00", SQLITE)
+    assert dropped is not None
+    assert (dropped.hour, dropped.tzinfo) == (12, UTC)
+    assert INSTANT.process_result_value(None, SQLITE) is None
+
+
 def test_money_is_exact_text_on_sqlite_and_a_decimal_on_postgresql() -> None:
     amount = Decimal("1.50")
     assert MONEY.process_bind_param(amount, SQLITE) == "1.50"
