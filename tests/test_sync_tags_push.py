@@ -9,6 +9,7 @@ if it reached any other.
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from cdp_sdk.sandbox import Fault
 from cdp_sdk.sync import Store, StoredTag, TagChange, TagImportError, TagPlan
 from cdp_sdk.workspace import Account, AsyncWorkspace, Workspace
 from conftest import InstallPlugins
+from pg import create_database, postgres_server
 from test_sync import NOW, emulator_of, in_process
 from test_sync_tags import READ_ONLY
 
@@ -329,9 +331,22 @@ def test_accounts_the_workspace_cannot_push_to_are_skipped_with_why(
 # -- reading tags and import errors -------------------------------------------------------------
 
 
-def test_tags_are_listed_by_account_iccid_key_and_source(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def postgres_url() -> Iterator[str]:
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_tags_are_listed_by_account_iccid_key_and_source(
+    request: pytest.FixtureRequest, tmp_path: Path, database: str
+) -> None:
+    """On either database: SQLite happens to return rows in key order, PostgreSQL not."""
+    target = str(tmp_path / "cdp.db")
+    if database == "postgresql":
+        target = create_database(request.getfixturevalue("postgres_url"), "tag_order")
     workspace = Workspace({"us": in_process(6, 12), "eu": in_process(6, 11)})
-    with workspace, Store(tmp_path / "cdp.db") as store:
+    with workspace, Store(target) as store:
         store.sync(workspace, entities=["subscriptions"], now=NOW)
         first, second = iccids(workspace, "eu")[:2]
         # A local tag under the platform's key, and one sorting before the platform's.
