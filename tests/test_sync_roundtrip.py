@@ -3,17 +3,20 @@ from the store, equals the connector's model of it."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import create_engine, text
 
-from cdp_sdk.models import ActivationMode, Invoice, Tariff
+from cdp_sdk.models import ActivationMode, Invoice, Subscription, Tariff
 from cdp_sdk.sync import Store, SyncOptions
 from cdp_sdk.workspace import Account, AsyncWorkspace, Workspace
 from conftest import InstallPlugins
-from test_sync import NOW, TODAY
+from pg import create_database, postgres_server
+from test_sync import NOW, TODAY, in_process
 
 OPTIONS = SyncOptions(history=timedelta(days=400))
 
@@ -141,3 +144,40 @@ def test_invoices_and_their_lines_are_stored_field_by_field(tmp_path: Path, rich
                 line.quantity,
                 line.unit_price,
             )
+
+
+@pytest.fixture(scope="module")
+def postgres_url() -> Iterator[str]:
+    with postgres_server() as url:
+        yield url
+
+
+def test_a_postgresql_server_in_another_time_zone_keeps_every_instant(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """The server's own zone (here New York) never shifts what the store holds."""
+    target = create_database(postgres_url, "new_york")
+    engine = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("ALTER DATABASE new_york SET timezone TO 'America/New_York'"))
+    finally:
+        engine.dispose()
+    workspace = Workspace({"eu": in_process(6, 11)})
+    with workspace, Store(target) as store:
+        store.sync(workspace, entities=["subscriptions"], now=NOW)
+        stored = {row["iccid"]: row for row in store.rows("subscriptions")}
+        with store.engine.connect() as connection:
+            assert connection.execute(text("SHOW timezone")).scalar() == "America/New_York"
+
+        async def listed(async_workspace: AsyncWorkspace) -> list[Subscription]:
+            return [sim async for sim in async_workspace.connector("eu").subscriptions()]
+
+        sims = workspace.run(listed)
+
+    assert len(sims) == len(stored) == 6
+    for sim in sims:
+        row = stored[sim.iccid]
+        assert (row["created_at"], row["updated_at"]) == (sim.created_at, sim.updated_at)
+        assert row["created_at"] is not None
+        assert row["created_at"].utcoffset() == timedelta(0)
