@@ -1,0 +1,260 @@
+"""The store's own edges: pushes limited to some accounts, what a purge leaves of the run
+history, a tag file's line breaks, leases by account, versions a read-only store refuses,
+and how database errors are named."""
+
+from __future__ import annotations
+
+import io
+import os
+import sqlite3
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import insert, update
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+
+from cdp_sdk.errors import ConfigurationError
+from cdp_sdk.sync import Store, TagChange, schema
+from cdp_sdk.sync._store import _created_meanwhile, _database_failure
+from cdp_sdk.workspace import AsyncWorkspace, Workspace
+from test_sync import NOW, in_process
+
+SIM = "8988303000000000010"  # in every sandbox fleet
+
+
+@pytest.fixture
+def workspace() -> Workspace:
+    return Workspace({"eu": in_process(6, 11), "us": in_process(6, 12)})
+
+
+@pytest.fixture
+def store(tmp_path: Path, workspace: Workspace) -> Store:
+    store = Store(tmp_path / "cdp.db")
+    store.sync(workspace, entities=["subscriptions"], now=NOW)
+    store.import_tags(io.StringIO(f"iccid,key,value\n{SIM},site,paris\n"))  # both accounts
+    return store
+
+
+# -- pushes of some accounts ------------------------------------------------------------------
+
+
+def test_a_push_of_some_accounts_plans_and_pushes_only_those(
+    store: Store, workspace: Workspace
+) -> None:
+    only_us = (TagChange("us", SIM, {"site": "paris"}),)
+    with workspace, store:
+        dry = store.push_tags(workspace, accounts=["us"], dry_run=True)
+        assert (dry.dry_run, dry.plan.changes) == (True, only_us)
+
+        pushed = store.push_tags(workspace, accounts=["us"])
+
+        assert pushed.pushed == only_us
+        assert [c.account for c in store.plan_tag_push(workspace).changes] == ["eu"]
+
+
+async def test_the_async_push_takes_the_same_accounts_and_dry_run(
+    store: Store, workspace: Workspace
+) -> None:
+    workspace.close()
+    only_eu = (TagChange("eu", SIM, {"site": "paris"}),)
+    async with AsyncWorkspace(
+        {"eu": in_process(6, 11), "us": in_process(6, 12)}
+    ) as async_workspace:
+        dry = await store.push_tags_async(async_workspace, accounts=["eu"], dry_run=True)
+        assert (dry.dry_run, dry.plan.changes, dry.pushed) == (True, only_eu, ())
+
+        pushed = await store.push_tags_async(async_workspace, accounts=["eu"])
+
+        assert (pushed.dry_run, pushed.pushed) == (False, only_eu)
+    store.close()
+
+
+# -- what a purge leaves of the run history ---------------------------------------------------
+
+
+def add_run(store: Store, status: str = "ok") -> int:
+    def write(connection: Any) -> int:
+        result = connection.execute(
+            insert(schema.sync_runs).values(
+                kind="sync",
+                status=status,
+                started_at=NOW,
+                host=os.uname().nodename,
+                pid=os.getpid(),
+                heartbeat_at=NOW,
+            )
+        )
+        return int(result.inserted_primary_key[0])
+
+    return store.transaction(write)
+
+
+def add(store: Store, table: Any, **values: Any) -> None:
+    store.transaction(lambda connection: connection.execute(insert(table).values(**values)))
+
+
+def result_of(run: int, account: str) -> dict[str, Any]:
+    return {
+        "run_id": run,
+        "account": account,
+        "entity": "subscriptions",
+        "status": "ok",
+        "records": 1,
+        "pages": 1,
+        "requests": 1,
+        "duration": 0.1,
+    }
+
+
+def call_of(run: int, account: str) -> dict[str, Any]:
+    return {
+        "run_id": run,
+        "account": account,
+        "connector": "sandbox",
+        "at": NOW,
+        "method": "GET",
+        "path": "/v1/sims",
+        "duration_ms": 1.0,
+        "attempt": 1,
+    }
+
+
+def change_of(run: int, account: str) -> dict[str, Any]:
+    return {
+        "plan_id": "p",
+        "run_id": run,
+        "account": account,
+        "iccid": SIM,
+        "step": "status",
+        "event": "intent",
+        "at": NOW,
+    }
+
+
+def test_a_purge_drops_the_runs_it_leaves_empty_and_only_those(tmp_path: Path) -> None:
+    with Store(tmp_path / "cdp.db") as store:
+        emptied = add_run(store)  # everything it holds is about the purged account
+        add(store, schema.sync_results, **result_of(emptied, "eu"))
+        add(store, schema.api_calls, **call_of(emptied, "eu"))
+        add(store, schema.change_journal, **change_of(emptied, "eu"))
+        with_result = add_run(store)
+        add(store, schema.sync_results, **result_of(with_result, "us"))
+        with_call = add_run(store)
+        add(store, schema.api_calls, **call_of(with_call, "us"))
+        with_change = add_run(store)
+        add(store, schema.change_journal, **change_of(with_change, "us"))
+        running = add_run(store, status="running")  # nothing written yet: still going
+
+        report = store.purge_account("eu")
+
+        assert report.account == "eu"
+        assert report.deleted["sync_runs"] == 1
+        assert {run.run_id for run in store.runs()} == {
+            with_result,
+            with_call,
+            with_change,
+            running,
+        }
+
+
+def test_a_purge_leaves_no_identifier_in_the_files_of_an_open_store(
+    store: Store, tmp_path: Path
+) -> None:
+    with store:
+        store.purge_account("eu")
+        store.purge_account("us")
+        files = b"".join(p.read_bytes() for p in tmp_path.glob("cdp.db*"))
+        assert SIM.encode() not in files  # the write-ahead log included, store still open
+
+
+# -- the rest -----------------------------------------------------------------------------------
+
+
+def test_a_quoted_line_break_in_a_tag_file_is_kept_as_written(store: Store, tmp_path: Path) -> None:
+    path = tmp_path / "tags.csv"
+    path.write_bytes(f'iccid,key,value\r\n{SIM},note,"first\r\nsecond"\r\n'.encode())
+    with store:
+        store.import_tags(path)
+        notes = {t.value for t in store.tags(account="eu") if t.key == "note"}
+    assert notes == {"first\r\nsecond"}
+
+
+def test_leases_can_be_read_for_one_account(store: Store) -> None:
+    with store:
+        for account in ("eu", "us"):
+            add(
+                store,
+                schema.sync_leases,
+                account=account,
+                token=account,
+                holder="elsewhere",
+                scope="x",
+                pid=1,
+                acquired_at=NOW,
+                expires_at=NOW + timedelta(minutes=1),
+            )
+        assert [lease.account for lease in store.leases()] == ["eu", "us"]
+        assert [lease.account for lease in store.leases(account="us")] == ["us"]
+
+
+@pytest.mark.parametrize(
+    ("version", "message"),
+    [
+        (
+            schema.SCHEMA_VERSION + 1,
+            f"the store has schema version {schema.SCHEMA_VERSION + 1}, newer than this "
+            f"cdp-sdk reads ({schema.SCHEMA_VERSION}); upgrade cdp-sdk",
+        ),
+        (
+            1,
+            f"the store has schema version 1, older than this cdp-sdk's "
+            f"({schema.SCHEMA_VERSION}); open it once where it can be written to upgrade it",
+        ),
+    ],
+    ids=["newer", "older"],
+)
+def test_a_read_only_store_of_another_version_says_what_to_do(
+    tmp_path: Path, version: int, message: str
+) -> None:
+    database = tmp_path / "cdp.db"
+    with Store(database) as store, store.engine.begin() as connection:
+        connection.execute(update(schema.store_info).values(value=str(version)))
+    with pytest.raises(ConfigurationError) as refused:
+        Store(database, read_only=True)
+    assert str(refused.value).endswith(message)
+
+
+@pytest.mark.parametrize(
+    ("error", "meanwhile"),
+    [
+        (
+            OperationalError("CREATE", {}, sqlite3.OperationalError("table tags already exists")),
+            True,
+        ),
+        (
+            IntegrityError(
+                "CREATE",
+                {},
+                Exception('duplicate key value violates unique constraint "pg_type_typname"'),
+            ),
+            True,
+        ),
+        (ProgrammingError("CREATE", {}, Exception('relation "tags" Already Exists')), True),
+        (OperationalError("CREATE", {}, sqlite3.OperationalError("database is locked")), False),
+    ],
+    ids=["sqlite", "postgresql type", "any case", "locked"],
+)
+def test_a_table_created_by_another_process_meanwhile_is_recognised(
+    error: Any, meanwhile: bool
+) -> None:
+    assert _created_meanwhile(error) is meanwhile
+
+
+def test_a_database_failure_is_named_by_its_first_line_or_its_class() -> None:
+    error = OperationalError("INSERT", {}, sqlite3.OperationalError("disk I/O error\nmore"))
+    assert _database_failure(error) == "OperationalError: disk I/O error"
+    assert _database_failure(OperationalError("INSERT", {}, sqlite3.OperationalError())) == (
+        "OperationalError: OperationalError"
+    )
