@@ -258,3 +258,30 @@ def test_a_database_failure_is_named_by_its_first_line_or_its_class() -> None:
     assert _database_failure(OperationalError("INSERT", {}, sqlite3.OperationalError())) == (
         "OperationalError: OperationalError"
     )
+
+
+def test_runs_are_the_latest_twenty_or_those_asked_for(tmp_path: Path) -> None:
+    with Store(tmp_path / "cdp.db") as store:
+        made = [add_run(store) for _ in range(22)]
+
+        assert [run.run_id for run in store.runs()] == made[::-1][:20]
+        assert [run.run_id for run in store.runs(limit=None)] == made[::-1]
+        assert [run.run_id for run in store.runs(ids=[made[3], made[1], made[3]])] == [
+            made[3],
+            made[1],
+        ]
+
+
+def test_cursors_come_by_account_and_entity_with_when_they_moved(
+    store: Store, workspace: Workspace
+) -> None:
+    with workspace, store:
+        store.sync(workspace, entities=["tariffs", "subscriptions"], now=NOW)
+        found = store.cursors()
+        assert [(c.account, c.entity.value) for c in found] == sorted(
+            (c.account, c.entity.value) for c in found
+        )
+        assert {c.account for c in found} == {"eu", "us"}
+        assert {c.entity.value for c in found} >= {"subscriptions", "tariffs"}
+        assert all(c.updated_at is not None and c.updated_at.tzinfo is not None for c in found)
+        assert [c.account for c in store.cursors(account="us")] == ["us"] * (len(found) // 2)
