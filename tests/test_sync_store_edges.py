@@ -13,7 +13,12 @@ from typing import Any
 
 import pytest
 from sqlalchemy import insert, update
-from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+from sqlalchemy.exc import (
+    IntegrityError,
+    InvalidRequestError,
+    OperationalError,
+    ProgrammingError,
+)
 
 from cdp_sdk.errors import ConfigurationError
 from cdp_sdk.sync import Store, TagChange, schema
@@ -243,8 +248,10 @@ def test_a_read_only_store_of_another_version_says_what_to_do(
         ),
         (ProgrammingError("CREATE", {}, Exception('relation "tags" Already Exists')), True),
         (OperationalError("CREATE", {}, sqlite3.OperationalError("database is locked")), False),
+        (InvalidRequestError("a table already exists in this MetaData"), True),
+        (InvalidRequestError("this transaction is inactive"), False),
     ],
-    ids=["sqlite", "postgresql type", "any case", "locked"],
+    ids=["sqlite", "postgresql type", "any case", "locked", "no driver error", "other"],
 )
 def test_a_table_created_by_another_process_meanwhile_is_recognised(
     error: Any, meanwhile: bool
@@ -257,6 +264,10 @@ def test_a_database_failure_is_named_by_its_first_line_or_its_class() -> None:
     assert _database_failure(error) == "OperationalError: disk I/O error"
     assert _database_failure(OperationalError("INSERT", {}, sqlite3.OperationalError())) == (
         "OperationalError: OperationalError"
+    )
+    # An error of SQLAlchemy's own, with no driver error inside.
+    assert _database_failure(InvalidRequestError("this transaction is inactive")) == (
+        "InvalidRequestError: this transaction is inactive"
     )
 
 
