@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import sqlite3
 from collections import Counter
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -460,13 +460,24 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
         Store(path)
 
 
+class _NoOffset(tzinfo):
+    """A zone that cannot say its offset: a naive datetime in disguise."""
+
+    def utcoffset(self, dt: datetime | None) -> timedelta | None:
+        return None
+
+    def dst(self, dt: datetime | None) -> timedelta | None:
+        return None
+
+
 def test_bad_arguments_are_refused(tmp_path: Path) -> None:
     workspace = Workspace({"eu": in_process(3, 1)})
     with workspace, Store(tmp_path / "cdp.db") as store:
         with pytest.raises(ValueError, match="unknown entity 'sims'"):
             store.sync(workspace, entities=["sims"])
-        with pytest.raises(ValueError, match="aware"):
-            store.sync(workspace, now=datetime(2024, 6, 15))
+        for naive in (datetime(2024, 6, 15), datetime(2024, 6, 15, tzinfo=_NoOffset())):
+            with pytest.raises(ValueError, match=r"^now must be an aware datetime$"):
+                store.sync(workspace, now=naive)
         with pytest.raises(ConfigurationError, match="unknown account 'mars'"):
             store.sync(workspace, accounts=["mars"])
         with pytest.raises(
