@@ -83,6 +83,14 @@ async def test_the_debug_log_gives_a_calls_duration_in_milliseconds(
     assert "toy: GET /v1/sims -> 200 in 1000 ms (attempt 1)" in lines
 
 
+async def journaled(client: HttpClient, path: str) -> list[tuple[str, str]]:
+    """The method and path of each call one GET of ``path`` journals, its login included."""
+    records: list[CallRecord] = []
+    client.add_observer(records.append)
+    await client.request("GET", path)
+    return [(record.method, record.path) for record in records]
+
+
 async def test_a_login_is_journaled_by_its_path_under_the_deployment_prefix(
     mock_client: Callable[..., HttpClient],
 ) -> None:
@@ -93,13 +101,7 @@ async def test_a_login_is_journaled_by_its_path_under_the_deployment_prefix(
 
     auth = JsonLoginAuth("/XAuth/token", {"user": "u"}, token_field="token")
     client = mock_client(handler, auth=auth, base_url=f"{BASE}/MAX")
-    records: list[CallRecord] = []
-    client.add_observer(records.append)
-    await client.request("GET", "/v1/sims")
-    assert [(record.method, record.path) for record in records] == [
-        ("POST", "/XAuth/token"),
-        ("GET", "/v1/sims"),
-    ]
+    assert await journaled(client, "/v1/sims") == [("POST", "/XAuth/token"), ("GET", "/v1/sims")]
 
 
 class _TokenElsewhere(JsonLoginAuth):
@@ -119,10 +121,4 @@ async def test_a_login_outside_the_base_url_is_journaled_by_its_whole_path(
 
     auth = _TokenElsewhere("/unused", {"user": "u"}, token_field="token")
     client = mock_client(handler, auth=auth, base_url=f"{BASE}/v1")
-    records: list[CallRecord] = []
-    client.add_observer(records.append)
-    await client.request("GET", "/sims")
-    assert [(record.method, record.path) for record in records] == [
-        ("POST", "/oauth/token"),
-        ("GET", "/sims"),
-    ]
+    assert await journaled(client, "/sims") == [("POST", "/oauth/token"), ("GET", "/sims")]

@@ -460,7 +460,7 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
         Store(path)
 
 
-class _NoOffset(tzinfo):
+class NoOffset(tzinfo):
     """A zone that cannot say its offset: a naive datetime in disguise."""
 
     def utcoffset(self, dt: datetime | None) -> timedelta | None:
@@ -469,13 +469,16 @@ class _NoOffset(tzinfo):
     def dst(self, dt: datetime | None) -> timedelta | None:
         return None
 
+    def tzname(self, dt: datetime | None) -> str | None:
+        return None
+
 
 def test_bad_arguments_are_refused(tmp_path: Path) -> None:
     workspace = Workspace({"eu": in_process(3, 1)})
     with workspace, Store(tmp_path / "cdp.db") as store:
         with pytest.raises(ValueError, match="unknown entity 'sims'"):
             store.sync(workspace, entities=["sims"])
-        for naive in (datetime(2024, 6, 15), datetime(2024, 6, 15, tzinfo=_NoOffset())):
+        for naive in (datetime(2024, 6, 15), datetime(2024, 6, 15, tzinfo=NoOffset())):
             with pytest.raises(ValueError, match=r"^now must be an aware datetime$"):
                 store.sync(workspace, now=naive)
         with pytest.raises(ConfigurationError, match="unknown account 'mars'"):

@@ -7,7 +7,7 @@ types hand to the driver (the PostgreSQL suite then round-trips them on a server
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any, cast
 
@@ -17,25 +17,13 @@ from sqlalchemy.types import TypeDecorator
 
 from cdp_sdk.sync import schema
 from cdp_sdk.sync._storable import database_reason
+from test_sync import NoOffset
 
 INSTANT = cast("TypeDecorator[datetime]", schema.subscriptions.c.created_at.type)
 MONEY = cast("TypeDecorator[Decimal]", schema.invoices.c.total.type)
 POSTGRES = postgresql.dialect()  # type: ignore[no-untyped-call]
 SQLITE = sqlite.dialect()
 PARIS_SUMMER = timezone(timedelta(hours=2))
-
-
-class Unknowable(tzinfo):
-    """A zone that cannot say its offset: a naive instant in disguise."""
-
-    def utcoffset(self, dt: datetime | None) -> timedelta | None:
-        return None
-
-    def dst(self, dt: datetime | None) -> timedelta | None:
-        return None
-
-    def tzname(self, dt: datetime | None) -> str | None:
-        return None
 
 
 def bound(value: Any, dialect: Any) -> Any:
@@ -52,9 +40,7 @@ def test_postgresql_gets_instants_in_utc() -> None:
     assert bound(None, POSTGRES) is None
 
 
-@pytest.mark.parametrize(
-    "naive", [datetime(2024, 6, 15), datetime(2024, 6, 15, tzinfo=Unknowable())]
-)
+@pytest.mark.parametrize("naive", [datetime(2024, 6, 15), datetime(2024, 6, 15, tzinfo=NoOffset())])
 @pytest.mark.parametrize("dialect", [POSTGRES, SQLITE], ids=["postgresql", "sqlite"])
 def test_a_naive_instant_is_refused_on_every_database(naive: datetime, dialect: Any) -> None:
     with pytest.raises(ValueError, match=r"^the store only takes aware datetimes$"):

@@ -5,7 +5,6 @@ and how database errors are named."""
 from __future__ import annotations
 
 import io
-import os
 import sqlite3
 from datetime import timedelta
 from pathlib import Path
@@ -25,6 +24,7 @@ from cdp_sdk.sync import Store, TagChange, schema
 from cdp_sdk.sync._store import _created_meanwhile, _database_failure
 from cdp_sdk.workspace import AsyncWorkspace, Workspace
 from test_sync import NOW, in_process
+from test_sync_runs import running_row
 
 SIM = "8988303000000000010"  # in every sandbox fleet
 
@@ -79,23 +79,6 @@ async def test_the_async_push_takes_the_same_accounts_and_dry_run(
 # -- what a purge leaves of the run history ---------------------------------------------------
 
 
-def add_run(store: Store, status: str = "ok") -> int:
-    def write(connection: Any) -> int:
-        result = connection.execute(
-            insert(schema.sync_runs).values(
-                kind="sync",
-                status=status,
-                started_at=NOW,
-                host=os.uname().nodename,
-                pid=os.getpid(),
-                heartbeat_at=NOW,
-            )
-        )
-        return int(result.inserted_primary_key[0])
-
-    return store.transaction(write)
-
-
 def add(store: Store, table: Any, **values: Any) -> None:
     store.transaction(lambda connection: connection.execute(insert(table).values(**values)))
 
@@ -140,17 +123,17 @@ def change_of(run: int, account: str) -> dict[str, Any]:
 
 def test_a_purge_drops_the_runs_it_leaves_empty_and_only_those(tmp_path: Path) -> None:
     with Store(tmp_path / "cdp.db") as store:
-        emptied = add_run(store)  # everything it holds is about the purged account
+        emptied = running_row(store, status="ok")  # everything it holds is about the purged account
         add(store, schema.sync_results, **result_of(emptied, "eu"))
         add(store, schema.api_calls, **call_of(emptied, "eu"))
         add(store, schema.change_journal, **change_of(emptied, "eu"))
-        with_result = add_run(store)
+        with_result = running_row(store, status="ok")
         add(store, schema.sync_results, **result_of(with_result, "us"))
-        with_call = add_run(store)
+        with_call = running_row(store, status="ok")
         add(store, schema.api_calls, **call_of(with_call, "us"))
-        with_change = add_run(store)
+        with_change = running_row(store, status="ok")
         add(store, schema.change_journal, **change_of(with_change, "us"))
-        running = add_run(store, status="running")  # nothing written yet: still going
+        running = running_row(store)  # nothing written yet: still going
 
         report = store.purge_account("eu")
 
@@ -273,7 +256,7 @@ def test_a_database_failure_is_named_by_its_first_line_or_its_class() -> None:
 
 def test_runs_are_the_latest_twenty_or_those_asked_for(tmp_path: Path) -> None:
     with Store(tmp_path / "cdp.db") as store:
-        made = [add_run(store) for _ in range(22)]
+        made = [running_row(store, status="ok") for _ in range(22)]
 
         assert [run.run_id for run in store.runs()] == made[::-1][:20]
         assert [run.run_id for run in store.runs(limit=None)] == made[::-1]
