@@ -138,10 +138,17 @@ class LoopThread:
 
 
 async def _cancel_remaining() -> None:
-    """Cancel every other task of the running loop and wait until they have unwound."""
+    """Cancel every other task of the running loop and wait until they have unwound.
+
+    What one of them raised while unwinding (a page writer finding its lease released by
+    the interrupted run, say) belongs to the call that was interrupted: it is taken here,
+    not left for asyncio to print as never retrieved."""
     current = asyncio.current_task()
     tasks = [task for task in asyncio.all_tasks() if task is not current]
     for task in tasks:
         task.cancel()
     if tasks:
         await asyncio.wait(tasks)
+    for task in tasks:
+        if not task.cancelled():
+            task.exception()
