@@ -44,13 +44,18 @@ def mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
-def workspace(size: int = 12, *, latency: float = 0.0) -> Workspace:
+def workspace(
+    size: int = 12, *, latency: float = 0.0, emulators: list[SandboxEmulator] | None = None
+) -> Workspace:
+    """Two sandbox accounts in pages of 4; ``emulators`` collects their emulators."""
     accounts = {}
     for name, seed in (("eu", 1), ("us", 2)):
         emulator = SandboxEmulator(
             Fleet(size, seed=seed, today=TODAY), requests_per_second=10**6, latency=latency
         )
         emulator.max_page_size = 4
+        if emulators is not None:
+            emulators.append(emulator)
         accounts[name] = Account("sandbox", {"rate_limit": None}, emulator.transport())
     return Workspace(accounts)
 
@@ -132,11 +137,18 @@ def test_a_store_whose_mode_cannot_change_asks_for_chmod(
 # -- the schema upgrade ----------------------------------------------------------------------------
 
 
-def version_1(target: str) -> None:
-    """Write an empty store as cdp-sdk wrote schema version 1, with one run left running
-    since yesterday (before runs recorded their process)."""
-    added = {("sync_runs", "host"), ("sync_runs", "pid"), ("sync_runs", "heartbeat_at")}
-    added |= {("sync_results", "cleaned"), ("sync_results", "quarantined")}
+ADDED_IN_4 = {("sync_runs", "host"), ("sync_runs", "pid"), ("sync_runs", "heartbeat_at")}
+ADDED_IN_4 |= {("sync_results", "cleaned"), ("sync_results", "quarantined")}
+"""The columns schema version 4 added to tables that existed before it."""
+
+
+def version_1(
+    target: str, *, version: int = 1, present: frozenset[tuple[str, str]] = frozenset()
+) -> None:
+    """Write an empty store as cdp-sdk wrote schema version 1 (or ``version``, before 4),
+    with one run left running since yesterday (before runs recorded their process);
+    ``present``: columns of version 4 the store has already."""
+    added = ADDED_IN_4 - present
     old = MetaData()
     for table in schema.metadata.sorted_tables:
         if table.name == "quarantine":
@@ -148,7 +160,7 @@ def version_1(target: str) -> None:
         old.create_all(engine)
         with engine.begin() as connection:
             connection.execute(
-                insert(old.tables["store_info"]).values(name="schema_version", value="1")
+                insert(old.tables["store_info"]).values(name="schema_version", value=str(version))
             )
             connection.execute(
                 insert(old.tables["sync_runs"]).values(
@@ -188,6 +200,37 @@ def test_a_version_1_store_is_upgraded_in_place(
         assert report.ok
         assert [run.status for run in store.runs()] == ["ok", "interrupted"]
     Store(target).close()  # opening an upgraded store again changes nothing
+
+
+@pytest.mark.parametrize("version", [1, 2, 3])
+def test_every_version_before_4_gets_the_columns_of_4(version: int, tmp_path: Path) -> None:
+    version_1(str(tmp_path / "old.db"), version=version)
+
+    with Store(tmp_path / "old.db") as store, store.engine.connect() as connection:
+        columns = {
+            (table, column["name"])
+            for table in ("sync_runs", "sync_results")
+            for column in inspect(connection).get_columns(table)
+        }
+        assert columns >= ADDED_IN_4
+        assert connection.scalar(text("select value from store_info")) == "4"
+
+
+def test_an_upgrade_adds_only_the_columns_missing(tmp_path: Path) -> None:
+    """A store that has some of version 4's columns already (an upgrade by hand, half
+    done) gets the others, each once."""
+    present = frozenset({("sync_runs", "host"), ("sync_results", "cleaned")})
+    version_1(str(tmp_path / "old.db"), version=3, present=present)
+
+    with Store(tmp_path / "old.db") as store, store.engine.connect() as connection:
+        runs = [column["name"] for column in inspect(connection).get_columns("sync_runs")]
+        results = [column["name"] for column in inspect(connection).get_columns("sync_results")]
+        [old] = store.runs()
+    assert {"host", "pid", "heartbeat_at"} <= set(runs)
+    assert {"cleaned", "quarantined"} <= set(results)
+    assert len(runs) == len(set(runs))
+    assert len(results) == len(set(results))
+    assert old.status == "running"
 
 
 # -- runs of processes that are gone ---------------------------------------------------------------
@@ -383,18 +426,32 @@ def test_ctrl_c_marks_the_run_interrupted_and_a_rerun_completes_it(tmp_path: Pat
 
     database = tmp_path / "cdp.db"
     interrupted = threading.Event()
+    emulators: list[SandboxEmulator] = []
+
+    delivered = threading.Event()
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        delivered.set()
+        raise KeyboardInterrupt
 
     def ctrl_c(event: SyncEvent) -> None:
         if isinstance(event, PageCommitted) and not interrupted.is_set():
             interrupted.set()
+            for emulator in emulators:  # slower from here: the sync cannot end first
+                emulator.latency = 0.2
             os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C: KeyboardInterrupt in the main thread
+            delivered.wait(10)
 
-    with workspace(latency=0.01) as accounts, Store(database) as store:
-        with pytest.raises(KeyboardInterrupt):
-            store.sync(accounts, now=NOW, progress=ctrl_c)
-        [run] = store.runs()
-        assert run.status == "interrupted"
-        assert run.finished_at is not None
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        with workspace(latency=0.01, emulators=emulators) as accounts, Store(database) as store:
+            with pytest.raises(KeyboardInterrupt):
+                store.sync(accounts, now=NOW, progress=ctrl_c)
+            [run] = store.runs()
+            assert run.status == "interrupted"
+            assert run.finished_at is not None
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
     with workspace() as accounts, Store(database) as store:
         assert store.sync(accounts, now=NOW).ok

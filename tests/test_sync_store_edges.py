@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import io
 import sqlite3
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from sqlalchemy.exc import (
 )
 
 from cdp_sdk.errors import ConfigurationError
+from cdp_sdk.models import AuditEvent, AuditKind
 from cdp_sdk.sync import Store, TagChange, schema
 from cdp_sdk.sync._store import _created_meanwhile, _database_failure
 from cdp_sdk.workspace import AsyncWorkspace, Workspace
@@ -279,3 +280,23 @@ def test_cursors_come_by_account_and_entity_with_when_they_moved(
         assert {c.entity.value for c in found} >= {"subscriptions", "tariffs"}
         assert all(c.updated_at is not None and c.updated_at.tzinfo is not None for c in found)
         assert [c.account for c in store.cursors(account="us")] == ["us"] * (len(found) // 2)
+
+
+# -- keys a store keeps across releases ------------------------------------------------------------
+
+
+def test_the_key_of_an_audit_event_is_the_one_earlier_releases_wrote() -> None:
+    """A store written by an earlier release holds these keys; a re-sync by this one must
+    find its events again, not add them twice."""
+    event = AuditEvent(
+        connector="sandbox",
+        iccid=SIM,
+        occurred_at=datetime(2026, 11, 30, 12, tzinfo=UTC),
+        kind=AuditKind.STATUS_CHANGE,
+        field="status",
+        old_value="active",
+        new_value="suspended",
+        actor="ops@example.com",
+    )
+    assert schema.audit_key(event) == "h:da0cb2bd0b6e18af47562b1bdcb3c2bb"
+    assert schema.audit_key(event.model_copy(update={"id": "42"})) == "id:42"
