@@ -20,7 +20,7 @@ from sqlalchemy.exc import (
 )
 
 from cdp_sdk.errors import ConfigurationError
-from cdp_sdk.models import AuditEvent, AuditKind
+from cdp_sdk.models import AuditEvent, AuditKind, Bearer, Direction, Granularity, UsageRecord
 from cdp_sdk.sync import Store, TagChange, schema
 from cdp_sdk.sync._store import _created_meanwhile, _database_failure
 from cdp_sdk.workspace import AsyncWorkspace, Workspace
@@ -300,3 +300,30 @@ def test_the_key_of_an_audit_event_is_the_one_earlier_releases_wrote() -> None:
     )
     assert schema.audit_key(event) == "h:da0cb2bd0b6e18af47562b1bdcb3c2bb"
     assert schema.audit_key(event.model_copy(update={"id": "42"})) == "id:42"
+
+
+def test_the_key_of_a_usage_record_is_the_one_earlier_releases_wrote() -> None:
+    day = UsageRecord(
+        connector="sandbox",
+        iccid=SIM,
+        bearer=Bearer.DATA,
+        quantity=1500,
+        start=datetime(2026, 11, 30, tzinfo=UTC),
+        end=datetime(2026, 12, 1, tzinfo=UTC),
+        granularity=Granularity.DAY,
+        zone="EU",
+    )
+    cycle = UsageRecord(  # no start: the current billing cycle's running total
+        connector="sandbox",
+        iccid=SIM,
+        bearer=Bearer.SMS,
+        direction=Direction.MO,
+        quantity=3,
+        granularity=Granularity.CYCLE,
+    )
+    assert schema.usage_key(day) == "8d9a2f123c7178101e49f6fc8c2e49f1"
+    assert schema.usage_key(cycle) == "1360707713408a600b8acb493f42d069"
+
+
+def test_the_key_of_a_quarantined_record_is_the_one_earlier_releases_wrote() -> None:
+    assert schema.quarantine_key(["Subscription", SIM]) == "f36a263abf22c262d1031d3ce5204884"
