@@ -113,6 +113,31 @@ def test_account_wide_windows_count_one_request_each() -> None:
     assert work.requests_left(requests=2, records=10) == (500 * 4 - 1) * 2 + 1
 
 
+def test_a_listing_past_the_sims_the_store_knew_has_none_left() -> None:
+    work = Workload([Step(Entity.SUBSCRIPTIONS), Step(Entity.TARIFFS)], sims=100, rate_limit=1.0)
+    work.begin(Entity.SUBSCRIPTIONS)
+    # a request per SIM (a details call each): none left, only the tariffs' one request
+    assert work.requests_left(requests=102, records=100) == 1
+    assert work.requests_left(requests=125, records=120) == 1  # SIMs added since the last run
+
+
+def test_finishing_an_entity_that_was_not_begun_leaves_the_current_estimate() -> None:
+    work = Workload(JASPER_LIKE[3:], sims=10, rate_limit=1.0)
+    work.begin(Entity.USAGE)
+    work.sim()
+    before = work.requests_left(requests=2, records=5)
+    work.finish(Entity.AUDIT_EVENTS)  # not begun (the run skipped it, say)
+    assert before == 29 * 2 + 30
+    assert work.requests_left(requests=2, records=5) == 29 * 2
+
+
+def test_an_entity_outside_the_workload_turning_per_sim_changes_nothing() -> None:
+    work = Workload([Step(Entity.TARIFFS)], sims=10, rate_limit=1.0)
+    work.per_sim(Entity.USAGE)
+    assert not work.reads_sim_by_sim()
+    assert work.requests_left(requests=0, records=0) == 1
+
+
 def test_the_rate_is_the_limit_or_what_the_account_achieves_when_lower() -> None:
     clock = Clock()
     work = Workload([Step(Entity.TARIFFS)], sims=0, rate_limit=5.0, clock=clock)
@@ -128,6 +153,19 @@ def test_the_rate_is_the_limit_or_what_the_account_achieves_when_lower() -> None
     clock.now += 1.0
     assert unlimited.rate() == pytest.approx(MEASURED / 1.0)
     assert unlimited.eta(requests=0, records=0)[0] == 1
+
+
+def test_the_rate_achieved_counts_from_the_first_request_and_needs_time() -> None:
+    clock = Clock()
+    work = Workload([Step(Entity.TARIFFS)], sims=0, rate_limit=None, clock=clock)
+    for _ in range(MEASURED):  # every request of the run, as the run counts them
+        assert work.rate() is None
+        work.requests += 1
+        clock.now += 0.5
+    assert work.rate() == pytest.approx(MEASURED / (MEASURED * 0.5))
+    at_once = Workload([Step(Entity.TARIFFS)], sims=0, rate_limit=None, clock=clock)
+    at_once.requests = MEASURED
+    assert at_once.rate() is None  # no time has passed: nothing measured yet
 
 
 def test_a_sync_reports_the_requests_it_has_left(tmp_path: Path) -> None:

@@ -79,8 +79,6 @@ class Workload:
         """SIM windows begun in the current step (SIM by SIM)."""
         self._windows_done = 0
         """Windows begun in the current step (account-wide)."""
-        self._per_request: dict[Entity, float] = {}
-        """Requests per SIM and window measured, per entity read SIM by SIM."""
 
     # -- what the run tells -----------------------------------------------------------------
 
@@ -138,11 +136,9 @@ class Workload:
             elif step.per_sim:
                 total = self.sims * step.windows
                 if current and self._done:
-                    cost = requests / self._done
-                    self._per_request[entity] = cost
-                    left += max(0, total - self._done) * cost
+                    left += max(0, total - self._done) * requests / self._done
                 else:
-                    left += total * self._per_request.get(entity, 1.0)
+                    left += total  # one request per SIM and window, the least
             else:
                 left += max(0, step.windows - (self._windows_done if current else 0))
         return round(left)
