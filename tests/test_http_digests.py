@@ -1,42 +1,57 @@
-"""The flat set of 64-bit digests the listing guard keeps a record's natural key in."""
+"""The set of 64-bit digests the listing guard keeps a record's natural key in."""
 
 from __future__ import annotations
 
 import random
 
+import pytest
+
+from cdp_sdk.http import _digests
 from cdp_sdk.http._digests import DigestSet
 
 
-def test_it_answers_as_a_set_of_the_same_digests_through_many_growths() -> None:
+def random_digests(rng: random.Random, count: int) -> list[int]:
+    return [rng.getrandbits(64) - 2**63 for _ in range(count)]
+
+
+@pytest.mark.parametrize("bucket", [_digests.BUCKET, 2])
+def test_it_answers_as_a_set_of_the_same_digests_through_many_splits(
+    bucket: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_digests, "BUCKET", bucket)
     rng = random.Random(7)
-    digests = [rng.getrandbits(64) - 2**63 for _ in range(20_000)]
+    digests = random_digests(rng, 20_000)
     digests += digests[:500]  # members added again
-    table, reference = DigestSet(capacity=1), set()
+    table, reference = DigestSet(), set()
     for digest in digests:
         assert table.add(digest) is (digest not in reference)
         reference.add(digest)
     assert len(table) == len(reference) == 20_000
     assert all(digest in table for digest in reference)
-    assert not any(rng.getrandbits(64) - 2**63 in table for _ in range(20_000))
+    assert not any(digest in table for digest in random_digests(rng, 20_000))
 
 
-def test_extreme_digests_and_colliding_slots_are_members_of_their_own() -> None:
-    table = DigestSet(capacity=4)
-    size = 16  # the smallest table: digests equal modulo 16 probe the same slots
-    same_slot = [3, 3 + size, 3 - size, 3 + 2**40 * size]
-    extremes = [2**63 - 1, -(2**63), -1]
-    for digest in same_slot + extremes:
-        assert table.add(digest)
-    assert all(digest in table for digest in same_slot + extremes)
-    assert 3 + 3 * size not in table
-    assert len(table) == 7
-
-
-def test_zero_is_kept_as_one() -> None:
+def test_extreme_digests_and_digests_sharing_their_top_bits_are_members_of_their_own(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_digests, "BUCKET", 1)
     table = DigestSet()
-    assert 0 not in table
-    assert table.add(0)
-    assert 0 in table
-    assert 1 in table
-    assert not table.add(1)
+    extremes = [2**63 - 1, -(2**63), -1, 0, 1]
+    same_top = [2**62 + n for n in (5, 3, 4, 1)]  # one bucket however often it splits
+    boundaries = [2**62, 3 * 2**62 - 2**64, 2**61, 2**62 + 2**61]  # where splits cut
+    members = extremes + same_top + boundaries
+    for digest in members:
+        assert table.add(digest)
+    assert all(digest in table for digest in members)
+    assert not any(table.add(digest) for digest in members)
+    assert 2**62 + 2 not in table
+    assert 2 not in table
+    assert len(table) == len(members)
+
+
+def test_a_digest_is_its_64_bits_signed_or_not() -> None:
+    table = DigestSet()
+    assert table.add(-1)
+    assert 2**64 - 1 in table
+    assert not table.add(2**64 - 1)
     assert len(table) == 1

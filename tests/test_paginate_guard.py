@@ -58,6 +58,26 @@ def test_a_record_listed_twice_is_named() -> None:
     )
 
 
+def test_a_record_listed_again_many_pages_later_is_caught() -> None:
+    listing = guard(operator.itemgetter("iccid"))
+    for page in range(300):  # 30,000 records: the digests' buckets split many times
+        listing.check_page([{"iccid": f"8988{page:04}{n:03}"} for n in range(100)])
+    with pytest.raises(UnexpectedResponseError, match="the same record twice"):
+        listing.check_page([{"iccid": "89889999000"}, {"iccid": "89880000042"}])
+
+
+def test_requests_and_pages_far_apart_are_still_told_apart_and_caught() -> None:
+    listing = guard()
+    for page in range(3000):
+        listing.check_request(PageRequest(URL, {"page": page}))
+        listing.check_page([{"n": page}])
+    assert listing.requests == 3000
+    with pytest.raises(UnexpectedResponseError, match="repeated a page"):
+        listing.check_request(PageRequest(URL, {"page": 7}))
+    with pytest.raises(UnexpectedResponseError, match="repeated a page"):
+        listing.check_page([{"n": 2}])
+
+
 def test_a_duplicate_after_a_record_without_a_key_is_still_caught() -> None:
     listing = guard(operator.itemgetter("iccid"))
     with pytest.raises(UnexpectedResponseError, match="the same record twice"):

@@ -1,58 +1,67 @@
-"""A set of 64-bit digests in one flat array, for listings of millions of records."""
+"""A set of 64-bit digests in sorted flat arrays, for listings of millions of records."""
 
 from __future__ import annotations
 
 from array import array
+from bisect import bisect_left
 
 __all__ = ["DigestSet"]
 
+_UNSIGNED = (1 << 64) - 1
+BUCKET = 1024
+"""Members a bucket holds on average before every bucket is split in two."""
+
 
 class DigestSet:
-    """Signed 64-bit digests (``hash()`` values), about 16 bytes a member where a ``set``
-    of Python ints takes about 80 (a million ICCIDs: 16 MiB instead of 72).
+    """64-bit digests (``hash()`` values, signed or not), about 8.5 bytes a member where a
+    ``set`` of Python ints takes about 80 (a million ICCIDs: 8 MiB instead of 72).
 
-    Open addressing with linear probing in an ``array("q")`` kept at most half full; 0
-    marks an empty slot, so a digest of 0 is kept as 1 (one more collision in 2^64).
+    Each digest is kept as an unsigned 64-bit value in one of ``2**k`` sorted
+    ``array("Q")`` buckets, chosen by its top ``k`` bits: a lookup is a binary search, an
+    insertion moves part of one bucket. When the buckets hold ``BUCKET`` members on
+    average, each is split in two at its middle value, one at a time, so growing never
+    holds a second copy of the set (an open-addressing table would hold both tables).
     """
 
-    __slots__ = ("_count", "_mask", "_slots")
+    __slots__ = ("_buckets", "_count", "_shift")
 
-    def __init__(self, capacity: int = 512) -> None:
-        size = 1 << max(4, (2 * capacity - 1).bit_length())
-        self._slots = array("q", bytes(8 * size))
-        self._mask = size - 1
+    def __init__(self) -> None:
+        self._buckets: list[array[int]] = [array("Q")]
+        self._shift = 64  # a digest's bucket is its value shifted right by this
         self._count = 0
 
     def __len__(self) -> int:
         return self._count
 
     def __contains__(self, digest: int) -> bool:
-        return self._slots[self._slot(digest or 1)] != 0
+        value = digest & _UNSIGNED
+        bucket = self._buckets[value >> self._shift]
+        index = bisect_left(bucket, value)
+        return index < len(bucket) and bucket[index] == value
 
     def add(self, digest: int) -> bool:
         """Add ``digest``; ``False`` if it was already a member."""
-        digest = digest or 1
-        index = self._slot(digest)
-        if self._slots[index]:
+        value = digest & _UNSIGNED
+        bucket = self._buckets[value >> self._shift]
+        index = bisect_left(bucket, value)
+        if index < len(bucket) and bucket[index] == value:
             return False
-        self._slots[index] = digest
+        bucket.insert(index, value)
         self._count += 1
-        if 2 * self._count > self._mask:
-            self._grow()
+        if self._count > BUCKET * len(self._buckets):
+            self._split()
         return True
 
-    def _slot(self, digest: int) -> int:
-        """The slot holding ``digest``, or the empty slot where it goes."""
-        slots, mask = self._slots, self._mask
-        index = digest & mask
-        while (found := slots[index]) and found != digest:
-            index = (index + 1) & mask
-        return index
-
-    def _grow(self) -> None:
-        old = self._slots
-        self._slots = array("q", bytes(16 * len(old)))
-        self._mask = 2 * len(old) - 1
-        for digest in old:  # one int at a time: no list of the members
-            if digest:
-                self._slots[self._slot(digest)] = digest
+    def _split(self) -> None:
+        """Split every bucket in two by the next bit, freeing each as it goes."""
+        old = self._buckets
+        old.reverse()
+        buckets: list[array[int]] = []
+        self._buckets = buckets
+        self._shift = shift = self._shift - 1
+        index = 0
+        while old:
+            bucket = old.pop()
+            cut = bisect_left(bucket, (2 * index + 1) << shift)
+            buckets += (bucket[:cut], bucket[cut:])
+            index += 1
