@@ -302,8 +302,13 @@ def test_only_the_runs_of_dead_processes_are_marked_interrupted(store: Store) ->
             [dead_here, elsewhere_stale, alive_but_silent, old_schema]
         )
         assert all(run.status == "interrupted" and run.finished_at for run in marked)
+        rows = {row["id"]: row for row in store.rows("sync_runs")}
+        assert {(rows[run.run_id]["records"], rows[run.run_id]["errors"]) for run in marked} == {
+            (0, 0)
+        }  # they wrote nothing
         for alive in (alive_here, this_process, elsewhere_fresh):
             assert status(store, alive) == "running"
+        assert sleeper.poll() is None  # looking sends the process nothing
         assert status(store, finished) == "ok"
         assert store.mark_interrupted() == []  # done once
 
