@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import json
+import weakref
 from collections.abc import AsyncIterator, Callable, Sequence
 from operator import itemgetter
 from typing import Any
@@ -685,6 +687,27 @@ async def test_pages_are_streamed_one_request_at_a_time(make_client: MakeClient)
     rest = [page.items async for page in pages]
     assert rest == [ids(3), []]
     assert len(api.requests) == 4
+
+
+class Items(list[Any]):
+    """A page's items that a weak reference can follow."""
+
+
+async def test_a_page_is_let_go_before_the_next_is_fetched(make_client: MakeClient) -> None:
+    held: list[weakref.ref[Any]] = []
+    alive_when_asked: list[bool] = []
+
+    def respond(request: httpx.Request) -> httpx.Response:
+        gc.collect()
+        alive_when_asked.append(any(ref() is not None for ref in held))
+        number = int(request.url.params["page"])
+        return httpx.Response(200, json=ids(number) if number < 3 else [])
+
+    pages = make_client(FakeApi(respond)).paginate(PageNumberPaginator(), "/v1/sims", items=Items)
+    async for page in pages:
+        held += [weakref.ref(page.items), weakref.ref(page.response)]
+        del page
+    assert alive_when_asked == [False, False, False]
 
 
 async def test_stopping_early_sends_no_further_request(make_client: MakeClient) -> None:

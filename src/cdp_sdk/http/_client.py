@@ -435,6 +435,8 @@ class HttpClient:
                     f"{endpoint}: {empty_run} empty pages in a row, yet the platform says "
                     "more data follows; stopping rather than page forever",
                 )
+            # Not held while the next page is fetched and decoded: two pages at once.
+            del body, page_items, response
 
     def _next_page(
         self,
