@@ -310,7 +310,10 @@ def test_a_sync_whose_lease_is_taken_over_writes_nothing_more(store: Store) -> N
     failed = report.result("eu", Entity.SUBSCRIPTIONS)
     assert failed.status == "error"
     assert failed.error is not None
-    assert failed.error.startswith("LeaseLostError: account 'eu': another sync took over")
+    assert failed.error == (
+        "LeaseLostError: account 'eu': another sync took over the lease; stopped without "
+        "writing this page"
+    )
     for entity in list(Entity)[1:]:
         skipped = report.result("eu", entity)
         assert skipped.status == "skipped"

@@ -6,8 +6,9 @@ Fails when PostgreSQL is not installed, unless ``CDP_SDK_SKIP_POSTGRES=1``.
 from __future__ import annotations
 
 import io
+import time
 from collections.abc import Iterator
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from decimal import Decimal
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from sqlalchemy import text
 
 import pg
 from cdp_sdk import SimStatus
-from cdp_sdk.sync import Store, schema
+from cdp_sdk.sync import Store, _lease, schema
 from cdp_sdk.sync._lease import Claimant, acquire, confirm
 from cdp_sdk.workspace import AsyncWorkspace, Workspace
 from pg import postgres_server
@@ -109,6 +110,25 @@ def test_leases_on_postgresql_race_safely_on_the_server_clock(postgres: Store) -
     assert postgres.transaction(lambda c: acquire(c, late, "eu", timedelta(seconds=5))) is None
     assert postgres.transaction(lambda c: confirm(c, late, "eu", timedelta(seconds=5)))
     assert [lease.holder for lease in postgres.leases()] == ["late"]
+
+
+def test_a_lease_on_postgresql_is_timed_by_the_server_not_this_machine(
+    postgres: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class DayBehind(datetime):
+        """This machine's clock, a day behind the server's."""
+
+        @classmethod
+        def now(cls, tz: tzinfo | None = None) -> DayBehind:
+            return cls.fromtimestamp(time.time() - 86400, tz)
+
+    monkeypatch.setattr(_lease, "datetime", DayBehind)
+    claimant = Claimant("a worker with a bad clock")
+    assert postgres.transaction(lambda c: acquire(c, claimant, "eu", timedelta(seconds=30))) is None
+    [lease] = postgres.leases()
+    server_now = postgres.read(lambda c: c.scalar(text("select statement_timestamp()")))
+    assert abs(lease.acquired_at - server_now) < timedelta(seconds=5)
+    assert lease.expires_at - lease.acquired_at == timedelta(seconds=30)
 
 
 @pytest.mark.parametrize("attempt", range(3))

@@ -43,6 +43,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from cdp_sdk.errors import CdpError
+from cdp_sdk.sync._liveness import process_alive
 from cdp_sdk.sync.schema import sync_leases
 
 __all__ = [
@@ -125,19 +126,6 @@ def _now(connection: Connection) -> Any:
     return datetime.now(UTC)
 
 
-def _alive(pid: int) -> bool:
-    """Whether process ``pid`` exists (on this machine and namespace); ``True`` when unsure."""
-    if os.name != "posix":
-        return True  # no signal 0 to probe with: wait for the expiry
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # another user's process: it exists
-        return True
-    return True
-
-
 def _insert_new(connection: Connection, row: dict[str, Any]) -> bool:
     """Insert ``row`` unless the account already has a lease; whether it was inserted."""
     dialect = connection.dialect.name
@@ -192,7 +180,8 @@ def acquire(
         ).first()
         if found is None:
             continue
-        if found.scope == claimant.scope and found.pid != claimant.pid and not _alive(found.pid):
+        another_here = found.scope == claimant.scope and found.pid != claimant.pid
+        if another_here and not process_alive(found.pid):  # killed, on this machine
             taken_over = connection.execute(
                 update(sync_leases)
                 .where(sync_leases.c.account == account, sync_leases.c.token == found.token)
