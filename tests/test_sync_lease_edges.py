@@ -7,18 +7,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import Connection, update
 
-from cdp_sdk.sync import Store
+from cdp_sdk.sync import Store, _lease
 from cdp_sdk.sync._lease import Claimant, Lease, RunLeases, acquire, process_scope
 from cdp_sdk.sync.schema import sync_leases
 
@@ -202,3 +204,85 @@ def test_a_lease_is_described_in_utc_on_any_machine(new_york_clock: None) -> Non
     until = datetime(2024, 6, 15, 14, 30, 5, tzinfo=UTC)
     lease = Lease("eu", "w1 on host pid 4", 4, 9, until - HOUR, until)
     assert lease.describe().endswith("lease until 2024-06-15 14:30:05 UTC)")
+
+
+# -- taking a lease over ------------------------------------------------------------------------
+
+
+def holders(store: Store) -> dict[str, str]:
+    return {lease.account: lease.holder for lease in store.leases()}
+
+
+def test_taking_over_an_expired_lease_takes_that_account_only(store: Store) -> None:
+    gone = Claimant("gone", scope="another/machine", pid=1)
+    for account in ("eu", "us"):
+        store.transaction(lambda c, account=account: acquire(c, gone, account, HOUR))
+    store.transaction(
+        lambda c: c.execute(update(sync_leases).values(expires_at=datetime.now(UTC) - HOUR))
+    )
+    mine = Claimant("mine")
+    assert store.transaction(lambda c: acquire(c, mine, "eu", HOUR)) is None
+    assert holders(store) == {"eu": "mine", "us": "gone"}
+
+
+def test_taking_over_a_dead_process_s_lease_takes_that_account_only(store: Store) -> None:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    dead = Claimant("dead", scope=process_scope(), pid=child.pid)
+    for account in ("eu", "us"):
+        store.transaction(lambda c, account=account: acquire(c, dead, account, HOUR))
+    assert store.transaction(lambda c: acquire(c, Claimant("mine"), "eu", HOUR)) is None
+    assert holders(store) == {"eu": "mine", "us": "dead"}
+
+
+def test_a_lease_that_expires_at_this_very_instant_is_taken_over(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    instant = datetime(2026, 12, 5, 12, tzinfo=UTC)
+
+    class Frozen(datetime):
+        @classmethod
+        def now(cls, tz: tzinfo | None = None) -> Frozen:
+            return cls.fromtimestamp(instant.timestamp(), tz)
+
+    monkeypatch.setattr(_lease, "datetime", Frozen)
+    gone = Claimant("gone", scope="another/machine", pid=1)
+    store.transaction(lambda c: acquire(c, gone, "eu", HOUR))
+    store.transaction(lambda c: c.execute(update(sync_leases).values(expires_at=instant)))
+    assert store.transaction(lambda c: acquire(c, Claimant("mine"), "eu", HOUR)) is None
+    assert holders(store) == {"eu": "mine"}
+
+
+def test_without_proc_the_scope_is_the_host_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Off Linux (no ``/proc``), the host name alone tells where a process id holds."""
+    read_text, stat = Path.read_text, os.stat
+
+    def no_proc_text(path: Path, *args: Any, **kwargs: Any) -> str:
+        if str(path).startswith("/proc/"):
+            raise FileNotFoundError(str(path))
+        return read_text(path, *args, **kwargs)
+
+    def no_proc_stat(path: Any, *args: Any, **kwargs: Any) -> os.stat_result:
+        if str(path).startswith("/proc/"):
+            raise FileNotFoundError(str(path))
+        return stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "read_text", no_proc_text)
+    monkeypatch.setattr(_lease.os, "stat", no_proc_stat)
+    assert process_scope() == socket.gethostname()
+
+
+def test_a_database_without_on_conflict_takes_leases_in_a_savepoint(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Neither SQLite nor PostgreSQL (no ``ON CONFLICT``): a refused insert is undone in its
+    savepoint, and the transaction goes on to find the lease in the way."""
+    monkeypatch.setattr(store.engine.dialect, "name", "another")
+    first, second = Claimant("first"), Claimant("second")
+    assert store.transaction(lambda c: acquire(c, first, "eu", HOUR)) is None
+    blocking = store.transaction(lambda c: acquire(c, second, "eu", HOUR))
+    assert blocking is not None
+    assert blocking.holder == "first"
+    assert store.transaction(lambda c: acquire(c, first, "eu", HOUR)) is None  # renewed
+    assert store.transaction(lambda c: acquire(c, second, "us", HOUR)) is None
+    assert holders(store) == {"eu": "first", "us": "second"}
