@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, tzinfo
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -129,6 +130,20 @@ def test_a_lease_on_postgresql_is_timed_by_the_server_not_this_machine(
     server_now = postgres.read(lambda c: c.scalar(text("select statement_timestamp()")))
     assert abs(lease.acquired_at - server_now) < timedelta(seconds=5)
     assert lease.expires_at - lease.acquired_at == timedelta(seconds=30)
+
+
+def test_a_quick_transaction_on_postgresql_commits_without_waiting_for_the_flush(
+    postgres: Store,
+) -> None:
+    def setting(connection: Any) -> str:
+        return str(connection.exec_driver_sql("SHOW synchronous_commit").scalar())
+
+    # The test server runs with synchronous_commit=off; these sessions start with it on.
+    url = postgres.url.update_query_dict({"options": "-c synchronous_commit=on"})
+    with Store(url.render_as_string(hide_password=False)) as store:
+        assert store.transaction(setting, durable=False) == "off"
+        assert store.transaction(setting) == "on"
+        assert store.read(setting) == "on"  # SET LOCAL: for that transaction only
 
 
 @pytest.mark.parametrize("attempt", range(3))

@@ -327,3 +327,17 @@ def test_the_key_of_a_usage_record_is_the_one_earlier_releases_wrote() -> None:
 
 def test_the_key_of_a_quarantined_record_is_the_one_earlier_releases_wrote() -> None:
     assert schema.quarantine_key(["Subscription", SIM]) == "f36a263abf22c262d1031d3ce5204884"
+
+
+# -- durability ------------------------------------------------------------------------------------
+
+
+def test_a_quick_transaction_relaxes_sqlite_s_flush_for_itself_only(store: Store) -> None:
+    """``durable=False``: ``synchronous=NORMAL`` while it runs, the store's setting after."""
+
+    def synchronous(connection: Any) -> int:
+        return int(connection.exec_driver_sql("PRAGMA synchronous").scalar())
+
+    assert store.transaction(synchronous, durable=False) == 1  # NORMAL
+    assert store.transaction(synchronous) == 2  # FULL: each commit flushed
+    assert store.read(synchronous) == 2  # and so for every later connection
