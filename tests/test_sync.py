@@ -476,8 +476,12 @@ class NoOffset(tzinfo):
 def test_bad_arguments_are_refused(tmp_path: Path) -> None:
     workspace = Workspace({"eu": in_process(3, 1)})
     with workspace, Store(tmp_path / "cdp.db") as store:
-        with pytest.raises(ValueError, match="unknown entity 'sims'"):
+        with pytest.raises(ValueError, match="unknown entity 'sims'") as unknown:
             store.sync(workspace, entities=["sims"])
+        assert str(unknown.value) == (
+            "unknown entity 'sims' (entities: subscriptions, activation_modes, tariffs, "
+            "usage, invoices, audit_events)"
+        )
         for naive in (datetime(2024, 6, 15), datetime(2024, 6, 15, tzinfo=NoOffset())):
             with pytest.raises(ValueError, match=r"^now must be an aware datetime$"):
                 store.sync(workspace, now=naive)

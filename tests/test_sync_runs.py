@@ -12,6 +12,7 @@ import contextlib
 import os
 import signal
 import socket
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -24,6 +25,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import MetaData, Table, insert, inspect, select, text
+from sqlalchemy.exc import OperationalError
 
 from cdp_sdk.connectors.sandbox import SandboxEmulator
 from cdp_sdk.sandbox import Fleet
@@ -511,7 +513,27 @@ def test_closing_a_store_marks_its_unfinished_runs(tmp_path: Path) -> None:
     store._running.add(run_id)  # as a run of this store object would
     store.close()
     with Store(tmp_path / "cdp.db") as reopened:
-        assert status(reopened, run_id) == "interrupted"
+        [run] = reopened.runs()
+    assert (run.run_id, run.status) == (run_id, "interrupted")
+    assert run.finished_at is not None
+
+
+def test_a_store_closes_even_when_its_database_fails_to_mark_its_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = Store(tmp_path / "cdp.db")
+    run_id = running_row(store)
+    store._running.add(run_id)
+
+    def failing(*args: Any, **kwargs: Any) -> list[int]:
+        raise OperationalError("UPDATE sync_runs", {}, sqlite3.OperationalError("disk I/O error"))
+
+    monkeypatch.setattr(_liveness, "mark_interrupted", failing)
+    store.close()  # the next run marks it
+    assert store.closed
+    monkeypatch.undo()
+    with Store(tmp_path / "cdp.db") as reopened:
+        assert status(reopened, run_id) == "running"
 
 
 if __name__ == "__main__":

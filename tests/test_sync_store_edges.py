@@ -19,7 +19,7 @@ from sqlalchemy.exc import (
     ProgrammingError,
 )
 
-from cdp_sdk.errors import ConfigurationError
+from cdp_sdk.errors import ClosedError, ConfigurationError
 from cdp_sdk.models import AuditEvent, AuditKind, Bearer, Direction, Granularity, UsageRecord
 from cdp_sdk.sync import Store, TagChange, schema
 from cdp_sdk.sync._store import _created_meanwhile, _database_failure
@@ -341,3 +341,22 @@ def test_a_quick_transaction_relaxes_sqlite_s_flush_for_itself_only(store: Store
     assert store.transaction(synchronous, durable=False) == 1  # NORMAL
     assert store.transaction(synchronous) == 2  # FULL: each commit flushed
     assert store.read(synchronous) == 2  # and so for every later connection
+
+
+# -- closing, and entities named by a string ---------------------------------------------------
+
+
+def test_a_closed_store_says_so_and_refuses_every_use(tmp_path: Path) -> None:
+    store = Store(tmp_path / "cdp.db")
+    store.close()
+    assert store.closed is True
+    for use in (lambda: store.rows("subscriptions"), store.runs, lambda: store.read(str)):
+        with pytest.raises(ClosedError, match="is closed; open it again"):
+            use()
+    store.close()  # again: nothing to do
+
+
+def test_one_entity_may_be_named_by_a_string(store: Store, workspace: Workspace) -> None:
+    report = store.sync(workspace, entities="tariffs", now=NOW)
+    assert report.ok
+    assert {result.entity.value for result in report.results} == {"tariffs"}
