@@ -21,7 +21,7 @@ from sqlalchemy.exc import (
 
 from cdp_sdk.errors import ClosedError, ConfigurationError
 from cdp_sdk.models import AuditEvent, AuditKind, Bearer, Direction, Granularity, UsageRecord
-from cdp_sdk.sync import Store, TagChange, schema
+from cdp_sdk.sync import Store, StorePermissionError, TagChange, schema
 from cdp_sdk.sync._store import _created_meanwhile, _database_failure
 from cdp_sdk.workspace import AsyncWorkspace, Workspace
 from test_sync import NOW, in_process
@@ -360,3 +360,26 @@ def test_one_entity_may_be_named_by_a_string(store: Store, workspace: Workspace)
     report = store.sync(workspace, entities="tariffs", now=NOW)
     assert report.ok
     assert {result.entity.value for result in report.results} == {"tariffs"}
+
+
+@pytest.mark.parametrize("durable", [True, False])
+def test_a_write_the_database_refuses_for_permission_says_so(tmp_path: Path, durable: bool) -> None:
+    """The store's file became read-only after it was opened (a remount, say)."""
+
+    def refused(connection: Any) -> None:
+        driver = sqlite3.OperationalError("attempt to write a readonly database")
+        raise OperationalError("INSERT INTO sync_runs ...", {}, driver)
+
+    def failing(connection: Any) -> None:
+        raise OperationalError(
+            "INSERT INTO sync_runs ...", {}, sqlite3.OperationalError("disk I/O error")
+        )
+
+    with Store(tmp_path / "cdp.db") as store:
+        with pytest.raises(StorePermissionError) as error:
+            store.transaction(refused, durable=durable)
+        assert str(error.value) == (
+            f"cannot write the store {tmp_path / 'cdp.db'}: attempt to write a readonly database"
+        )
+        with pytest.raises(OperationalError, match="disk I/O error"):  # not a permission
+            store.transaction(failing, durable=durable)
