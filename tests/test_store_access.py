@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from cdp_sdk import ConfigurationError
-from cdp_sdk.sync import Store, StorePermissionError
+from cdp_sdk.sync import Store, StorePermissionError, _store
 from cdp_sdk.workspace import Workspace
 from emulated import emulated
 
@@ -184,3 +184,59 @@ def test_cdp_sims_reads_a_store_on_a_read_only_location(
     )
     assert done.returncode == 0, done.stderr
     assert len(done.stdout.splitlines()) == 1 + 12
+
+
+# -- the decision, in process (the tests above make the location read-only for real) ----------
+
+
+@pytest.fixture
+def unwritable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """This user may not write the store's location (as the file system would say)."""
+    monkeypatch.setattr(_store, "location_writable", lambda url: False)
+
+
+def test_an_existing_store_that_cannot_be_written_opens_read_only(
+    synced: Path, unwritable: None
+) -> None:
+    with Store(synced) as store:
+        assert store.read_only is True
+        assert len(store.rows("subscriptions")) == 12
+    with pytest.raises(StorePermissionError) as refused:
+        Store(synced, read_only=False)
+    assert str(refused.value) == (
+        f"cannot write the store {synced}: this user may not write its file or directory "
+        "(or the file system is read-only); open it with read_only=True to read it"
+    )
+    with pytest.raises(StorePermissionError) as refused:
+        Store(synced.with_name("new.db"))
+    assert str(refused.value) == (
+        f"cannot create the store {synced.with_name('new.db')}: this user may not write in "
+        "its directory (or the file system is read-only)"
+    )
+
+
+def test_a_writable_store_opens_for_writing(synced: Path) -> None:
+    with Store(synced) as store:
+        assert store.read_only is False
+        assert store.engine.echo is False  # no SQL in the logs unless asked
+    with Store(synced, read_only=False) as store:
+        assert store.read_only is False
+
+
+def test_a_store_in_a_missing_directory_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "missing" / "cdp.db"
+    with pytest.raises(ConfigurationError) as refused:
+        Store(path)
+    assert str(refused.value) == f"cannot open the store {path}: no such directory"
+    assert not path.parent.exists()
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])
+def test_a_store_in_memory_writes_no_file(
+    url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with Store(url) as store:
+        assert store.read_only is False
+        assert store.accounts() == []
+    assert list(tmp_path.iterdir()) == []
