@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-import os
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
@@ -39,5 +41,13 @@ def test_a_process_of_another_user_counts_as_alive(monkeypatch: pytest.MonkeyPat
     assert process_alive(4242)
 
 
-def test_this_process_is_alive() -> None:
-    assert process_alive(os.getpid())
+def test_probing_a_live_process_finds_it_and_sends_it_nothing() -> None:
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        assert process_alive(child.pid)
+        time.sleep(0.2)  # a signal, had one been sent, would have ended it by now
+        assert child.poll() is None
+    finally:
+        child.kill()
+        child.wait()
+    assert not process_alive(child.pid)
