@@ -221,6 +221,18 @@ def test_a_writable_store_opens_for_writing(synced: Path) -> None:
         assert store.engine.echo is False  # no SQL in the logs unless asked
     with Store(synced, read_only=False) as store:
         assert store.read_only is False
+        assert store.closed is False
+    with Store(synced, echo=True) as store:  # every SQL statement logged, when asked
+        assert store.engine.echo is True
+
+
+def test_a_file_that_is_not_a_store_is_refused_in_words(tmp_path: Path) -> None:
+    path = tmp_path / "cdp.db"
+    path.write_text("id,name\n1,not a database\n" * 100)
+    path.chmod(0o600)
+    with pytest.raises(ConfigurationError) as refused:
+        Store(path)
+    assert str(refused.value) == f"cannot open the store {path}: file is not a database"
 
 
 def test_a_store_in_a_missing_directory_is_refused(tmp_path: Path) -> None:
