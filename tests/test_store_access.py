@@ -3,6 +3,7 @@ permission problem is a ``StorePermissionError`` that says so."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import shutil
@@ -252,3 +253,14 @@ def test_a_store_in_memory_writes_no_file(
         assert store.read_only is False
         assert store.accounts() == []
     assert list(tmp_path.iterdir()) == []
+
+
+async def test_a_read_only_store_is_read_from_any_thread(synced: Path) -> None:
+    """An application reading in worker threads (``asyncio.to_thread``) shares the pool's
+    connections across threads."""
+    with Store(synced, read_only=True) as store:
+        assert len(store.rows("subscriptions")) == 12
+        counts = await asyncio.gather(
+            *(asyncio.to_thread(lambda: len(store.rows("subscriptions"))) for _ in range(4))
+        )
+    assert counts == [12] * 4
