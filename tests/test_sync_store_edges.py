@@ -8,6 +8,7 @@ import io
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -21,7 +22,7 @@ from sqlalchemy.exc import (
 
 from cdp_sdk.errors import ClosedError, ConfigurationError
 from cdp_sdk.models import AuditEvent, AuditKind, Bearer, Direction, Granularity, UsageRecord
-from cdp_sdk.sync import Store, StorePermissionError, TagChange, schema
+from cdp_sdk.sync import Store, StorePermissionError, TagChange, _store, schema
 from cdp_sdk.sync._store import _created_meanwhile, _database_failure
 from cdp_sdk.workspace import AsyncWorkspace, Workspace
 from test_sync import NOW, in_process
@@ -383,3 +384,68 @@ def test_a_write_the_database_refuses_for_permission_says_so(tmp_path: Path, dur
         )
         with pytest.raises(OperationalError, match="disk I/O error"):  # not a permission
             store.transaction(failing, durable=durable)
+
+
+# -- opening a new store while others create it ----------------------------------------------------
+
+
+class Creation:
+    """``Store._create_tables`` failing with ``errors`` in turn, then doing its work."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, *errors: str) -> None:
+        self.calls = 0
+        self.slept: list[float] = []
+        self._errors = list(errors)
+        create = Store._create_tables
+
+        def create_tables(store: Store) -> None:
+            self.calls += 1
+            if self._errors:
+                driver = sqlite3.OperationalError(self._errors.pop(0))
+                raise OperationalError("CREATE TABLE sync_runs ...", {}, driver)
+            create(store)
+
+        monkeypatch.setattr(Store, "_create_tables", create_tables)
+        monkeypatch.setattr(_store, "time", SimpleNamespace(sleep=self.slept.append))
+
+
+def test_tables_another_process_created_meanwhile_are_looked_for_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    creation = Creation(monkeypatch, "table sync_runs already exists")
+    with Store(tmp_path / "cdp.db") as store:
+        assert store.accounts() == []
+    assert creation.calls == 2
+    assert creation.slept == [0.1]
+
+
+def test_a_store_still_raced_after_five_tries_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    creation = Creation(monkeypatch, *["table sync_runs already exists"] * 5)
+    with pytest.raises(ConfigurationError, match="already exists"):
+        Store(tmp_path / "cdp.db")
+    assert creation.calls == 5
+    assert creation.slept == pytest.approx([0.1, 0.2, 0.3, 0.4])
+
+
+def test_another_failure_to_create_the_tables_is_not_tried_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    creation = Creation(monkeypatch, "disk I/O error")
+    with pytest.raises(ConfigurationError) as refused:
+        Store(tmp_path / "cdp.db")
+    assert type(refused.value) is ConfigurationError
+    assert str(refused.value) == f"cannot open the store {tmp_path / 'cdp.db'}: disk I/O error"
+    assert creation.calls == 1
+
+
+def test_a_store_the_database_refuses_to_create_says_it_is_a_permission_problem(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    Creation(monkeypatch, "attempt to write a readonly database")
+    with pytest.raises(StorePermissionError) as refused:
+        Store(tmp_path / "cdp.db")
+    assert str(refused.value) == (
+        f"cannot open the store {tmp_path / 'cdp.db'}: attempt to write a readonly database"
+    )

@@ -87,7 +87,8 @@ T = TypeVar("T")
 DEFAULT_DATABASE = "cdp.db"
 """The SQLite file a store opens when given no database."""
 
-_CREATE_ATTEMPTS = 3
+_CREATE_ATTEMPTS = 5
+"""Tries to create a new store's tables while other processes race to create them too."""
 
 
 class Store:
@@ -670,9 +671,6 @@ def _shown(url: Any) -> str:
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
         return str(url.database)
     return str(url.render_as_string(hide_password=True))
-
-
-_CREATE_ATTEMPTS = 5
 
 
 def _created_meanwhile(error: SQLAlchemyError) -> bool:
