@@ -252,6 +252,7 @@ def test_a_store_in_memory_writes_no_file(
     with Store(url) as store:
         assert store.read_only is False
         assert store.accounts() == []
+        assert str(store).startswith("sqlite://")  # named by its URL: it has no file
     assert list(tmp_path.iterdir()) == []
 
 
