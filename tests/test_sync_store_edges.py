@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import insert, update
 from sqlalchemy.exc import (
+    CompileError,
     IntegrityError,
     InvalidRequestError,
     OperationalError,
@@ -449,3 +450,17 @@ def test_a_store_the_database_refuses_to_create_says_it_is_a_permission_problem(
     assert str(refused.value) == (
         f"cannot open the store {tmp_path / 'cdp.db'}: attempt to write a readonly database"
     )
+
+
+def test_a_failure_of_sqlalchemy_itself_at_opening_is_named_by_its_type(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not the database's error (no driver message): the store names the error's kind."""
+
+    def create_tables(store: Store) -> None:
+        raise CompileError("Can't generate DDL for NullType()")
+
+    monkeypatch.setattr(Store, "_create_tables", create_tables)
+    with pytest.raises(ConfigurationError) as refused:
+        Store(tmp_path / "cdp.db")
+    assert str(refused.value) == f"cannot open the store {tmp_path / 'cdp.db'}: CompileError"
