@@ -12,7 +12,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
@@ -93,6 +93,15 @@ def test_the_heartbeat_renews_held_leases_and_a_release_lets_go(store: Store) ->
     assert store.leases() == []
 
 
+def in_thread(store: Store) -> Callable[[Callable[[Connection], Any]], Awaitable[Any]]:
+    """A sync's writer: each transaction in a worker thread, as the runner writes."""
+
+    async def write(action: Callable[[Connection], Any]) -> Any:
+        return await asyncio.to_thread(store.transaction, action)
+
+    return write
+
+
 class Beats:
     """The heartbeat's clock, by hand: each :meth:`beat` lets one sleep of it end."""
 
@@ -127,10 +136,12 @@ async def test_the_heartbeat_beats_every_third_of_the_lease_and_outlives_idle_be
 ) -> None:
     failing = False
 
+    threaded = in_thread(store)
+
     async def write(action: Callable[[Connection], Any]) -> Any:
         if failing:
             raise OSError("the database is away")
-        return await asyncio.to_thread(store.transaction, action)
+        return await threaded(action)
 
     leases = RunLeases(write, timedelta(minutes=3), "cdp sync")
     beats = Beats(monkeypatch)
@@ -163,10 +174,7 @@ async def test_the_heartbeat_beats_every_third_of_the_lease_and_outlives_idle_be
 async def test_a_lease_the_heartbeat_finds_taken_over_is_lost(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async def write(action: Callable[[Connection], Any]) -> Any:
-        return await asyncio.to_thread(store.transaction, action)
-
-    leases = RunLeases(write, timedelta(minutes=3))
+    leases = RunLeases(in_thread(store), timedelta(minutes=3))
     assert await leases.acquire("eu", 1) is None
     assert await leases.acquire("us", 1) is None
     thief = Claimant("the thief")

@@ -32,6 +32,11 @@ from test_sync_runs import running_row
 SIM = "8988303000000000010"  # in every sandbox fleet
 
 
+def sqlite_error(*message: str, statement: str = "INSERT") -> OperationalError:
+    """SQLAlchemy's error for ``statement`` with SQLite's error of ``message`` inside."""
+    return OperationalError(statement, {}, sqlite3.OperationalError(*message))
+
+
 @pytest.fixture
 def workspace() -> Workspace:
     return Workspace({"eu": in_process(6, 11), "us": in_process(6, 12)})
@@ -220,10 +225,7 @@ def test_a_read_only_store_of_another_version_says_what_to_do(
 @pytest.mark.parametrize(
     ("error", "meanwhile"),
     [
-        (
-            OperationalError("CREATE", {}, sqlite3.OperationalError("table tags already exists")),
-            True,
-        ),
+        (sqlite_error("table tags already exists", statement="CREATE"), True),
         (
             IntegrityError(
                 "CREATE",
@@ -233,7 +235,7 @@ def test_a_read_only_store_of_another_version_says_what_to_do(
             True,
         ),
         (ProgrammingError("CREATE", {}, Exception('relation "tags" Already Exists')), True),
-        (OperationalError("CREATE", {}, sqlite3.OperationalError("database is locked")), False),
+        (sqlite_error("database is locked", statement="CREATE"), False),
         (InvalidRequestError("a table already exists in this MetaData"), True),
         (InvalidRequestError("this transaction is inactive"), False),
     ],
@@ -246,11 +248,9 @@ def test_a_table_created_by_another_process_meanwhile_is_recognised(
 
 
 def test_a_database_failure_is_named_by_its_first_line_or_its_class() -> None:
-    error = OperationalError("INSERT", {}, sqlite3.OperationalError("disk I/O error\nmore"))
+    error = sqlite_error("disk I/O error\nmore")
     assert _database_failure(error) == "OperationalError: disk I/O error"
-    assert _database_failure(OperationalError("INSERT", {}, sqlite3.OperationalError())) == (
-        "OperationalError: OperationalError"
-    )
+    assert _database_failure(sqlite_error()) == ("OperationalError: OperationalError")
     # An error of SQLAlchemy's own, with no driver error inside.
     assert _database_failure(InvalidRequestError("this transaction is inactive")) == (
         "InvalidRequestError: this transaction is inactive"
@@ -369,13 +369,10 @@ def test_a_write_the_database_refuses_for_permission_says_so(tmp_path: Path, dur
     """The store's file became read-only after it was opened (a remount, say)."""
 
     def refused(connection: Any) -> None:
-        driver = sqlite3.OperationalError("attempt to write a readonly database")
-        raise OperationalError("INSERT INTO sync_runs ...", {}, driver)
+        raise sqlite_error("attempt to write a readonly database")
 
     def failing(connection: Any) -> None:
-        raise OperationalError(
-            "INSERT INTO sync_runs ...", {}, sqlite3.OperationalError("disk I/O error")
-        )
+        raise sqlite_error("disk I/O error")
 
     with Store(tmp_path / "cdp.db") as store:
         with pytest.raises(StorePermissionError) as error:
@@ -402,8 +399,7 @@ class Creation:
         def create_tables(store: Store) -> None:
             self.calls += 1
             if self._errors:
-                driver = sqlite3.OperationalError(self._errors.pop(0))
-                raise OperationalError("CREATE TABLE sync_runs ...", {}, driver)
+                raise sqlite_error(self._errors.pop(0), statement="CREATE TABLE sync_runs")
             create(store)
 
         monkeypatch.setattr(Store, "_create_tables", create_tables)
