@@ -266,7 +266,15 @@ class BaseConnector:
             json=json,
             key=key,
         )
-        endpoint = f"{method} {path}"
+        return self.records(pages, mapper, endpoint=f"{method} {path}")
+
+    def records(
+        self, pages: AsyncIterator[Page], mapper: Callable[[Any], T], *, endpoint: str
+    ) -> Listing[T]:
+        """The mapped records of ``pages`` (from ``self.http.paginate``,
+        :func:`~cdp_sdk.http.chain_pages` or :func:`~cdp_sdk.http.map_pages`), a page at a
+        time: a page is let go before the next is fetched, which a generator looping over
+        the pages (``async for page in pages: ... yield``) does not do."""
         return Listing(pages, lambda page: self.map_records(page.items, mapper, endpoint=endpoint))
 
     def map_records(

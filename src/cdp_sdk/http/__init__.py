@@ -36,6 +36,7 @@ from cdp_sdk.http._errors import (
     parse_error_body,
 )
 from cdp_sdk.http._guard import ItemKey, ListingGuard
+from cdp_sdk.http._pages import chain_pages, map_pages
 from cdp_sdk.http._paginate import (
     CursorPaginator,
     HasMorePaginator,
@@ -91,11 +92,13 @@ __all__ = [
     "VendorError",
     "body_field",
     "call_timeout",
+    "chain_pages",
     "check_base_url",
     "current_timeout",
     "header_value",
     "is_loopback",
     "jwt_expiry",
+    "map_pages",
     "parse_error_body",
     "read_count",
     "read_flag",

@@ -243,12 +243,10 @@ class EmnifyConnector(BaseConnector):
             path_params=ids,
             params={"q": query},
         )
-        async for page in pages:
-            for event in self.map_records(
-                page.items, partial(mapping.to_audit_event, iccid=iccid), endpoint=f"GET {path}"
-            ):
-                if family.in_range(event.occurred_at, start, end):
-                    yield event
+        to_event = partial(mapping.to_audit_event, iccid=iccid)
+        async for event in self.records(pages, to_event, endpoint=f"GET {path}"):
+            if family.in_range(event.occurred_at, start, end):
+                yield event
 
     # -- helpers ------------------------------------------------------------------------
 

@@ -22,7 +22,14 @@ from cdp_sdk._connector import BaseConnector, Listing
 from cdp_sdk._settings import ConnectorSettings
 from cdp_sdk.connectors.hologram import mapping
 from cdp_sdk.errors import ConflictError, InvalidRequestError, NotFoundError
-from cdp_sdk.http import BasicAuth, ErrorTable, Page, StartAfterPaginator, body_field
+from cdp_sdk.http import (
+    BasicAuth,
+    ErrorTable,
+    Page,
+    StartAfterPaginator,
+    body_field,
+    map_pages,
+)
 from cdp_sdk.models import (
     ActivationMode,
     AuditEvent,
@@ -145,10 +152,7 @@ class HologramConnector(BaseConnector):
         links = self.http.paginate(
             LINK_PAGES, LINKS, items=mapping.page_items, params=self._org(), key=mapping.link_id
         )
-        return Listing(
-            self._with_devices(links),
-            lambda page: self.map_records(page.items, _joined, endpoint=f"GET {LINKS}"),
-        )
+        return self.records(map_pages(links, self._with_devices), _joined, endpoint=f"GET {LINKS}")
 
     async def subscription(self, iccid: str) -> Subscription:
         link = await self._link(iccid)
@@ -260,20 +264,25 @@ class HologramConnector(BaseConnector):
             async for record in self._sms_usage(iccid, where, first, last, granularity, now):
                 yield record
 
-    async def _data_usage(
+    def _data_usage(
         self,
-        pages: AsyncIterator[list[Any]],
+        pages: AsyncIterator[Page],
         iccid: str | None,
         to_record: Callable[..., UsageRecord],
         path: str,
         now: datetime,
     ) -> AsyncIterator[UsageRecord]:
         """Data usage rows as records; account-wide rows get the ICCID of their link."""
-        async for rows in pages:
-            known = await self._iccids(_link_ids(rows)) if iccid is None else {}
-            mapped = partial(_usage_row, to_record, iccid, known, now)
-            for record in self.map_records(rows, mapped, endpoint=f"GET {path}"):
-                yield record
+
+        async def owned(page: Page) -> Page:
+            """The page's rows, each with the ICCIDs of the page's links."""
+            known = await self._iccids(_link_ids(page.items)) if iccid is None else {}
+            return Page([(row, known) for row in page.items], page.body, page.response)
+
+        def mapped(pair: tuple[Any, Mapping[str, str]]) -> UsageRecord:
+            return _usage_row(to_record, iccid, pair[1], now, pair[0])
+
+        return self.records(map_pages(pages, owned), mapped, endpoint=f"GET {path}")
 
     async def _sms_usage(
         self,
@@ -290,15 +299,15 @@ class HologramConnector(BaseConnector):
         direction and period with SMS, not one per message.
         """
         counts: dict[tuple[str, Direction, datetime], tuple[int, Decimal, bool]] = {}
-        async for rows in self._rows(SMS_PAGES, SMS, {**where, **_window(first, last)}):
-            for linkid, direction, moment, cost in self.map_records(
-                rows, mapping.sms_event, endpoint=f"GET {SMS}"
-            ):
-                if not first <= moment < last:
-                    continue
-                key = (str(linkid), direction, mapping.period_start(moment, granularity))
-                count, total, costed = counts.get(key, (0, Decimal(0), True))
-                counts[key] = (count + 1, total + (cost or 0), costed and cost is not None)
+        pages = self._rows(SMS_PAGES, SMS, {**where, **_window(first, last)})
+        async for linkid, direction, moment, cost in self.records(
+            pages, mapping.sms_event, endpoint=f"GET {SMS}"
+        ):
+            if not first <= moment < last:
+                continue
+            key = (str(linkid), direction, mapping.period_start(moment, granularity))
+            count, total, costed = counts.get(key, (0, Decimal(0), True))
+            counts[key] = (count + 1, total + (cost or 0), costed and cost is not None)
         ordered = sorted(counts.items(), key=lambda item: (item[0][2], item[0][0], item[0][1]))
         known = await self._iccids(key[0] for key, _ in ordered) if iccid is None else {}
 
@@ -341,26 +350,15 @@ class HologramConnector(BaseConnector):
         """``orgid`` for the calls that take it, when the settings name an organization."""
         return {"orgid": self.settings.org_id} if self.settings.org_id is not None else {}
 
-    async def _with_devices(self, links: AsyncIterator[Page]) -> AsyncIterator[Page]:
-        """Each page of links, as (link, device) pairs: one ``/devices?ids=`` call a page."""
-        try:
-            async for page in links:
-                self._remember(page.items)
-                devices = await self._devices(_device_ids(page.items))
-                pairs = [
-                    (
-                        link,
-                        devices.get(str(link.get("deviceid")))
-                        if isinstance(link, Mapping)
-                        else None,
-                    )
-                    for link in page.items
-                ]
-                yield Page(pairs, page.body, page.response)
-        finally:
-            close = getattr(links, "aclose", None)
-            if close is not None:
-                await close()
+    async def _with_devices(self, page: Page) -> Page:
+        """A page of links as (link, device) pairs: one ``/devices?ids=`` call a page."""
+        self._remember(page.items)
+        devices = await self._devices(_device_ids(page.items))
+        pairs = [
+            (link, devices.get(str(link.get("deviceid"))) if isinstance(link, Mapping) else None)
+            for link in page.items
+        ]
+        return Page(pairs, page.body, page.response)
 
     async def _devices(self, ids: Iterable[Any]) -> dict[str, Mapping[str, Any]]:
         """The devices with these ids, by id (as text)."""
@@ -430,19 +428,18 @@ class HologramConnector(BaseConnector):
                         continue  # a link that does not map: its usage rows will say so
         return {linkid: self._iccid_of[linkid] for linkid in wanted if linkid in self._iccid_of}
 
-    async def _rows(
+    def _rows(
         self, paginator: StartAfterPaginator, path: str, params: Mapping[str, Any]
-    ) -> AsyncIterator[list[Any]]:
-        async for page in self.http.paginate(
-            paginator, path, items=mapping.page_items, params=params
-        ):
-            yield list(page.items)
+    ) -> AsyncIterator[Page]:
+        return self.http.paginate(paginator, path, items=mapping.page_items, params=params)
 
-    async def _one_answer(self, path: str, params: Mapping[str, Any]) -> AsyncIterator[list[Any]]:
-        body = await self.http.request_json(
+    async def _one_answer(self, path: str, params: Mapping[str, Any]) -> AsyncIterator[Page]:
+        response = await self.http.request(
             "GET", path, params={**params, "limit": ONE_ANSWER_LIMIT}
         )
-        yield list(self.map_one(body, mapping.single_page_items, endpoint=f"GET {path}"))
+        body = self.http.decode(response, path)
+        rows = self.map_one(body, mapping.single_page_items, endpoint=f"GET {path}")
+        yield Page(list(rows), body, response)
 
 
 def _joined(pair: tuple[Any, Any]) -> Subscription:

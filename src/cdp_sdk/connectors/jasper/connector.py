@@ -27,7 +27,15 @@ from cdp_sdk.errors import (
     RateLimitedError,
     UnexpectedResponseError,
 )
-from cdp_sdk.http import BasicAuth, ErrorRule, ErrorTable, PageNumberPaginator, body_field
+from cdp_sdk.http import (
+    BasicAuth,
+    ErrorRule,
+    ErrorTable,
+    Page,
+    PageNumberPaginator,
+    body_field,
+    map_pages,
+)
 from cdp_sdk.mapping import vendor_states
 from cdp_sdk.models import (
     ActivationMode,
@@ -212,10 +220,9 @@ class JasperConnector(BaseConnector):
             params={"daysOfHistory": days},
         )
         to_event = partial(mapping.to_audit_event, iccid)
-        async for page in pages:
-            for event in self.map_records(page.items, to_event, endpoint=f"GET {AUDIT_TRAILS}"):
-                if mapping.within(event.occurred_at, start, end):
-                    yield event
+        async for event in self.records(pages, to_event, endpoint=f"GET {AUDIT_TRAILS}"):
+            if mapping.within(event.occurred_at, start, end):
+                yield event
 
     # -- helpers ------------------------------------------------------------------------
 
@@ -259,12 +266,7 @@ class JasperConnector(BaseConnector):
                 PAGES, DEVICES, items="devices", params=params, key=itemgetter("iccid")
             )
             try:
-                async for page in pages:
-                    iccids = list(
-                        self.map_records(
-                            page.items, mapping.listed_iccid, endpoint=f"GET {DEVICES}"
-                        )
-                    )
+                async for iccids in map_pages(pages, self._listed_iccids):
                     for iccid in iccids:
                         if iccid in boundary or (iccid in seen and window_end is None):
                             continue
@@ -286,6 +288,10 @@ class JasperConnector(BaseConnector):
                     yield iccid
                 return
             boundary = set(last_page)
+
+    async def _listed_iccids(self, page: Page) -> list[str]:
+        """The ICCIDs of a page of Search Devices."""
+        return list(self.map_records(page.items, mapping.listed_iccid, endpoint=f"GET {DEVICES}"))
 
     def _refuse_old_windows(self, oldest: datetime) -> None:
         """Remember that this platform lists only the last year; warn once."""

@@ -17,7 +17,14 @@ from cdp_sdk._tag_rules import TagRules
 from cdp_sdk.connectors import _emnify_family as family
 from cdp_sdk.connectors.onence import mapping
 from cdp_sdk.errors import AuthenticationError, ConflictError, InvalidRequestError, NotFoundError
-from cdp_sdk.http import ErrorRule, ErrorTable, OAuth2ClientCredentials, Page, body_field
+from cdp_sdk.http import (
+    ErrorRule,
+    ErrorTable,
+    OAuth2ClientCredentials,
+    Page,
+    body_field,
+    chain_pages,
+)
 from cdp_sdk.models import (
     ActivationMode,
     AuditEvent,
@@ -181,7 +188,8 @@ class OneNceConnector(BaseConnector):
     ) -> AsyncIterator[AuditEvent]:
         assert iccid is not None  # per_sim_only: the facade refuses None
 
-        async def first_page(key: str) -> tuple[Page, AsyncIterator[Page]]:
+        async def started(key: str) -> AsyncIterator[Page]:
+            """The pages of the events under ``key``, the first one fetched already."""
             pages = self.http.paginate(
                 family.paginator("pageSize", EVENT_PAGE_SIZE, total_pages=_total_pages),
                 "/v1/sims/{iccid}/events",
@@ -189,21 +197,18 @@ class OneNceConnector(BaseConnector):
                 path_params={"iccid": key},
             )
             try:
-                return await anext(pages), pages
+                return chain_pages(pages, first=await anext(pages))
             except BaseException:
                 close = getattr(pages, "aclose", None)
                 if close is not None:
                     await close()
                 raise
 
-        (page, rest), full = await self._per_sim(iccid, first_page)
+        pages, full = await self._per_sim(iccid, started)
         mapper = partial(mapping.to_audit_event, iccid=full)
-        async for each in _chained(page, rest):
-            for event in self.map_records(
-                each.items, mapper, endpoint="GET /v1/sims/{iccid}/events"
-            ):
-                if family.in_range(event.occurred_at, start, end):
-                    yield event
+        async for event in self.records(pages, mapper, endpoint="GET /v1/sims/{iccid}/events"):
+            if family.in_range(event.occurred_at, start, end):
+                yield event
 
     # -- helpers ------------------------------------------------------------------------
 
@@ -257,10 +262,3 @@ class OneNceConnector(BaseConnector):
             return await call
         except NotFoundError:
             return None
-
-
-async def _chained(first: Page, rest: AsyncIterator[Page]) -> AsyncIterator[Page]:
-    """``first``, then the pages of ``rest``."""
-    yield first
-    async for page in rest:
-        yield page

@@ -295,9 +295,8 @@ class SoracomConnector(BaseConnector):
             yield event
         to_session = partial(mapping.to_session_event, iccid)
         sessions = self.http.paginate(PAGINATOR, SESSION_EVENTS, path_params=where, params=window)
-        async for page in sessions:
-            for event in self.map_records(page.items, to_session, endpoint=f"GET {SESSION_EVENTS}"):
-                yield event
+        async for event in self.records(sessions, to_session, endpoint=f"GET {SESSION_EVENTS}"):
+            yield event
 
     def _api_audit_log(
         self, start: datetime | None, end: datetime | None

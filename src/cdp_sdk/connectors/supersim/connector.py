@@ -302,11 +302,9 @@ class SuperSimConnector(BaseConnector):
             pages = self.http.paginate(
                 PAGINATOR, USAGE_RECORDS, items="usage_records", params=params
             )
-            async for page in pages:
-                endpoint = f"GET {USAGE_RECORDS}"
-                for rows in self.map_records(page.items, to_usage, endpoint=endpoint):
-                    for row in rows:
-                        yield row
+            async for rows in self.records(pages, to_usage, endpoint=f"GET {USAGE_RECORDS}"):
+                for row in rows:
+                    yield row
 
     async def audit_events(
         self, iccid: str | None, *, start: datetime | None, end: datetime | None

@@ -40,6 +40,7 @@ from cdp_sdk.http import (
     SinglePage,
     VendorError,
     body_field,
+    chain_pages,
 )
 from cdp_sdk.mapping import parse_datetime, vendor_states
 from cdp_sdk.models import (
@@ -304,23 +305,25 @@ class ThingSpaceConnector(BaseConnector):
             keys = None
         return Listing(self._device_pages(keys), self._subscriptions_of)
 
-    async def _device_pages(self, states: list[str] | None) -> AsyncIterator[Page]:
+    def _device_pages(self, states: list[str] | None) -> AsyncIterator[Page]:
         """The pages of the device list: all devices, or one listing per state."""
-        for state in [None] if states is None else states:
-            body: dict[str, Any] = {"accountName": self._account, "largestDeviceIdSeen": 0}
-            if state is not None:
-                body["currentState"] = state
-            pages = self.http.paginate(
-                DEVICE_PAGES,
-                DEVICES,
-                method="POST",
-                json=body,
-                items="devices",
-                idempotent=True,
-                key=_listing_key,
-            )
-            async for page in pages:
-                yield page
+        wanted: list[str | None] = [None] if states is None else [*states]
+        return chain_pages(*(partial(self._devices_in, state) for state in wanted))
+
+    def _devices_in(self, state: str | None) -> AsyncIterator[Page]:
+        """The pages of the devices in ``state`` (all devices for ``None``)."""
+        body: dict[str, Any] = {"accountName": self._account, "largestDeviceIdSeen": 0}
+        if state is not None:
+            body["currentState"] = state
+        return self.http.paginate(
+            DEVICE_PAGES,
+            DEVICES,
+            method="POST",
+            json=body,
+            items="devices",
+            idempotent=True,
+            key=_listing_key,
+        )
 
     def _subscriptions_of(self, page: Page) -> Iterator[Subscription]:
         mapped = self.map_records(page.items, _sim_or_none, endpoint=f"POST {DEVICES}")
