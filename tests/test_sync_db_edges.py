@@ -1,0 +1,346 @@
+"""The database plumbing under the store, at its edges: upserts of keys only, of a single
+column and of rows that leave columns to their defaults; a unique key other than the
+primary key; what a permission problem is; the switch to the write-ahead log while
+another process holds the file; bounded ``IN`` lists; and a store on a read-only location
+read from worker threads."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+from functools import partial
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from psycopg import errors as psycopg_errors
+from sqlalchemy import (
+    JSON,
+    Column,
+    Connection,
+    Dialect,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    UniqueConstraint,
+    select,
+)
+from sqlalchemy.exc import IntegrityError, ProgrammingError
+from sqlalchemy.types import TypeDecorator
+
+from cdp_sdk.sync import Store, StorePermissionError, _db, schema
+from cdp_sdk.sync._db import chunks, upsert
+from cdp_sdk.sync._types import ExactDecimal, UtcDateTime
+from pg import postgres_server
+from test_store_access import RunReadOnly, run_read_only, synced  # noqa: F401
+from test_sync_upsert import SYNCED, by_sqlalchemy, raw
+
+SIM = "8988303000000000010"
+TAG = {"account": "eu", "iccid": SIM, "source": "local", "key": "site"}
+
+
+def tags_of(store: Store) -> list[tuple[str, str | None, bool]]:
+    return sorted((row["key"], row["value"], row["removed"]) for row in store.rows("tags"))
+
+
+# -- upserts on SQLite: the prepared statement ---------------------------------------------
+
+
+def test_a_row_of_keys_only_is_inserted_and_then_leaves_the_stored_row_as_it_is(
+    tmp_path: Path,
+) -> None:
+    with Store(tmp_path / "cdp.db") as store:
+        store.transaction(lambda c: upsert(c, schema.tags, [TAG]))
+        assert tags_of(store) == [("site", None, False)]
+
+        store.transaction(lambda c: upsert(c, schema.tags, [{**TAG, "value": "paris"}]))
+        store.transaction(lambda c: upsert(c, schema.tags, [TAG, TAG]))
+
+        assert tags_of(store) == [("site", "paris", False)]
+
+
+def test_rows_of_a_single_column_take_the_rest_from_the_constants(tmp_path: Path) -> None:
+    same_sim = {"account": "eu", "iccid": SIM, "source": "local"}
+    with Store(tmp_path / "cdp.db") as store:
+        store.transaction(
+            lambda c: upsert(
+                c,
+                schema.tags,
+                [{"key": "site"}, {"key": "floor"}],
+                constants={**same_sim, "value": "paris"},
+            )
+        )
+        store.transaction(  # a single column converted by its type (an instant)
+            lambda c: upsert(c, schema.tags, [{"pushed_at": SYNCED}], constants=TAG)
+        )
+
+        assert tags_of(store) == [("floor", "paris", False), ("site", "paris", False)]
+        assert [row["pushed_at"] for row in store.rows("tags")] == [None, SYNCED]
+
+
+def gadgets() -> Table:
+    """A table of the caller's own whose columns have defaults of every kind: plain (no
+    conversion on SQLite) and converted by their type (instant, exact decimal, JSON)."""
+    return Table(
+        "gadgets",
+        MetaData(),
+        Column("id", Text, primary_key=True),
+        Column("note", Text),
+        Column("count", Integer, nullable=False, default=0),
+        Column("label", Text, default="new"),
+        Column("seen_at", UtcDateTime, default=datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)),
+        Column("price", ExactDecimal, default=Decimal("1.50")),
+        Column("extra", JSON, default=[1, "two"]),
+    )
+
+
+def test_columns_the_rows_leave_out_get_the_defaults_sqlalchemy_gives(tmp_path: Path) -> None:
+    table = gadgets()
+    pages: list[list[dict[str, Any]]] = [
+        [{"id": "a", "note": "first"}, {"id": "b", "note": None}],
+        [{"id": "a", "count": 5}],  # an update sets what it is given, not the defaults
+        [{"id": "a", "note": "again"}, {"id": "c", "note": "third"}],
+    ]
+    ours, theirs = tmp_path / "ours.db", tmp_path / "theirs.db"
+    for path in (ours, theirs):
+        with Store(path) as store:
+            store.transaction(table.create)
+            for rows in pages:
+                if path == ours:
+                    store.transaction(partial(upsert, table=table, rows=rows))
+                else:
+                    store.transaction(partial(by_sqlalchemy, table=table, rows=rows, constants={}))
+    stored = raw(ours, table)
+    assert stored == raw(theirs, table)
+    assert stored[0] == (
+        *("text", "a", "text", "again", "integer", 5, "text", "new"),
+        *("text", "2024-01-02T03:04:05.000000Z", "text", "1.50", "text", '[1, "two"]'),
+    )
+    assert len(stored) == 3
+
+
+class Counted(TypeDecorator[str]):
+    """Text whose type says how often it was asked for its conversion of bound values."""
+
+    impl = Text
+    cache_ok = True
+    asked: list[str] = []  # one list for the copies SQLAlchemy makes of the type
+
+    def bind_processor(self, dialect: Dialect) -> Any:
+        self.asked.append(dialect.name)
+        return super().bind_processor(dialect)
+
+
+def test_the_upsert_of_a_table_and_its_columns_is_prepared_once(tmp_path: Path) -> None:
+    """A sync writes page after page to the same table: the statement and the conversion of
+    each column are made for the first page only."""
+    table = Table("labels", MetaData(), Column("id", Text, primary_key=True), Column("x", Counted))
+    Counted.asked.clear()
+    with Store(tmp_path / "cdp.db") as store:
+        store.transaction(table.create)
+        for page in range(3):
+            store.transaction(partial(upsert, table=table, rows=[{"id": "a", "x": f"{page}"}]))
+        assert Counted.asked == ["sqlite"]
+        store.transaction(  # other columns: another statement
+            lambda c: upsert(c, table, [{"x": "z"}], constants={"id": "b"})
+        )
+        assert Counted.asked == ["sqlite", "sqlite"]
+        assert store.read(lambda c: c.execute(select(table)).all()) == [("a", "2"), ("b", "z")]
+
+
+# -- a unique key other than the primary key, on both databases ----------------------------
+
+
+@pytest.fixture(scope="module")
+def postgres_url() -> Iterator[str]:
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """A store on SQLite, then on PostgreSQL (the second starts a server for this module)."""
+    if request.param == "sqlite":
+        with Store(tmp_path / "cdp.db") as store:
+            yield store
+        return
+    store = Store(request.getfixturevalue("postgres_url"))
+    try:
+        yield store
+    finally:
+        with store.engine.begin() as connection:
+            schema.metadata.drop_all(connection)
+        store.close()
+
+
+def test_a_row_of_keys_only_that_clashes_with_another_unique_key_is_refused(
+    any_store: Store,
+) -> None:
+    """Only a row with the same primary key is left as it is: a clash on another unique
+    key is the database's error, on PostgreSQL as on SQLite (not a row silently dropped)."""
+    seats = Table(
+        "seats",
+        MetaData(),
+        Column("row", Text, primary_key=True),
+        Column("seat", Integer, primary_key=True, autoincrement=False),
+        UniqueConstraint("row", name="one_seat_a_row"),
+    )
+
+    def rows(connection: Connection) -> list[tuple[Any, ...]]:
+        return list(connection.execute(select(seats)).all())
+
+    any_store.transaction(seats.create)
+    try:
+        any_store.transaction(lambda c: upsert(c, seats, [{"row": "A", "seat": 1}]))
+        any_store.transaction(lambda c: upsert(c, seats, [{"row": "A", "seat": 1}]))
+        assert any_store.read(rows) == [("A", 1)]
+
+        clash = r"one_seat_a_row|UNIQUE constraint failed: seats\.row"  # PostgreSQL | SQLite
+        with pytest.raises(IntegrityError, match=clash):
+            any_store.transaction(lambda c: upsert(c, seats, [{"row": "A", "seat": 2}]))
+
+        assert any_store.read(rows) == [("A", 1)]
+    finally:
+        any_store.transaction(seats.drop)
+
+
+# -- what a permission problem is -----------------------------------------------------------
+
+
+def test_a_refusal_for_privilege_is_a_permission_problem_whatever_its_words(
+    tmp_path: Path,
+) -> None:
+    """PostgreSQL says "insufficient privilege" by its SQLSTATE (42501), in words that vary
+    ("must be a member of role ..."): the store reads the state, not only the words."""
+
+    def refused(connection: Connection) -> None:
+        orig = psycopg_errors.InsufficientPrivilege("must be a member of role owner")
+        raise ProgrammingError("ALTER TABLE tags OWNER TO owner", {}, orig)
+
+    def missing(connection: Connection) -> None:
+        orig = psycopg_errors.UndefinedTable('relation "tags" does not exist')
+        raise ProgrammingError("SELECT", {}, orig)
+
+    path = tmp_path / "cdp.db"
+    with Store(path) as store:
+        with pytest.raises(StorePermissionError) as error:
+            store.transaction(refused)
+        assert str(error.value) == f"cannot write the store {path}: must be a member of role owner"
+        with pytest.raises(ProgrammingError, match="does not exist"):  # not about permissions
+            store.transaction(missing)
+
+
+# -- the switch to the write-ahead log ------------------------------------------------------
+
+
+class Cursor:
+    """A SQLite cursor answering the journal mode switch with ``answers`` in turn (an
+    error, or ``None``: switched)."""
+
+    def __init__(self, *answers: sqlite3.OperationalError | None) -> None:
+        self.answers = list(answers)
+        self.statements: list[str] = []
+
+    def execute(self, statement: str) -> None:
+        self.statements.append(statement)
+        answer = self.answers.pop(0)
+        if answer is not None:
+            raise answer
+
+
+class Clock:
+    """``time`` for ``_db``: ``monotonic`` reads ``readings`` in turn (failing when read
+    more often), ``sleep`` is recorded."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, *readings: float) -> None:
+        self.readings = list(readings)
+        self.slept: list[float] = []
+        monkeypatch.setattr(
+            _db, "time", SimpleNamespace(monotonic=self.now, sleep=self.slept.append)
+        )
+
+    def now(self) -> float:
+        assert self.readings, "the clock was read more often than expected"
+        return self.readings.pop(0)
+
+
+LOCKED = sqlite3.OperationalError("database is locked")
+
+
+def test_a_file_another_process_is_switching_is_tried_again_until_it_is_switched(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = Clock(monkeypatch, 0.0, 0.01, 0.02)
+    cursor = Cursor(LOCKED, LOCKED, None)
+
+    _db._write_ahead_log(cursor)
+
+    assert [s.upper() for s in cursor.statements] == ["PRAGMA JOURNAL_MODE=WAL"] * 3
+    assert clock.slept == [0.01, 0.01]
+
+
+def test_a_lock_held_longer_than_the_busy_timeout_is_the_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Tried for 30 seconds (the store's busy timeout for SQLite), neither less nor more."""
+    clock = Clock(monkeypatch, 0.0, 15.0, 30.0, 30.5)
+    cursor = Cursor(LOCKED, LOCKED, LOCKED, None)
+
+    with pytest.raises(sqlite3.OperationalError) as error:
+        _db._write_ahead_log(cursor)
+
+    assert error.value is LOCKED
+    assert len(cursor.statements) == 3
+    assert clock.slept == [0.01, 0.01]
+
+
+def test_another_failure_to_switch_is_the_error_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = Clock(monkeypatch, 0.0, 0.0)
+    failure = sqlite3.OperationalError("disk I/O error")
+
+    with pytest.raises(sqlite3.OperationalError) as error:
+        _db._write_ahead_log(Cursor(failure, None))
+
+    assert error.value is failure
+    assert clock.slept == []
+
+
+# -- bounded IN lists -----------------------------------------------------------------------
+
+
+def test_values_come_in_slices_of_at_most_500() -> None:
+    assert [len(part) for part in chunks(list(range(1001)))] == [500, 500, 1]
+    assert list(chunks([1, 2, 3, 4, 5], 2)) == [[1, 2], [3, 4], [5]]
+    assert list(chunks([])) == []
+
+
+# -- a store on a read-only location --------------------------------------------------------
+
+
+def test_a_store_on_a_read_only_location_is_read_from_worker_threads(
+    synced: Path,  # noqa: F811
+    run_read_only: RunReadOnly,  # noqa: F811
+) -> None:
+    """Where SQLite cannot make the write-ahead log's shared-memory file, the store is read
+    as immutable, from any thread too."""
+    done = run_read_only(
+        """
+        import sys
+        from concurrent.futures import ThreadPoolExecutor
+        from pathlib import Path
+        from cdp_sdk.sync import Store
+
+        with Store(Path(sys.argv[1]) / "cdp.db") as store:
+            print("read_only", store.read_only, len(store.rows("subscriptions")))
+            with ThreadPoolExecutor(4) as pool:
+                counts = pool.map(lambda _: len(store.rows("subscriptions")), range(8))
+                print("threads", sorted(counts))
+        """,
+        synced.parent,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["read_only True 12", f"threads {[12] * 8}"]
