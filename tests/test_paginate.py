@@ -710,6 +710,24 @@ async def test_a_page_is_let_go_before_the_next_is_fetched(make_client: MakeClie
     assert alive_when_asked == [False, False, False]
 
 
+async def test_a_page_is_not_held_while_the_caller_reads_it(make_client: MakeClient) -> None:
+    # The caller maps a page and drops it: the listing keeps nothing of it meanwhile (the
+    # caller's records and the page's decoded body would be alive at once).
+    alive_while_read: list[bool] = []
+
+    def respond(request: httpx.Request) -> httpx.Response:
+        number = int(request.url.params["page"])
+        return httpx.Response(200, json=ids(number) if number < 3 else [])
+
+    pages = make_client(FakeApi(respond)).paginate(PageNumberPaginator(), "/v1/sims", items=Items)
+    async for page in pages:
+        held = [weakref.ref(page.items), weakref.ref(page.response)]
+        del page
+        gc.collect()
+        alive_while_read.append(any(ref() is not None for ref in held))
+    assert alive_while_read == [False, False, False]
+
+
 async def test_stopping_early_sends_no_further_request(make_client: MakeClient) -> None:
     api = FakeApi(lambda r: httpx.Response(200, json=ids(int(r.url.params["page"]))))
     pages = make_client(api).paginate(PageNumberPaginator(), "/v1/sims")

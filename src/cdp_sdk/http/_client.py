@@ -426,17 +426,28 @@ class HttpClient:
             body = self.decode(response, path)
             page_items = self._items(body, items, path, response)
             guard.check_page(page_items)
-            yield Page(page_items, body, response)
+            # The next request is worked out before the page is handed over, so that this
+            # frame keeps nothing of it while the caller reads it (the caller's records
+            # and the page's decoded body at once) nor while the next page is fetched (two
+            # pages at once). An error it finds is raised after the page, as before.
+            failure: UnexpectedResponseError | None = None
+            try:
+                following = self._next_page(paginator, request, response, body, page_items, path)
+            except UnexpectedResponseError as error:
+                following, failure = None, error
             empty_run = 0 if page_items else empty_run + 1
-            request = self._next_page(paginator, request, response, body, page_items, path)
-            if request is not None and empty_run >= max_empty_pages:
-                raise self._unexpected(
+            if following is not None and empty_run >= max_empty_pages:
+                failure = self._unexpected(
                     response,
                     f"{endpoint}: {empty_run} empty pages in a row, yet the platform says "
                     "more data follows; stopping rather than page forever",
                 )
-            # Not held while the next page is fetched and decoded: two pages at once.
+            handover = [Page(page_items, body, response)]
             del body, page_items, response
+            yield handover.pop()  # popped: the frame holds no reference while suspended
+            if failure is not None:
+                raise failure
+            request = following
 
     def _next_page(
         self,
