@@ -1,12 +1,15 @@
 """The database plumbing under the store, at its edges: upserts of keys only, of a single
-column and of rows that leave columns to their defaults; a unique key other than the
-primary key; what a permission problem is; the switch to the write-ahead log while
-another process holds the file; bounded ``IN`` lists; and a store on a read-only location
-read from worker threads."""
+column and of rows that leave columns to their defaults; upserts on a database other than
+SQLite and PostgreSQL; a unique key other than the primary key; what a permission problem
+is; the switch to the write-ahead log while another process holds the file; bounded ``IN``
+lists; a store on a read-only location read from worker threads; the files a store makes
+private, and the stores that have no file of their own."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import warnings
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -27,16 +30,18 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    create_engine,
     select,
 )
 from sqlalchemy.exc import IntegrityError, ProgrammingError
 from sqlalchemy.types import TypeDecorator
 
-from cdp_sdk.sync import Store, StorePermissionError, _db, schema
+from cdp_sdk.sync import InsecureStoreWarning, Store, StorePermissionError, _db, schema
 from cdp_sdk.sync._db import chunks, upsert
 from cdp_sdk.sync._types import ExactDecimal, UtcDateTime
 from pg import postgres_server
 from test_store_access import RunReadOnly, run_read_only, synced  # noqa: F401
+from test_sync_runs import mode
 from test_sync_upsert import SYNCED, by_sqlalchemy, raw
 
 SIM = "8988303000000000010"
@@ -51,16 +56,17 @@ def tags_of(store: Store) -> list[tuple[str, str | None, bool]]:
 
 
 def test_a_row_of_keys_only_is_inserted_and_then_leaves_the_stored_row_as_it_is(
-    tmp_path: Path,
+    any_store: Store,
 ) -> None:
-    with Store(tmp_path / "cdp.db") as store:
-        store.transaction(lambda c: upsert(c, schema.tags, [TAG]))
-        assert tags_of(store) == [("site", None, False)]
+    """On SQLite (the prepared statement) as on PostgreSQL (``ON CONFLICT``): an upsert
+    updates the columns it is given, and leaves the others as they are."""
+    any_store.transaction(lambda c: upsert(c, schema.tags, [TAG]))
+    assert tags_of(any_store) == [("site", None, False)]
 
-        store.transaction(lambda c: upsert(c, schema.tags, [{**TAG, "value": "paris"}]))
-        store.transaction(lambda c: upsert(c, schema.tags, [TAG, TAG]))
+    any_store.transaction(lambda c: upsert(c, schema.tags, [{**TAG, "value": "paris"}]))
+    any_store.transaction(lambda c: upsert(c, schema.tags, [TAG, TAG]))
 
-        assert tags_of(store) == [("site", "paris", False)]
+    assert tags_of(any_store) == [("site", "paris", False)]
 
 
 def test_rows_of_a_single_column_take_the_rest_from_the_constants(tmp_path: Path) -> None:
@@ -150,6 +156,45 @@ def test_the_upsert_of_a_table_and_its_columns_is_prepared_once(tmp_path: Path) 
         )
         assert Counted.asked == ["sqlite", "sqlite"]
         assert store.read(lambda c: c.execute(select(table)).all()) == [("a", "2"), ("b", "z")]
+
+
+# -- upserts on another database: the rows of a key deleted, then inserted -----------------
+
+
+def test_on_another_database_the_rows_of_the_keys_given_are_replaced() -> None:
+    """A database other than SQLite and PostgreSQL (SQLite standing in, under another
+    dialect name): the stored rows of the keys given are replaced whole (the columns the
+    rows leave out get their defaults), rows repeating a key collapse to the last one, and
+    the rows of other keys stay."""
+    parts = Table(
+        "parts",
+        MetaData(),
+        Column("bin", Text, primary_key=True),
+        Column("id", Text, primary_key=True),
+        Column("note", Text),
+        Column("count", Integer, nullable=False, default=0),
+    )
+    engine = create_engine("sqlite://")
+    engine.dialect.name = "another"
+    with engine.begin() as connection:
+        parts.create(connection)
+        upsert(
+            connection,
+            parts,
+            [{"id": "a", "note": "first", "count": 1}, {"id": "b", "note": "second", "count": 2}],
+            constants={"bin": "x"},
+        )
+        upsert(connection, parts, [{"bin": "y", "id": "a", "note": "elsewhere", "count": 3}])
+        upsert(
+            connection,
+            parts,
+            [{"id": "a", "note": "again"}, {"id": "a", "note": "last"}],
+            constants={"bin": "x"},
+        )
+        stored = sorted(connection.execute(select(parts)).all())
+    engine.dispose()
+
+    assert stored == [("x", "a", "last", 0), ("x", "b", "second", 2), ("y", "a", "elsewhere", 3)]
 
 
 # -- a unique key other than the primary key, on both databases ----------------------------
@@ -344,3 +389,120 @@ def test_a_store_on_a_read_only_location_is_read_from_worker_threads(
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == ["read_only True 12", f"threads {[12] * 8}"]
+
+
+# -- the files a store makes private ----------------------------------------------------------
+
+
+posix_modes = pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
+
+
+def opened(path: Path) -> None:
+    Store(path).close()
+
+
+@posix_modes
+def test_a_private_store_file_does_not_end_the_check_of_the_files_beside_it(
+    tmp_path: Path,
+) -> None:
+    """Every access of group and others is taken away, execute included; the warning says
+    what the mode now is, and points at the line that opened the store."""
+    database, journal = tmp_path / "cdp.db", tmp_path / "cdp.db-journal"
+    Store(database).close()
+    journal.write_bytes(b"")
+    journal.chmod(0o757)
+
+    with pytest.warns(InsecureStoreWarning) as warned:
+        opened(database)
+
+    assert (mode(database), mode(journal)) == (0o600, 0o700)
+    assert [str(w.message) for w in warned] == [
+        f"the store file {journal} was readable or writable by other users (mode 0757); "
+        "its mode is now 0700"
+    ]
+    assert (warned[0].filename, warned[0].lineno) == (__file__, opened.__code__.co_firstlineno + 1)
+
+
+@posix_modes
+def test_the_warning_that_a_mode_cannot_change_points_at_the_line_that_opened_the_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    database = tmp_path / "cdp.db"
+    Store(database).close()
+    database.chmod(0o644)
+
+    def refuse(path: object, mode: int) -> None:
+        raise PermissionError("not the owner")
+
+    monkeypatch.setattr(os, "chmod", refuse)
+    with pytest.warns(InsecureStoreWarning, match="could not be changed") as warned:
+        opened(database)
+
+    assert (warned[0].filename, warned[0].lineno) == (__file__, opened.__code__.co_firstlineno + 1)
+
+
+# -- stores without a file of their own -------------------------------------------------------
+
+
+def test_a_store_named_by_a_sqlite_uri_is_left_to_sqlite(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite reads ``file:cdp.db`` as the file ``cdp.db``: nothing named after the URI is
+    made beside it."""
+    monkeypatch.chdir(tmp_path)
+    with Store("sqlite:///file:cdp.db?uri=true") as store:
+        assert store.read_only is False
+        store.transaction(lambda c: upsert(c, schema.tags, [TAG]))
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["cdp.db"]
+    with sqlite3.connect(tmp_path / "cdp.db") as raw_file:
+        assert raw_file.execute("SELECT key FROM tags").fetchall() == [("site",)]
+
+
+@posix_modes
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///", "sqlite:///:memory:"])
+def test_a_store_in_memory_leaves_the_working_directory_as_it_is(
+    url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tmp_path.chmod(0o755)
+    monkeypatch.chdir(tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # not a word about the store's files
+        with Store(url) as store:
+            store.transaction(lambda c: upsert(c, schema.tags, [TAG]))
+            assert tags_of(store) == [("site", None, False)]
+    assert mode(tmp_path) == 0o755
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_store_in_memory_is_written_where_the_working_directory_cannot_be(
+    tmp_path: Path,
+    run_read_only: RunReadOnly,  # noqa: F811
+) -> None:
+    """A store in memory has no location to write: a working directory (or file system)
+    this process may not write does not make it read-only, nor refuse it."""
+    here = tmp_path / "here"
+    here.mkdir()
+    done = run_read_only(
+        """
+        import os
+        import sys
+        from cdp_sdk.sync import Store, schema
+        from cdp_sdk.sync._db import upsert
+
+        os.chdir(sys.argv[1])
+        print("writable", os.access(".", os.W_OK))
+        tag = {"account": "eu", "iccid": "8988303000000000010", "source": "local", "key": "x"}
+        for url in ("sqlite://", "sqlite:///", "sqlite:///:memory:"):
+            with Store(url) as store:
+                store.transaction(lambda c: upsert(c, schema.tags, [tag]))
+                print(url, store.read_only, len(store.rows("tags")))
+        """,
+        here,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "writable False",
+        "sqlite:// False 1",
+        "sqlite:/// False 1",
+        "sqlite:///:memory: False 1",
+    ]

@@ -199,14 +199,14 @@ def private_sqlite_files(url: URL) -> None:
                 f"the store file {file} is readable or writable by other users "
                 f"(mode {mode:04o}) and could not be changed: chmod 600 it",
                 InsecureStoreWarning,
-                stacklevel=4,
+                stacklevel=3,  # the caller of Store(...)
             )
         else:
             warnings.warn(
                 f"the store file {file} was readable or writable by other users "
                 f"(mode {mode:04o}); its mode is now {mode & 0o700:04o}",
                 InsecureStoreWarning,
-                stacklevel=4,
+                stacklevel=3,  # the caller of Store(...)
             )
 
 
