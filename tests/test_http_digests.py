@@ -55,3 +55,19 @@ def test_a_digest_is_its_64_bits_signed_or_not() -> None:
     assert 2**64 - 1 in table
     assert not table.add(2**64 - 1)
     assert len(table) == 1
+
+
+def test_each_member_is_kept_once_in_buckets_of_about_the_set_size(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The memory and the insertion cost the class promises: every member stored once
+    # (about 8 bytes each), in buckets that stay near BUCKET members as the set grows.
+    monkeypatch.setattr(_digests, "BUCKET", 16)
+    table = DigestSet()
+    for digest in random_digests(random.Random(11), 20_000):
+        table.add(digest)
+    buckets = table._buckets
+    assert sum(len(bucket) for bucket in buckets) == len(table) == 20_000
+    assert sum(bucket.itemsize * len(bucket) for bucket in buckets) == 8 * 20_000
+    assert len(buckets) >= 20_000 // 16
+    assert max(len(bucket) for bucket in buckets) <= 4 * 16
