@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import decimal
 import logging
-import warnings
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar, TypeVar
@@ -15,6 +14,7 @@ from pydantic import ValidationError
 from cdp_sdk._redact import register_secret
 from cdp_sdk._settings import ConnectorSettings, InsecureTLSWarning
 from cdp_sdk._tag_rules import TagRules
+from cdp_sdk._warnings import warn
 from cdp_sdk.errors import CdpError, UnexpectedResponseError, UnsupportedCapabilityError
 from cdp_sdk.http import (
     ErrorTable,
@@ -108,7 +108,7 @@ class BaseConnector:
                 register_secret(secret.get_secret_value())
         self.skipped_records = 0
         if settings.verify is False:
-            _warn_unverified(self.name)
+            _warn_unverified(self)
         proxy = settings.proxy.get_secret_value() if settings.proxy is not None else None
         self.http = HttpClient(
             connector=self.name,
@@ -328,13 +328,21 @@ class BaseConnector:
         )
 
 
-def _warn_unverified(name: str) -> None:
+def _warn_unverified(connector: BaseConnector) -> None:
+    name = connector.name
     message = (
         f"{name}: TLS certificate verification is OFF (verify=False): anyone on the network "
         "path can read and change this connector's traffic, credentials included. To trust "
         "a private or proxy CA instead, set verify to the path of its PEM bundle."
     )
-    warnings.warn(message, InsecureTLSWarning, stacklevel=4)
+    # At the line that made the connector: past the __init__ of its class and its bases
+    # (a plugin's own among them), however it was made (connect, a workspace, directly).
+    constructors = {
+        code
+        for cls in type(connector).__mro__
+        if (code := getattr(cls.__dict__.get("__init__"), "__code__", None)) is not None
+    }
+    warn(message, InsecureTLSWarning, skip=constructors)
 
 
 _MAPPING_ERRORS: tuple[type[Exception], ...] = (

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.metadata
-import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,6 +13,7 @@ from stevedore.exception import NoMatches
 from cdp_sdk._connector import BaseConnector
 from cdp_sdk._facade import AsyncConnector, Connector
 from cdp_sdk._settings import validate_settings
+from cdp_sdk._warnings import warn
 from cdp_sdk.errors import ConfigurationError, ConnectorNotFoundError
 from cdp_sdk.models import ConnectorInfo
 
@@ -55,12 +55,14 @@ def available_connectors() -> list[ConnectorInfo]:
     out with a :class:`ConnectorLoadWarning` naming it and the cause.
     """
 
+    # Failures are warned once the listing is done, from here: stevedore calls back from
+    # a depth of its own, and the warning names the line that asked for the listing.
+    failures: list[str] = []
+
     def on_failure(manager: Any, entry_point: Any, error: BaseException) -> None:
-        warnings.warn(
+        failures.append(
             f"connector plugin {entry_point.name!r} ({entry_point.value}) could not be "
-            f"loaded: {type(error).__name__}: {error}",
-            ConnectorLoadWarning,
-            stacklevel=4,
+            f"loaded: {type(error).__name__}: {error}"
         )
 
     installed = _installed()
@@ -82,6 +84,8 @@ def available_connectors() -> list[ConnectorInfo]:
                 }
             ),
         )
+    for failure in failures:
+        warn(failure, ConnectorLoadWarning)
     return [found[name] for name in sorted(found)]
 
 

@@ -42,7 +42,6 @@ import os
 import re
 import stat
 import tomllib
-import warnings
 import weakref
 from collections.abc import (
     AsyncIterator,
@@ -63,6 +62,7 @@ from cdp_sdk._bridge import LoopThread, SyncIterator
 from cdp_sdk._facade import AsyncConnector, Connector, StatusFilter, TimeArg
 from cdp_sdk._registry import connect_async, load_connector
 from cdp_sdk._settings import settings_problems
+from cdp_sdk._warnings import warn
 from cdp_sdk.errors import CdpError, ClosedError, ConfigurationError
 from cdp_sdk.http import CallRecord, tls_verification
 from cdp_sdk.models import (
@@ -424,11 +424,10 @@ class BaseWorkspace:
             and not str(self._accounts[name].settings[setting]).startswith(ENV_PREFIX)
         ]
         if exposed:
-            warnings.warn(
+            warn(
                 f"{source} is readable by other users and holds a plain value for the secret "
                 f"setting {', '.join(exposed)}; use env:NAME references or chmod 600 {source}",
                 InsecureConfigWarning,
-                stacklevel=3,
             )
 
     def _connect_async(self, name: str) -> AsyncConnector:

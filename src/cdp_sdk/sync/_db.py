@@ -8,7 +8,6 @@ import os
 import sqlite3
 import stat
 import time
-import warnings
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 from cdp_sdk._redact import protect_loggers
+from cdp_sdk._warnings import warn
 from cdp_sdk.errors import ConfigurationError
 from cdp_sdk.sync._errors import InsecureStoreWarning
 
@@ -195,18 +195,16 @@ def private_sqlite_files(url: URL) -> None:
         try:
             os.chmod(file, mode & 0o700)
         except OSError:
-            warnings.warn(
+            warn(
                 f"the store file {file} is readable or writable by other users "
                 f"(mode {mode:04o}) and could not be changed: chmod 600 it",
                 InsecureStoreWarning,
-                stacklevel=3,  # the caller of Store(...)
             )
         else:
-            warnings.warn(
+            warn(
                 f"the store file {file} was readable or writable by other users "
                 f"(mode {mode:04o}); its mode is now {mode & 0o700:04o}",
                 InsecureStoreWarning,
-                stacklevel=3,  # the caller of Store(...)
             )
 
 
