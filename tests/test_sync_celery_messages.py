@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +76,10 @@ def test_fan_out_sends_one_task_naming_each_account_once(tmp_path: Path) -> None
 
 
 def outcome(account: str) -> dict[str, Any]:
-    return celery.AccountOutcome(account, "ok", 7, records=12, worker="w1").to_json()
+    found: dict[str, Any] = celery.AccountOutcome(
+        account, "ok", 7, records=12, worker="w1"
+    ).to_json()
+    return found
 
 
 def test_collect_gives_each_outcome_in_order_and_a_failed_task_as_an_error(
@@ -113,3 +117,62 @@ def test_collect_says_which_account_is_late(tmp_path: Path) -> None:
     assert str(caught.value) == (
         "the workers did not finish within 0.3 s (account 'eu' not done yet); the tasks go on"
     )
+
+
+def test_collect_reads_back_every_field_of_an_outcome(tmp_path: Path) -> None:
+    app = app_for(tmp_path, "fields-test")
+    sent = celery.AccountOutcome(
+        "eu", "partial", 4, records=30, errors=2, detail="usage: TransientError: 503", worker="w2"
+    )
+    app.backend.store_result("task-fields", sent.to_json(), "SUCCESS")
+    assert celery.collect(["eu"], [app.AsyncResult("task-fields")]) == [sent]
+
+
+def test_collect_gives_a_revoked_task_as_an_error(tmp_path: Path) -> None:
+    app = app_for(tmp_path, "revoked-test")
+    revoked = app.AsyncResult("task-revoked")
+    app.backend.mark_as_revoked(revoked.id, "expired")
+    [found] = celery.collect(["eu"], [revoked], timeout=5)
+    assert (found.account, found.status, found.run_id) == ("eu", "error", None)
+    assert found.detail == "TaskRevokedError: expired"
+
+
+def test_the_fan_out_task_enqueues_the_accounts_asked_for(tmp_path: Path) -> None:
+    app = app_for(tmp_path, "fan-body-test")
+    done = app.tasks[celery.SYNC_WORKSPACE].apply(kwargs={"accounts": ["us"], "history_days": 2})
+    [message] = messages(app, "fan-body-test", 1)
+    assert done.get() == {"accounts": ["us"], "tasks": [message.headers["id"]]}
+    assert message.decode()[:2] == [["us"], {"history_days": 2}]
+    every = app.tasks[celery.SYNC_WORKSPACE].apply().get()
+    assert every["accounts"] == ["eu", "us"]
+    assert len(messages(app, "fan-body-test", 2)) == len(every["tasks"]) == 2
+
+
+def test_the_app_reads_its_file_and_secrets_from_the_environ_given(tmp_path: Path) -> None:
+    config = write(tmp_path, '[celery]\nbroker = "env:CDP_TEST_CELERY_BROKER"\n')
+    environ = {"CDP_CONFIG": str(config), "CDP_TEST_CELERY_BROKER": "memory://"}
+    app = celery.create_app(environ=environ)
+    assert app.conf.broker_url == "memory://"
+    assert celery.create_app(config, environ=environ).conf.broker_url == "memory://"
+
+
+def test_the_app_chose_these_settings_and_left_the_current_app_alone(tmp_path: Path) -> None:
+    from celery import current_app
+
+    before = current_app._get_current_object()
+    app = app_for(tmp_path, "settings-test")
+    assert current_app._get_current_object() is before is not app
+    assert app.main == "cdp_sdk"  # as the worker's banner shows it
+    conf = celery.celery_settings(app)
+    assert set(conf) - {"deprecated_settings"} == {
+        "accept_content", "beat_schedule", "broker_connection_retry_on_startup",
+        "broker_transport_options", "broker_url", "enable_utc", "event_serializer",
+        "result_accept_content", "result_backend", "result_expires", "result_serializer",
+        "task_acks_late", "task_default_queue", "task_reject_on_worker_lost",
+        "task_serializer", "timezone", "worker_cancel_long_running_tasks_on_connection_loss",
+        "worker_prefetch_multiplier",
+    }  # fmt: skip
+    assert conf["worker_cancel_long_running_tasks_on_connection_loss"] is True
+    assert conf["broker_connection_retry_on_startup"] is True
+    assert conf["result_expires"] == timedelta(days=1)
+    assert conf["timezone"] == "UTC"
