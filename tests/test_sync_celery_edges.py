@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -381,3 +382,11 @@ def test_a_worker_keeps_its_store_between_tasks(
     second = celery.sync_account(settings, "us", entities=["tariffs"])
     assert (first.status, second.status) == ("ok", "ok")
     assert opened == [settings.database]
+
+
+def test_task_arguments_take_one_entity_by_name_and_list_the_valid_ones() -> None:
+    assert celery.task_arguments("usage") == {"entities": ["usage"]}
+    valid = "subscriptions, activation_modes, tariffs, usage, invoices, audit_events"
+    message = re.escape(f"unknown entity 'sims' (entities: {valid})")
+    with pytest.raises(ValueError, match=f"^{message}$"):
+        celery.task_arguments(["sims"])
