@@ -3,7 +3,10 @@ column and of rows that leave columns to their defaults; upserts on a database o
 SQLite and PostgreSQL; a unique key other than the primary key; what a permission problem
 is; the switch to the write-ahead log while another process holds the file; bounded ``IN``
 lists; a store on a read-only location read from worker threads; the files a store makes
-private, and the stores that have no file of their own."""
+private, and the stores that have no file of their own; the engine a store opens (SQL
+parameters never logged nor quoted, its JSON serializer, read-only PostgreSQL
+transactions, connections the server ended, one in-memory database for every thread, the
+busy timeout from the first statement)."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ import os
 import sqlite3
 import warnings
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import partial
@@ -31,13 +35,16 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     create_engine,
+    insert,
+    literal,
     select,
+    text,
 )
-from sqlalchemy.exc import IntegrityError, ProgrammingError
+from sqlalchemy.exc import DBAPIError, IntegrityError, ProgrammingError
 from sqlalchemy.types import TypeDecorator
 
 from cdp_sdk.sync import InsecureStoreWarning, Store, StorePermissionError, _db, schema
-from cdp_sdk.sync._db import chunks, upsert
+from cdp_sdk.sync._db import chunks, database_url, upsert
 from cdp_sdk.sync._types import ExactDecimal, UtcDateTime
 from pg import postgres_server
 from test_store_access import RunReadOnly, run_read_only, synced  # noqa: F401
@@ -506,3 +513,138 @@ def test_a_store_in_memory_is_written_where_the_working_directory_cannot_be(
         "sqlite:/// False 1",
         "sqlite:///:memory: False 1",
     ]
+
+
+# -- the engine a store opens ---------------------------------------------------------------
+
+KINDS = ["sqlite", "sqlite read-only", "sqlite in memory", "postgresql", "postgresql read-only"]
+
+
+@pytest.fixture(params=KINDS)
+def echoing_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """A store of each kind the engine is made for, opened with ``echo=True`` (a read-only
+    one after a writable store made it)."""
+    kind: str = request.param
+    location: str | Path = tmp_path / "cdp.db"
+    if kind == "sqlite in memory":
+        location = "sqlite://"
+    elif kind.startswith("postgresql"):
+        location = request.getfixturevalue("postgres_url")
+    read_only = kind.endswith("read-only")
+    if read_only:
+        Store(location).close()
+    store = Store(location, echo=True, read_only=read_only)
+    try:
+        yield store
+    finally:
+        store.close()
+        if kind.startswith("postgresql"):
+            with Store(location) as owner, owner.engine.begin() as connection:
+                schema.metadata.drop_all(connection)
+
+
+def test_sql_parameters_are_shown_neither_in_the_log_nor_in_errors(
+    echoing_store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    """They hold ICCIDs: ``echo`` logs the statements, and errors quote them, without
+    their parameters (on every kind of store)."""
+    of_sim = select(schema.tags.c.key).where(schema.tags.c.iccid == SIM)
+    assert echoing_store.read(lambda c: c.execute(of_sim).all()) == []
+    with pytest.raises(DBAPIError) as error:
+        echoing_store.read(
+            lambda c: c.execute(text("SELECT nothing FROM tags WHERE iccid = :sim"), {"sim": SIM})
+        )
+
+    assert "FROM tags" in caplog.text  # the statements are logged
+    assert "[SQL parameters hidden due to hide_parameters=True]" in caplog.text
+    assert SIM not in caplog.text
+    assert "SELECT nothing FROM tags WHERE iccid" in str(error.value)
+    assert "[SQL parameters hidden due to hide_parameters=True]" in str(error.value)
+    assert SIM not in str(error.value)
+
+
+def test_an_engine_logs_no_sql_unless_asked(caplog: pytest.LogCaptureFixture) -> None:
+    engine = _db.create_store_engine(database_url("sqlite://"))
+    with engine.connect() as connection:
+        assert connection.execute(select(literal(SIM))).scalar() == SIM
+    engine.dispose()
+    assert caplog.text == ""
+
+
+def test_json_parameters_are_written_by_the_stores_serializer(echoing_store: Store) -> None:
+    """NaN and infinities (which JSON does not have) are sent as their names, on every kind
+    of store: a JSON value bound in a query comes back with them."""
+    value = {"v": float("nan"), "w": [float("inf"), float("-inf")], "x": 1.5}
+    echoed = echoing_store.read(lambda c: c.execute(select(literal(value, JSON))).scalar())
+    assert echoed == {"v": "NaN", "w": ["Infinity", "-Infinity"], "x": 1.5}
+
+
+def test_a_read_only_store_on_postgresql_reads_in_read_only_transactions(
+    postgres_url: str,
+) -> None:
+    def read_only(connection: Connection) -> Any:
+        return connection.exec_driver_sql("SHOW default_transaction_read_only").scalar()
+
+    owner = Store(postgres_url)
+    try:
+        assert owner.read(read_only) == "off"
+        with Store(postgres_url, read_only=True) as store:
+            assert store.read(read_only) == "on"
+            refused = pytest.raises(DBAPIError, match="cannot execute INSERT in a read-only")
+            with refused, store.engine.begin() as connection:  # past the store's refusal
+                connection.execute(insert(schema.tags).values(**TAG))
+        assert owner.rows("tags") == []
+    finally:
+        with owner.engine.begin() as connection:
+            schema.metadata.drop_all(connection)
+        owner.close()
+
+
+def test_a_connection_postgresql_ended_is_replaced_before_it_is_used(postgres_url: str) -> None:
+    """A pooled connection the server has closed (restart, idle timeout, administrator) is
+    found out and replaced, not handed to the next read as an error."""
+
+    def backend(connection: Connection) -> Any:
+        return connection.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+
+    store = Store(postgres_url)
+    try:
+        pid = store.read(backend)
+        assert store.read(backend) == pid  # the pool hands the same connection back
+        with create_engine(postgres_url).connect() as admin:  # waits until it has ended
+            ended = text("SELECT pg_terminate_backend(:pid, 10000)")
+            assert admin.execute(ended, {"pid": pid}).scalar() is True
+        assert store.read(backend) not in (None, pid)
+        assert store.rows("tags") == []
+    finally:
+        with store.engine.begin() as connection:
+            schema.metadata.drop_all(connection)
+        store.close()
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///", "sqlite:///:memory:"])
+def test_a_store_in_memory_is_one_database_for_every_thread(url: str) -> None:
+    with Store(url) as store:
+        store.transaction(lambda c: upsert(c, schema.tags, [TAG]))
+        with ThreadPoolExecutor(4) as pool:
+            seen = list(pool.map(lambda _: tags_of(store), range(8)))
+    assert seen == [[("site", None, False)]] * 8
+
+
+def test_a_store_file_waits_out_the_busy_timeout_from_its_first_statement(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The switch to the write-ahead log, the first statement on a new connection, already
+    waits up to 30 s for another process's lock (as every later statement does)."""
+    timeouts: list[int] = []
+    switch = _db._write_ahead_log
+
+    def switched(cursor: Any, **kwargs: Any) -> None:
+        timeouts.append(cursor.execute("PRAGMA busy_timeout").fetchone()[0])
+        switch(cursor, **kwargs)
+
+    monkeypatch.setattr(_db, "_write_ahead_log", switched)
+    with Store(tmp_path / "cdp.db") as store:
+        later = store.read(lambda c: c.exec_driver_sql("PRAGMA busy_timeout").scalar())
+    assert timeouts == [30000]
+    assert later == 30000
