@@ -96,15 +96,15 @@ def test_read_only_does_not_migrate_an_older_store(synced: Path) -> None:
 
 @pytest.fixture
 def run_read_only(tmp_path: Path) -> Iterator[RunReadOnly]:
-    """Run Python code in a child process for which ``directory`` is read-only: a read-only
-    bind mount of it when this runs as root (who may write whatever the file modes say),
-    its modes otherwise."""
+    """Run Python code in a child process for which ``location`` (a directory, or one file)
+    is read-only: a read-only bind mount of it when this runs as root (who may write
+    whatever the file modes say), its modes otherwise."""
     made_read_only: list[Path] = []
 
-    def run(code: str, directory: Path) -> subprocess.CompletedProcess[str]:
+    def run(code: str, location: Path) -> subprocess.CompletedProcess[str]:
         script = tmp_path / "child.py"
         script.write_text(textwrap.dedent(code))
-        command = [sys.executable, str(script), str(directory)]
+        command = [sys.executable, str(script), str(location)]
         if os.geteuid() == 0:
             unshare, mount = shutil.which("unshare"), shutil.which("mount")
             if unshare is None or mount is None:
@@ -115,13 +115,15 @@ def run_read_only(tmp_path: Path) -> Iterator[RunReadOnly]:
                 "--mount",
                 "sh",
                 "-c",
-                f"mount --bind -o ro '{directory}' '{directory}' && exec {inner}",
+                f"mount --bind -o ro '{location}' '{location}' && exec {inner}",
             ]
-        else:
-            for path in directory.iterdir():
+        elif location.is_dir():
+            for path in location.iterdir():
                 path.chmod(0o444)
-            directory.chmod(0o555)
-            made_read_only.append(directory)
+            location.chmod(0o555)
+            made_read_only.append(location)
+        else:
+            location.chmod(0o444)
         done = subprocess.run(command, capture_output=True, text=True, timeout=120)
         if "mount:" in done.stderr and "permission denied" in done.stderr.lower():
             pytest.skip("this machine does not allow a private read-only mount")
@@ -169,6 +171,36 @@ def test_a_store_on_a_read_only_location_opens_for_reading(
     assert lines[4].startswith("refused: cannot create the store ")
     assert "may not write in its directory" in lines[4]
     assert _digest(synced) == before
+
+
+def test_a_store_file_that_cannot_be_written_opens_read_only_in_a_writable_directory(
+    synced: Path, run_read_only: RunReadOnly
+) -> None:
+    before = _digest(synced)
+    done = run_read_only(
+        """
+        import sys
+        from cdp_sdk.sync import Store
+
+        store = Store(sys.argv[1])
+        print("read_only", store.read_only, "rows", len(store.to_pandas("subscriptions")))
+        """,
+        synced,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["read_only True rows 12"]
+    assert _digest(synced) == before
+
+
+@pytest.mark.parametrize(
+    "url", ["://no-scheme", "postgresql://lab:s3cret@db.example:port/cdp"], ids=["form", "port"]
+)
+def test_a_database_url_that_cannot_be_read_is_refused_without_repeating_it(url: str) -> None:
+    with pytest.raises(ConfigurationError) as refused:
+        Store(url)
+    assert str(refused.value) == "the database URL cannot be read"
+    assert refused.value.__cause__ is None
+    assert "s3cret" not in repr(refused.value)
 
 
 def test_cdp_sims_reads_a_store_on_a_read_only_location(

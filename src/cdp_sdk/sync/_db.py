@@ -70,7 +70,7 @@ def database_url(database: str | os.PathLike[str]) -> URL:
         return URL.create("sqlite", database=str(Path(text).expanduser()))
     try:
         url = make_url(text)
-    except ArgumentError:
+    except (ArgumentError, ValueError):  # ValueError: e.g. a port that is not a number
         raise ConfigurationError("the database URL cannot be read") from None
     if url.drivername in ("postgresql", "postgres"):
         url = url.set(drivername=_POSTGRES_DRIVER)
@@ -83,10 +83,9 @@ def location_writable(url: URL) -> bool:
     if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
         return True
     path = Path(url.database or "")
-    directory = path.parent if str(path.parent) else Path(".")
     if path.exists() and not os.access(path, os.W_OK):
         return False
-    return os.access(directory, os.W_OK)
+    return os.access(path.parent, os.W_OK)  # the parent of "cdp.db" is "."
 
 
 _PERMISSION_TEXTS = (
