@@ -22,6 +22,8 @@ from cdp_sdk.workspace import AsyncWorkspace, InsecureConfigWarning, Workspace
 from conftest import InstallPlugins
 from toy_connector import ToyConnector, ToySettings
 
+pytestmark = pytest.mark.warning_origin
+
 Caught = Callable[[type[Warning]], list[tuple[str, int]]]
 
 INSECURE = {"eu": {"connector": "sandbox", "verify": False}}
