@@ -6,7 +6,10 @@ counters, the calls committed with each journal row, a journal that cannot write
 from __future__ import annotations
 
 import asyncio
+import gc
+import weakref
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import insert
@@ -15,8 +18,9 @@ from sqlalchemy.exc import IntegrityError
 from cdp_sdk import SimStatus
 from cdp_sdk.changes import ApplyEvent, CallStarting, ChangeSet, Decision, Outcome
 from cdp_sdk.models import Subscription
-from cdp_sdk.sync import Store, schema
+from cdp_sdk.sync import Store, _changes, schema
 from cdp_sdk.sync._changes import StoreSource, journal_rows
+from cdp_sdk.sync._runner import RunContext
 from cdp_sdk.workspace import Workspace
 from emulated import emulated, pick
 from test_changes_apply import tapped, writes
@@ -279,3 +283,28 @@ def test_an_apply_whose_outcome_cannot_be_journaled_still_keeps_its_calls(
     ]
     assert (run["status"], run["records"], run["errors"]) == ("failed", 0, 0)
     assert run["finished_at"] is not None
+
+
+def test_an_apply_leaves_nothing_of_its_run_in_the_workspace(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The workspace lives on after an apply (a notebook, a service): the run that
+    journaled the apply's calls is let go, not kept listening to every later call."""
+    runs: weakref.WeakSet[RunContext] = weakref.WeakSet()
+
+    class Counted(RunContext):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            runs.add(self)
+
+    monkeypatch.setattr(_changes, "RunContext", Counted)
+    lab, sandbox = emulated("sandbox")
+    [sim] = pick(sandbox, SimStatus.ACTIVE)
+    changes = ChangeSet()
+    changes.add(sim.iccid, status="suspended")
+    with Store(tmp_path / "cdp.db") as store, Workspace({"lab": lab}) as workspace:
+        report = changes.plan(workspace).apply(workspace, store=store)
+        assert [o.outcome for o in report.outcomes] == [Outcome.DONE]
+        assert len(runs) == 1  # the apply did run through a journal of the store
+        gc.collect()
+        assert len(runs) == 0
