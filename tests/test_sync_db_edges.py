@@ -600,6 +600,22 @@ def test_a_read_only_store_on_postgresql_reads_in_read_only_transactions(
         owner.close()
 
 
+@pytest.mark.parametrize("scheme", ["postgresql", "postgres"])
+def test_a_postgresql_url_without_a_driver_opens_with_psycopg_3(
+    postgres_url: str, scheme: str
+) -> None:
+    """The URL a PostgreSQL host gives (``postgresql://`` or Heroku's ``postgres://``)
+    opens with the driver of the ``postgres`` extra, not SQLAlchemy's default psycopg2."""
+    store = Store(postgres_url.replace("postgresql+psycopg://", f"{scheme}://", 1))
+    try:
+        assert store.engine.url.drivername == "postgresql+psycopg"
+        assert store.rows("tags") == []
+    finally:
+        with store.engine.begin() as connection:
+            schema.metadata.drop_all(connection)
+        store.close()
+
+
 def test_a_connection_postgresql_ended_is_replaced_before_it_is_used(postgres_url: str) -> None:
     """A pooled connection the server has closed (restart, idle timeout, administrator) is
     found out and replaced, not handed to the next read as an error."""
