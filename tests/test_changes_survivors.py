@@ -5,21 +5,34 @@ tapped as in ``test_changes_apply``."""
 
 from __future__ import annotations
 
+import asyncio
+import io
 import math
+import re
+
+import pytest
 
 from cdp_sdk import SimStatus
 from cdp_sdk.changes import (
     ApplyOptions,
+    Change,
     ChangeSet,
+    ChangeSetError,
+    Decision,
     MemoryJournal,
     Outcome,
+    PlannedCall,
     SimOutcome,
     Step,
 )
+from cdp_sdk.errors import TransientError
+from cdp_sdk.models import luhn_check_digit
 from cdp_sdk.sandbox import Fault
-from cdp_sdk.workspace import Workspace
+from cdp_sdk.workspace import AsyncWorkspace, Workspace
 from emulated import pick
 from test_changes_apply import FAST, NOW, tapped, writes
+from test_changes_mutants import FULL, OTHER, plan_of, planned, unreadable
+from test_changes_plan import _patch
 
 Row = tuple[Step | None, Outcome, str | None, str | None]
 
@@ -28,7 +41,7 @@ def steps(outcome: SimOutcome) -> list[Row]:
     return [(s.step, s.outcome, s.code, s.message) for s in outcome.steps]
 
 
-# -- a SIM that moved since the plan ------------------------------------------------------------
+# -- a SIM that moved since the plan --------------------------------------------------------------
 
 
 def test_a_step_already_in_effect_is_skipped_and_the_next_call_follows() -> None:
@@ -212,7 +225,7 @@ def test_a_read_that_fails_while_following_a_pending_call_is_read_again() -> Non
     ]
 
 
-# -- a SIM that cannot be read ---------------------------------------------------------------------
+# -- a SIM that cannot be read --------------------------------------------------------------------
 
 
 def test_a_sim_the_platform_refuses_to_read_is_refused_with_the_vendor_code() -> None:
@@ -245,3 +258,240 @@ def test_a_sim_that_cannot_be_reached_fails_as_read_failed() -> None:
     assert step.message is not None
     assert step.message.startswith("TransientError: ")
     assert writes(sandbox) == []
+
+
+# -- what a plan decides --------------------------------------------------------------------------
+
+
+def test_a_sim_given_twice_is_an_error_row_that_names_where_it_was_found() -> None:
+    lab, sandbox, _ = tapped("sandbox")
+    [sim] = pick(sandbox, SimStatus.ACTIVE)
+    changes = ChangeSet()
+    changes.add(sim.iccid, status="suspended")
+    changes.add(sim.iccid[:-1], status="suspended")  # the same SIM, without its check digit
+    with Workspace({"lab": lab}) as workspace:
+        first, second = changes.plan(workspace).changes
+    assert first.decision is Decision.APPLY
+    assert (second.decision, second.iccid, second.account, second.connector) == (
+        Decision.ERROR,
+        sim.iccid,
+        "lab",
+        "sandbox",
+    )
+    assert [(r.code, r.message) for r in second.reasons] == [
+        ("duplicate", "the same SIM as line 1")
+    ]
+
+
+def test_a_plan_looks_each_sim_up_in_its_likeliest_form_then_its_other_form() -> None:
+    lab, sandbox, _ = tapped("sandbox")
+    [sim] = pick(sandbox, SimStatus.ACTIVE)
+    payload21 = "898830300000000000123"  # 21 digits: its form with a check digit has 22
+    full22 = payload21 + str(luhn_check_digit(payload21))
+    changes = ChangeSet()
+    changes.add(sim.iccid, status="suspended")  # found with its first form: one read
+    changes.add("8" * 22, status="suspended")  # 22 digits: no other form
+    changes.add(payload21, status="suspended")  # in no account: both forms
+    with Workspace({"lab": lab}) as workspace:
+        before = len(sandbox.requests)
+        plan = changes.plan(workspace)
+        reads = sorted(r.url.path for r in sandbox.requests[before:] if r.method == "GET")
+    assert reads == sorted(
+        [
+            f"/v1/sims/{sim.iccid}",
+            f"/v1/sims/{'8' * 22}",
+            f"/v1/sims/{full22}",
+            f"/v1/sims/{payload21}",
+        ]
+    )
+    assert [c.decision for c in plan.changes] == [Decision.APPLY, Decision.ERROR, Decision.ERROR]
+    assert {c.reasons[0].code for c in plan.changes[1:]} == {"not_found"}
+
+
+def test_accounts_that_fail_a_look_up_are_listed_one_after_the_other() -> None:
+    one, first, _ = tapped("sandbox")
+    two, second, _ = tapped("sandbox")
+    iccid = "8988303000000000017"
+    for emulator in (first, second):
+        emulator.faults.append(Fault(status=503, method="GET", path=iccid, times=20))
+    changes = ChangeSet()
+    changes.add(iccid, status="suspended")
+    with Workspace({"one": one, "two": two}) as workspace:
+        [planned_change] = changes.plan(workspace).changes
+    [reason] = planned_change.reasons
+    assert reason.code == "lookup_failed"
+    assert re.fullmatch(
+        r"could not be looked up \(one: TransientError: [^;]*; two: TransientError: [^;]*\)",
+        reason.message,
+    ), reason.message
+
+
+def test_a_plan_id_is_sixteen_hex_digits() -> None:
+    lab, sandbox, _ = tapped("sandbox")
+    [sim] = pick(sandbox, SimStatus.ACTIVE)
+    changes = ChangeSet()
+    changes.add(sim.iccid, status="suspended")
+    with Workspace({"lab": lab}) as workspace:
+        plan = changes.plan(workspace)
+    assert re.fullmatch(r"[0-9a-f]{16}", plan.id), plan.id
+
+
+def test_the_reasons_of_a_refusal_and_a_skip_are_in_words() -> None:
+    lab, sandbox, _ = tapped("sandbox")
+    [stopped, same] = pick(sandbox, SimStatus.ACTIVE, count=2)
+    sandbox.fleet.set_status(stopped.iccid, SimStatus.DEACTIVATED, at=NOW, actor="ops")
+    us, jasper, _ = tapped("jasper")
+    [retired] = pick(jasper, SimStatus.RETIRED)
+    changes = ChangeSet()
+    changes.add(stopped.iccid, status="retired")
+    changes.add(same.iccid, status="active")
+    changes.add(retired.iccid, status="active")
+    with Workspace({"lab": lab, "us": us}) as workspace:
+        refused, skipped, stuck = changes.plan(workspace).changes
+    assert [(r.code, r.message) for r in refused.reasons] == [
+        ("confirm_irreversible", "retiring a SIM cannot be undone: plan with confirm_irreversible")
+    ]
+    assert [(r.code, r.message) for r in skipped.reasons] == [
+        ("in_wanted_state", "already in the wanted state")
+    ]
+    assert [(r.code, r.message) for r in stuck.reasons] == [
+        (
+            "transition",
+            "jasper does not move a SIM from 'RETIRED' to 'ACTIVATED' (from 'RETIRED': none)",
+        )
+    ]
+
+
+def test_unknown_modes_plan_the_status_call_and_keep_the_note_on_a_refusal() -> None:
+    lab, sandbox, _ = tapped("sandbox")
+    [moved, retire] = pick(sandbox, SimStatus.ACTIVE, count=2)
+    changes = ChangeSet()
+    changes.add(moved.iccid, status="suspended")
+    changes.add(retire.iccid, status="retired")  # refused: not confirmed
+
+    async def broken_modes() -> list[object]:
+        raise TransientError("down")
+
+    note = "sandbox's activation modes are unknown: the move is not checked"
+    with Workspace({"lab": lab}) as workspace:
+        workspace.run(lambda w: _patch(w, broken_modes))
+        apply, refuse = changes.plan(workspace).changes
+    assert apply.calls == (PlannedCall(step=Step.STATUS, status=SimStatus.SUSPENDED),)
+    assert refuse.decision is Decision.REFUSE
+    assert refuse.notes == (note,)
+
+
+# -- change sets and their errors -----------------------------------------------------------------
+
+
+def test_changes_given_whole_keep_their_lines_or_are_numbered() -> None:
+    numbered = ChangeSet(
+        [Change(iccid=OTHER, status="active"), Change(iccid=FULL, status="active", line=9)]
+    )
+    assert [c.line for c in numbered] == [1, 9]
+    with pytest.raises(ChangeSetError) as caught:
+        ChangeSet(
+            [
+                Change(iccid=FULL, status="active", line=7),
+                Change(iccid=FULL, status="active", line=9),
+            ],
+            source="mine",
+        )
+    assert (caught.value.source, caught.value.problems) == (
+        "mine",
+        [(9, "the ICCID repeats (first on line 7)")],
+    )
+
+
+def test_a_sim_added_twice_names_the_change_set() -> None:
+    changes = ChangeSet(source="batch-7")
+    changes.add(FULL, status="active")
+    with pytest.raises(ChangeSetError) as caught:
+        changes.add(FULL, status="suspended")
+    assert (caught.value.source, caught.value.problems) == (
+        "batch-7",
+        [(2, "the ICCID repeats (first on line 1)")],
+    )
+
+
+def test_a_csv_whose_header_cannot_be_read_names_its_source() -> None:
+    with pytest.raises(ChangeSetError) as caught:
+        ChangeSet.from_csv(io.StringIO("x" * 200_000))
+    assert caught.value.source == "<stream>"
+    assert caught.value.problems == [(1, "not valid CSV (field larger than field limit (131072))")]
+
+
+def test_a_csv_row_without_an_iccid_says_the_iccid_is_not_valid() -> None:
+    with pytest.raises(ChangeSetError) as caught:
+        ChangeSet.from_csv(io.StringIO("iccid,status\n,active\n"))
+    assert caught.value.problems == [(2, "iccid: not a valid ICCID (18 to 22 digits)")]
+
+
+def test_twenty_one_bad_entries_show_twenty_and_count_one_more() -> None:
+    assert unreadable(21).message.endswith("; and 1 more")
+    exactly = unreadable(20)
+    assert exactly.message.endswith(f"line 21: {exactly.problems[-1][1]}")
+
+
+# -- retirements need a confirmation by default ---------------------------------------------------
+
+
+def test_async_plans_and_applies_refuse_retirements_unless_confirmed() -> None:
+    lab, sandbox, _ = tapped("sandbox")
+    [sim] = pick(sandbox, SimStatus.ACTIVE)
+    sandbox.fleet.set_status(sim.iccid, SimStatus.DEACTIVATED, at=NOW, actor="ops")
+    changes = ChangeSet()
+    changes.add(sim.iccid, status="retired")
+
+    async def main() -> tuple[Decision, Outcome]:
+        async with AsyncWorkspace({"lab": lab}) as workspace:
+            refused = await changes.plan_async(workspace)
+            confirmed = await changes.plan_async(workspace, confirm_irreversible=True)
+            report = await confirmed.apply_async(workspace)
+        return refused.changes[0].decision, report.outcomes[0].outcome
+
+    assert asyncio.run(main()) == (Decision.REFUSE, Outcome.REFUSED)
+    assert writes(sandbox) == []
+    assert sandbox.fleet.sims[sim.iccid].status is SimStatus.DEACTIVATED
+
+
+def test_a_plan_may_change_no_sim_at_all() -> None:
+    lab, sandbox, _ = tapped("sandbox")
+    [sim] = pick(sandbox, SimStatus.ACTIVE)
+    changes = ChangeSet()
+    changes.add(sim.iccid, status="active")  # already so
+    with Workspace({"lab": lab}) as workspace:
+        plan = changes.plan(workspace, max_changes=0)
+    assert [c.decision for c in plan.changes] == [Decision.SKIP]
+
+
+def test_misuses_say_what_to_do_instead() -> None:
+    changes = ChangeSet([Change(iccid=FULL, status="active")])
+    with pytest.raises(TypeError) as live:
+        changes.plan()
+    assert str(live.value) == "a live plan needs a Workspace (or give a store to plan from)"
+    with pytest.raises(TypeError) as awaited:
+        asyncio.run(changes.plan_async())
+    assert str(awaited.value) == (
+        "a live plan needs an AsyncWorkspace (or give a store to plan from)"
+    )
+    with pytest.raises(ValueError, match=r"^max_changes must not be negative$"):
+        asyncio.run(changes.plan_async(max_changes=-1))
+    plan = plan_of(planned())
+
+    async def apply_with_an_async_workspace() -> None:
+        async with AsyncWorkspace({}) as workspace:
+            plan.apply(workspace)  # type: ignore[arg-type]
+
+    with pytest.raises(TypeError) as sync:
+        asyncio.run(apply_with_an_async_workspace())
+    assert str(sync.value) == (
+        "expected a Workspace; with an AsyncWorkspace, await plan.apply_async()"
+    )
+
+    async def both() -> None:
+        async with AsyncWorkspace({}) as workspace:
+            await plan.apply_async(workspace, journal=MemoryJournal(), store=object())  # type: ignore[arg-type]
+
+    with pytest.raises(ValueError, match=r"^pass a store or a journal, not both$"):
+        asyncio.run(both())
