@@ -8,6 +8,7 @@ is still alive anywhere (a page's items and body go with it). The core page stre
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import weakref
 from collections.abc import AsyncIterator, Callable
@@ -316,3 +317,31 @@ async def test_closing_closes_the_streams_of_chain_pages_and_map_pages() -> None
     with pytest.raises(ValueError, match="no"):
         await anext(mapped)
     assert closed[-1] == "c"
+
+
+class Plain(AsyncIterator[Page]):
+    """A stream of pages that is an iterator only: no ``aclose``."""
+
+    def __init__(self, *sizes: int) -> None:
+        self.sizes = list(sizes)
+
+    async def __anext__(self) -> Page:
+        if not self.sizes:
+            raise StopAsyncIteration
+        return Page(Items(range(self.sizes.pop(0))), None, httpx.Response(200))
+
+
+async def test_a_closed_chain_ends_whatever_it_held_and_takes_streams_without_aclose() -> None:
+    first = Page(Items([9]), None, httpx.Response(200))
+    chained = chain_pages(Plain(1, 2), Plain(3), first=first)
+    await chained.aclose()  # type: ignore[attr-defined]
+    with pytest.raises(StopAsyncIteration):  # neither the first page nor a source's
+        await anext(chained)
+
+    chained = chain_pages(Plain(1, 2), Plain(3))
+    assert len((await anext(chained)).items) == 1
+    await chained.aclose()  # type: ignore[attr-defined]
+    with pytest.raises(StopAsyncIteration):
+        await anext(chained)
+    mapped = map_pages(Plain(1), lambda page: asyncio.sleep(0, page))
+    await mapped.aclose()  # type: ignore[attr-defined]
