@@ -9,10 +9,12 @@ import asyncio
 import io
 import math
 import re
+from dataclasses import dataclass, field
 
+import httpx
 import pytest
 
-from cdp_sdk import SimStatus
+from cdp_sdk import ActivationMode, SimStatus
 from cdp_sdk.changes import (
     ApplyOptions,
     Change,
@@ -22,15 +24,16 @@ from cdp_sdk.changes import (
     MemoryJournal,
     Outcome,
     PlannedCall,
+    Reason,
     SimOutcome,
     Step,
 )
 from cdp_sdk.errors import TransientError
 from cdp_sdk.models import luhn_check_digit
 from cdp_sdk.sandbox import Fault
-from cdp_sdk.workspace import AsyncWorkspace, Workspace
-from emulated import pick
-from test_changes_apply import FAST, NOW, tapped, writes
+from cdp_sdk.workspace import Account, AsyncWorkspace, Workspace
+from emulated import emulated, pick
+from test_changes_apply import FAST, NOW, Tap, tapped, writes
 from test_changes_mutants import FULL, OTHER, plan_of, planned, unreadable
 from test_changes_plan import _patch
 
@@ -495,3 +498,89 @@ def test_misuses_say_what_to_do_instead() -> None:
 
     with pytest.raises(ValueError, match=r"^pass a store or a journal, not both$"):
         asyncio.run(both())
+
+
+# -- answers, tables and plan rows the emulators do not give by themselves ------------------------
+
+
+@dataclass
+class RefusedAfterTheFact(Tap):
+    """A tap whose platform makes a status change, then answers it with a 409."""
+
+    refused: list[str] = field(default_factory=list)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await super().handle_async_request(request)
+        if request.method == "POST" and request.url.path.endswith("/status"):
+            body = {"error": {"code": "conflict", "message": "busy"}}
+            self.refused.append(response.headers["X-Request-Id"])
+            return httpx.Response(409, headers={"X-Request-Id": self.refused[-1]}, json=body)
+        return response
+
+
+def test_a_refused_call_that_took_effect_is_done_with_the_refusals_code_and_request_id() -> None:
+    account, sandbox = emulated("sandbox", 12)
+    tap = RefusedAfterTheFact(sandbox)
+    lab = Account(account.connector, account.settings, tap)
+    [sim] = pick(sandbox, SimStatus.ACTIVE)
+    changes = ChangeSet()
+    changes.add(sim.iccid, status="suspended")
+    journal = MemoryJournal()
+    with Workspace({"lab": lab}) as workspace:
+        report = changes.plan(workspace).apply(workspace, journal=journal)
+    [outcome] = report.outcomes
+    [step] = outcome.steps
+    assert (step.step, step.outcome, step.code) == (Step.STATUS, Outcome.DONE, "conflict")
+    assert step.message is not None
+    assert step.message.startswith(
+        "in effect, although the platform answered ConflictError: POST /v1/sims/"
+    )
+    assert step.message.endswith("/status failed: busy")
+    assert [step.request_id] == tap.refused
+    assert journal.entries[-1].request_id == step.request_id
+
+
+def test_a_state_missing_from_the_table_leaves_the_move_to_the_platform() -> None:
+    lab, sandbox, _ = tapped("sandbox")
+    [sim] = pick(sandbox, SimStatus.ACTIVE)
+    changes = ChangeSet()
+    changes.add(sim.iccid, status="suspended")
+    with Workspace({"lab": lab}) as workspace:
+        table = [m for m in workspace.connect("lab").activation_modes() if m.name != "live"]
+
+        async def partial_modes() -> list[ActivationMode]:
+            return table
+
+        workspace.run(lambda w: _patch(w, partial_modes))
+        [line] = changes.plan(workspace).changes
+    assert line.decision is Decision.APPLY
+    assert line.calls == (PlannedCall(step=Step.STATUS, status=SimStatus.SUSPENDED),)
+    assert line.notes == ("the state 'live' is not in sandbox's table: the move is not checked",)
+
+
+def test_refused_and_error_rows_report_their_reasons_joined_or_their_decision() -> None:
+    base = planned()
+    rows = (
+        base.model_copy(update={"decision": Decision.REFUSE, "calls": (), "reasons": ()}),
+        base.model_copy(
+            update={
+                "iccid": OTHER,
+                "change": base.change.model_copy(update={"iccid": OTHER, "line": 2}),
+                "decision": Decision.ERROR,
+                "calls": (),
+                "reasons": (
+                    Reason(code="first", message="one thing"),
+                    Reason(code="second", message="another"),
+                ),
+            }
+        ),
+    )
+    with Workspace({}) as workspace:
+        report = plan_of(*rows).apply(workspace)
+    refused, failed = report.outcomes
+    assert (refused.outcome, refused.code, refused.message) == (Outcome.REFUSED, None, "refuse")
+    assert (failed.outcome, failed.code, failed.message) == (
+        Outcome.FAILED,
+        "first",
+        "one thing; another",
+    )
