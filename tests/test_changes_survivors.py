@@ -197,11 +197,17 @@ def test_a_call_pending_since_an_earlier_apply_is_followed_and_the_next_call_mad
         "timeout",
         accepted.request_id,
     )
-    # The next apply follows the status up (never sends it again) and makes the tags call.
+    # The next apply follows the status up (never sends it again) and makes the tags call;
+    # the status keeps the id of the request the platform accepted, in the journal too.
     assert [(s.step, s.outcome, s.code) for s in again.outcomes[0].steps] == [
         (Step.TAGS, Outcome.DONE, None),
         (Step.STATUS, Outcome.PENDING, "timeout"),
     ]
+    assert again.outcomes[0].steps[1].request_id == accepted.request_id
+    assert (journal.entries[-1].step, journal.entries[-1].request_id) == (
+        "status",
+        accepted.request_id,
+    )
     assert len(writes(jasper)) == 3  # the status once, the tags twice
 
 

@@ -399,7 +399,8 @@ class _AccountRun:
                 await self._finish(sim, call.step, Outcome.SKIPPED, "in_wanted_state", "already so")
             return True
         if earlier is not None and earlier.outcome is Outcome.PENDING:
-            self._wait_for(sim, call)  # accepted earlier: follow it up, never send again
+            # Accepted earlier: follow it up, never send again.
+            self._wait_for(sim, call, request_id=earlier.request_id)
             return True
         if (changed := call_changed(call, sim.change.current, now)) is not None:
             await self._finish(sim, call.step, Outcome.REFUSED, "changed_since_plan", changed)
@@ -517,7 +518,14 @@ class _AccountRun:
 
     # -- pending changes -----------------------------------------------------------------------
 
-    def _wait_for(self, sim: _Sim, call: PlannedCall, *, journaled: bool = False) -> None:
+    def _wait_for(
+        self,
+        sim: _Sim,
+        call: PlannedCall,
+        *,
+        journaled: bool = False,
+        request_id: str | None = None,
+    ) -> None:
         now = time.monotonic()
         sim.pending[call.step] = (call, now, now + self.apply.options.pending_timeout)
         sim.followed = True
@@ -527,6 +535,7 @@ class _AccountRun:
                     step=call.step,
                     outcome=Outcome.PENDING,
                     message="accepted by an earlier apply, not yet in effect",
+                    request_id=request_id,
                 )
             )
 
