@@ -29,6 +29,8 @@ from cdp_sdk.http import Page, PageNumberPaginator, chain_pages, map_pages
 from cdp_sdk.workspace import Account
 from emulated import TODAY, emulated, pick
 
+pytestmark = pytest.mark.frames
+
 TODAY_UTC = datetime(TODAY.year, TODAY.month, TODAY.day, tzinfo=UTC)
 MONTH_AGO = TODAY_UTC - timedelta(days=30)
 

@@ -693,6 +693,7 @@ class Items(list[Any]):
     """A page's items that a weak reference can follow."""
 
 
+@pytest.mark.frames
 async def test_a_page_is_let_go_before_the_next_is_fetched(make_client: MakeClient) -> None:
     held: list[weakref.ref[Any]] = []
     alive_when_asked: list[bool] = []

@@ -430,7 +430,7 @@ def test_a_private_store_file_does_not_end_the_check_of_the_files_beside_it(
 
 
 @posix_modes
-@pytest.mark.warning_origin
+@pytest.mark.frames
 def test_the_warning_that_a_mode_cannot_change_points_at_the_line_that_opened_the_store(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -22,7 +22,7 @@ from cdp_sdk.workspace import AsyncWorkspace, InsecureConfigWarning, Workspace
 from conftest import InstallPlugins
 from toy_connector import ToyConnector, ToySettings
 
-pytestmark = pytest.mark.warning_origin
+pytestmark = pytest.mark.frames
 
 Caught = Callable[[type[Warning]], list[tuple[str, int]]]
 
