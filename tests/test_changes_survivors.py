@@ -590,3 +590,51 @@ def test_refused_and_error_rows_report_their_reasons_joined_or_their_decision() 
         "first",
         "one thing; another",
     )
+
+
+async def _replace(workspace: object, name: str, method: object) -> None:
+    setattr(workspace.connector("lab").plugin, name, method)  # type: ignore[attr-defined]
+
+
+def test_a_connector_bug_fails_that_sim_with_the_error_not_the_apply() -> None:
+    lab, sandbox, _ = tapped("sandbox")
+    [called, read] = pick(sandbox, SimStatus.ACTIVE, count=2)
+    changes = ChangeSet()
+    changes.add(called.iccid, status="suspended")
+    changes.add(read.iccid, tags={"site": "paris"})
+
+    async def change_status(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug in the connector")
+
+    async def update_tags(*args: object, **kwargs: object) -> None:
+        raise KeyError("site")
+
+    with Workspace({"lab": lab}) as workspace:
+        plan = changes.plan(workspace)
+        workspace.run(lambda w: _replace(w, "change_status", change_status))
+        workspace.run(lambda w: _replace(w, "update_tags", update_tags))
+        report = plan.apply(workspace)
+    assert [steps(o) for o in report.outcomes] == [
+        [(Step.STATUS, Outcome.FAILED, None, "RuntimeError: a bug in the connector")],
+        [(Step.TAGS, Outcome.FAILED, None, "KeyError: 'site'")],
+    ]
+
+
+def test_a_connector_bug_while_reading_fails_that_sim_as_read_failed() -> None:
+    lab, sandbox, _ = tapped("sandbox")
+    [sim] = pick(sandbox, SimStatus.ACTIVE)
+    changes = ChangeSet()
+    changes.add(sim.iccid, status="suspended")
+
+    async def subscription(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug in the connector")
+
+    with Workspace({"lab": lab}) as workspace:
+        plan = changes.plan(workspace)
+        workspace.run(lambda w: _replace(w, "subscription", subscription))
+        report = plan.apply(workspace)
+    [outcome] = report.outcomes
+    assert steps(outcome) == [
+        (None, Outcome.FAILED, "read_failed", "RuntimeError: a bug in the connector")
+    ]
+    assert writes(sandbox) == []
