@@ -711,6 +711,7 @@ async def test_a_page_is_let_go_before_the_next_is_fetched(make_client: MakeClie
     assert alive_when_asked == [False, False, False]
 
 
+@pytest.mark.frames
 async def test_a_page_is_not_held_while_the_caller_reads_it(make_client: MakeClient) -> None:
     # The caller maps a page and drops it: the listing keeps nothing of it meanwhile (the
     # caller's records and the page's decoded body would be alive at once).
