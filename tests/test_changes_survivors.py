@@ -10,6 +10,7 @@ import io
 import math
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 import pytest
@@ -31,11 +32,13 @@ from cdp_sdk.changes import (
 from cdp_sdk.errors import TransientError
 from cdp_sdk.models import luhn_check_digit
 from cdp_sdk.sandbox import Fault
-from cdp_sdk.workspace import Account, AsyncWorkspace, Workspace
+from cdp_sdk.sync import Store
+from cdp_sdk.workspace import Account, AsyncWorkspace, BaseWorkspace, Workspace
 from emulated import emulated, pick
 from test_changes_apply import FAST, NOW, Tap, tapped, writes
 from test_changes_mutants import FULL, OTHER, plan_of, planned, unreadable
 from test_changes_plan import _patch
+from test_changes_store import insert_sims
 
 Row = tuple[Step | None, Outcome, str | None, str | None]
 
@@ -638,3 +641,81 @@ def test_a_connector_bug_while_reading_fails_that_sim_as_read_failed() -> None:
         (None, Outcome.FAILED, "read_failed", "RuntimeError: a bug in the connector")
     ]
     assert writes(sandbox) == []
+
+
+# -- plans from the store, CSV cells, tag and table reasons ---------------------------------------
+
+
+def test_store_plans_name_the_sim_of_an_error_row(tmp_path: Path) -> None:
+    rows: list[dict[str, object]] = [
+        {"account": "us", "id": "3", "iccid": "8988303000000000025"},
+        {"account": "us", "id": "5", "iccid": "8988303000000000041", "connector": "gone"},
+    ]
+    changes = ChangeSet()
+    changes.add("8988303000000000025", status="suspended")
+    changes.add("8988303000000000041", status="suspended")
+    with Store(tmp_path / "cdp.db") as store:
+        insert_sims(store, rows)
+        alone = changes.plan(store=store)
+        elsewhere = changes.plan(BaseWorkspace({}), store=store)  # without the account us
+    fine, gone = alone.changes
+    assert fine.decision is Decision.APPLY
+    assert (gone.decision, gone.iccid, gone.account, gone.connector) == (
+        Decision.ERROR,
+        "8988303000000000041",
+        "us",
+        "gone",
+    )
+    [reason] = gone.reasons
+    assert reason.code == "connector"
+    assert reason.message.startswith("ConnectorNotFoundError: no connector named 'gone'; ")
+    unknown = Reason(
+        code="unknown_account",
+        message="the store's account 'us' is not an account of the workspace",
+    )
+    found = [(c.decision, c.iccid, c.account, c.connector) for c in elsewhere.changes]
+    assert found == [
+        (Decision.ERROR, "8988303000000000025", "us", "sandbox"),
+        (Decision.ERROR, "8988303000000000041", "us", "gone"),
+    ]
+    assert {c.reasons for c in elsewhere.changes} == {(unknown,)}
+
+
+def test_a_quoted_csv_cell_keeps_its_line_break(tmp_path: Path) -> None:
+    path = tmp_path / "changes.csv"
+    path.write_bytes(b'iccid,tag:note\r\n8988303000000000017,"first\r\nsecond"\r\n')
+    [change] = ChangeSet.from_csv(path)
+    assert change.tags == {"note": "first\r\nsecond"}
+
+
+def test_every_tag_problem_and_unreachable_state_is_listed() -> None:
+    lab, sandbox, _ = tapped("sandbox")
+    [sim] = pick(sandbox, SimStatus.ACTIVE)
+    us, jasper, _ = tapped("jasper")
+    [other] = pick(jasper, SimStatus.ACTIVE)
+    changes = ChangeSet()
+    changes.add(sim.iccid, status="suspended")
+    changes.add(other.iccid, tags={"site": "paris", "team": "ops"})
+    with Workspace({"lab": lab, "us": us}) as workspace:
+        modes = workspace.connect("lab").activation_modes()
+        paused = next(m for m in modes if m.name == "paused")
+        held = paused.model_copy(update={"name": "held", "next": []})
+        table = [
+            m.model_copy(update={"next": ["stopped"]}) if m.name == "live" else m for m in modes
+        ] + [held]
+
+        async def more_modes() -> list[ActivationMode]:
+            return table
+
+        workspace.run(lambda w: _patch(w, more_modes))
+        stuck, untagged = changes.plan(workspace).changes
+    assert [(r.code, r.message) for r in stuck.reasons] == [
+        (
+            "transition",
+            "sandbox does not move a SIM from 'live' to 'paused' or 'held' (from 'live': stopped)",
+        )
+    ]
+    [reason] = untagged.reasons
+    assert reason.code == "tags"
+    assert reason.message.startswith("jasper: 'site' is not a tag of this platform (keys: ")
+    assert "; 'team' is not a tag of this platform (keys: " in reason.message
