@@ -34,6 +34,7 @@ from cdp_sdk.models import luhn_check_digit
 from cdp_sdk.sandbox import Fault
 from cdp_sdk.sync import Store
 from cdp_sdk.workspace import Account, AsyncWorkspace, BaseWorkspace, Workspace
+from conftest import InstallPlugins
 from emulated import emulated, pick
 from test_changes_apply import FAST, NOW, Tap, tapped, writes
 from test_changes_mutants import FULL, OTHER, plan_of, planned, unreadable
@@ -719,3 +720,28 @@ def test_every_tag_problem_and_unreachable_state_is_listed() -> None:
     assert reason.code == "tags"
     assert reason.message.startswith("jasper: 'site' is not a tag of this platform (keys: ")
     assert "; 'team' is not a tag of this platform (keys: " in reason.message
+
+
+def test_every_account_that_cannot_be_searched_is_listed(install_plugins: InstallPlugins) -> None:
+    install_plugins(
+        {"blind": "blind_plugin:Blind"},
+        modules={
+            "blind_plugin": (
+                "from cdp_sdk import Capability\n"
+                "from cdp_sdk.connectors.sandbox import SandboxConnector\n"
+                "class Blind(SandboxConnector):\n"
+                "    name = 'blind'\n"
+                "    capabilities = frozenset({Capability.CHANGE_STATUS})\n"
+            )
+        },
+    )
+    lab, _ = emulated("sandbox")
+    blind = Account("blind", dict(lab.settings), lab.transport)
+    changes = ChangeSet()
+    changes.add("8988399000000000011", status="active")
+    with Workspace({"dark": blind, "blind": blind}) as workspace:
+        [nowhere] = changes.plan(workspace).changes
+    assert nowhere.reasons[0].message == (
+        "in none of the accounts searched (blind, dark); not searched: "
+        "blind: blind cannot look SIMs up, dark: blind cannot look SIMs up"
+    )
