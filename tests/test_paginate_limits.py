@@ -189,3 +189,49 @@ async def test_http_202_means_more_data_by_default(
     await drain(pages, client(platform), paginator, items="records")
     assert [page.items for page in pages] == [[{"id": 1}], [{"id": 2}], [{"id": 3}]]
     assert [dict(r.url.params) for r in platform.requests] == [{}, {"after": "1"}, {"after": "2"}]
+
+
+def refusal(exc: pytest.ExceptionInfo[UnexpectedResponseError]) -> tuple[str, str | None]:
+    return str(exc.value), exc.value.connector
+
+
+async def test_each_listing_guard_names_the_connector_and_the_path_in_full(
+    client: Callable[[Platform], HttpClient],
+) -> None:
+    """A user reads which connector and which endpoint a stopped listing was, whichever
+    guard stopped it."""
+    pages: list[Page] = []
+    with pytest.raises(UnexpectedResponseError) as caught:
+        await drain(pages, client(Platform(full_pages)), PageNumberPaginator(), max_pages=2)
+    assert refusal(caught) == ("/v1/sims: more than 2 pages (connector=acme)", "acme")
+
+    def empty(request: httpx.Request, count: int) -> httpx.Response:
+        return httpx.Response(200, json={"data": [], "next": f"k{count}"})
+
+    with pytest.raises(UnexpectedResponseError) as caught:
+        await drain(
+            pages,
+            client(Platform(empty)),
+            CursorPaginator("cursor", body_field("next")),
+            items="data",
+            max_empty_pages=2,
+        )
+    assert refusal(caught) == (
+        "GET /v1/sims: 2 empty pages in a row, yet the platform says more data follows; "
+        "stopping rather than page forever (connector=acme, status=200)",
+        "acme",
+    )
+
+    def not_json(request: httpx.Request, count: int) -> httpx.Response:
+        return httpx.Response(200, text="<html>maintenance</html>")
+
+    with pytest.raises(UnexpectedResponseError) as caught:
+        await drain(pages, client(Platform(not_json)), PageNumberPaginator())
+    assert refusal(caught)[0].startswith("GET /v1/sims returned ")
+
+    def listless(request: httpx.Request, count: int) -> httpx.Response:
+        return httpx.Response(200, json={"items": []})
+
+    with pytest.raises(UnexpectedResponseError) as caught:
+        await drain(pages, client(Platform(listless)), PageNumberPaginator(), items="data")
+    assert refusal(caught)[0].startswith("GET /v1/sims: the response has no 'data' list")
