@@ -29,6 +29,7 @@ def test_fleet_names_itself_and_its_parameters(store: Store, build: Build) -> No
     after = datetime.now(UTC)
     assert (found.name, found.title) == ("fleet", "SIMs per platform and status")
     assert found.parameters == {"accounts": ["eu"]}
+    assert isinstance(found.now, datetime)
     assert before <= found.now <= after
     assert insights.fleet(store).parameters == {"accounts": None}
 
@@ -173,3 +174,44 @@ def test_idle_billable_judges_open_records_by_their_start(store: Store, build: B
     build.usage("eu", None, day(-3), 40)  # account totals say nothing of a SIM
     found = insights.idle_billable(store, now=NOW)
     assert [r.iccid for r in found.rows] == [iccid(1)]
+
+
+# -- usage spikes: the trailing median, day by day -------------------------------------------
+
+# One SIM's daily data by day offset (0 records a zero day), the trailing days and k; the
+# spikes found over the last `days` complete days: (day offset, quantity, median, ratio).
+SPIKES = {
+    "first trailing day counts": (
+        {-3: 100, -2: 100, -1: 300}, 2, 2.0, 1, [(-1, 300, 100.0, 3.0)],
+    ),
+    "odd trailing: the middle day": (
+        {-4: 100, -3: 300, -2: 200, -1: 1000}, 3, 2.0, 1, [(-1, 1000, 200.0, 5.0)],
+    ),
+    "even trailing: the two middle days": (
+        {-5: 100, -4: 400, -3: 200, -2: 300, -1: 1000}, 4, 2.0, 1, [(-1, 1000, 250.0, 4.0)],
+    ),
+    "a median of one byte": ({-3: 1, -2: 1, -1: 100}, 2, 5.0, 1, [(-1, 100, 1.0, 100.0)]),
+    "a spike of one byte": ({-3: 0, -2: 1, -1: 1}, 2, 1.5, 1, [(-1, 1, 0.5, 2.0)]),
+    "the ratio to two decimals": (
+        {-3: 300, -2: 300, -1: 1000}, 2, 3.0, 1, [(-1, 1000, 300.0, 3.33)],
+    ),
+    "a silent day before a spike": (
+        {-4: 100, -3: 100, -2: 0, -1: 1000}, 2, 5.0, 2, [(-1, 1000, 50.0, 20.0)],
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(SPIKES))
+def test_usage_spikes_judge_each_day_on_its_trailing_median(
+    store: Store, build: Build, case: str
+) -> None:
+    values, trailing, k, days, expected = SPIKES[case]
+    with build.batch():
+        build.usage("eu", 2, day(-20), 5)  # another SIM: the account's history starts early
+        for offset, quantity in values.items():
+            build.usage("eu", 1, day(offset), quantity)
+    found = insights.usage_spikes(store, k=k, days=days, trailing=trailing, now=NOW)
+    assert [(r.iccid, r.day, r.bytes, r.median_bytes, r.ratio) for r in found.rows] == [
+        (iccid(1), day(offset).date(), quantity, median, ratio)
+        for offset, quantity, median, ratio in expected
+    ]
