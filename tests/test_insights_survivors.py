@@ -5,11 +5,12 @@ insight says about itself. Stores and fixtures are those of ``test_insights.py``
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 
 from cdp_sdk import insights
-from cdp_sdk.insights import DailyUsage, FleetCount, Gap, TopConsumer
+from cdp_sdk.insights import DailyUsage, FleetCount, Gap, IdleSim, TopConsumer
 from cdp_sdk.sync import Store
 from insight_store import NOW, Build, day, iccid
 from test_insights import build, postgres_url, store
@@ -168,12 +169,14 @@ def test_idle_billable_judges_open_records_by_their_start(store: Store, build: B
     build.modes("eu", {"live": ("active", True)})
     # 1: an open session started before the window: idle. 2: one started as it opens: used.
     build.sim("eu", 1, "active", "live").usage(
-        "eu", 1, since - timedelta(hours=1), 5, granularity="session"
+        "eu", 1, since - timedelta(hours=1), 1, granularity="session"
     )
     build.sim("eu", 2, "active", "live").usage("eu", 2, since, 5, granularity="session")
     build.usage("eu", None, day(-3), 40)  # account totals say nothing of a SIM
     found = insights.idle_billable(store, now=NOW)
     assert [r.iccid for r in found.rows] == [iccid(1)]
+    # Its last use: the start of that open session, one byte.
+    assert [(r.last_usage, r.idle_days) for r in found.rows] == [(since - timedelta(hours=1), 30)]
 
 
 # -- usage spikes: the trailing median, day by day -------------------------------------------
@@ -215,3 +218,56 @@ def test_usage_spikes_judge_each_day_on_its_trailing_median(
         (iccid(1), day(offset).date(), quantity, median, ratio)
         for offset, quantity, median, ratio in expected
     ]
+
+
+def test_idle_billable_prices_each_sim_from_its_own_account(store: Store, build: Build) -> None:
+    build.modes("eu", {"live": ("active", True)}).modes("us", {"live": ("active", True)})
+    build.tariff("eu", "plan", fee="1.50").tariff("us", "plan", fee="9.00", currency="USD")
+    build.tariff("eu", "bare", fee="2.00", currency=None)  # a fee in no stated currency
+    build.usage("eu", 1, day(-40), 1).usage("us", 5, day(-40), 1)  # history covers 30 days
+    build.sim("eu", 9, "active", "live", tariff="plan").sim(
+        "eu", 3, "active", "live", tariff="plan"
+    )
+    build.sim("eu", 4, "active", "live", tariff="bare")
+    found = insights.idle_billable(store, now=NOW, accounts=["eu"])
+    assert [(r.iccid, r.monthly_fee, r.currency) for r in found.rows] == [
+        (iccid(3), Decimal("1.50"), "EUR"),
+        (iccid(4), Decimal("2.00"), None),
+        (iccid(9), Decimal("1.50"), "EUR"),
+    ]
+    assert insights.monthly_fees(found.rows) == {"EUR": Decimal("3.00")}
+    assert all(isinstance(r, IdleSim) for r in found.rows)
+
+
+# -- fleet history: what its gaps say --------------------------------------------------------
+
+
+def test_fleet_history_gaps_name_the_platform_and_count_every_change(
+    store: Store, build: Build
+) -> None:
+    build.modes("eu", {"live": ("active", True)}, connector="acme")
+    build.sim("eu", 1, "active", "live", connector="acme")
+    build.event("eu", 1, day(-1), "mystery", "live", connector="acme")
+    build.event("eu", 1, day(-2), "weird", "mystery", connector="acme")
+    build.event("eu", 1, day(-3), "weird", "weird", connector="acme")
+    build.sim("us", 2, "active", connector="other")  # no audit events
+    found = insights.fleet_history(store, days=5, now=NOW)
+    assert found.gaps_to_pandas().to_dict("records") == [
+        {
+            "account": "us",
+            "connector": "other",
+            "reason": "no status change in its audit events: earlier days show today's "
+            "statuses (only SIMs created since are taken out)",
+            "sims": None,
+        },
+        {
+            "account": "eu",
+            "connector": "acme",
+            "reason": "3 status change(s) name a state its activation-mode table does not "
+            "know ('mystery', 'weird'): not undone",
+            "sims": None,
+        },
+    ]
+    assert list(insights.fleet(store).gaps_to_pandas().columns) == [
+        "account", "connector", "reason", "sims",
+    ]  # fmt: skip
