@@ -271,3 +271,20 @@ def test_fleet_history_gaps_name_the_platform_and_count_every_change(
     assert list(insights.fleet(store).gaps_to_pandas().columns) == [
         "account", "connector", "reason", "sims",
     ]  # fmt: skip
+
+
+# -- frames ----------------------------------------------------------------------------------
+
+
+def test_frames_keep_their_column_types_even_empty(store: Store, build: Build) -> None:
+    empty = insights.usage_spikes(store, now=NOW).to_pandas()
+    assert str(empty["median_bytes"].dtype) == "float64"
+    assert str(empty["bytes"].dtype) == "Int64"
+    idle = insights.idle_billable(store, now=NOW).to_pandas()
+    assert str(idle["last_usage"].dtype).endswith(", UTC]")
+    assert str(idle["idle_days"].dtype) == "Int64"
+    build.modes("eu", {"live": ("active", True)}).sim("eu", 1, "active", "live")
+    build.sim("eu", 2, "active", "live").usage("eu", 1, day(-40), 1).usage("eu", 2, day(-45), 1)
+    frame = insights.idle_billable(store, now=NOW).to_pandas()
+    assert str(frame["idle_days"].dtype) == "Int64"
+    assert frame["idle_days"].tolist() == [39, 44]  # from the end of their last record
