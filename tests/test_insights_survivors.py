@@ -4,6 +4,7 @@ insight says about itself. Stores and fixtures are those of ``test_insights.py``
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
@@ -288,3 +289,24 @@ def test_frames_keep_their_column_types_even_empty(store: Store, build: Build) -
     frame = insights.idle_billable(store, now=NOW).to_pandas()
     assert str(frame["idle_days"].dtype) == "Int64"
     assert frame["idle_days"].tolist() == [39, 44]  # from the end of their last record
+
+
+# -- plan risk: cycles in UTC, wherever the caller is ----------------------------------------
+
+
+def test_plan_risk_gives_cycles_in_utc_in_any_local_zone(
+    store: Store, build: Build, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    build.tariff("eu", "plan-s", data=10_000_000).sim("eu", 1, "active", tariff="plan-s")
+    build.usage("eu", 1, day(-10), 5_000_000, end=day(20), granularity="cycle")
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        found = insights.plan_risk(store, now=NOW)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert [(r.cycle_start, r.cycle_end) for r in found.rows] == [(day(-10), day(20))]
+    assert [(str(r.cycle_start), str(r.cycle_end)) for r in found.rows] == [
+        ("2026-06-10 00:00:00+00:00", "2026-07-10 00:00:00+00:00")
+    ]
