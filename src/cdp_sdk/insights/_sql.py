@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Date, Float, func, select, true
@@ -20,9 +20,7 @@ __all__ = [
     "UsageRange",
     "aware_now",
     "day_start",
-    "days",
     "epoch",
-    "midnight",
     "only",
     "unindexed",
     "usage_range",
@@ -75,20 +73,9 @@ def only(column: Any, values: Sequence[str] | None) -> ColumnElement[bool]:
     return column.in_(list(values)) if values else true()
 
 
-def midnight(moment: datetime) -> datetime:
-    """The start of ``moment``'s UTC day."""
-    utc = moment.astimezone(UTC)
-    return utc.replace(hour=0, minute=0, second=0, microsecond=0)
-
-
 def day_start(day: date) -> datetime:
     """The first instant of ``day`` in UTC."""
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
-
-
-def days(first: date, last: date) -> list[date]:
-    """Every day of ``[first, last)``."""
-    return [first + timedelta(days=n) for n in range((last - first).days)]
 
 
 def aware_now(now: datetime | None) -> datetime:
