@@ -4,10 +4,13 @@ itself. Stores and fixtures are those of ``test_insights.py``."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import re
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
 
 from cdp_sdk import insights
-from cdp_sdk.insights import Gap, PlanRisk
+from cdp_sdk.insights import PlanRisk, UsageSpike, UsageStop
 from cdp_sdk.sync import Store
 from insight_store import NOW, Build, day, iccid
 from test_insights import build, postgres_url, store
@@ -107,3 +110,85 @@ def test_plan_risk_cycle_edges(store: Store, build: Build) -> None:
         (iccid(5), "sms", 2, 3, "calendar month"),
         (iccid(3), "data", 9_000_000, 13_846_153, "usage records"),
     ]
+
+
+# -- usage stops -----------------------------------------------------------------------------
+
+STOPS_ARGS = "baseline and silent must be at least 1, steady in (0, 1]"
+
+
+def test_usage_stops_names_itself_and_checks_its_arguments(store: Store) -> None:
+    found = insights.usage_stops(store, baseline=1, silent=1, steady=1, now=NOW)
+    assert (found.name, found.title) == ("usage_stops", "SIMs that stopped")
+    assert (found.row_type, found.now) == (UsageStop, NOW)
+    assert found.parameters == {"baseline": 1, "silent": 1, "steady": 1}
+    for wrong in ({"baseline": 0}, {"silent": 0}, {"steady": 0}, {"steady": 1.5}):
+        with pytest.raises(ValueError, match=f"^{re.escape(STOPS_ARGS)}$"):
+            insights.usage_stops(store, now=NOW, **wrong)
+
+
+def test_usage_stops_count_every_day_with_data_and_no_other(store: Store, build: Build) -> None:
+    # baseline=3, silent=2: the baseline is days -5 to -3, the silence days -2 and -1.
+    build.sim("eu", 1, "active").daily("eu", 1, -5, [1, 1, 1])  # one byte a day is use
+    build.sim("eu", 2, "active").daily("eu", 2, -5, [100, 0, 100])  # a day of 0 is none
+    build.sim("eu", 3, "active").daily("eu", 3, -5, [100, 100, 100, 5])  # day -2 is silence
+    build.sim("eu", 4, "active").daily("eu", 4, -5, [100, 100])  # a session ends its use
+    build.usage("eu", 4, day(-3) + timedelta(hours=5), 7, granularity="session")
+    build.sim("us", 1, "retired")  # the same ICCID in another account
+    found = insights.usage_stops(store, baseline=3, silent=2, steady=1, now=NOW)
+    assert [(r.iccid, r.status, r.active_days, r.baseline_bytes, r.last_usage) for r in found] == [
+        (iccid(1), "active", 3, 3, day(-2)),
+        (iccid(4), "active", 3, 207, day(-3) + timedelta(hours=5)),
+    ]
+
+
+def test_usage_stops_per_account_and_after_a_gap(store: Store, build: Build) -> None:
+    build.sim("a", 2, "active").usage("a", None, day(-1), 1)  # totals only: a gap
+    build.sim("eu", 1, "active").daily("eu", 1, -5, [100, 100, 100])
+    build.sim("us", 3, "active").daily("us", 3, -5, [100, 100, 100])
+    found = insights.usage_stops(store, baseline=3, silent=2, steady=1, now=NOW)
+    assert [(r.account, r.iccid) for r in found] == [("eu", iccid(1)), ("us", iccid(3))]
+    [gap] = found.gaps
+    assert (gap.account, gap.connector, gap.sims) == ("a", "toy", 1)
+    only = insights.usage_stops(store, baseline=3, silent=2, steady=1, now=NOW, accounts=["eu"])
+    assert [(r.account, r.iccid) for r in only] == [("eu", iccid(1))]
+
+
+# -- usage spikes ----------------------------------------------------------------------------
+
+SPIKES_ARGS = "k must be positive, days and trailing at least 1"
+
+
+def test_usage_spikes_name_themselves_and_check_their_arguments(store: Store) -> None:
+    found = insights.usage_spikes(store, k=0.5, days=1, trailing=1, now=NOW)
+    assert (found.name, found.title) == ("usage_spikes", "Usage spikes")
+    assert (found.row_type, found.now) == (UsageSpike, NOW)
+    assert found.parameters == {"k": 0.5, "days": 1, "trailing": 1}
+    for wrong in ({"k": 0}, {"days": 0}, {"trailing": 0}):
+        with pytest.raises(ValueError, match=f"^{re.escape(SPIKES_ARGS)}$"):
+            insights.usage_spikes(store, now=NOW, **wrong)
+
+
+def test_usage_spikes_wait_for_a_full_trailing_window(store: Store, build: Build) -> None:
+    with build.batch():
+        build.sim("a", 1, "active").daily("a", 1, -3, [100, 100, 100])  # too short to judge
+        # History from 06:00 on day -20: that day is partial, so days from -5 on are judged.
+        build.sim("b", 2, "active").usage(
+            "b", 2, day(-20) + timedelta(hours=6), 100, granularity="hour"
+        )
+        build.daily("b", 2, -19, [100] * 18 + [1000])
+        # History from midnight 44 days ago: the 30 days are judged whole, without a gap.
+        build.sim("c", 3, "active").daily("c", 3, -44, [100] * 43 + [900])
+        build.sim("d", 4, "active").usage("d", None, day(-1), 1)  # totals only
+    found = insights.usage_spikes(store, now=NOW)
+    assert [(r.account, r.day, r.bytes) for r in found] == [
+        ("c", date(2026, 6, 19), 900),
+        ("b", date(2026, 6, 19), 1000),
+    ]
+    assert {gap.connector for gap in found.gaps} == {"toy"}
+    assert [(g.account, g.reason) for g in found.gaps if g.account in "abc"] == [
+        ("a", "its per-SIM history starts 2026-06-17: days before 2026-07-01 lack 14 trailing "
+         "days and are not assessed"),
+        ("b", "its per-SIM history starts 2026-05-31: days before 2026-06-15 lack 14 trailing "
+         "days and are not assessed"),
+    ]  # fmt: skip
