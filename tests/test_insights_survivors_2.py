@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 
 from cdp_sdk import insights
-from cdp_sdk.insights import PlanRisk, UsageSpike, UsageStop
+from cdp_sdk.insights import CostPeriod, Gap, PlanRisk, UsageSpike, UsageStop
 from cdp_sdk.sync import Store
 from insight_store import NOW, Build, day, iccid
-from test_insights import build, postgres_url, store
+from test_insights import build, postgres_url, store, unbilled
 
 __all__ = ["build", "postgres_url", "store"]  # the fixtures, used by name
 
@@ -192,3 +193,29 @@ def test_usage_spikes_wait_for_a_full_trailing_window(store: Store, build: Build
         ("b", "its per-SIM history starts 2026-05-31: days before 2026-06-15 lack 14 trailing "
          "days and are not assessed"),
     ]  # fmt: skip
+
+
+# -- cost ------------------------------------------------------------------------------------
+
+
+def test_cost_of_some_accounts_and_what_it_says_about_itself(store: Store, build: Build) -> None:
+    may, may_end = date(2026, 5, 1), date(2026, 5, 31)
+    build.sim("eu", 1, "active").invoice("eu", "i1", may, may_end, "10")
+    build.invoice("gone", "i2", may, may_end, "30")  # an account without SIMs any more
+    # The last invoice sync failed; a later sync of SIMs says nothing about invoices.
+    build.sim("err", 2, "active").synced("err", "invoices", "error").synced("err", "sims", "ok")
+    eu = CostPeriod("toy", "eu", may, may_end, "EUR", Decimal("10"), 1, 1, Decimal("10.00"))
+    failed = "its last invoice sync failed"
+    found = insights.cost(store, now=NOW)
+    assert found.rows == (
+        eu,
+        CostPeriod("toy", "gone", may, may_end, "EUR", Decimal("30"), 1, 0, None),
+        unbilled("toy", "err", failed),
+    )
+    assert found.gaps == (Gap("err", "toy", f"no cost: {failed}", 1),)
+    assert (found.name, found.title) == ("cost", "Cost per platform and period")
+    assert (found.row_type, found.now) == (CostPeriod, NOW)
+    assert found.parameters == {"accounts": None}
+    some = insights.cost(store, now=NOW, accounts=["eu", "err"])
+    assert some.rows == (eu, unbilled("toy", "err", failed))
+    assert some.parameters == {"accounts": ["eu", "err"]}
