@@ -204,6 +204,7 @@ def test_cost_of_some_accounts_and_what_it_says_about_itself(store: Store, build
     build.invoice("gone", "i2", may, may_end, "30")  # an account without SIMs any more
     # The last invoice sync failed; a later sync of SIMs says nothing about invoices.
     build.sim("err", 2, "active").synced("err", "invoices", "error").synced("err", "sims", "ok")
+    build.sim("new", 3, "active")  # not billed, and left out when not asked for
     eu = CostPeriod("toy", "eu", may, may_end, "EUR", Decimal("10"), 1, 1, Decimal("10.00"))
     failed = "its last invoice sync failed"
     found = insights.cost(store, now=NOW)
@@ -211,8 +212,12 @@ def test_cost_of_some_accounts_and_what_it_says_about_itself(store: Store, build
         eu,
         CostPeriod("toy", "gone", may, may_end, "EUR", Decimal("30"), 1, 0, None),
         unbilled("toy", "err", failed),
+        unbilled("toy", "new", "invoices not synced yet"),
     )
-    assert found.gaps == (Gap("err", "toy", f"no cost: {failed}", 1),)
+    assert found.gaps == (
+        Gap("err", "toy", f"no cost: {failed}", 1),
+        Gap("new", "toy", "no cost: invoices not synced yet", 1),
+    )
     assert (found.name, found.title) == ("cost", "Cost per platform and period")
     assert (found.row_type, found.now) == (CostPeriod, NOW)
     assert found.parameters == {"accounts": None}
