@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 
 from cdp_sdk import insights
-from cdp_sdk.insights import CostPeriod, Gap, PlanRisk, UsageSpike, UsageStop
+from cdp_sdk.insights import CostPeriod, FleetDay, Gap, PlanRisk, UsageSpike, UsageStop
 from cdp_sdk.sync import Store
 from insight_store import NOW, Build, day, iccid
 from test_insights import build, postgres_url, store, unbilled
@@ -224,3 +224,90 @@ def test_cost_of_some_accounts_and_what_it_says_about_itself(store: Store, build
     some = insights.cost(store, now=NOW, accounts=["eu", "err"])
     assert some.rows == (eu, unbilled("toy", "err", failed))
     assert some.parameters == {"accounts": ["eu", "err"]}
+
+
+def fleet_history_store(build: Build) -> None:
+    # days=3 at NOW: the days are June 18 to 20; changes from June 19 (day -1) on are undone.
+    since = day(-1)
+    build.modes("eu", {"ready": ("ready", False), "live": ("active", True)})
+    with build.batch():
+        build.sim("eu", 1, "active", "live", created=day(-50))
+        # 2: created exactly at the start of June 19, so not there on June 18.
+        build.sim("eu", 2, "active", "live", created=since)
+        build.event("eu", 2, since + timedelta(hours=1), "ready", "live")
+        # 3: created on June 19; its unknown state is counted once; another kind of event.
+        build.sim("eu", 3, "active", "live", created=since + timedelta(hours=8))
+        build.event("eu", 3, since + timedelta(hours=9), "mystery", "live")
+        build.event("eu", 3, since + timedelta(hours=10), "ready", "live", kind="other")
+        # 4: an unknown new state, on two days.
+        build.sim("eu", 4, "active", "live", created=day(-50))
+        build.event("eu", 4, since + timedelta(hours=2), "live", "gone")
+        build.event("eu", 4, day(0) + timedelta(hours=2), "live", "gone")
+        # Before the changes undone: neither undone nor reported.
+        build.event("eu", 4, since - timedelta(hours=1), "weird", "live")
+        build.event("eu", 98, since - timedelta(hours=1), "ready", "live")
+        # SIMs no longer in the store (7 is a SIM of another account).
+        build.event("eu", 99, since, "ready", "live")
+        build.event("eu", 7, since + timedelta(hours=5), "ready", "live")
+        build.event("eu", 97, since, "ready", "live", kind="other")
+        # An account without an activation-mode table, speaking in normalized statuses.
+        build.sim("us", 7, "active", created=day(-50))
+        build.event("us", 7, since + timedelta(hours=1), "suspended", "active")
+        # An audit trail that disagrees: twice made live today.
+        build.sim("cl", 8, "active", "live", created=day(-50))
+        build.event("cl", 8, day(0) + timedelta(hours=1), "ready", "live")
+        build.event("cl", 8, day(0) + timedelta(hours=2), "ready", "live")
+    build.modes("cl", {"ready": ("ready", False), "live": ("active", True)})
+
+
+def test_fleet_history_day_by_day_and_its_gaps_in_full(store: Store, build: Build) -> None:
+    fleet_history_store(build)
+    june = {n: date(2026, 6, n) for n in (18, 19, 20)}
+    eu = (
+        FleetDay(june[18], "toy", "eu", "active", 2),  # 2 and 3 not created yet
+        FleetDay(june[19], "toy", "eu", "active", 4),
+        FleetDay(june[20], "toy", "eu", "active", 4),
+    )
+    eu_gaps = (
+        Gap(
+            "eu", "toy", "3 status change(s) name a state its activation-mode table does not "
+            "know ('gone', 'mystery'): not undone",
+        ),
+        Gap("eu", "toy", "2 status change(s) of SIMs no longer in the store: not undone"),
+    )  # fmt: skip
+    found = insights.fleet_history(store, days=3, now=NOW)
+    assert found.rows == (
+        FleetDay(june[18], "toy", "cl", "ready", 2),  # active would be -1: shown as none
+        eu[0],
+        FleetDay(june[18], "toy", "us", "suspended", 1),
+        FleetDay(june[19], "toy", "cl", "ready", 2),
+        eu[1],
+        FleetDay(june[19], "toy", "us", "active", 1),
+        FleetDay(june[20], "toy", "cl", "active", 1),
+        eu[2],
+        FleetDay(june[20], "toy", "us", "active", 1),
+    )
+    assert found.gaps == (
+        *eu_gaps,
+        Gap(
+            "cl", "toy", "the audit events disagree with today's statuses (2 negative day "
+            "count(s) shown as 0)",
+        ),
+    )  # fmt: skip
+    some = insights.fleet_history(store, days=3, now=NOW, accounts=["eu"])
+    assert (some.rows, some.gaps) == (eu, eu_gaps)
+
+
+def test_fleet_history_names_itself_and_checks_its_days(store: Store, build: Build) -> None:
+    build.sim("eu", 1, "active")
+    found = insights.fleet_history(store, days=1, now=NOW, accounts=["eu"])
+    assert (found.name, found.title) == (
+        "fleet_history",
+        "SIMs per platform and status, day by day",
+    )
+    assert (found.row_type, found.now) == (FleetDay, NOW)
+    assert found.parameters == {"days": 1, "accounts": ["eu"]}
+    assert found.rows == (FleetDay(date(2026, 6, 20), "toy", "eu", "active", 1),)
+    assert insights.fleet_history(store, now=NOW).parameters == {"days": 30, "accounts": None}
+    with pytest.raises(ValueError, match=r"^days must be at least 1$"):
+        insights.fleet_history(store, days=0, now=NOW)
