@@ -234,11 +234,12 @@ def fleet_history_store(build: Build) -> None:
         build.sim("eu", 1, "active", "live", created=day(-50))
         # 2: created exactly at the start of June 19, so not there on June 18.
         build.sim("eu", 2, "active", "live", created=since)
-        build.event("eu", 2, since + timedelta(hours=1), "ready", "live")
+        build.event("eu", 2, since, "ready", "live")
         # 3: created on June 19; its unknown state is counted once; another kind of event.
         build.sim("eu", 3, "active", "live", created=since + timedelta(hours=8))
         build.event("eu", 3, since + timedelta(hours=9), "mystery", "live")
         build.event("eu", 3, since + timedelta(hours=10), "ready", "live", kind="other")
+        build.event("eu", 3, since - timedelta(hours=2), "ready", "live")  # before: not undone
         # 4: an unknown new state, on two days.
         build.sim("eu", 4, "active", "live", created=day(-50))
         build.event("eu", 4, since + timedelta(hours=2), "live", "gone")
@@ -253,6 +254,8 @@ def fleet_history_store(build: Build) -> None:
         # An account without an activation-mode table, speaking in normalized statuses.
         build.sim("us", 7, "active", created=day(-50))
         build.event("us", 7, since + timedelta(hours=1), "suspended", "active")
+        build.sim("us", 9, "active", created=since + timedelta(hours=3))
+        build.event("zz", 5, since, "ready", "live")  # an account known by its events only
         # An audit trail that disagrees: twice made live today.
         build.sim("cl", 8, "active", "live", created=day(-50))
         build.event("cl", 8, day(0) + timedelta(hours=1), "ready", "live")
@@ -282,13 +285,14 @@ def test_fleet_history_day_by_day_and_its_gaps_in_full(store: Store, build: Buil
         FleetDay(june[18], "toy", "us", "suspended", 1),
         FleetDay(june[19], "toy", "cl", "ready", 2),
         eu[1],
-        FleetDay(june[19], "toy", "us", "active", 1),
+        FleetDay(june[19], "toy", "us", "active", 2),
         FleetDay(june[20], "toy", "cl", "active", 1),
         eu[2],
-        FleetDay(june[20], "toy", "us", "active", 1),
+        FleetDay(june[20], "toy", "us", "active", 2),
     )
     assert found.gaps == (
         *eu_gaps,
+        Gap("zz", "", "1 status change(s) of SIMs no longer in the store: not undone"),
         Gap(
             "cl", "toy", "the audit events disagree with today's statuses (2 negative day "
             "count(s) shown as 0)",
