@@ -315,3 +315,15 @@ def test_fleet_history_names_itself_and_checks_its_days(store: Store, build: Bui
     assert insights.fleet_history(store, now=NOW).parameters == {"days": 30, "accounts": None}
     with pytest.raises(ValueError, match=r"^days must be at least 1$"):
         insights.fleet_history(store, days=0, now=NOW)
+
+
+# -- idle but billable -----------------------------------------------------------------------
+
+
+def test_idle_billable_names_itself_and_checks_its_days(store: Store) -> None:
+    found = insights.idle_billable(store, days=1, now=NOW, accounts=["eu"])
+    assert (found.name, found.title, found.now) == ("idle_billable", "Idle but billable SIMs", NOW)
+    assert found.parameters == {"days": 1, "accounts": ["eu"]}
+    assert insights.idle_billable(store, now=NOW).parameters == {"days": 30, "accounts": None}
+    with pytest.raises(ValueError, match=r"^days must be at least 1$"):
+        insights.idle_billable(store, days=0, now=NOW)
