@@ -113,6 +113,18 @@ def test_plan_risk_cycle_edges(store: Store, build: Build) -> None:
     ]
 
 
+def test_plan_risk_counts_any_stated_inclusion(store: Store, build: Build) -> None:
+    build.tariff("eu", "sms", sms=5).tariff("eu", "voice", voice=60).tariff("eu", "zero", data=0)
+    build.sim("eu", 1, "active", tariff="sms").sim("eu", 2, "active", tariff="voice")
+    build.sim("eu", 3, "active", tariff="zero").sim("eu", 4, "active")
+    build.usage("eu", 1, day(-1), 1, bearer="sms")
+    found = insights.plan_risk(store, now=NOW)
+    assert (found.rows, found.gaps) == (
+        (),
+        (Gap("eu", "toy", "SIMs without a tariff: not assessed", 1),),
+    )
+
+
 # -- usage stops -----------------------------------------------------------------------------
 
 STOPS_ARGS = "baseline and silent must be at least 1, steady in (0, 1]"
