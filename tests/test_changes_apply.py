@@ -8,6 +8,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import pytest
@@ -29,7 +30,7 @@ from cdp_sdk.changes import (
     Step,
     TooManyChangesError,
 )
-from cdp_sdk.sandbox import Emulator, Fault
+from cdp_sdk.sandbox import Emulator, Fault, FleetSim
 from cdp_sdk.workspace import Account, Workspace
 from emulated import emulated, pick
 
@@ -77,6 +78,16 @@ def tapped(connector: str, size: int = 12, **settings: object) -> tuple[Account,
     account, emulator = emulated(connector, size, **settings)
     tap = Tap(emulator)
     return Account(account.connector, account.settings, tap), emulator, tap
+
+
+def one_change(connector: str, **change: Any) -> tuple[Account, Emulator, FleetSim, ChangeSet]:
+    """A tapped account of ``connector``'s emulator, one of its active SIMs, and a change set
+    of ``change`` for that SIM."""
+    account, emulator, _ = tapped(connector)
+    [sim] = pick(emulator, SimStatus.ACTIVE)
+    changes = ChangeSet()
+    changes.add(sim.iccid, **change)
+    return account, emulator, sim, changes
 
 
 def writes(emulator: Emulator) -> list[str]:
@@ -252,10 +263,9 @@ def test_applying_again_changes_nothing() -> None:
 
 
 def test_every_call_has_its_intent_before_it_and_its_outcome_after_it() -> None:
-    lab, sandbox, _ = tapped("sandbox")
-    [sim] = pick(sandbox, SimStatus.ACTIVE)
-    changes = ChangeSet()
-    changes.add(sim.iccid, status="suspended", tags={"batch": "7"}, remove=["fleet"])
+    lab, _sandbox, sim, changes = one_change(
+        "sandbox", status="suspended", tags={"batch": "7"}, remove=["fleet"]
+    )
     journal = MemoryJournal()
     with Workspace({"lab": lab}) as workspace:
         plan = changes.plan(workspace)
@@ -273,10 +283,7 @@ def test_every_call_has_its_intent_before_it_and_its_outcome_after_it() -> None:
 
 
 def test_a_different_plan_under_the_same_id_is_refused() -> None:
-    lab, sandbox, _ = tapped("sandbox")
-    [sim] = pick(sandbox, SimStatus.ACTIVE)
-    changes = ChangeSet()
-    changes.add(sim.iccid, status="suspended")
+    lab, _sandbox, _sim, changes = one_change("sandbox", status="suspended")
     journal = MemoryJournal()
     with Workspace({"lab": lab}) as workspace:
         plan = changes.plan(workspace)
@@ -292,11 +299,8 @@ def test_a_different_plan_under_the_same_id_is_refused() -> None:
 
 
 def test_a_pending_change_is_followed_until_it_is_in_effect() -> None:
-    us, jasper, _ = tapped("jasper")
+    us, jasper, sim, changes = one_change("jasper", status="deactivated")
     jasper.edit_status, jasper.edit_delay = 202, 0.3  # type: ignore[attr-defined]
-    [sim] = pick(jasper, SimStatus.ACTIVE)
-    changes = ChangeSet()
-    changes.add(sim.iccid, status="deactivated")
     journal = MemoryJournal()
     with Workspace({"us": us}) as workspace:
         plan = changes.plan(workspace)
@@ -342,11 +346,8 @@ def test_a_change_still_pending_at_the_timeout_is_followed_up_by_the_next_apply(
 
 
 def test_a_pending_change_is_followed_not_sent_again() -> None:
-    us, jasper, _ = tapped("jasper")
+    us, jasper, _sim, changes = one_change("jasper", status="deactivated")
     jasper.edit_status, jasper.edit_delay = 202, math.inf  # type: ignore[attr-defined]
-    [sim] = pick(jasper, SimStatus.ACTIVE)
-    changes = ChangeSet()
-    changes.add(sim.iccid, status="deactivated")
     journal = MemoryJournal()
     quick = ApplyOptions(poll_interval=0.05, pending_timeout=0.1)
     with Workspace({"us": us}) as workspace:

@@ -28,14 +28,11 @@ from cdp_sdk.sync import Store
 from cdp_sdk.sync._changes import journal_rows
 from cdp_sdk.workspace import Workspace
 from emulated import pick
-from test_changes_apply import FAST, NOW, tapped, writes
+from test_changes_apply import FAST, NOW, one_change, tapped, writes
 
 
 def test_a_failed_call_keeps_its_request_id_and_stops_the_sims_next_call() -> None:
-    lab, sandbox, _ = tapped("sandbox")
-    [sim] = pick(sandbox, SimStatus.ACTIVE)
-    changes = ChangeSet()
-    changes.add(sim.iccid, status="suspended", tags={"site": "paris"})
+    lab, sandbox, sim, changes = one_change("sandbox", status="suspended", tags={"site": "paris"})
     journal = MemoryJournal()
     with Workspace({"lab": lab}) as workspace:
         plan = changes.plan(workspace)
@@ -78,11 +75,8 @@ def test_a_call_whose_answer_is_lost_is_confirmed_and_the_next_call_follows() ->
 
 
 def test_a_followed_change_reports_its_request_id_time_and_final_outcome() -> None:
-    us, jasper, _ = tapped("jasper")
+    us, jasper, _sim, changes = one_change("jasper", status="deactivated")
     jasper.edit_status, jasper.edit_delay = 202, 0.3  # type: ignore[attr-defined]
-    [sim] = pick(jasper, SimStatus.ACTIVE)
-    changes = ChangeSet()
-    changes.add(sim.iccid, status="deactivated")
     events: list[ApplyEvent] = []
     journal = MemoryJournal()
     with Workspace({"us": us}) as workspace:
@@ -132,10 +126,7 @@ def test_skips_and_settled_sims_say_why() -> None:
 
 
 def test_the_store_journal_keeps_the_plan_the_request_ids_and_the_times(tmp_path: Path) -> None:
-    lab, sandbox, _ = tapped("sandbox")
-    [sim] = pick(sandbox, SimStatus.ACTIVE)
-    changes = ChangeSet()
-    changes.add(sim.iccid, status="suspended")
+    lab, _sandbox, _sim, changes = one_change("sandbox", status="suspended")
     store = Store(tmp_path / "cdp.db")
     with Workspace({"lab": lab}) as workspace:
         plan = changes.plan(workspace)
@@ -192,10 +183,7 @@ def test_an_iccid_whose_other_form_is_the_platforms_is_found() -> None:
 
 def test_a_plan_searches_only_the_accounts_it_is_given() -> None:
     lab, _, _ = tapped("sandbox")
-    eu, emnify, _ = tapped("emnify")
-    [sim] = pick(emnify, SimStatus.ACTIVE)
-    changes = ChangeSet()
-    changes.add(sim.iccid, status="suspended")
+    eu, _emnify, _sim, changes = one_change("emnify", status="suspended")
     with Workspace({"lab": lab, "eu": eu}) as workspace:
         [planned] = changes.plan(workspace, accounts=["lab"]).changes
     assert planned.decision is Decision.ERROR

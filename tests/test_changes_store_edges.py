@@ -23,7 +23,7 @@ from cdp_sdk.sync._changes import StoreSource, journal_rows
 from cdp_sdk.sync._runner import RunContext
 from cdp_sdk.workspace import Workspace
 from emulated import emulated, pick
-from test_changes_apply import tapped, writes
+from test_changes_apply import one_change, writes
 from test_changes_store import insert_sims
 
 EU_SIM = "8988303000000000025"
@@ -234,10 +234,7 @@ def test_the_run_counts_done_sims_as_records_and_refused_or_failed_ones_as_error
 
 
 def test_the_calls_before_a_journal_row_are_committed_with_it(tmp_path: Path) -> None:
-    lab, sandbox, _ = tapped("sandbox")
-    [sim] = pick(sandbox, SimStatus.ACTIVE)
-    changes = ChangeSet()
-    changes.add(sim.iccid, status="suspended")
+    lab, _sandbox, _sim, changes = one_change("sandbox", status="suspended")
     store = Store(tmp_path / "cdp.db")
     seen: list[list[str]] = []
 
@@ -258,10 +255,7 @@ def test_the_calls_before_a_journal_row_are_committed_with_it(tmp_path: Path) ->
 def test_an_apply_whose_outcome_cannot_be_journaled_still_keeps_its_calls(
     tmp_path: Path,
 ) -> None:
-    lab, sandbox, _ = tapped("sandbox")
-    [sim] = pick(sandbox, SimStatus.ACTIVE)
-    changes = ChangeSet()
-    changes.add(sim.iccid, status="suspended")
+    lab, sandbox, sim, changes = one_change("sandbox", status="suspended")
     with Store(tmp_path / "cdp.db") as store, Workspace({"lab": lab}) as workspace:
         with store.engine.begin() as connection:  # the journal refuses outcomes
             connection.exec_driver_sql(

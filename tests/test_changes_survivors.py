@@ -36,7 +36,7 @@ from cdp_sdk.sync import Store
 from cdp_sdk.workspace import Account, AsyncWorkspace, BaseWorkspace, Workspace
 from conftest import InstallPlugins
 from emulated import emulated, pick
-from test_changes_apply import FAST, NOW, Tap, tapped, writes
+from test_changes_apply import FAST, NOW, Tap, one_change, tapped, writes
 from test_changes_mutants import FULL, OTHER, plan_of, planned, unreadable
 from test_changes_plan import _patch
 from test_changes_store import insert_sims
@@ -52,10 +52,7 @@ def steps(outcome: SimOutcome) -> list[Row]:
 
 
 def test_a_step_already_in_effect_is_skipped_and_the_next_call_follows() -> None:
-    lab, sandbox, _ = tapped("sandbox")
-    [sim] = pick(sandbox, SimStatus.ACTIVE)
-    changes = ChangeSet()
-    changes.add(sim.iccid, status="suspended", tags={"site": "paris"})
+    lab, sandbox, sim, changes = one_change("sandbox", status="suspended", tags={"site": "paris"})
     with Workspace({"lab": lab}) as workspace:
         plan = changes.plan(workspace)
         sandbox.fleet.set_status(sim.iccid, SimStatus.SUSPENDED, at=NOW, actor="ops")
@@ -69,10 +66,7 @@ def test_a_step_already_in_effect_is_skipped_and_the_next_call_follows() -> None
 
 
 def test_a_step_whose_target_changed_is_refused_and_stops_the_sims_next_call() -> None:
-    lab, sandbox, _ = tapped("sandbox")
-    [sim] = pick(sandbox, SimStatus.ACTIVE)
-    changes = ChangeSet()
-    changes.add(sim.iccid, status="suspended", tags={"site": "paris"})
+    lab, sandbox, sim, changes = one_change("sandbox", status="suspended", tags={"site": "paris"})
     with Workspace({"lab": lab}) as workspace:
         plan = changes.plan(workspace)
         sandbox.fleet.set_status(sim.iccid, SimStatus.DEACTIVATED, at=NOW, actor="ops")
@@ -124,10 +118,7 @@ def test_a_retirement_not_confirmed_at_apply_time_is_refused_after_its_tags() ->
 
 
 def test_a_call_that_failed_earlier_but_took_effect_is_confirmed_with_its_request_id() -> None:
-    lab, sandbox, _ = tapped("sandbox")
-    [sim] = pick(sandbox, SimStatus.ACTIVE)
-    changes = ChangeSet()
-    changes.add(sim.iccid, status="suspended")
+    lab, sandbox, sim, changes = one_change("sandbox", status="suspended")
     journal = MemoryJournal()
     with Workspace({"lab": lab}) as workspace:
         plan = changes.plan(workspace)
@@ -153,10 +144,7 @@ def test_a_call_that_failed_earlier_but_took_effect_is_confirmed_with_its_reques
 
 
 def test_a_step_settled_earlier_names_its_run_and_the_next_call_is_made() -> None:
-    lab, sandbox, _ = tapped("sandbox")
-    [sim] = pick(sandbox, SimStatus.ACTIVE)
-    changes = ChangeSet()
-    changes.add(sim.iccid, status="suspended", tags={"site": "paris"})
+    lab, sandbox, sim, changes = one_change("sandbox", status="suspended", tags={"site": "paris"})
     journal = MemoryJournal()
     with Workspace({"lab": lab}) as workspace:
         plan = changes.plan(workspace)
@@ -176,11 +164,10 @@ def test_a_step_settled_earlier_names_its_run_and_the_next_call_is_made() -> Non
 
 
 def test_a_call_pending_since_an_earlier_apply_is_followed_and_the_next_call_made() -> None:
-    us, jasper, _ = tapped("jasper")
+    us, jasper, sim, changes = one_change(
+        "jasper", status="deactivated", tags={"accountCustom1": "paris"}
+    )
     jasper.edit_status, jasper.edit_delay = 202, math.inf  # type: ignore[attr-defined]
-    [sim] = pick(jasper, SimStatus.ACTIVE)
-    changes = ChangeSet()
-    changes.add(sim.iccid, status="deactivated", tags={"accountCustom1": "paris"})
     journal = MemoryJournal()
     quick = ApplyOptions(poll_interval=0.05, pending_timeout=0.1)
     with Workspace({"us": us}) as workspace:
@@ -216,11 +203,8 @@ def test_a_call_pending_since_an_earlier_apply_is_followed_and_the_next_call_mad
 
 
 def test_a_read_that_fails_while_following_a_pending_call_is_read_again() -> None:
-    us, jasper, _ = tapped("jasper")
+    us, jasper, sim, changes = one_change("jasper", status="deactivated")
     jasper.edit_status, jasper.edit_delay = 202, 0.2  # type: ignore[attr-defined]
-    [sim] = pick(jasper, SimStatus.ACTIVE)
-    changes = ChangeSet()
-    changes.add(sim.iccid, status="deactivated")
     journal = MemoryJournal()
     with Workspace({"us": us}) as workspace:
         plan = changes.plan(workspace)
@@ -242,10 +226,7 @@ def test_a_read_that_fails_while_following_a_pending_call_is_read_again() -> Non
 
 
 def test_a_sim_the_platform_refuses_to_read_is_refused_with_the_vendor_code() -> None:
-    lab, sandbox, _ = tapped("sandbox")
-    [sim] = pick(sandbox, SimStatus.ACTIVE)
-    changes = ChangeSet()
-    changes.add(sim.iccid, status="suspended")
+    lab, sandbox, sim, changes = one_change("sandbox", status="suspended")
     with Workspace({"lab": lab}) as workspace:
         plan = changes.plan(workspace)
         sandbox.faults.append(Fault(status=403, method="GET", path=sim.iccid))
@@ -257,10 +238,7 @@ def test_a_sim_the_platform_refuses_to_read_is_refused_with_the_vendor_code() ->
 
 
 def test_a_sim_that_cannot_be_reached_fails_as_read_failed() -> None:
-    lab, sandbox, _ = tapped("sandbox")
-    [sim] = pick(sandbox, SimStatus.ACTIVE)
-    changes = ChangeSet()
-    changes.add(sim.iccid, status="suspended")
+    lab, sandbox, sim, changes = one_change("sandbox", status="suspended")
     with Workspace({"lab": lab}) as workspace:
         plan = changes.plan(workspace)
         sandbox.faults.append(Fault(kind="drop", method="GET", path=sim.iccid, times=20))
@@ -340,10 +318,7 @@ def test_accounts_that_fail_a_look_up_are_listed_one_after_the_other() -> None:
 
 
 def test_a_plan_id_is_sixteen_hex_digits() -> None:
-    lab, sandbox, _ = tapped("sandbox")
-    [sim] = pick(sandbox, SimStatus.ACTIVE)
-    changes = ChangeSet()
-    changes.add(sim.iccid, status="suspended")
+    lab, _sandbox, _sim, changes = one_change("sandbox", status="suspended")
     with Workspace({"lab": lab}) as workspace:
         plan = changes.plan(workspace)
     assert re.fullmatch(r"[0-9a-f]{16}", plan.id), plan.id
@@ -551,10 +526,7 @@ def test_a_refused_call_that_took_effect_is_done_with_the_refusals_code_and_requ
 
 
 def test_a_state_missing_from_the_table_leaves_the_move_to_the_platform() -> None:
-    lab, sandbox, _ = tapped("sandbox")
-    [sim] = pick(sandbox, SimStatus.ACTIVE)
-    changes = ChangeSet()
-    changes.add(sim.iccid, status="suspended")
+    lab, _sandbox, _sim, changes = one_change("sandbox", status="suspended")
     with Workspace({"lab": lab}) as workspace:
         table = [m for m in workspace.connect("lab").activation_modes() if m.name != "live"]
 
@@ -625,10 +597,7 @@ def test_a_connector_bug_fails_that_sim_with_the_error_not_the_apply() -> None:
 
 
 def test_a_connector_bug_while_reading_fails_that_sim_as_read_failed() -> None:
-    lab, sandbox, _ = tapped("sandbox")
-    [sim] = pick(sandbox, SimStatus.ACTIVE)
-    changes = ChangeSet()
-    changes.add(sim.iccid, status="suspended")
+    lab, sandbox, _sim, changes = one_change("sandbox", status="suspended")
 
     async def subscription(*args: object, **kwargs: object) -> None:
         raise RuntimeError("a bug in the connector")
