@@ -404,10 +404,6 @@ def test_a_store_on_a_read_only_location_is_read_from_worker_threads(
 posix_modes = pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
 
 
-def opened(path: Path) -> None:
-    Store(path).close()
-
-
 @posix_modes
 def test_a_private_store_file_does_not_end_the_check_of_the_files_beside_it(
     tmp_path: Path,
@@ -420,32 +416,13 @@ def test_a_private_store_file_does_not_end_the_check_of_the_files_beside_it(
     journal.chmod(0o757)
 
     with pytest.warns(InsecureStoreWarning) as warned:
-        opened(database)
+        Store(database).close()
 
     assert (mode(database), mode(journal)) == (0o600, 0o700)
     assert [str(w.message) for w in warned] == [
         f"the store file {journal} was readable or writable by other users (mode 0757); "
         "its mode is now 0700"
     ]
-
-
-@posix_modes
-@pytest.mark.frames
-def test_the_warning_that_a_mode_cannot_change_points_at_the_line_that_opened_the_store(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    database = tmp_path / "cdp.db"
-    Store(database).close()
-    database.chmod(0o644)
-
-    def refuse(path: object, mode: int) -> None:
-        raise PermissionError("not the owner")
-
-    monkeypatch.setattr(os, "chmod", refuse)
-    with pytest.warns(InsecureStoreWarning, match="could not be changed") as warned:
-        opened(database)
-
-    assert (warned[0].filename, warned[0].lineno) == (__file__, opened.__code__.co_firstlineno + 1)
 
 
 # -- stores without a file of their own -------------------------------------------------------

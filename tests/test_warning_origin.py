@@ -148,25 +148,31 @@ def test_available_connectors_with_broken_plugins(
 posix_modes = pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
 
 
-@posix_modes
-def test_a_store_opened_directly(tmp_path: Path, origins: Caught) -> None:
-    database = tmp_path / "cdp.db"
-    Store(database).close()
-    database.chmod(0o644)
-    store, line = Store(database), here()
-    store.close()
-    assert origins(InsecureStoreWarning) == [(__file__, line)]
+class MyStore(Store):
+    """A user's own kind of store."""
 
 
 @posix_modes
-def test_a_store_subclass_opened(tmp_path: Path, origins: Caught) -> None:
-    class MyStore(Store):
-        pass
-
+@pytest.mark.parametrize("store_class", [Store, MyStore])
+@pytest.mark.parametrize("chmod", ["allowed", "refused"])
+def test_a_store_opened(
+    tmp_path: Path,
+    origins: Caught,
+    monkeypatch: pytest.MonkeyPatch,
+    store_class: type[Store],
+    chmod: str,
+) -> None:
+    """Its mode made private, or not (the warning then says it could not be changed)."""
     database = tmp_path / "cdp.db"
     Store(database).close()
     database.chmod(0o644)
-    store, line = MyStore(database), here()
+    if chmod == "refused":
+
+        def refuse(path: object, mode: int) -> None:
+            raise PermissionError("not the owner")
+
+        monkeypatch.setattr(os, "chmod", refuse)
+    store, line = store_class(database), here()
     store.close()
     assert origins(InsecureStoreWarning) == [(__file__, line)]
 
