@@ -125,6 +125,32 @@ async def test_an_async_workspace_opening_a_connector(origins: Caught) -> None:
     assert origins(InsecureTLSWarning) == [(__file__, line)]
 
 
+def test_a_workspace_listing(origins: Caught) -> None:
+    """The listing opens its connectors on the workspace's loop thread, on behalf of the
+    line that reads it."""
+    with Workspace(INSECURE) as workspace:
+        listing = workspace.subscriptions()
+        sims, line = [next(listing)], here()  # the workspace closes the listing
+    assert sims
+    assert origins(InsecureTLSWarning) == [(__file__, line)]
+
+
+async def test_an_async_workspace_listing(origins: Caught) -> None:
+    async with AsyncWorkspace(INSECURE) as workspace:
+        listing = workspace.subscriptions()
+        sim, line = await anext(listing), here()
+        await listing.aclose()  # type: ignore[attr-defined]
+    assert sim.account == "eu"
+    assert origins(InsecureTLSWarning) == [(__file__, line)]
+
+
+def test_a_store_syncing_a_workspace(tmp_path: Path, origins: Caught) -> None:
+    with Workspace(INSECURE) as workspace, Store(tmp_path / "cdp.db") as store:
+        report, line = store.sync(workspace), here()
+    assert report.ok
+    assert origins(InsecureTLSWarning) == [(__file__, line)]
+
+
 # -- ConnectorLoadWarning: a plugin that does not load ----------------------------------------
 
 

@@ -14,6 +14,8 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from typing import Any, Protocol, TypeVar, cast, runtime_checkable
 
+from cdp_sdk._warnings import ORIGIN, Origin, caller
+
 __all__ = ["Batched", "LoopThread", "SyncIterator"]
 
 T = TypeVar("T")
@@ -88,7 +90,10 @@ _UNWIND_SECONDS = 10.0
 """How long an interrupted caller waits for its cancelled coroutine to finish."""
 
 
-async def _tracked(coroutine: Coroutine[Any, Any, T], finished: threading.Event) -> T:
+async def _tracked(
+    coroutine: Coroutine[Any, Any, T], finished: threading.Event, origin: Origin | None
+) -> T:
+    ORIGIN.set(origin)  # this task's context (and its child tasks') only
     try:
         return await coroutine
     finally:
@@ -106,7 +111,8 @@ class LoopThread:
         self.closed = False
 
     def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
-        """Run ``coroutine`` on the loop and wait for its result in the calling thread."""
+        """Run ``coroutine`` on the loop and wait for its result in the calling thread
+        (a warning it raises names the calling thread's line)."""
         if self.closed:
             coroutine.close()
             raise self._closed_error()
@@ -114,7 +120,9 @@ class LoopThread:
             coroutine.close()
             raise RuntimeError("a synchronous connector cannot be called from its own loop")
         finished = threading.Event()
-        future = asyncio.run_coroutine_threadsafe(_tracked(coroutine, finished), self._loop)
+        future = asyncio.run_coroutine_threadsafe(
+            _tracked(coroutine, finished, caller()), self._loop
+        )
         try:
             return future.result()
         except BaseException:  # Ctrl-C in the caller: cancel the coroutine, let it unwind

@@ -1,25 +1,85 @@
-"""Warnings that name the user's line, however deep in cdp-sdk they are raised."""
+"""Warnings that name the user's line, however deep in cdp-sdk they are raised.
+
+Code the synchronous facades run on their loop thread has no user frame on its stack:
+:class:`~cdp_sdk._bridge.LoopThread` notes the calling thread's line (:func:`caller`) in
+a context variable, and a warning raised below the loop's own frames names that line.
+"""
 
 from __future__ import annotations
 
 import sys
 import warnings
 from collections.abc import Collection
-from types import CodeType
+from contextvars import ContextVar
+from dataclasses import dataclass
+from types import CodeType, FrameType
+from typing import Any
+
+__all__ = ["ORIGIN", "Origin", "caller", "warn"]
 
 _PACKAGE = __name__.partition(".")[0]
+_LOOP_MODULES = ("asyncio", "threading", "concurrent", "contextvars")
+"""Modules of a loop thread's own frames: a warning found to start there was raised on
+behalf of the synchronous caller that :data:`ORIGIN` names."""
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """A line of the user's code: what ``warnings.warn_explicit`` needs to name it."""
+
+    filename: str
+    lineno: int
+    module: str
+    globals: dict[str, Any]
+
+
+ORIGIN: ContextVar[Origin | None] = ContextVar("cdp_sdk_warning_origin", default=None)
+"""The synchronous caller a loop thread's task runs for (set by ``LoopThread.run``)."""
+
+
+def _inside(frame: FrameType, skip: Collection[CodeType] = ()) -> bool:
+    return frame.f_code in skip or frame.f_globals.get("__name__", "").partition(".")[0] == (
+        _PACKAGE
+    )
+
+
+def caller() -> Origin | None:
+    """The first line on the calling thread's stack that is outside ``cdp_sdk``."""
+    frame: FrameType | None = sys._getframe(1)
+    while frame is not None and _inside(frame):
+        frame = frame.f_back
+    if frame is None:
+        return None
+    return Origin(
+        frame.f_code.co_filename,
+        frame.f_lineno,
+        frame.f_globals.get("__name__", "<string>"),
+        frame.f_globals,
+    )
 
 
 def warn(message: str, category: type[Warning], *, skip: Collection[CodeType] = ()) -> None:
     """Issue ``message`` as ``category``, attributed to the first calling frame that is
     neither in the ``cdp_sdk`` package nor running one of the ``skip`` code objects (e.g.
     the ``__init__`` of a plugin's connector class). The stack level is counted here,
-    since a fixed one is right for one call path only."""
+    since a fixed one is right for one call path only. On a synchronous facade's loop
+    thread, where that frame is the event loop's, the facade's caller is named instead."""
     frame = sys._getframe(1)
     level = 2  # stacklevel=2 names the frame that called this function
-    while frame.f_back is not None and (
-        frame.f_code in skip or frame.f_globals.get("__name__", "").partition(".")[0] == _PACKAGE
-    ):
+    while frame.f_back is not None and _inside(frame, skip):
         frame = frame.f_back
         level += 1
+    origin = ORIGIN.get()
+    module = frame.f_globals.get("__name__", "")
+    if origin is not None and module.partition(".")[0] in _LOOP_MODULES:
+        warnings.warn_explicit(
+            message,
+            category,
+            origin.filename,
+            origin.lineno,
+            module=origin.module,
+            registry=origin.globals.setdefault("__warningregistry__", {}),
+            module_globals=origin.globals,
+        )
+        return
     warnings.warn(message, category, stacklevel=level)
