@@ -18,9 +18,9 @@ from typing import Any
 __all__ = ["ORIGIN", "Origin", "caller", "warn"]
 
 _PACKAGE = __name__.partition(".")[0]
-_LOOP_MODULES = ("asyncio", "threading", "concurrent", "contextvars")
-"""Modules of a loop thread's own frames: a warning found to start there was raised on
-behalf of the synchronous caller that :data:`ORIGIN` names."""
+_LOOP = "asyncio"
+"""The package of an event loop's own frames: a warning whose first frame outside
+``cdp_sdk`` is one of them was raised for the caller :data:`ORIGIN` names, if any."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +71,7 @@ def warn(message: str, category: type[Warning], *, skip: Collection[CodeType] = 
         level += 1
     origin = ORIGIN.get()
     module = frame.f_globals.get("__name__", "")
-    if origin is not None and module.partition(".")[0] in _LOOP_MODULES:
+    if origin is not None and module.partition(".")[0] == _LOOP:
         warnings.warn_explicit(
             message,
             category,
