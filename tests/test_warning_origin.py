@@ -144,6 +144,23 @@ async def test_an_async_workspace_listing(origins: Caught) -> None:
     assert origins(InsecureTLSWarning) == [(__file__, line)]
 
 
+def test_user_code_on_the_loop_thread_names_its_own_line(origins: Caught) -> None:
+    """A call listener runs on the workspace's loop thread: what it does is its line."""
+    made: list[SandboxConnector] = []
+    lines: list[int] = []
+
+    def listener(account: str, record: object) -> None:
+        if not made:
+            made.append(SandboxConnector(SandboxSettings(verify=False)))
+            lines.append(here())
+
+    with Workspace({"eu": {"connector": "sandbox"}}) as workspace:
+        workspace.add_call_listener(listener)
+        assert next(workspace.subscriptions())
+        workspace.run(lambda _: made[0].aclose())
+    assert origins(InsecureTLSWarning) == [(__file__, lines[0] - 1)]
+
+
 def test_a_store_syncing_a_workspace(tmp_path: Path, origins: Caught) -> None:
     with Workspace(INSECURE) as workspace, Store(tmp_path / "cdp.db") as store:
         report, line = store.sync(workspace), here()
