@@ -335,3 +335,278 @@ def test_stacked_bars_of_zeros_draw_no_segment_but_the_total() -> None:
     assert [rect for rect in children(root, "rect") if title(rect)] == []
     assert [t.text for t in texts(root, None)] == [units(0)]
     assert num(texts(root, None)[0], "x") > num(texts(root, "end")[0], "x")
+
+
+# ---------------------------------------------------------------- plots over an axis
+
+
+def assert_axis(
+    root: ET.Element, ticks: Sequence[float], fmt: Callable[[float], str]
+) -> tuple[Callable[[float], float], float, float]:
+    """One evenly spaced gridline per tick from the bottom up, each labelled with its tick
+    left of the plot and level with the line; returns value → height, and the plot's ends."""
+    lines = children(root, "line")
+    heights = [num(line, "y1") for line in lines]
+    assert len(lines) == len(ticks)
+    gaps = [upper - lower for upper, lower in itertools.pairwise(heights)]
+    assert all(gap > 0 and abs(gap - gaps[0]) <= TOL for gap in gaps)
+    assert len({(line.get("x1"), line.get("x2")) for line in lines}) == 1
+    left, right = num(lines[0], "x1"), num(lines[0], "x2")
+    labels = texts(root, "end")
+    assert [label.text for label in labels] == [fmt(tick) for tick in ticks]
+    for label, y in zip(labels, heights, strict=True):
+        assert num(label, "x") < left
+        assert y < num(label, "y") < y + FONT
+    zero, top = heights[0], heights[-1]
+    return (lambda value: zero + (top - zero) * value / ticks[-1]), left, right
+
+
+def polyline_points(line: ET.Element) -> list[tuple[float, float]]:
+    """A line's vertices."""
+    pairs = [point.split(",") for point in line.attrib["points"].split(" ")]
+    return [(float(x), float(y)) for x, y in pairs]
+
+
+def close(a: Sequence[tuple[float, float]], b: Sequence[tuple[float, float]]) -> bool:
+    """Two lists of points equal to the written precision."""
+    return len(a) == len(b) and all(
+        abs(p - q) <= TOL for u, v in zip(a, b, strict=True) for p, q in zip(u, v, strict=True)
+    )
+
+
+def spacing(points: int) -> int:
+    """The smallest label spacing that writes at most 8 labels under the points."""
+    return next(e for e in itertools.count(1) if math.ceil(points / e) <= 8)
+
+
+DAYS = [f"05-{d:02d}" for d in range(1, 21)]
+
+LINE_CASES = {
+    "two series with a gap": (
+        DAYS[:4],
+        {"a": [10.0, 40.0, None, 30.0], "b": [0.0, 5.0, 20.0, 35.0]},
+        [0, 10, 20, 30, 40],
+        plain,
+    ),
+    "two points": (DAYS[:2], {"a": [3.0, 4.0]}, [0, 1, 2, 3, 4], None),
+    "one point": (DAYS[:1], {"a": [7.0]}, [0, 2, 4, 6, 8], None),
+    "nine points": (DAYS[:9], {"a": [float(i) for i in range(9)]}, [0, 2, 4, 6, 8], None),
+    "twenty points": (DAYS, {"a": [float(i % 5) for i in range(20)]}, [0, 1, 2, 3, 4], None),
+    "no value yet": (DAYS[:2], {"a": [None, None]}, [0, 1], None),
+    "no series": (DAYS[:3], {}, [0, 1], None),
+}
+
+
+@pytest.mark.parametrize(
+    ("labels", "series", "ticks", "ticks_fmt"), LINE_CASES.values(), ids=LINE_CASES.keys()
+)
+def test_line_chart_puts_each_point_at_its_value_against_the_ticks(
+    labels: list[str],
+    series: dict[str, list[float | None]],
+    ticks: list[float],
+    ticks_fmt: Callable[[float], str] | None,
+) -> None:
+    """Points spread evenly from the first gridline end to the last, each at its value on the
+    axis and titled; a line joins each run of two or more values; dates under the points."""
+    colors = colours(list(series))
+    root = parse(line_chart("Use", labels, series, colors, units, chart="d", ticks_fmt=ticks_fmt))
+    assert_inside(root)
+    y_of, left, right = assert_axis(root, ticks, ticks_fmt or units)
+    assert_legend(root, list(series), colors)
+    if series:
+        assert num(legend(root)[0][0], "x") == left
+    xs = [left + (right - left) * i / max(1, len(labels) - 1) for i in range(len(labels))]
+    points = [
+        (name, i, value)
+        for name, values in series.items()
+        for i, value in enumerate(values)
+        if value is not None
+    ]
+    circles = children(root, "circle")
+    assert len(circles) == len(points)
+    for circle, (name, i, value) in zip(circles, points, strict=True):
+        assert title(circle) == f"{name}, {labels[i]}: {units(value)}"
+        assert circle.get("fill") == colors[name]
+        assert abs(num(circle, "cx") - xs[i]) <= TOL
+        assert abs(num(circle, "cy") - y_of(value)) <= TOL
+    runs = []
+    for name, values in series.items():
+        run: list[tuple[float, float]] = []
+        for i, value in [*enumerate(values), (len(values), None)]:
+            if value is None:
+                if len(run) > 1:
+                    runs.append((colors[name], run))
+                run = []
+            else:
+                run.append((xs[i], y_of(value)))
+    drawn = [line for line in children(root, "polyline") if len(polyline_points(line)) > 1]
+    assert len(drawn) == len(runs)
+    for line, (color, run) in zip(drawn, runs, strict=True):
+        assert line.get("stroke") == color
+        assert close(polyline_points(line), run)
+        assert float(line.get("stroke-width", 1)) > 1
+    dates = texts(root, "middle")
+    shown = [
+        round((num(text, "x") - left) / ((right - left) / max(1, len(labels) - 1)))
+        for text in dates
+    ]
+    every = spacing(len(labels))
+    assert shown == list(range(len(labels) - 1, -1, -every))[::-1]
+    for text, i in zip(dates, shown, strict=True):
+        assert text.text == labels[i]
+        assert abs(num(text, "x") - xs[i]) <= TOL
+        assert num(text, "y") - FONT > y_of(0)
+
+
+# ---------------------------------------------------------------- grouped_bars
+
+
+def money(value: float) -> str:
+    """An invoiced amount."""
+    return f"{value:,.2f} EUR"
+
+
+MONTHS = [f"2024-{m:02d}" for m in range(1, 13)]
+
+GROUPED_CASES = {
+    "gaps": (
+        MONTHS[3:6],
+        {"a": [120.0, None, 80.0], "b": [None, 45.0, 150.0]},
+        [0, 50, 100, 150],
+        plain,
+    ),
+    "one period": (MONTHS[5:6], {"a": [30.0], "b": [12.0]}, [0, 10, 20, 30], None),
+    "crowded": (
+        MONTHS,
+        {name: [float(k * (i + 1)) for i in range(12)] for k, name in enumerate("abc", 1)},
+        [0, 10, 20, 30, 40],
+        plain,
+    ),
+    "one series": (MONTHS[:2], {"a": [5.0, 2.0]}, [0, 2, 4, 6], None),
+    "nothing invoiced": (MONTHS[:1], {"a": [None]}, [0, 1], None),
+    "no series": (MONTHS[:2], {}, [0, 1], None),
+}
+
+
+@pytest.mark.parametrize(
+    ("categories", "series", "ticks", "ticks_fmt"),
+    GROUPED_CASES.values(),
+    ids=GROUPED_CASES.keys(),
+)
+def test_grouped_bars_stand_on_the_axis_side_by_side_under_their_period(
+    categories: list[str],
+    series: dict[str, list[float | None]],
+    ticks: list[float],
+    ticks_fmt: Callable[[float], str] | None,
+) -> None:
+    """Each period gets an equal slot under its label; its bars stand on the zero line in
+    series order, as tall as their value on the axis, centred in the slot and titled."""
+    colors = colours(list(series))
+    root = parse(
+        grouped_bars("Cost", categories, series, colors, money, chart="c", ticks_fmt=ticks_fmt)
+    )
+    assert_inside(root)
+    y_of, left, right = assert_axis(root, ticks, ticks_fmt or money)
+    assert_legend(root, list(series), colors)
+    if series:
+        assert num(legend(root)[0][0], "x") == left
+    slot = (right - left) / len(categories)
+    labels = texts(root, "middle")
+    assert [label.text for label in labels] == categories
+    for i, label in enumerate(labels):
+        assert abs(num(label, "x") - (left + (i + 0.5) * slot)) <= TOL
+        assert num(label, "y") - FONT > y_of(0)
+    bars = [rect for rect in children(root, "rect") if title(rect) is not None]
+    expected = [
+        (i, j, name, values[i])
+        for i in range(len(categories))
+        for j, (name, values) in enumerate(series.items())
+        if values[i] is not None
+    ]
+    assert len(bars) == len(expected)
+    width = num(bars[0], "width") if bars else 0
+    placed = {(i, j): num(bar, "x") for bar, (i, j, _, _) in zip(bars, expected, strict=True)}
+    pairs = [(placed[i, j], placed[i, j + 1]) for i, j in placed if (i, j + 1) in placed]
+    pitch = pairs[0][1] - pairs[0][0] if pairs else None
+    for bar, (i, j, name, value) in zip(bars, expected, strict=True):
+        assert title(bar) == f"{name}, {categories[i]}: {money(value)}"
+        assert bar.get("fill") == colors[name]
+        assert num(bar, "width") == width
+        assert num(bar, "x") >= left + i * slot
+        assert num(bar, "x") + width <= left + (i + 1) * slot
+        assert abs(num(bar, "y") + num(bar, "height") - y_of(0)) <= TOL
+        assert abs(num(bar, "height") - (y_of(0) - y_of(value))) <= 2 * TOL
+        centre = num(labels[i], "x")
+        if pitch is None:
+            assert abs(num(bar, "x") + width / 2 - centre) <= 1 + TOL
+        else:
+            start = centre - len(series) * pitch / 2
+            assert abs(num(bar, "x") - (start + j * pitch)) <= 2 * TOL
+    if pitch is not None:
+        assert pitch > width > 0
+    if len(series) > 1:
+        assert pitch is not None
+
+
+# ---------------------------------------------------------------- horizontal_bars
+
+TOP = [f"8988300000000000{n:02d} · acme" for n in range(1, 4)]
+
+
+@pytest.mark.parametrize(
+    "values", [[300.0, 120.0, 0.0], [5.0], [0.0, 0.0], []], ids=["three", "one", "zeros", "none"]
+)
+def test_horizontal_bars_run_from_one_edge_as_long_as_their_value(values: list[float]) -> None:
+    """One bar per label, top to bottom, from a common start, its length in proportion to its
+    value (a zero a hairline); its label before it and its figure after it, on its row."""
+    labels = TOP[: len(values)]
+    colors = list(PALETTE[: len(values)])
+    root = parse(horizontal_bars("Top", labels, values, colors, units, chart="top"))
+    assert_inside(root)
+    bars = children(root, "rect")
+    assert [title(bar) for bar in bars] == [
+        f"{la}: {units(v)}" for la, v in zip(labels, values, strict=True)
+    ]
+    assert [bar.get("fill") for bar in bars] == colors
+    assert len({bar.get("x") for bar in bars}) <= 1
+    widths = [num(bar, "width") for bar in bars]
+    if any(values):
+        per_unit = max(widths) / max(values)
+        assert max(widths) >= size(root)[0] / 2
+        for width, value in zip(widths, values, strict=True):
+            assert abs(width - value * per_unit) <= TOL or (value == 0 and width <= 2)
+    else:
+        assert all(0 < width <= 2 for width in widths)
+    for upper, lower in itertools.pairwise(bars):
+        assert num(lower, "y") >= num(upper, "y") + num(upper, "height")
+    if bars:
+        assert size(root)[1] > num(bars[-1], "y") + num(bars[-1], "height")
+    names = texts(root, "end")
+    figures = texts(root, None)
+    assert [name.text for name in names] == labels
+    assert [figure.text for figure in figures] == [units(value) for value in values]
+    for bar, name, figure in zip(bars, names, figures, strict=True):
+        assert row_of(name, bars) is bar
+        assert row_of(figure, bars) is bar
+        assert num(name, "x") < num(bar, "x")
+        assert num(figure, "x") > num(bar, "x") + num(bar, "width")
+
+
+def test_horizontal_bars_add_height_row_by_row() -> None:
+    """Each label adds one row's pitch to the picture."""
+    heights = []
+    for n in (1, 2, 3):
+        root = parse(
+            horizontal_bars("Top", TOP[:n], [1.0] * n, list(PALETTE[:n]), units, chart="t")
+        )
+        heights.append(size(root)[1])
+        bars = children(root, "rect")
+    pitch = num(bars[1], "y") - num(bars[0], "y")
+    assert pitch > 0
+    assert heights[1] - heights[0] == heights[2] - heights[1] == pitch
+
+
+def test_horizontal_bars_refuse_labels_and_values_that_do_not_pair_up() -> None:
+    """A label without a value (or the reverse) is an error, not a silently shorter chart."""
+    with pytest.raises(ValueError, match="zip"):
+        horizontal_bars("Top", TOP[:2], [1.0], [PALETTE[0]] * 2, units, chart="t")
