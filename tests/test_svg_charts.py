@@ -202,18 +202,22 @@ def test_two_ticks_asked_for_gives_0_and_one_round_step() -> None:
 
 
 def build_stacked(title: str, names: Sequence[str]) -> str:
+    """A stacked bar chart of one value, its name and title as given."""
     return stacked_bars(title, names, {names[0]: [1.0]}, colours(names), units, chart=title)
 
 
 def build_line(title: str, names: Sequence[str]) -> str:
+    """A line chart of one value, its name and title as given."""
     return line_chart(title, names, {names[0]: [1.0]}, colours(names), units, chart=title)
 
 
 def build_grouped(title: str, names: Sequence[str]) -> str:
+    """A grouped bar chart of one value, its name and title as given."""
     return grouped_bars(title, names, {names[0]: [1.0]}, colours(names), units, chart=title)
 
 
 def build_horizontal(title: str, names: Sequence[str]) -> str:
+    """A horizontal bar chart of one value, its name and title as given."""
     return horizontal_bars(title, names, [1.0], [PALETTE[0]], units, chart=title)
 
 
@@ -221,7 +225,9 @@ BUILDERS = [build_stacked, build_line, build_grouped, build_horizontal]
 
 
 @pytest.mark.parametrize("build", BUILDERS)
-def test_a_chart_is_titled_and_its_text_escaped(build: Callable[..., str]) -> None:
+def test_a_chart_is_titled_and_its_text_escaped(
+    build: Callable[[str, Sequence[str]], str],
+) -> None:
     """Quotes and markup in a title or a name come out as written, never as markup."""
     odd = "Use \"in\" <GB> & 'more'"
     root = parse(build(odd, [odd]))
@@ -429,16 +435,17 @@ def test_line_chart_puts_each_point_at_its_value_against_the_ticks(
         assert circle.get("fill") == colors[name]
         assert abs(num(circle, "cx") - xs[i]) <= TOL
         assert abs(num(circle, "cy") - y_of(value)) <= TOL
-    runs = []
+    runs: list[tuple[str, list[tuple[float, float]]]] = []
     for name, values in series.items():
         run: list[tuple[float, float]] = []
-        for i, value in [*enumerate(values), (len(values), None)]:
-            if value is None:
+        ended: list[float | None] = [*values, None]
+        for i, point in enumerate(ended):
+            if point is None:
                 if len(run) > 1:
                     runs.append((colors[name], run))
                 run = []
             else:
-                run.append((xs[i], y_of(value)))
+                run.append((xs[i], y_of(point)))
     drawn = [line for line in children(root, "polyline") if len(polyline_points(line)) > 1]
     assert len(drawn) == len(runs)
     for line, (color, run) in zip(drawn, runs, strict=True):
@@ -518,10 +525,10 @@ def test_grouped_bars_stand_on_the_axis_side_by_side_under_their_period(
         assert num(label, "y") - FONT > y_of(0)
     bars = [rect for rect in children(root, "rect") if title(rect) is not None]
     expected = [
-        (i, j, name, values[i])
+        (i, j, name, value)
         for i in range(len(categories))
         for j, (name, values) in enumerate(series.items())
-        if values[i] is not None
+        if (value := values[i]) is not None
     ]
     assert len(bars) == len(expected)
     width = num(bars[0], "width") if bars else 0
