@@ -216,6 +216,14 @@ def main(argv: list[str] | None = None) -> list[Section]:
     if unknown:
         parser.error(f"unknown rows: {', '.join(unknown)} (rows: {', '.join(ROWS)})")
     connectors = args.connectors.split(",") if args.connectors else None
+    if connectors is not None:
+        known = {target.name for target in _targets.targets()}
+        absent = sorted(set(connectors) - known)
+        if absent:
+            parser.error(
+                f"no emulated connector named {', '.join(absent)} is installed "
+                f"(installed: {', '.join(sorted(known))})"
+            )
     args.work.mkdir(parents=True, exist_ok=True)
     _targets.PYCACHE = args.work / "pycache"
     _measure.WARMUP = plan.warmup

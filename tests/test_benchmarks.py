@@ -89,6 +89,18 @@ def test_unknown_rows_are_refused(run: ModuleType) -> None:
         run.main(["--smoke", "--only", "nonsense", "--no-write"])
 
 
+def test_connectors_not_installed_are_refused(
+    run: ModuleType, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A connector that is not installed (or has no emulator) is named, not measured as
+    an empty run."""
+    with pytest.raises(SystemExit):
+        run.main(["--smoke", "--only", "mapping", "--connectors", "sandbox,nowhere"])
+    error = capsys.readouterr().err
+    assert "no emulated connector named nowhere is installed" in error
+    assert "sandbox" in error.partition("installed:")[2]
+
+
 def test_results_replace_the_block_between_the_markers(run: ModuleType, tmp_path: Path) -> None:
     from _measure import Line, Section
 
