@@ -274,6 +274,8 @@ def edge_store(build: Build) -> None:
     at 1 MB a day with a 10 MB spike (days -3 and -5); SIMs 21 (not in the store) and 22
     at 2 MB a day up to day -8. ``multi``: SIM 31 on platform ``a`` (suspended), SIM 32 on
     ``b`` (deactivated). ``ghost`` (``ghostnet``): account totals of 5 kB a day, no SIM.
+    Invoices: multi 10.00 EUR (May, on ``a``), 7.00 EUR (April, on ``b``) and 0.00 USD
+    (May, on ``b``); toy 15.00, 20.00 and 5.00 EUR (March to May) and 12.50 USD (May).
     """
     plans = {11: ("plan-k", 10**3), 12: ("plan-m", 10**6), 13: ("plan-g", 10**9)}
     plans[14] = ("plan-t", 10**12)
@@ -444,7 +446,7 @@ def test_the_header_names_the_store_the_moment_and_the_window(main: Page) -> Non
     )
 
 
-def test_an_in_memory_store_is_named_so(stores: dict[str, Built]) -> None:
+def test_an_in_memory_store_is_named_so() -> None:
     with Store("sqlite://") as memory:
         page = read(render_html(build_report(memory, now=NOW)))
     assert page.byline.startswith("Store :memory: as of ")
@@ -598,47 +600,18 @@ def test_the_idle_section_reads_each_sim_and_its_fee(main: Page) -> None:
 def test_the_risk_section_reads_bytes_and_the_month(main: Page) -> None:
     risk = main["risk"]
     assert risk.intro == RISK_INTRO
-    # June so far (days -19 to -1), times 30 / 19.5 days.
+    # June so far (days -19 to -1), times 30 / 19.5 days, against the plan's 10 MB.
+    rows = [
+        [iccid(2), "76 MB", "117 MB", "1169%"],  # 18 x 2 MB + 40 MB
+        [iccid(1), "57.6 MB", "88.6 MB", "886%"],  # 19 x 3 MB + 62 x 10 kB
+        [iccid(3), "18 MB", "27.7 MB", "277%"],  # days -19 to -8: 12 x 1.5 MB
+    ]
     assert risk.blocks == [
         (
             "table",
             Table(
                 TABLE_HEADERS["risk"],
-                [
-                    [
-                        "eu",
-                        iccid(2),
-                        "plan-s",
-                        "data",
-                        "10 MB",
-                        "76 MB",
-                        "117 MB",
-                        "1169%",
-                        "2026-06",
-                    ],
-                    [
-                        "eu",
-                        iccid(1),
-                        "plan-s",
-                        "data",
-                        "10 MB",
-                        "57.6 MB",
-                        "88.6 MB",
-                        "886%",
-                        "2026-06",
-                    ],
-                    [
-                        "eu",
-                        iccid(3),
-                        "plan-s",
-                        "data",
-                        "10 MB",
-                        "18 MB",
-                        "27.7 MB",
-                        "277%",
-                        "2026-06",
-                    ],
-                ],
+                [["eu", sim, "plan-s", "data", "10 MB", *row, "2026-06"] for sim, *row in rows],
                 {4, 5, 6, 7},
             ),
         )
