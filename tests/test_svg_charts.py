@@ -198,6 +198,51 @@ def test_two_ticks_asked_for_gives_0_and_one_round_step() -> None:
     assert nice_ticks(10, count=2) == [0, 10]
 
 
+@pytest.mark.parametrize("top", [1e-9, 4e-11, 5e-324, 1e-300])
+def test_the_tiniest_tops_still_get_round_even_ticks(top: float) -> None:
+    """A step too small for a fixed number of decimals: still even steps, and an end."""
+    ticks = nice_ticks(top)
+    assert ticks[0] == 0
+    assert ticks[-2] < top <= ticks[-1]
+    assert 2 <= len(ticks) <= 5
+    step = ticks[1]
+    assert all(math.isclose(b - a, step) for a, b in itertools.pairwise(ticks))
+
+
+@pytest.mark.parametrize("top", [math.inf, math.nan])
+def test_a_top_that_is_not_a_number_gives_an_axis_from_0_to_1(top: float) -> None:
+    assert nice_ticks(top) == [0.0, 1.0]
+
+
+def whole(value: float) -> str:
+    """A tick labelled as a whole number, as the report labels counts."""
+    return f"{value:,.0f}"
+
+
+@pytest.mark.parametrize(
+    ("top", "ticks"),
+    [(1, [0, 1]), (2, [0, 1, 2]), (0.3, [0, 1]), (3, [0, 1, 2, 3]), (8, [0, 2, 4, 6, 8])],
+)
+def test_labelled_ticks_never_read_the_same_twice(top: float, ticks: list[float]) -> None:
+    """Whole-number labels up to 2 would read 0, 0, 1, 2, 2: the step widens instead."""
+    assert nice_ticks(top, label=whole) == ticks
+
+
+def test_labels_that_cannot_differ_keep_the_round_ticks() -> None:
+    assert nice_ticks(1, label=lambda value: "same") == [0, 0.25, 0.5, 0.75, 1]
+
+
+@pytest.mark.parametrize("chart", ["line", "grouped"])
+def test_an_axis_of_a_few_whole_things_reads_0_1_2(chart: str) -> None:
+    """Two active SIMs, or invoices of a few units with whole-number ticks."""
+    names = ["eu"]
+    draw = line_chart if chart == "line" else grouped_bars
+    root = parse(
+        draw("t", ["a", "b"], {"eu": [1.0, 2.0]}, colours(names), units, chart="c", ticks_fmt=whole)
+    )
+    assert_axis(root, [0, 1, 2], whole)
+
+
 # ---------------------------------------------------------------- every chart
 
 

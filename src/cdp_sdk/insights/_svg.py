@@ -35,17 +35,34 @@ def _text(value: object) -> str:
     return escape(str(value), quote=True)
 
 
-def nice_ticks(top: float, count: int = 5) -> list[float]:
-    """Round tick values from 0 to at least ``top`` (about ``count`` of them)."""
-    if top <= 0:
+_ROUND = (1, 2, 2.5, 5)
+"""Round steps, times a power of ten."""
+
+
+def nice_ticks(top: float, count: int = 5, *, label: Format | None = None) -> list[float]:
+    """Round tick values from 0 to at least ``top`` (about ``count`` of them), evenly
+    spaced; with ``label``, spaced widely enough that no two labels read the same where
+    a wider round step can (an axis of whole numbers up to 2 reads 0, 1, 2, not 0, 0, 1,
+    2, 2)."""
+    if not math.isfinite(top) or top <= 0:
         return [0.0, 1.0]
-    raw = top / max(1, count - 1)
-    magnitude = 10 ** math.floor(math.log10(raw))
-    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
-    ticks = [0.0]
-    while ticks[-1] < top:
-        ticks.append(round(ticks[-1] + step, 10))
-    return ticks
+    raw = top / max(1, count - 1) or top  # (``or``: the smallest floats divide to 0)
+    power = math.floor(math.log10(raw))
+    powers = range(power, min(max(power, 0) + 16, 308))  # up to steps of 10^15 at least
+    spacings = (_ticks(top, m * 10.0**p) for p in powers for m in _ROUND if m * 10.0**p >= raw)
+    plain = next(spacings)
+    if label is None:
+        return plain
+    for ticks in (plain, *spacings):
+        if len({label(tick) for tick in ticks}) == len(ticks):
+            return ticks
+    return plain
+
+
+def _ticks(top: float, step: float) -> list[float]:
+    """0 and multiples of ``step`` up to the first at or past ``top`` (at least one)."""
+    last = max(1, math.ceil(top / step - 1e-9))  # float noise: a step ending on the top
+    return [float(f"{i * step:.12g}") for i in range(last + 1)]
 
 
 def _svg(height: int, title: str, body: list[str], chart: str) -> str:
@@ -125,7 +142,7 @@ def line_chart(
     left, right, top, bottom, height = 70, 16, 30, 28, 280
     plot_w, plot_h = WIDTH - left - right, height - top - bottom
     values = [v for points in series.values() for v in points if v is not None]
-    ticks = nice_ticks(max(values, default=0))
+    ticks = nice_ticks(max(values, default=0), label=ticks_fmt or fmt)
     scale = plot_h / (ticks[-1] or 1)
     step = plot_w / max(1, len(labels) - 1)
     body = _legend(list(series), colors, 14, left)
@@ -181,7 +198,7 @@ def grouped_bars(
     left, right, top, bottom, height = 80, 16, 30, 28, 280
     plot_w, plot_h = WIDTH - left - right, height - top - bottom
     values = [v for points in series.values() for v in points if v is not None]
-    ticks = nice_ticks(max(values, default=0))
+    ticks = nice_ticks(max(values, default=0), label=ticks_fmt or fmt)
     scale = plot_h / (ticks[-1] or 1)
     body = _legend(list(series), colors, 14, left)
     for tick in ticks:
