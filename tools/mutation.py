@@ -112,7 +112,7 @@ LATER = (
     Target(
         "insights",
         (f"{PACKAGE}/insights/*",),
-        ("tests/test_insights*.py", "tests/test_report*.py"),
+        ("tests/test_insights*.py", "tests/test_report*.py", "tests/test_svg_charts.py"),
         ("tests/test_report_browser.py",),
     ),
     Target(
