@@ -38,9 +38,9 @@ ORIGIN: ContextVar[Origin | None] = ContextVar("cdp_sdk_warning_origin", default
 
 
 def _inside(frame: FrameType, skip: Collection[CodeType] = ()) -> bool:
-    return frame.f_code in skip or frame.f_globals.get("__name__", "").partition(".")[0] == (
-        _PACKAGE
-    )
+    """Whether ``frame`` runs cdp_sdk's code, or one of the ``skip`` code objects."""
+    module = frame.f_globals.get("__name__", "")
+    return frame.f_code in skip or module.partition(".")[0] == _PACKAGE
 
 
 def caller() -> Origin | None:
