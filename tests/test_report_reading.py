@@ -1054,3 +1054,58 @@ def test_write_report_writes_utf8_whatever_the_locale(
     assert ran.returncode == 0, ran.stderr
     assert target.read_bytes() == render_html(main.report).encode("utf-8")
     assert "·".encode() in target.read_bytes()  # the top consumers' labels
+
+
+# -- found by these tests, fixed ------------------------------------------------------------
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    with Store(tmp_path / "cdp.db") as opened:
+        yield opened
+
+
+def test_a_zero_invoice_costs_zero_per_active_sim(store: Store) -> None:
+    """The definition: per active SIM is empty only "when no SIM was active"."""
+    build = Build(store)
+    build.sim("eu", 1, "active", created=day(-90))
+    build.invoice("eu", "i", date(2026, 5, 1), date(2026, 5, 31), "0.00")
+    page = read(render_html(build_report(store, now=NOW)))
+    assert page["cost"].table.rows == [["toy", "eu", "2026-05", "1", "0.00 EUR", "1", "0.00 EUR"]]
+
+
+def test_an_account_on_two_platforms_counts_all_its_sims_in_the_fleet_charts(
+    store: Store,
+) -> None:
+    build = Build(store)
+    build.sim("multi", 1, "active", connector="a", created=day(-3))
+    build.sim("multi", 2, "active", connector="b", created=day(-3))
+    page = read(render_html(build_report(store, now=NOW, days=2)))
+    assert page["summary"].of("cards")[0][0] == ["SIMs", "2", "1 accounts, 2 platforms"]
+    assert page["fleet"].charts["status-by-platform"].marks == ("multi (a, b), active: 2",)
+    assert page["fleet"].charts["active-history"].marks == (
+        "multi, 06-19: 2",
+        "multi, 06-20: 2",
+    )
+
+
+def test_an_account_billed_on_two_platforms_for_one_period_adds_both(store: Store) -> None:
+    build = Build(store)
+    build.sim("multi", 1, "active", connector="a", created=day(-90))
+    build.sim("multi", 2, "active", connector="b", created=day(-90))
+    build.invoice("multi", "ia", date(2026, 5, 1), date(2026, 5, 31), "10.00", connector="a")
+    build.invoice("multi", "ib", date(2026, 5, 1), date(2026, 5, 31), "4.00", connector="b")
+    page = read(render_html(build_report(store, now=NOW)))
+    assert page["summary"].of("cards")[0][7][1] == "14.00 EUR"
+    assert page["cost"].charts["cost-EUR"].marks == ("multi, 2026-05: 14.00 EUR",)
+
+
+def test_the_latest_period_is_every_invoice_that_starts_on_its_day(store: Store) -> None:
+    """A month's invoice and a shorter one starting the same day: both are that period's."""
+    build = Build(store)
+    build.sim("eu", 1, "active", created=day(-90))
+    build.invoice("eu", "april", date(2026, 4, 1), date(2026, 4, 30), "50.00")
+    build.invoice("eu", "may", date(2026, 5, 1), date(2026, 5, 31), "10.00")
+    build.invoice("eu", "may-fee", date(2026, 5, 1), date(2026, 5, 15), "2.50")
+    page = read(render_html(build_report(store, now=NOW)))
+    assert page["summary"].of("cards")[0][7][1] == "12.50 EUR"

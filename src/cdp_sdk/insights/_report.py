@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import os
 import tempfile
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -283,14 +283,16 @@ class _Page:
         r = self.report
         accounts = sorted({row.account for row in r.fleet.rows})
         statuses = [s.value for s in SimStatus if any(row.status == s for row in r.fleet.rows)]
-        found = {(row.account, row.status): row.sims for row in r.fleet.rows}
+        found: Counter[tuple[str, str]] = Counter()
+        for row in r.fleet.rows:  # an account on two platforms: both counts
+            found[row.account, row.status] += row.sims
         parts: list[str] = ["<h3>SIMs per platform and status, now</h3>"]
         if accounts:
             parts.append(
                 _svg.stacked_bars(
                     "SIMs per platform and status",
                     [self.label(a) for a in accounts],
-                    {s: [float(found.get((a, s), 0)) for a in accounts] for s in statuses},
+                    {s: [float(found[a, s]) for a in accounts] for s in statuses},
                     STATUS_COLORS,
                     fmt_count,
                     chart="status-by-platform",
@@ -366,7 +368,10 @@ class _Page:
             rows = [row for row in billed if row.currency == currency]
             periods = sorted({(row.period_start, row.period_end) for row in rows})
             accounts = sorted({row.account for row in rows})
-            totals = {(row.account, row.period_start, row.period_end): row.total for row in rows}
+            totals: dict[tuple[str, date | None, date | None], Decimal] = {}
+            for row in rows:  # an account billed on two platforms for a period: both
+                key = (row.account, row.period_start, row.period_end)
+                totals[key] = totals.get(key, Decimal(0)) + (row.total or Decimal(0))
             parts.append(f"<h3>Invoiced per period and platform, in {_e(currency)}</h3>")
             parts.append(
                 _svg.grouped_bars(
@@ -391,7 +396,9 @@ class _Page:
                     fmt_count(row.invoices),
                     fmt_money(row.total, row.currency),
                     fmt_count(row.active_sims) if row.active_sims is not None else "",
-                    fmt_money(row.per_active_sim, row.currency) if row.per_active_sim else "",
+                    fmt_money(row.per_active_sim, row.currency)
+                    if row.per_active_sim is not None
+                    else "",
                 ]
                 if row.total is not None
                 else [row.connector, row.account, "", "0", f"no invoices: {row.note}", "", ""]
@@ -618,17 +625,20 @@ def _float(value: Decimal | None) -> float | None:
 
 
 def _latest_invoices(rows: Sequence[CostPeriod]) -> dict[str, Decimal]:
-    """Per currency, the sum over accounts of each account's latest period total."""
-    latest: dict[tuple[str, str], CostPeriod] = {}
-    for row in rows:
-        if row.total is None or row.currency is None or row.period_start is None:
-            continue
-        key = (row.account, row.currency)
-        if key not in latest or (latest[key].period_start or date.min) < row.period_start:
-            latest[key] = row
+    """Per currency, the sum over accounts of each account's totals for the latest period
+    it was billed for (on every platform it is on)."""
+    billed = [
+        (row.account, row.currency, row.period_start, row.total)
+        for row in rows
+        if row.total is not None and row.currency is not None and row.period_start is not None
+    ]
+    latest: dict[tuple[str, str], date] = {}
+    for account, currency, start, _ in billed:
+        latest[account, currency] = max(start, latest.get((account, currency), start))
     totals: dict[str, Decimal] = defaultdict(Decimal)
-    for (_, currency), row in latest.items():
-        totals[currency] += row.total or Decimal(0)
+    for account, currency, start, total in billed:
+        if start == latest[account, currency]:
+            totals[currency] += total
     return dict(sorted(totals.items()))
 
 
