@@ -17,6 +17,7 @@ from cdp_sdk.insights import CostPeriod, FleetDay, Gap, IdleSim
 from cdp_sdk.sync import Store
 from insight_store import NOW, Build, day, iccid
 from test_insights import build, postgres_url, store, unbilled
+from test_sync import NoOffset
 
 __all__ = ["build", "postgres_url", "store"]  # the fixtures, used by name
 
@@ -137,20 +138,7 @@ def test_cost_notes_the_newest_invoice_sync_whatever_order_it_was_written_in(
 # -- now -----------------------------------------------------------------------------------
 
 
-class Floating(tzinfo):
-    """A time zone that does not say its offset: its times are naive."""
-
-    def utcoffset(self, dt: datetime | None) -> timedelta | None:
-        return None
-
-    def dst(self, dt: datetime | None) -> timedelta | None:
-        return None
-
-    def tzname(self, dt: datetime | None) -> str | None:
-        return None
-
-
-@pytest.mark.parametrize("tz", [None, Floating()], ids=["naive", "no-offset"])
+@pytest.mark.parametrize("tz", [None, NoOffset()], ids=["naive", "no-offset"])
 def test_now_must_say_its_offset(store: Store, tz: tzinfo | None) -> None:
     with pytest.raises(ValueError, match=r"^now must be an aware datetime$"):
         insights.fleet_history(store, now=datetime(2026, 6, 20, 12, tzinfo=tz))
