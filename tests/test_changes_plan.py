@@ -4,7 +4,10 @@ before any call; saved and read back as JSON."""
 from __future__ import annotations
 
 import json
+import os
 import stat
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -490,6 +493,31 @@ def test_a_plan_survives_json_and_a_file(plan: Plan, tmp_path: Path) -> None:
 def test_what_is_not_a_plan_is_refused(text: str, message: str) -> None:
     with pytest.raises(PlanFileError, match=message.replace("(", r"\(").replace(")", r"\)")):
         Plan.from_json(text, source="p.json")
+
+
+def test_a_plan_file_is_utf8_whatever_the_locale(tmp_path: Path) -> None:
+    """Saved and loaded again where the locale's encoding is ASCII: the same UTF-8 bytes."""
+    lab, sandbox = emulated("sandbox")
+    (sim,) = pick(sandbox, SimStatus.ACTIVE, count=1)
+    changes = ChangeSet()
+    changes.add(sim.iccid, tags={"site": "Zürich"})
+    with Workspace({"lab": lab}) as workspace:
+        written = changes.plan(workspace).save(tmp_path / "plan.json")
+    assert "Zürich".encode() in written.read_bytes()
+    again = tmp_path / "again.json"
+    script = (
+        "import sys; from cdp_sdk.changes import Plan; Plan.load(sys.argv[1]).save(sys.argv[2])"
+    )
+    env = os.environ | {"LC_ALL": "C", "LANG": "C", "PYTHONCOERCECLOCALE": "0", "PYTHONUTF8": "0"}
+    ran = subprocess.run(
+        [sys.executable, "-X", "utf8=0", "-c", script, str(written), str(again)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert again.read_bytes() == written.read_bytes()
 
 
 def test_a_missing_plan_file_is_refused(tmp_path: Path) -> None:
