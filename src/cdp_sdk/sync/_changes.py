@@ -269,7 +269,7 @@ class StoreSource(StateSource):
         workspace = self.workspace
         if workspace is not None and found.account in workspace.accounts:
             return load_connector(workspace.account(found.account).connector)
-        return load_connector(found.connector)
+        return super().connector_class(found)
 
     def account_problem(self, account: str) -> str | None:
         workspace = self.workspace
