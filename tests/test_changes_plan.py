@@ -303,6 +303,22 @@ def test_a_state_missing_from_the_table_is_noted_not_refused() -> None:
     assert unknown_modes.calls == (PlannedCall(step=Step.STATUS, status=SimStatus.DEACTIVATED),)
 
 
+def test_removing_a_tag_the_platform_does_not_hold_is_refused_before_any_call() -> None:
+    """A key the SIM carries in the store (from an older mapping, say) that is not one of
+    the platform's custom fields cannot be removed there: refused, with no call."""
+    decided = decide(
+        Change(iccid="8988303000000000017", remove=("legacy",)),
+        jasper_sim("ACTIVATED", tags=(Tag(key="legacy", value="x"),)),
+        JasperConnector,
+        jasper_mapping.ACTIVATION_MODES,
+        confirm_irreversible=False,
+    )
+    assert decided.decision is Decision.REFUSE
+    assert decided.calls == ()
+    assert [reason.code for reason in decided.reasons] == ["tags"]
+    assert "'legacy' is not a tag of this platform" in decided.reasons[0].message
+
+
 def test_the_activation_mode_table_decides_the_move() -> None:
     modes = jasper_mapping.ACTIVATION_MODES
     back = decide(
