@@ -1,6 +1,6 @@
 """The store's own edges: pushes limited to some accounts, what a purge leaves of the run
 history, a tag file's line breaks, leases by account, versions a read-only store refuses,
-and how database errors are named."""
+how database errors are named, and a new store's tables as other processes see them."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, update
+from sqlalchemy import event, insert, update
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import (
     CompileError,
     IntegrityError,
@@ -446,6 +447,46 @@ def test_a_store_the_database_refuses_to_create_says_it_is_a_permission_problem(
     assert str(refused.value) == (
         f"cannot open the store {tmp_path / 'cdp.db'}: attempt to write a readonly database"
     )
+
+
+def test_another_process_sees_a_new_store_s_tables_at_once_and_waits_to_write(
+    tmp_path: Path,
+) -> None:
+    """While one process creates a new store's tables, another (a connection that does
+    not wait) sees none of them yet and may not write: it waits its turn."""
+    path = tmp_path / "cdp.db"
+    creates: list[str] = []
+    seen: list[int] = []
+    locked: list[bool] = []
+
+    def between_creates(*args: Any) -> None:
+        statement = str(args[2])
+        if not statement.lstrip().upper().startswith("CREATE TABLE"):
+            return
+        creates.append(statement)
+        if len(creates) != 2:  # one table made, the next one about to be
+            return
+        other = sqlite3.connect(path, timeout=0)
+        try:
+            seen.append(other.execute("SELECT count(*) FROM sqlite_master").fetchone()[0])
+            try:
+                other.execute("BEGIN IMMEDIATE")
+                other.rollback()
+                locked.append(False)
+            except sqlite3.OperationalError as exc:
+                locked.append("locked" in str(exc))
+        finally:
+            other.close()
+
+    event.listen(Engine, "before_cursor_execute", between_creates)
+    try:
+        with Store(path) as store:
+            assert store.accounts() == []
+    finally:
+        event.remove(Engine, "before_cursor_execute", between_creates)
+    assert len(creates) == len(schema.metadata.tables)
+    assert seen == [0]
+    assert locked == [True]
 
 
 def test_a_failure_of_sqlalchemy_itself_at_opening_is_named_by_its_type(
