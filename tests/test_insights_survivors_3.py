@@ -11,10 +11,12 @@ from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import insert
 
 from cdp_sdk import insights
 from cdp_sdk.insights import CostPeriod, FleetDay, Gap, IdleSim
 from cdp_sdk.sync import Store
+from cdp_sdk.sync.schema import tariffs
 from insight_store import NOW, Build, day, iccid
 from test_insights import build, postgres_url, store, unbilled
 from test_sync import NoOffset
@@ -72,6 +74,22 @@ def test_idle_billable_assesses_history_from_the_windows_first_instant(
     assert [gap.reason for gap in found.gaps] == [
         "idle billable SIMs without a priced tariff in the store"
     ]
+
+
+def test_an_idle_sims_currency_is_shown_only_with_its_fee(store: Store, build: Build) -> None:
+    """A tariff priced in a currency but without a recurring fee (usage only): the idle SIM
+    has no monthly fee, and so no currency either."""
+    row = {"account": "eu", "id": "usage-only", "connector": "toy", "name": "usage-only"}
+    store.transaction(
+        lambda connection: connection.execute(
+            insert(tariffs), [{**row, "currency": "EUR", "recurring_fee": None, "extra": {}}]
+        )
+    )
+    build.modes("eu", {"live": ("active", True)})
+    build.sim("eu", 1, "active", "live", tariff="usage-only")
+    build.usage("eu", 1, day(-40), 1)  # last used before the window
+    (idle,) = insights.idle_billable(store, now=NOW).rows
+    assert (idle.tariff, idle.monthly_fee, idle.currency) == ("usage-only", None, None)
 
 
 # -- usage records without a start ---------------------------------------------------------
