@@ -6,6 +6,7 @@ its container; every bar and point carries a ``<title>``, which browsers show on
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from html import escape
@@ -53,7 +54,7 @@ def nice_ticks(top: float, count: int = 5, *, label: Format | None = None) -> li
     plain = next(spacings)
     if label is None:
         return plain
-    for ticks in (plain, *spacings):
+    for ticks in itertools.chain([plain], spacings):  # the wider ones only as needed
         if len({label(tick) for tick in ticks}) == len(ticks):
             return ticks
     return plain
