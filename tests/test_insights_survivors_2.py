@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -125,19 +126,55 @@ def test_plan_risk_counts_any_stated_inclusion(store: Store, build: Build) -> No
     )
 
 
+# -- usage anomalies: what they say about themselves ------------------------------------------
+
+ANOMALIES = {
+    "usage_stops": (
+        insights.usage_stops,
+        "usage_stops",
+        {"baseline": 1, "silent": 1, "steady": 1},
+        "SIMs that stopped",
+        UsageStop,
+        [{"baseline": 0}, {"silent": 0}, {"steady": 0}, {"steady": 1.5}],
+        "baseline and silent must be at least 1, steady in (0, 1]",
+    ),
+    "usage_spikes": (
+        insights.usage_spikes,
+        "usage_spikes",
+        {"k": 0.5, "days": 1, "trailing": 1},
+        "Usage spikes",
+        UsageSpike,
+        [{"k": 0}, {"days": 0}, {"trailing": 0}],
+        "k must be positive, days and trailing at least 1",
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("insight", "name", "arguments", "title", "row_type", "wrongs", "message"),
+    ANOMALIES.values(),
+    ids=ANOMALIES.keys(),
+)
+def test_usage_anomalies_name_themselves_and_check_their_arguments(
+    store: Store,
+    insight: Any,
+    name: str,
+    arguments: dict[str, float],
+    title: str,
+    row_type: type,
+    wrongs: list[dict[str, float]],
+    message: str,
+) -> None:
+    found = insight(store, now=NOW, **arguments)
+    assert (found.name, found.title) == (name, title)
+    assert (found.row_type, found.now) == (row_type, NOW)
+    assert found.parameters == arguments
+    for wrong in wrongs:
+        with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+            insight(store, now=NOW, **wrong)
+
+
 # -- usage stops -----------------------------------------------------------------------------
-
-STOPS_ARGS = "baseline and silent must be at least 1, steady in (0, 1]"
-
-
-def test_usage_stops_names_itself_and_checks_its_arguments(store: Store) -> None:
-    found = insights.usage_stops(store, baseline=1, silent=1, steady=1, now=NOW)
-    assert (found.name, found.title) == ("usage_stops", "SIMs that stopped")
-    assert (found.row_type, found.now) == (UsageStop, NOW)
-    assert found.parameters == {"baseline": 1, "silent": 1, "steady": 1}
-    for wrong in ({"baseline": 0}, {"silent": 0}, {"steady": 0}, {"steady": 1.5}):
-        with pytest.raises(ValueError, match=f"^{re.escape(STOPS_ARGS)}$"):
-            insights.usage_stops(store, now=NOW, **wrong)
 
 
 def test_usage_stops_count_every_day_with_data_and_no_other(store: Store, build: Build) -> None:
@@ -168,18 +205,6 @@ def test_usage_stops_per_account_and_after_a_gap(store: Store, build: Build) -> 
 
 
 # -- usage spikes ----------------------------------------------------------------------------
-
-SPIKES_ARGS = "k must be positive, days and trailing at least 1"
-
-
-def test_usage_spikes_name_themselves_and_check_their_arguments(store: Store) -> None:
-    found = insights.usage_spikes(store, k=0.5, days=1, trailing=1, now=NOW)
-    assert (found.name, found.title) == ("usage_spikes", "Usage spikes")
-    assert (found.row_type, found.now) == (UsageSpike, NOW)
-    assert found.parameters == {"k": 0.5, "days": 1, "trailing": 1}
-    for wrong in ({"k": 0}, {"days": 0}, {"trailing": 0}):
-        with pytest.raises(ValueError, match=f"^{re.escape(SPIKES_ARGS)}$"):
-            insights.usage_spikes(store, now=NOW, **wrong)
 
 
 def test_usage_spikes_wait_for_a_full_trailing_window(store: Store, build: Build) -> None:
