@@ -568,7 +568,9 @@ def test_a_plan_prints_as_a_table_and_as_rows(plan: Plan) -> None:
     assert len(plan) == 3
 
 
-def test_accounts_that_cannot_be_searched(install_plugins: InstallPlugins) -> None:
+def install_blind(install_plugins: InstallPlugins) -> None:
+    """Install the connector ``blind``: the sandbox's, without the capability to list
+    SIMs (so it cannot look them up)."""
     install_plugins(
         {"blind": "blind_plugin:Blind"},
         modules={
@@ -581,6 +583,10 @@ def test_accounts_that_cannot_be_searched(install_plugins: InstallPlugins) -> No
             )
         },
     )
+
+
+def test_accounts_that_cannot_be_searched(install_plugins: InstallPlugins) -> None:
+    install_blind(install_plugins)
     lab, sandbox = emulated("sandbox")
     blind = type(lab)("blind", dict(lab.settings), lab.transport)
     broken = type(lab)("sandbox", {"api_key": "env:CDP_TEST_NOT_SET"})

@@ -38,7 +38,7 @@ from conftest import InstallPlugins
 from emulated import emulated, pick
 from test_changes_apply import FAST, NOW, Tap, one_change, tapped, writes
 from test_changes_mutants import FULL, OTHER, plan_of, planned, unreadable
-from test_changes_plan import _patch
+from test_changes_plan import _patch, install_blind
 from test_changes_store import insert_sims
 
 Row = tuple[Step | None, Outcome, str | None, str | None]
@@ -692,18 +692,7 @@ def test_every_tag_problem_and_unreachable_state_is_listed() -> None:
 
 
 def test_every_account_that_cannot_be_searched_is_listed(install_plugins: InstallPlugins) -> None:
-    install_plugins(
-        {"blind": "blind_plugin:Blind"},
-        modules={
-            "blind_plugin": (
-                "from cdp_sdk import Capability\n"
-                "from cdp_sdk.connectors.sandbox import SandboxConnector\n"
-                "class Blind(SandboxConnector):\n"
-                "    name = 'blind'\n"
-                "    capabilities = frozenset({Capability.CHANGE_STATUS})\n"
-            )
-        },
-    )
+    install_blind(install_plugins)
     lab, _ = emulated("sandbox")
     blind = Account("blind", dict(lab.settings), lab.transport)
     changes = ChangeSet()
