@@ -4,11 +4,13 @@ settings and the task bodies (no broker; ``test_sync_celery_workers`` starts the
 
 from __future__ import annotations
 
+import contextlib
 import json
 import pickle
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -57,6 +59,16 @@ def write(tmp_path: Path, celery_table: str, *, database: str = "cdp.db") -> Pat
 
 
 MEMORY = '[celery]\nbroker = "memory://"\nresult_backend = "cache+memory://"\n'
+
+
+@contextlib.contextmanager
+def held(store: Store, claimant: Claimant, account: str = "eu") -> Iterator[None]:
+    """``account``'s sync lease held by ``claimant`` for a minute; released on the way out."""
+    store.transaction(lambda c: acquire(c, claimant, account, timedelta(minutes=1)))
+    try:
+        yield
+    finally:
+        store.transaction(lambda c: release(c, claimant, account))
 
 
 # -- the [celery] table ---------------------------------------------------------------------
@@ -478,15 +490,13 @@ def test_an_unknown_account_fails_the_task_without_a_run(app: Any, tmp_path: Pat
 
 def test_an_account_held_by_another_sync_is_skipped(app: Any, tmp_path: Path) -> None:
     other = Claimant.here("cdp sync")
-    with Store(tmp_path / "cdp.db") as store:
-        store.transaction(lambda c: acquire(c, other, "eu", timedelta(minutes=1)))
+    with Store(tmp_path / "cdp.db") as store, held(store, other):
         result = app.tasks[celery.SYNC_ACCOUNT].apply(args=["eu"], task_id="t-1")
         outcome = celery.AccountOutcome.from_json(result.get())
         assert outcome.status == "skipped"
         assert outcome.skipped
         assert outcome.detail.startswith(f"running elsewhere ({other.holder}, lease until")
         assert outcome.records == 0
-        store.transaction(lambda c: release(c, other, "eu"))
 
 
 def test_a_copy_of_a_running_task_comes_back_later(app: Any, tmp_path: Path) -> None:

@@ -18,9 +18,9 @@ import pytest
 
 from cdp_sdk import ConfigurationError
 from cdp_sdk.sync import Store
-from cdp_sdk.sync._lease import Claimant, acquire, release
+from cdp_sdk.sync._lease import Claimant
 from cdp_sdk.workspace import BaseWorkspace
-from test_sync_celery import MEMORY, write
+from test_sync_celery import MEMORY, held, write
 
 celery = pytest.importorskip("cdp_sdk.sync.celery")
 from celery import Celery  # noqa: E402
@@ -75,13 +75,9 @@ def test_a_failed_task_outcome_keeps_a_given_reason_as_is() -> None:
 def test_a_skipped_account_reports_its_run_and_worker(tmp_path: Path) -> None:
     settings = celery.load_settings(write(tmp_path, MEMORY))
     other = Claimant.here("cdp sync")
-    with Store(tmp_path / "cdp.db") as store:
-        store.transaction(lambda c: acquire(c, other, "eu", timedelta(minutes=1)))
-        try:
-            outcome = celery.sync_account(settings, "eu", task_id="t-9", worker="w2@host")
-            [run] = store.runs()
-        finally:
-            store.transaction(lambda c: release(c, other, "eu"))
+    with Store(tmp_path / "cdp.db") as store, held(store, other):
+        outcome = celery.sync_account(settings, "eu", task_id="t-9", worker="w2@host")
+        [run] = store.runs()
     assert (outcome.account, outcome.status, outcome.worker) == ("eu", "skipped", "w2@host")
     assert outcome.run_id == run.run_id
     assert outcome.detail is not None
@@ -294,12 +290,8 @@ def test_a_worker_logs_each_account_it_synced(
 def test_a_task_skipped_for_its_only_entity_says_who_holds_the_account(tmp_path: Path) -> None:
     settings = celery.load_settings(write(tmp_path, MEMORY))
     other = Claimant.here("cdp sync")
-    with Store(tmp_path / "cdp.db") as store:
-        store.transaction(lambda c: acquire(c, other, "eu", timedelta(minutes=1)))
-        try:
-            outcome = celery.sync_account(settings, "eu", entities=["tariffs"])
-        finally:
-            store.transaction(lambda c: release(c, other, "eu"))
+    with Store(tmp_path / "cdp.db") as store, held(store, other):
+        outcome = celery.sync_account(settings, "eu", entities=["tariffs"])
     assert outcome.status == "skipped"
     assert (outcome.detail or "").startswith(f"running elsewhere ({other.holder}, lease until")
 
