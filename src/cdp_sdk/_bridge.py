@@ -91,7 +91,7 @@ _UNWIND_SECONDS = 10.0
 
 
 async def _tracked(
-    coroutine: Coroutine[Any, Any, T], finished: threading.Event, origin: Origin | None
+    coroutine: Coroutine[Any, Any, T], finished: threading.Event, origin: Origin
 ) -> T:
     ORIGIN.set(origin)  # this task's context (and its child tasks') only
     try:

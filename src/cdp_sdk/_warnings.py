@@ -43,13 +43,19 @@ def _inside(frame: FrameType, skip: Collection[CodeType] = ()) -> bool:
     return frame.f_code in skip or module.partition(".")[0] == _PACKAGE
 
 
-def caller() -> Origin | None:
-    """The first line on the calling thread's stack that is outside ``cdp_sdk``."""
-    frame: FrameType | None = sys._getframe(1)
-    while frame is not None and _inside(frame):
+def _outside(frame: FrameType, skip: Collection[CodeType] = ()) -> tuple[FrameType, int]:
+    """The first frame from ``frame`` outwards that is not :func:`_inside` (the outermost
+    one if all are), and how many frames out from ``frame`` it is."""
+    steps = 0
+    while frame.f_back is not None and _inside(frame, skip):
         frame = frame.f_back
-    if frame is None:
-        return None
+        steps += 1
+    return frame, steps
+
+
+def caller() -> Origin:
+    """The first line on the calling thread's stack that is outside ``cdp_sdk``."""
+    frame, _ = _outside(sys._getframe(1))
     return Origin(
         frame.f_code.co_filename,
         frame.f_lineno,
@@ -64,11 +70,7 @@ def warn(message: str, category: type[Warning], *, skip: Collection[CodeType] = 
     the ``__init__`` of a plugin's connector class). The stack level is counted here,
     since a fixed one is right for one call path only. On a synchronous facade's loop
     thread, where that frame is the event loop's, the facade's caller is named instead."""
-    frame = sys._getframe(1)
-    level = 2  # stacklevel=2 names the frame that called this function
-    while frame.f_back is not None and _inside(frame, skip):
-        frame = frame.f_back
-        level += 1
+    frame, steps = _outside(sys._getframe(1), skip)
     origin = ORIGIN.get()
     module = frame.f_globals.get("__name__", "")
     if origin is not None and module.partition(".")[0] == _LOOP:
@@ -82,4 +84,4 @@ def warn(message: str, category: type[Warning], *, skip: Collection[CodeType] = 
             module_globals=origin.globals,
         )
         return
-    warnings.warn(message, category, stacklevel=level)
+    warnings.warn(message, category, stacklevel=2 + steps)  # 2: the frame calling warn()
