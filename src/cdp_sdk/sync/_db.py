@@ -306,6 +306,46 @@ def chunks(values: Sequence[Any], size: int = 500) -> Iterable[Sequence[Any]]:
         yield values[start : start + size]
 
 
+def delete_in(
+    connection: Connection,
+    table: Table,
+    column: str,
+    values: Sequence[Any],
+    **equal: Any,
+) -> None:
+    """Delete the rows of ``table`` whose ``column`` is one of ``values`` and whose
+    columns named in ``equal`` hold the given values.
+
+    On SQLite one ``DELETE`` is prepared and executed once per value, with no statement
+    compiled per call (a sync deletes a page's platform tags so, page after page);
+    elsewhere ``IN (...)`` lists of at most 500 values.
+    """
+    if not values:
+        return
+    dialect = connection.dialect
+    if dialect.name != "sqlite":
+        conditions = [table.c[name] == value for name, value in equal.items()]
+        for part in chunks(values):
+            connection.execute(delete(table).where(*conditions, table.c[column].in_(part)))
+        return
+    names = [*equal, column]
+    processors = [_bind_processor(dialect, table, name) for name in names]
+    fixed = tuple(
+        value if process is None else process(value)
+        for value, process in zip(equal.values(), processors[:-1], strict=True)
+    )
+    last = processors[-1]
+    quote = dialect.identifier_preparer.quote
+    # Only identifiers (quoted by the dialect) are written into the SQL; values are bound.
+    sql = (
+        f"DELETE FROM {dialect.identifier_preparer.format_table(table)} "  # nosec B608
+        f"WHERE {' AND '.join(f'{quote(name)} = ?' for name in names)}"
+    )
+    connection.exec_driver_sql(
+        sql, [(*fixed, value if last is None else last(value)) for value in values]
+    )
+
+
 def upsert(
     connection: Connection,
     table: Table,
@@ -396,6 +436,14 @@ class _PreparedUpsert:
         return parameters
 
 
+def _bind_processor(dialect: Dialect, table: Table, name: str) -> Callable[[Any], Any] | None:
+    """How the column ``name`` converts a Python value for ``dialect`` (``None``: as it is)."""
+    return cast(
+        "Callable[[Any], Any] | None",
+        table.c[name].type.dialect_impl(dialect).bind_processor(dialect),
+    )
+
+
 _PREPARED: weakref.WeakKeyDictionary[Dialect, dict[tuple[Any, ...], _PreparedUpsert]] = (
     weakref.WeakKeyDictionary()
 )
@@ -412,10 +460,7 @@ def _prepared(
         return found
 
     def processor(name: str) -> Callable[[Any], Any] | None:
-        return cast(
-            "Callable[[Any], Any] | None",
-            table.c[name].type.dialect_impl(dialect).bind_processor(dialect),
-        )
+        return _bind_processor(dialect, table, name)
 
     given = [*columns, *constants]
     defaults = {  # as SQLAlchemy's insert adds them: the insert takes them, an update not

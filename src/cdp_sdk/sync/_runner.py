@@ -76,7 +76,7 @@ from cdp_sdk.models import (
     UsageRecord,
 )
 from cdp_sdk.sync import _liveness, _rows, _storable
-from cdp_sdk.sync._db import chunks, upsert
+from cdp_sdk.sync._db import delete_in, upsert
 from cdp_sdk.sync._eta import Step, Workload
 from cdp_sdk.sync._lease import RunLeases
 from cdp_sdk.sync._models import (
@@ -774,14 +774,14 @@ class SyncRun(RunContext):
             write(connection, stamp, kept)
             if rows:
                 _hold(connection, rows)
-            for part in chunks(sorted(resolved)):
-                connection.execute(
-                    delete(quarantine).where(
-                        quarantine.c.account == stamp.account,
-                        quarantine.c.entity == entity,
-                        quarantine.c.record_key.in_(part),
-                    )
-                )
+            delete_in(
+                connection,
+                quarantine,
+                "record_key",
+                sorted(resolved),
+                account=stamp.account,
+                entity=entity,
+            )
 
         await self._commit(
             state,
@@ -1204,14 +1204,7 @@ def _write_subscriptions(
         constants=stamp.columns(),
     )
     iccids = sorted({sim.iccid for sim in records})
-    for part in chunks(iccids):
-        connection.execute(
-            delete(tags).where(
-                tags.c.account == stamp.account,
-                tags.c.source == "platform",
-                tags.c.iccid.in_(part),
-            )
-        )
+    delete_in(connection, tags, "iccid", iccids, account=stamp.account, source="platform")
     upsert(
         connection,
         tags,
@@ -1237,12 +1230,7 @@ def _write_invoices(connection: Connection, stamp: _rows.Stamp, records: list[In
         constants=stamp.columns(),
     )
     ids = sorted({invoice.id for invoice in records})
-    for part in chunks(ids):
-        connection.execute(
-            delete(invoice_lines).where(
-                invoice_lines.c.account == stamp.account, invoice_lines.c.invoice_id.in_(part)
-            )
-        )
+    delete_in(connection, invoice_lines, "invoice_id", ids, account=stamp.account)
     latest = {invoice.id: invoice for invoice in records}
     lines = [row for invoice in latest.values() for row in _rows.invoice_line_rows(stamp, invoice)]
     if lines:
