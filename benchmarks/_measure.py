@@ -115,6 +115,10 @@ class Line:
     def verdict(self) -> str:
         return {True: "met", False: "missed", None: ""}[self.met]
 
+    def markdown(self) -> str:
+        """The line as a row of its section's table."""
+        return f"| {self.subject} | {self.figure} | {self.target} | {self.verdict} | {self.note} |"
+
 
 @dataclass
 class Section:
@@ -138,10 +142,7 @@ class Section:
                 "| subject | figure | target | verdict | note |",
                 "|---|---|---|---|---|",
             ]
-            parts += [
-                f"| {line.subject} | {line.figure} | {line.target} | {line.verdict} | {line.note} |"
-                for line in self.lines
-            ]
+            parts += [line.markdown() for line in self.lines]
             parts.append("")
         parts += [f"- {note}" for note in self.notes]
         if self.notes:

@@ -5,7 +5,9 @@
     python3 benchmarks/run.py --only mapping,rate --connectors sandbox,emnify
 
 The full run prints each section as it is measured and rewrites the results block of
-docs/performance.md (``--output`` another file, ``--no-write`` none). Per-connector
+docs/performance.md (``--output`` another file, ``--no-write`` none); a run of some rows
+(``--only``) or some connectors (``--connectors``) replaces only the sections, or the
+rows of the connectors, it measured, and says so at the head of the block. Per-connector
 sections cover every installed connector that has an emulator. The peer comparisons
 install the official ``emnify-sdk`` and ``twilio`` (Super SIM) each into a virtualenv of
 its own under the work folder (``benchmarks/.work`` by default, never committed) with
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -191,6 +194,59 @@ def write(path: Path, block: str) -> None:
     path.write_text(text, encoding="utf-8")
 
 
+def current_block(path: Path) -> str | None:
+    """The results block ``path`` holds, markers included; ``None`` if it has none."""
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    if BEGIN not in text or END not in text:
+        return None
+    return BEGIN + text.split(BEGIN, 1)[1].split(END, 1)[0] + END + "\n"
+
+
+def updated_block(
+    block: str, measured: list[Section], *, command: str, every_connector: bool
+) -> str:
+    """``block`` with the ``measured`` sections in it: a section of the same title is
+    replaced (with ``every_connector`` false, only the rows of the subjects measured, and
+    its notes if the new one has any), another is added at the end; the block's head gains
+    a paragraph saying what was measured again, when and by which command."""
+    body = block.removeprefix(BEGIN).removesuffix(END + "\n").removesuffix(END)
+    head, *chunks = re.split(r"(?m)^(?=### )", body)
+    sections = {chunk.split("\n", 1)[0].removeprefix("### "): chunk for chunk in chunks}
+    for section in measured:
+        old = sections.get(section.title)
+        if old is None or every_connector:
+            sections[section.title] = section.markdown() + "\n"
+        else:
+            sections[section.title] = _merged_rows(old, section)
+    today = datetime.now(UTC).date().isoformat()
+    titles = "; ".join(section.title for section in measured)
+    head = head.rstrip("\n") + f"\n\nMeasured again on {today} by `{command}`: {titles}.\n\n"
+    return BEGIN + head + "".join(sections.values()).rstrip("\n") + "\n\n" + END + "\n"
+
+
+def _merged_rows(old: str, section: Section) -> str:
+    """The section's markdown ``old`` with the rows of ``section``'s subjects replaced
+    (new subjects added after the last row), and its notes if ``section`` has any."""
+    rows = {line.subject: line.markdown() for line in section.lines}
+    lines = old.rstrip("\n").split("\n")
+    table = [n for n, row in enumerate(lines) if row.startswith("| ") and n > 0]
+    if len(table) < 2:  # no rows of its own (a header at most): the new section
+        return section.markdown() + "\n"
+    kept: list[str] = []
+    for number, row in enumerate(lines):
+        subject = row[2:].split(" | ", 1)[0] if number in table[1:] else None
+        if subject in rows:
+            kept.append(rows.pop(subject))
+        elif not (section.notes and row.startswith("- ")):
+            kept.append(row)
+        if number == table[-1]:
+            kept += rows.values()
+    while not kept[-1]:
+        kept.pop()
+    notes = [f"- {note}" for note in section.notes]
+    return "\n".join(kept + (["", *notes] if notes else [])) + "\n\n"
+
+
 def main(argv: list[str] | None = None) -> list[Section]:
     parser = argparse.ArgumentParser(
         description=(__doc__ or "").splitlines()[0],
@@ -240,7 +296,15 @@ def main(argv: list[str] | None = None) -> list[Section]:
     if write_to is not None:
         arguments = " ".join(argv if argv is not None else sys.argv[1:])
         command = f"python3 benchmarks/run.py {arguments}".strip()
-        write(write_to, results_block(measured, command=command, seconds=seconds))
+        partial = args.only is not None or connectors is not None
+        block = current_block(write_to) if partial else None
+        if block is None:
+            block = results_block(measured, command=command, seconds=seconds)
+        else:
+            block = updated_block(
+                block, measured, command=command, every_connector=connectors is None
+            )
+        write(write_to, block)
         print(f"written to {write_to}")
     print(f"done in {seconds:.0f} s")
     return measured

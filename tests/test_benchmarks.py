@@ -121,6 +121,73 @@ def test_results_replace_the_block_between_the_markers(run: ModuleType, tmp_path
     assert second.count(run.BEGIN) == second.count(run.END) == 1
 
 
+def test_a_partial_run_replaces_only_what_it_measured(run: ModuleType, tmp_path: Path) -> None:
+    from _measure import Line, Section
+
+    def section(title: str, *lines: Line, notes: tuple[str, ...] = ()) -> Section:
+        return Section(title.lower(), title, f"How {title} is measured.", list(lines), list(notes))
+
+    page = tmp_path / "performance.md"
+    first = [
+        section(
+            "Requests",
+            Line("emnify", "1.00", "1.00", True),
+            Line("sandbox", "1.00", "1.00", True),
+            notes=("Both platforms asked.",),
+        ),
+        section("Mapping", Line("sandbox", "2.00x", "<= 3x", True)),
+    ]
+    run.write(page, run.results_block(first, command="python3 benchmarks/run.py", seconds=60))
+    page.write_text(page.read_text() + "\nProse after the block.\n")
+
+    # Some connectors: their rows replaced, a new one added after the last row, the
+    # other rows and the notes (the new section has none) kept.
+    some = section(
+        "Requests", Line("sandbox", "1.50", "1.00", False), Line("soracom", "1.00", "1.00", True)
+    )
+    block = run.updated_block(
+        run.current_block(page),
+        [some],
+        command="run.py --connectors sandbox,soracom",
+        every_connector=False,
+    )
+    run.write(page, block)
+    text = page.read_text()
+    requests = text.split("### Requests", 1)[1].split("### Mapping", 1)[0]
+    assert requests.split("\n")[5:11] == [
+        "|---|---|---|---|---|",
+        "| emnify | 1.00 | 1.00 | met |  |",
+        "| sandbox | 1.50 | 1.00 | missed |  |",
+        "| soracom | 1.00 | 1.00 | met |  |",
+        "",
+        "- Both platforms asked.",
+    ]
+    assert "| sandbox | 2.00x | <= 3x | met |  |" in text  # Mapping untouched
+    assert "by `run.py --connectors sandbox,soracom`: Requests." in text
+    assert text.rstrip().endswith("Prose after the block.")
+
+    # Some rows for every connector: the section whole, and a new section at the end.
+    again = [
+        section("Mapping", Line("emnify", "1.10x", "<= 3x", True)),
+        section("Memory", Line("sandbox", "60 MiB", "< 100 MiB", True)),
+    ]
+    block = run.updated_block(
+        run.current_block(page),
+        again,
+        command="run.py --only mapping,memory",
+        every_connector=True,
+    )
+    run.write(page, block)
+    text = page.read_text()
+    mapping = text.split("### Mapping", 1)[1].split("### Memory", 1)[0]
+    assert "| emnify | 1.10x |" in mapping
+    assert "| sandbox |" not in mapping
+    assert text.index("### Requests") < text.index("### Mapping") < text.index("### Memory")
+    assert "`run.py --only mapping,memory`: Mapping; Memory." in text
+    assert text.count(run.BEGIN) == text.count(run.END) == 1
+    assert text.split(run.END, 1)[0].endswith("\n\n")
+
+
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads Linux's VmHWM")
 def test_a_child_reports_its_own_peak_not_its_large_parents(tmp_path: Path) -> None:
     # On Linux ru_maxrss survives exec: a child of a 300 MiB benchmark run read 300 MiB.

@@ -6,14 +6,24 @@ from __future__ import annotations
 
 import datetime as dt
 import operator
+import tempfile
 from typing import Any
 
+import httpx
 import pytest
 
 from cdp_sdk.errors import UnexpectedResponseError
-from cdp_sdk.http import ListingGuard, PageRequest
+from cdp_sdk.http import (
+    HttpClient,
+    ListingGuard,
+    PageNumberPaginator,
+    PageRequest,
+    _digests,
+    body_field,
+)
 
-URL = "https://api.example.test/v1/sims"
+BASE = "https://api.example.test"
+URL = f"{BASE}/v1/sims"
 ENDING = "; stopping rather than return a listing with duplicates or gaps"
 
 
@@ -110,3 +120,58 @@ def test_a_page_nested_too_deeply_is_refused_by_name() -> None:
     with pytest.raises(UnexpectedResponseError) as caught:
         guard().check_page([nested])
     assert caught.value.message == ("GET /v1/sims: a page is nested too deeply to read" + ENDING)
+
+
+def test_a_record_listed_again_after_its_key_went_to_disk_is_caught(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_digests, "SPILL", 256)
+    listing = guard(operator.itemgetter("iccid"))
+    for page in range(100):  # 10,000 keys: 39 runs written, merged 8 at a time
+        listing.check_page([{"iccid": f"8988{page:04}{n:03}"} for n in range(100)])
+    assert listing._keys._runs
+    with pytest.raises(UnexpectedResponseError, match="the same record twice"):
+        listing.check_page([{"iccid": "89889999000"}, {"iccid": "89880000042"}])
+    listing.close()
+    assert not listing._keys._runs
+
+
+@pytest.mark.parametrize("fails", [False, True], ids=["to its end", "stopped by a duplicate"])
+async def test_a_listing_closes_the_files_of_its_keys(
+    monkeypatch: pytest.MonkeyPatch, fails: bool
+) -> None:
+    monkeypatch.setattr(_digests, "SPILL", 16)
+    opened: list[Any] = []
+    real = tempfile.TemporaryFile
+
+    def temporary_file() -> Any:
+        opened.append(real())
+        return opened[-1]
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", temporary_file)
+
+    def respond(request: httpx.Request) -> httpx.Response:
+        page = int(request.url.params["page"])
+        sims = [{"iccid": f"8988{n:08}"} for n in range(100 * page, 100 * page + 50)]
+        if fails and page == 9:
+            sims[-1] = {"iccid": "898800000010"}  # page 0's, long on disk
+        return httpx.Response(200, json={"sims": sims, "last": page == 9})
+
+    client = HttpClient(connector="toy", base_url=BASE, transport=httpx.MockTransport(respond))
+    paginator = PageNumberPaginator(size_param=None, first_page=0, last_page=body_field("last"))
+    listed: list[Any] = []
+    failure: UnexpectedResponseError | None = None
+    try:
+        async for page in client.paginate(
+            paginator, "/v1/sims", items="sims", key=operator.itemgetter("iccid")
+        ):
+            listed += page.items
+    except UnexpectedResponseError as error:
+        failure = error
+    finally:
+        await client.aclose()
+    assert (failure is not None) is fails
+    assert failure is None or "the same record twice" in failure.message
+    assert len(listed) == (450 if fails else 500)
+    assert opened
+    assert all(file.closed for file in opened)

@@ -408,46 +408,51 @@ class HttpClient:
             PageRequest(self._url(path, path_params), dict(params or {}), json)
         )
         empty_run = 0
-        while request is not None:
-            if max_pages is not None and guard.requests >= max_pages:
-                raise UnexpectedResponseError(
-                    f"{path}: more than {max_pages} pages", connector=self.connector
+        try:
+            while request is not None:
+                if max_pages is not None and guard.requests >= max_pages:
+                    raise UnexpectedResponseError(
+                        f"{path}: more than {max_pages} pages", connector=self.connector
+                    )
+                guard.check_request(request)
+                response = await self._send(
+                    method,
+                    path,
+                    self._same_origin(request.url, path),
+                    params=request.params,
+                    json=request.json,
+                    headers=None,
+                    idempotent=idempotent,
                 )
-            guard.check_request(request)
-            response = await self._send(
-                method,
-                path,
-                self._same_origin(request.url, path),
-                params=request.params,
-                json=request.json,
-                headers=None,
-                idempotent=idempotent,
-            )
-            body = self.decode(response, path)
-            page_items = self._items(body, items, path, response)
-            guard.check_page(page_items)
-            # The next request is worked out before the page is handed over, so that this
-            # frame keeps nothing of it while the caller reads it (the caller's records
-            # and the page's decoded body at once) nor while the next page is fetched (two
-            # pages at once). An error it finds is raised after the page, as before.
-            failure: UnexpectedResponseError | None = None
-            try:
-                following = self._next_page(paginator, request, response, body, page_items, path)
-            except UnexpectedResponseError as error:
-                following, failure = None, error
-            empty_run = 0 if page_items else empty_run + 1
-            if following is not None and empty_run >= max_empty_pages:
-                failure = self._unexpected(
-                    response,
-                    f"{endpoint}: {empty_run} empty pages in a row, yet the platform says "
-                    "more data follows; stopping rather than page forever",
-                )
-            handover = [Page(page_items, body, response)]
-            del body, page_items, response
-            yield handover.pop()  # popped: the frame holds no reference while suspended
-            if failure is not None:
-                raise failure
-            request = following
+                body = self.decode(response, path)
+                page_items = self._items(body, items, path, response)
+                guard.check_page(page_items)
+                # The next request is worked out before the page is handed over, so that this
+                # frame keeps nothing of it while the caller reads it (the caller's records
+                # and the page's decoded body at once) nor while the next page is fetched (two
+                # pages at once). An error it finds is raised after the page, as before.
+                failure: UnexpectedResponseError | None = None
+                try:
+                    following = self._next_page(
+                        paginator, request, response, body, page_items, path
+                    )
+                except UnexpectedResponseError as error:
+                    following, failure = None, error
+                empty_run = 0 if page_items else empty_run + 1
+                if following is not None and empty_run >= max_empty_pages:
+                    failure = self._unexpected(
+                        response,
+                        f"{endpoint}: {empty_run} empty pages in a row, yet the platform says "
+                        "more data follows; stopping rather than page forever",
+                    )
+                handover = [Page(page_items, body, response)]
+                del body, page_items, response
+                yield handover.pop()  # popped: the frame holds no reference while suspended
+                if failure is not None:
+                    raise failure
+                request = following
+        finally:
+            guard.close()
 
     def _next_page(
         self,

@@ -8,7 +8,7 @@ from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
 from cdp_sdk.errors import UnexpectedResponseError
-from cdp_sdk.http._digests import DigestSet
+from cdp_sdk.http._digests import DigestSet, SpillingDigestSet
 from cdp_sdk.http._paginate import PageRequest
 
 __all__ = ["ItemKey", "ListingGuard"]
@@ -36,10 +36,11 @@ class ListingGuard:
     each of them (hashing the keys costs far less than re-encoding the page); otherwise by
     its items encoded as canonical JSON.
 
-    Memory: a 64-bit digest per page request and per page (O(pages)), plus one per record
-    only when ``key`` is given (O(records)), about 8.5 bytes each in ``DigestSet``s; never
-    the records or identifiers themselves. A collision of two digests is about as likely
-    as one in 10^19 per pair.
+    Memory: a 64-bit digest per page request and per page (O(pages)), about 8.5 bytes each
+    in ``DigestSet``s, plus one per record only when ``key`` is given, in a
+    ``SpillingDigestSet`` (beyond 65,536 records, in a temporary file, with about 1.3 bytes
+    a record left in memory); never the records or identifiers themselves. A collision of
+    two digests is about as likely as one in 10^19 per pair. :meth:`close` drops the file.
     """
 
     def __init__(self, *, connector: str, endpoint: str, key: ItemKey | None = None) -> None:
@@ -48,12 +49,16 @@ class ListingGuard:
         self.key = key
         self._requests = DigestSet()
         self._pages = DigestSet()
-        self._keys = DigestSet()
+        self._keys = SpillingDigestSet()
 
     @property
     def requests(self) -> int:
         """Page requests seen so far."""
         return len(self._requests)
+
+    def close(self) -> None:
+        """Forget the records' keys (and close the file they went to)."""
+        self._keys.close()
 
     def check_request(self, request: PageRequest) -> None:
         """Record a page request about to be sent; raise if the listing asked for it before."""

@@ -326,7 +326,7 @@ class ThingSpaceConnector(BaseConnector):
         )
 
     def _subscriptions_of(self, page: Page) -> Iterator[Subscription]:
-        mapped = self.map_records(page.items, _sim_or_none, endpoint=f"POST {DEVICES}")
+        mapped = self.map_records(page.items, mapping.sim_or_none, endpoint=f"POST {DEVICES}")
         return (subscription for subscription in mapped if subscription is not None)
 
     async def subscription(self, iccid: str) -> Subscription:
@@ -551,14 +551,6 @@ class ThingSpaceConnector(BaseConnector):
                 except (KeyError, TypeError, ValueError, AttributeError):
                     boundary = []
             yield fresh
-
-
-def _sim_or_none(record: Any) -> Subscription | None:
-    """A device as a subscription; ``None`` for a device without an ICCID (an ESN/MEID
-    device is not a SIM)."""
-    if not mapping.has_iccid(record):
-        return None
-    return mapping.to_subscription(record)
 
 
 def _listing_key(device: Any) -> str | None:

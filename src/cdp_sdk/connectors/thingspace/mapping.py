@@ -52,6 +52,7 @@ __all__ = [
     "request_instant",
     "request_state",
     "sessions",
+    "sim_or_none",
     "state_key",
     "to_audit_event",
     "to_status_change",
@@ -234,9 +235,18 @@ _DEVICE_EXTRA = (
 
 def to_subscription(record: Mapping[str, Any]) -> Subscription:
     """A device of ``POST /devices/actions/list`` as a subscription."""
+    sim = sim_or_none(record)
+    if sim is None:
+        raise ValueError("deviceIds: no iccid")
+    return sim
+
+
+def sim_or_none(record: Mapping[str, Any]) -> Subscription | None:
+    """A device as a subscription; ``None`` for a device without an ICCID (an ESN/MEID
+    device is not a SIM). Its ``deviceIds`` are read once."""
     ids = device_ids(record)
     if "iccid" not in ids:
-        raise ValueError("deviceIds: no iccid")
+        return None
     iccid = full_iccid(ids["iccid"])
     raw_state = device_state(record)
     status, _ = lookup_status(STATUS, state_key(raw_state))
@@ -317,10 +327,12 @@ def _custom_fields(value: Any) -> tuple[tuple[Tag, ...], dict[str, JsonValue]]:
     return tags, others
 
 
+_SLOTS = {slot.casefold(): slot for slot in CUSTOM_FIELDS}
+
+
 def _slot(key: str) -> str | None:
     """``CustomField1``..``CustomField5`` whatever the case, else ``None``."""
-    folded = key.strip().casefold()
-    return next((slot for slot in CUSTOM_FIELDS if slot.casefold() == folded), None)
+    return _SLOTS.get(key.strip().casefold())
 
 
 def custom_field_updates(
