@@ -92,8 +92,8 @@ FANOUT = 16
 BLOCK = 512
 """Members between two fences of a run: finding a digest in a run reads 4 KiB."""
 FILTER_BITS = 10
-"""Bits of the Bloom filter per member on disk: about 1 in 50 digests that are not on
-disk is looked for there all the same."""
+"""Bits of the Bloom filter per member on disk, at least: at most about 1 in 50 digests
+that are not on disk is looked for there all the same."""
 FIRST_CAPACITY = 16
 """The filter's first size, in runs: a million members at the default :data:`SPILL`, so
 memory does not grow from the first run written to the sixteenth (1.25 MiB)."""

@@ -38,9 +38,10 @@ class ListingGuard:
 
     Memory: a 64-bit digest per page request and per page (O(pages)), about 8.5 bytes each
     in ``DigestSet``s, plus one per record only when ``key`` is given, in a
-    ``SpillingDigestSet`` (beyond 65,536 records, in a temporary file, with about 1.3 bytes
-    a record left in memory); never the records or identifiers themselves. A collision of
-    two digests is about as likely as one in 10^19 per pair. :meth:`close` drops the file.
+    ``SpillingDigestSet`` (beyond 65,536 records, in temporary files, with 1.25 to 2.5
+    bytes a record left in memory: 1.8 MiB for a million); never the records or
+    identifiers themselves. A collision of two digests is about as likely as one in 10^19
+    per pair. :meth:`close` drops the files.
     """
 
     def __init__(self, *, connector: str, endpoint: str, key: ItemKey | None = None) -> None:
@@ -57,7 +58,7 @@ class ListingGuard:
         return len(self._requests)
 
     def close(self) -> None:
-        """Forget the records' keys (and close the file they went to)."""
+        """Forget the records' keys (and close the files they went to)."""
         self._keys.close()
 
     def check_request(self, request: PageRequest) -> None:
