@@ -174,8 +174,9 @@ def _bits(value: int) -> int:
 
 
 class SpillingDigestSet:
-    """A :class:`DigestSet` whose memory grows by 1.25 to 2.5 bytes a member beyond its
-    first :data:`SPILL` (a million members: about 1.8 MiB, where a ``DigestSet`` takes 8.1).
+    """A :class:`DigestSet` that keeps about 1.8 MiB in memory from its :data:`SPILL`-th
+    member to its millionth (a ``DigestSet`` of a million takes 8.1), and 1.25 to 2.5
+    bytes a member beyond.
 
     At most :data:`SPILL` members are kept in memory. When that many have come, they are
     written, sorted, as a run to an anonymous temporary file (it has no name, and is gone
@@ -185,8 +186,8 @@ class SpillingDigestSet:
     case) is answered from memory; one it may hold is looked for in each run with one
     read of 4 KiB. :data:`FANOUT` runs of one size are merged into one (so there are
     fewer than ``FANOUT`` of each size), and the filter is rebuilt twice as large, from
-    the runs, when the members on disk outgrow it (so it holds between
-    :data:`FILTER_BITS` and twice that many bits a member).
+    the runs, when the members on disk outgrow it (so it holds at least
+    :data:`FILTER_BITS` bits a member).
 
     The files hold only digests. If one cannot be written (no space, no temporary
     directory), the set keeps its members in memory from then on, as a ``DigestSet``.
