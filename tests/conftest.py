@@ -14,6 +14,8 @@ import httpx
 import pytest
 
 from cdp_sdk.http import HttpClient, RetryPolicy
+from cdp_sdk.sync import Store, schema
+from pg import postgres_server
 from toy_connector import ToyPlatform
 
 InstallPlugins = Callable[..., None]
@@ -38,6 +40,29 @@ def reference() -> Path:
 @pytest.fixture
 def toy_platform() -> ToyPlatform:
     return ToyPlatform()
+
+
+@pytest.fixture(scope="module")
+def postgres_url() -> Iterator[str]:
+    """A throw-away PostgreSQL server on loopback, shared by a module's tests (``pg.py``)."""
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """A fresh store on SQLite, then on PostgreSQL (its tables dropped after the test)."""
+    if request.param == "sqlite":
+        opened = Store(tmp_path / "cdp.db")
+    else:
+        opened = Store(request.getfixturevalue("postgres_url"))
+    try:
+        yield opened
+    finally:
+        if opened.dialect == "postgresql":
+            with opened.engine.begin() as connection:
+                schema.metadata.drop_all(connection)
+        opened.close()
 
 
 @pytest.fixture

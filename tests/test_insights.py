@@ -3,10 +3,8 @@ worked out in the comments; every test runs on SQLite and on PostgreSQL (``tests
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -25,30 +23,14 @@ from cdp_sdk.insights import (
     UsageSpike,
     UsageStop,
 )
-from cdp_sdk.sync import Store, schema
+from cdp_sdk.sync import Store
 from insight_store import NOW, Build, day, iccid
-from pg import postgres_server
 
 
-@pytest.fixture(scope="module")
-def postgres_url() -> Iterator[str]:
-    with postgres_server() as url:
-        yield url
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "sqlite":
-        opened = Store(tmp_path / "cdp.db")
-    else:
-        opened = Store(request.getfixturevalue("postgres_url"))
-    try:
-        yield opened
-    finally:
-        if opened.dialect == "postgresql":
-            with opened.engine.begin() as connection:
-                schema.metadata.drop_all(connection)
-        opened.close()
+@pytest.fixture
+def store(any_store: Store) -> Store:
+    """The store of each test: on SQLite, then on PostgreSQL."""
+    return any_store
 
 
 @pytest.fixture
