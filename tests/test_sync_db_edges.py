@@ -46,7 +46,6 @@ from sqlalchemy.types import TypeDecorator
 from cdp_sdk.sync import InsecureStoreWarning, Store, StorePermissionError, _db, schema
 from cdp_sdk.sync._db import chunks, database_url, upsert
 from cdp_sdk.sync._types import ExactDecimal, UtcDateTime
-from pg import postgres_server
 from test_store_access import RunReadOnly, run_read_only, synced  # noqa: F401
 from test_sync_runs import mode
 from test_sync_upsert import SYNCED, by_sqlalchemy, raw
@@ -205,28 +204,6 @@ def test_on_another_database_the_rows_of_the_keys_given_are_replaced() -> None:
 
 
 # -- a unique key other than the primary key, on both databases ----------------------------
-
-
-@pytest.fixture(scope="module")
-def postgres_url() -> Iterator[str]:
-    with postgres_server() as url:
-        yield url
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    """A store on SQLite, then on PostgreSQL (the second starts a server for this module)."""
-    if request.param == "sqlite":
-        with Store(tmp_path / "cdp.db") as store:
-            yield store
-        return
-    store = Store(request.getfixturevalue("postgres_url"))
-    try:
-        yield store
-    finally:
-        with store.engine.begin() as connection:
-            schema.metadata.drop_all(connection)
-        store.close()
 
 
 def test_a_row_of_keys_only_that_clashes_with_another_unique_key_is_refused(
