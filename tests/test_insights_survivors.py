@@ -14,9 +14,9 @@ from cdp_sdk import insights
 from cdp_sdk.insights import DailyUsage, FleetCount, Gap, IdleSim, TopConsumer
 from cdp_sdk.sync import Store
 from insight_store import NOW, Build, day, iccid
-from test_insights import build, postgres_url, store
+from test_insights import build, store
 
-__all__ = ["build", "postgres_url", "store"]  # the fixtures, used by name
+__all__ = ["build", "store"]  # the fixtures, used by name
 
 NO_USAGE = "no usage in the store"
 

@@ -15,9 +15,9 @@ from cdp_sdk import insights
 from cdp_sdk.insights import CostPeriod, FleetDay, Gap, PlanRisk, UsageSpike, UsageStop
 from cdp_sdk.sync import Store
 from insight_store import NOW, Build, day, iccid
-from test_insights import build, postgres_url, store, unbilled
+from test_insights import build, store, unbilled
 
-__all__ = ["build", "postgres_url", "store"]  # the fixtures, used by name
+__all__ = ["build", "store"]  # the fixtures, used by name
 
 JUNE, JULY = datetime(2026, 6, 1, tzinfo=UTC), datetime(2026, 7, 1, tzinfo=UTC)
 

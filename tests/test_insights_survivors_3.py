@@ -18,10 +18,10 @@ from cdp_sdk.insights import CostPeriod, FleetDay, Gap, IdleSim
 from cdp_sdk.sync import Store
 from cdp_sdk.sync.schema import tariffs
 from insight_store import NOW, Build, day, iccid
-from test_insights import build, postgres_url, store, unbilled
+from test_insights import build, store, unbilled
 from test_sync import NoOffset
 
-__all__ = ["build", "postgres_url", "store"]  # the fixtures, used by name
+__all__ = ["build", "store"]  # the fixtures, used by name
 
 MAY, MAY_END = date(2026, 5, 1), date(2026, 5, 31)
 NOT_SYNCED = "invoices not synced yet"
