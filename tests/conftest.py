@@ -8,15 +8,16 @@ import os
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
 
 from cdp_sdk.http import HttpClient, RetryPolicy
-from cdp_sdk.sync import Store, schema
-from pg import postgres_server
 from toy_connector import ToyPlatform
+
+if TYPE_CHECKING:
+    from cdp_sdk.sync import Store
 
 InstallPlugins = Callable[..., None]
 
@@ -45,6 +46,8 @@ def toy_platform() -> ToyPlatform:
 @pytest.fixture(scope="module")
 def postgres_url() -> Iterator[str]:
     """A throw-away PostgreSQL server on loopback, shared by a module's tests (``pg.py``)."""
+    from pg import postgres_server
+
     with postgres_server() as url:
         yield url
 
@@ -52,6 +55,8 @@ def postgres_url() -> Iterator[str]:
 @pytest.fixture(params=["sqlite", "postgresql"])
 def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     """A fresh store on SQLite, then on PostgreSQL (its tables dropped after the test)."""
+    from cdp_sdk.sync import Store, schema  # here: the suite's other tests need no store
+
     if request.param == "sqlite":
         opened = Store(tmp_path / "cdp.db")
     else:

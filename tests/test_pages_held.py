@@ -163,7 +163,7 @@ async def test_jasper_events_hold_one_page_at_a_time(monkeypatch: pytest.MonkeyP
 
 async def test_hologram_usage_holds_one_page_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(hologram, "DAILY_PAGES", hologram.pages(2, hologram.mapping.record_id))
-    account, _ = emulated("hologram", 20)
+    account, _ = emulated("hologram", 4)  # pages of 2 rows: a collection before each
     tracking = await read_all(
         account,
         "/usage/data/daily",
