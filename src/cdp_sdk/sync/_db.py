@@ -459,9 +459,6 @@ def _prepared(
     if found is not None:
         return found
 
-    def processor(name: str) -> Callable[[Any], Any] | None:
-        return _bind_processor(dialect, table, name)
-
     given = [*columns, *constants]
     defaults = {  # as SQLAlchemy's insert adds them: the insert takes them, an update not
         column.name: column.default.arg
@@ -487,10 +484,10 @@ def _prepared(
     found = _PreparedUpsert(
         sql,
         columns,
-        tuple(processor(name) for name in columns),
-        tuple(processor(name) for name in constants),
+        tuple(_bind_processor(dialect, table, name) for name in columns),
+        tuple(_bind_processor(dialect, table, name) for name in constants),
         tuple(
-            value if (process := processor(name)) is None else process(value)
+            value if (process := _bind_processor(dialect, table, name)) is None else process(value)
             for name, value in defaults.items()
         ),
     )
