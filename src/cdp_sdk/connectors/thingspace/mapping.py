@@ -46,7 +46,6 @@ __all__ = [
     "device_ids",
     "device_state",
     "full_iccid",
-    "has_iccid",
     "history_items",
     "history_more",
     "request_instant",
@@ -216,11 +215,6 @@ def device_ids(record: Mapping[str, Any]) -> dict[str, str]:
             if text:
                 found.setdefault(kind.strip().lower(), text)
     return found
-
-
-def has_iccid(record: Mapping[str, Any]) -> bool:
-    """Whether a device record carries an ICCID (3G devices have only an ESN or MEID)."""
-    return "iccid" in device_ids(record)
 
 
 # -- subscriptions ------------------------------------------------------------------------
