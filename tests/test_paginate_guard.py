@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import operator
-import tempfile
 from typing import Any
 
 import httpx
@@ -21,6 +20,7 @@ from cdp_sdk.http import (
     _digests,
     body_field,
 )
+from test_http_digests import Files
 
 BASE = "https://api.example.test"
 URL = f"{BASE}/v1/sims"
@@ -141,14 +141,7 @@ async def test_a_listing_closes_the_files_of_its_keys(
     monkeypatch: pytest.MonkeyPatch, fails: bool
 ) -> None:
     monkeypatch.setattr(_digests, "SPILL", 16)
-    opened: list[Any] = []
-    real = tempfile.TemporaryFile
-
-    def temporary_file() -> Any:
-        opened.append(real())
-        return opened[-1]
-
-    monkeypatch.setattr(tempfile, "TemporaryFile", temporary_file)
+    files = Files(monkeypatch)
 
     def respond(request: httpx.Request) -> httpx.Response:
         page = int(request.url.params["page"])
@@ -173,5 +166,5 @@ async def test_a_listing_closes_the_files_of_its_keys(
     assert (failure is not None) is fails
     assert failure is None or "the same record twice" in failure.message
     assert len(listed) == (450 if fails else 500)
-    assert opened
-    assert all(file.closed for file in opened)
+    assert files.opened
+    assert files.open == 0
