@@ -212,6 +212,16 @@ def test_custom_field_slots_become_tags_in_slot_order() -> None:
     assert sim.extra["customFields"] == {"Region": "west"}
 
 
+def test_devices_with_the_same_custom_field_share_its_tag() -> None:
+    # A fleet repeats a few values on many devices: one validated tag each, not one a device.
+    first, second = (
+        mapping.to_subscription(device(customFields=[{"key": "CustomField1", "value": "west"}]))
+        for _ in range(2)
+    )
+    assert first.tags == (Tag(key="CustomField1", value="west"),)
+    assert first.tags[0] is second.tags[0]
+
+
 def test_a_device_without_an_iccid_is_not_a_sim() -> None:
     record = device(deviceIds=[{"id": "A100003685E561", "kind": "meid"}])
     assert mapping.sim_or_none(record) is None

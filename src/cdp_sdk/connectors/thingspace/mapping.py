@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import JsonValue
 
 from cdp_sdk._tag_rules import TagRules
-from cdp_sdk.mapping import Lifecycle, activation_modes, lookup_status, parse_datetime
+from cdp_sdk.mapping import Lifecycle, activation_modes, lookup_status, parse_datetime, tag
 from cdp_sdk.models import (
     AuditEvent,
     AuditKind,
@@ -317,7 +317,7 @@ def _custom_fields(value: Any) -> tuple[tuple[Tag, ...], dict[str, JsonValue]]:
             others[key] = text
         elif text:
             slots.setdefault(slot, text)
-    tags = tuple(Tag(key=slot, value=slots[slot]) for slot in CUSTOM_FIELDS if slot in slots)
+    tags = tuple(tag(slot, slots[slot]) for slot in CUSTOM_FIELDS if slot in slots)
     return tags, others
 
 
