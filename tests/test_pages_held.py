@@ -73,9 +73,7 @@ async def read_all(
     gc.collect()
     gc.disable()
     try:
-        async with cdp_sdk.connect_async(
-            connector, transport=tracking, **account.settings
-        ) as api:
+        async with cdp_sdk.connect_async(connector, transport=tracking, **account.settings) as api:
             async for _ in listing(api):
                 pass
     finally:
