@@ -370,3 +370,20 @@ def test_importing_cdp_sdk_loads_no_heavy_module() -> None:
     assert after == ["cdp_sdk.workspace"]  # Workspace itself needs no database or frames
     assert module == "cdp_sdk.workspace"
     assert "Workspace" in cdp_sdk.__all__
+
+
+def test_a_sync_into_sqlite_loads_no_postgresql_dialect(tmp_path: Path) -> None:
+    # PostgreSQL's dialect weighs 2 MiB; a store on SQLite has no use for it.
+    code = (
+        "import sys\n"
+        "from cdp_sdk.sync import Store\n"
+        "from cdp_sdk.workspace import Account, Workspace\n"
+        "account = Account('sandbox', {'fleet_size': 5, 'rate_limit': None})\n"
+        f"with Workspace({{'eu': account}}) as ws, Store({str(tmp_path / 's.db')!r}) as store:\n"
+        "    report = store.sync(ws)\n"
+        "print(report.ok, report.records > 0, 'sqlalchemy.dialects.postgresql' in sys.modules)\n"
+    )
+    output = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert output.split() == ["True", "True", "False"]

@@ -13,13 +13,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import quote
 
 from sqlalchemy import Engine, Table, and_, create_engine, delete, event, insert, or_
-from sqlalchemy.dialects.postgresql import Insert as PostgresqlInsert
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 from sqlalchemy.engine import URL, Connection, Dialect, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import StaticPool
@@ -29,6 +26,9 @@ from cdp_sdk._redact import protect_loggers
 from cdp_sdk._warnings import warn
 from cdp_sdk.errors import ConfigurationError
 from cdp_sdk.sync._errors import InsecureStoreWarning
+
+if TYPE_CHECKING:
+    from sqlalchemy.dialects.postgresql import Insert as PostgresqlInsert
 
 __all__ = [
     "PRIVATE_MODE",
@@ -378,6 +378,8 @@ def upsert(
     unique = list({key_of(row): row for row in whole}.values())
     columns = [name for name in unique[0] if name not in keys]
     if dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
         connection.execute(_on_conflict(postgresql_insert(table), keys, columns), unique)
     else:
         # Another database: delete the rows by key, then insert them (same transaction);
@@ -391,10 +393,9 @@ def upsert(
         connection.execute(insert(table), unique)
 
 
-_Insert = TypeVar("_Insert", SqliteInsert, PostgresqlInsert)
-
-
-def _on_conflict(statement: _Insert, keys: list[str], columns: list[str]) -> _Insert:
+def _on_conflict(
+    statement: PostgresqlInsert, keys: list[str], columns: list[str]
+) -> PostgresqlInsert:
     if not columns:
         return statement.on_conflict_do_nothing(index_elements=keys)
     return statement.on_conflict_do_update(

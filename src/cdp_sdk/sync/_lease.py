@@ -38,8 +38,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, DateTime, delete, func, insert, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from cdp_sdk.errors import CdpError
@@ -129,10 +127,18 @@ def _now(connection: Connection) -> Any:
 def _insert_new(connection: Connection, row: dict[str, Any]) -> bool:
     """Insert ``row`` unless the account already has a lease; whether it was inserted."""
     dialect = connection.dialect.name
-    if dialect in ("sqlite", "postgresql"):
-        build = sqlite_insert if dialect == "sqlite" else postgresql_insert
-        statement = build(sync_leases).values(row)
-        done = connection.execute(statement.on_conflict_do_nothing(index_elements=["account"]))
+    # Each dialect's module is imported only for a store on it.
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        lite = sqlite_insert(sync_leases).values(row)
+        done = connection.execute(lite.on_conflict_do_nothing(index_elements=["account"]))
+        return done.rowcount == 1
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+        pg = postgresql_insert(sync_leases).values(row)
+        done = connection.execute(pg.on_conflict_do_nothing(index_elements=["account"]))
         return done.rowcount == 1
     try:  # another database: a nested transaction keeps the outer one usable
         with connection.begin_nested():

@@ -14,7 +14,6 @@ from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any, Self, TypeVar
 
 from sqlalchemy import (
-    JSON,
     Boolean,
     Connection,
     Date,
@@ -58,7 +57,7 @@ from cdp_sdk.sync._models import (
     TagPushReport,
 )
 from cdp_sdk.sync._runner import SyncRun
-from cdp_sdk.sync._types import ExactDecimal, UtcDateTime
+from cdp_sdk.sync._types import ExactDecimal, JsonDocument, UtcDateTime
 from cdp_sdk.sync.schema import (
     ENTITY_TABLES,
     SCHEMA_VERSION,
@@ -702,7 +701,7 @@ def _column_kind(column_type: Any) -> ColumnKind:
     kinds: tuple[tuple[type, ColumnKind], ...] = (
         (UtcDateTime, ColumnKind.DATETIME),
         (ExactDecimal, ColumnKind.DECIMAL),
-        (JSON, ColumnKind.JSON),
+        (JsonDocument, ColumnKind.JSON),
         (Boolean, ColumnKind.BOOLEAN),
         (Integer, ColumnKind.INTEGER),  # BigInteger too
         (Float, ColumnKind.FLOAT),

@@ -55,7 +55,6 @@ import json
 from typing import Any
 
 from sqlalchemy import (
-    JSON,
     BigInteger,
     Boolean,
     Column,
@@ -69,12 +68,11 @@ from sqlalchemy import (
     inspect,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection
 from sqlalchemy.schema import CreateColumn
 
 from cdp_sdk.models import AuditEvent, UsageRecord
-from cdp_sdk.sync._types import ExactDecimal, UtcDateTime
+from cdp_sdk.sync._types import ExactDecimal, JsonDocument, UtcDateTime
 
 __all__ = [
     "ENTITY_TABLES",
@@ -108,7 +106,7 @@ SCHEMA_VERSION = 4
 
 metadata = MetaData()
 
-Json = JSON().with_variant(JSONB(), "postgresql")
+Json = JsonDocument()
 
 
 def _bookkeeping() -> list[Column[Any]]:
