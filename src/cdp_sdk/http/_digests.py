@@ -269,7 +269,8 @@ class SpillingDigestSet:
         if self._on_disk > self._capacity:
             self._capacity = max(2 * self._capacity, FIRST_CAPACITY * self._spill, self._on_disk)
             self._size = max(1, self._capacity * FILTER_BITS // 64)
-            self._filter = array("Q", bytes(8 * self._size))
+            self._filter = array("Q")  # the old filter goes before the new one is made,
+            self._filter = array("Q", [0]) * self._size  # which copies in no zeroed bytes
             for each in self._runs:
                 self._fill_filter(each.values())
         else:
