@@ -1,25 +1,31 @@
 """Fetching and writing overlap: a listing's pages go through a short queue to a writer
-that commits them while the next pages are fetched; SQLite's single writer takes the
-accounts' transactions in turn, PostgreSQL commits them at once; a sync's transactions
-are not flushed one by one.
+that commits them while the next pages are fetched, and neither keeps a committed page;
+SQLite's single writer takes the accounts' transactions in turn, PostgreSQL commits them
+at once; a sync's transactions are not flushed one by one.
 """
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import threading
 import time
-from collections.abc import Iterator
+import weakref
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import Connection, event
 
 from cdp_sdk.connectors.sandbox import SandboxEmulator
 from cdp_sdk.sandbox import Fault, Fleet
-from cdp_sdk.sync import Entity, Store, _runner, schema
+from cdp_sdk.sync import Entity, PageCommitted, Store, SyncEvent, _runner, schema
 from cdp_sdk.sync._rows import Stamp
-from cdp_sdk.workspace import Account, Workspace
+from cdp_sdk.workspace import Account, AsyncWorkspace, Workspace
 from pg import create_database, postgres_server
 from test_sync import NOW, TODAY
 
@@ -257,3 +263,85 @@ def test_a_quick_postgresql_transaction_commits_asynchronously(postgres_url: str
         assert inside == "off"
         durable, _ = statements_of(store, durable=True)
         assert not any(statement.startswith("SET") for statement in durable)
+
+
+PAGE = 5
+
+
+class _Watching(httpx.AsyncBaseTransport):
+    """At each request for a page of the listing, waits until every page but the last two
+    fetched is committed (the last is held back until the next shows it is not the last),
+    then counts the committed records still alive."""
+
+    def __init__(
+        self,
+        inner: httpx.AsyncBaseTransport,
+        committed: list[weakref.ref[Any]],
+        more_committed: asyncio.Event,
+    ) -> None:
+        self.inner = inner
+        self.committed = committed
+        self.more_committed = more_committed
+        self.alive_when_asked: list[int] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/sims":
+            fetched = len(self.alive_when_asked)
+            while len(self.committed) < PAGE * (fetched - 2):  # all on the loop: no race
+                self.more_committed.clear()
+                await asyncio.wait_for(self.more_committed.wait(), WAIT)
+            self.alive_when_asked.append(sum(ref() is not None for ref in self.committed))
+        return await self.inner.handle_async_request(request)
+
+
+class _Forgetting(ThreadPoolExecutor):
+    """A thread pool whose work items let go of their call as it returns: the standard
+    one's item holds it until its thread moves on, which may come after the event loop
+    has resumed, and would make a committed page look held for a moment."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        calls = [partial(fn, *args, **kwargs)]
+        return super().submit(lambda: calls.pop()())
+
+
+async def test_committed_records_go_while_the_listing_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # With the collector off, by their last reference: neither the writer nor the listing
+    # keeps a committed page (nor the batch it came in) while the next page is fetched.
+    vendor = emulator(8 * PAGE, page=PAGE)
+    write = _runner._write_subscriptions
+    writing: list[weakref.ref[Any]] = []
+    committed: list[weakref.ref[Any]] = []
+    more_committed = asyncio.Event()
+
+    def tracked(connection: Connection, stamp: Stamp, records: list[Any]) -> None:
+        write(connection, stamp, records)
+        writing.extend(weakref.ref(record) for record in records)
+
+    def progress(event: SyncEvent) -> None:
+        if isinstance(event, PageCommitted):  # on the event loop, after the commit
+            committed.extend(writing)
+            writing.clear()
+            more_committed.set()
+
+    monkeypatch.setattr(_runner, "_write_subscriptions", tracked)
+    watching = _Watching(vendor.transport(), committed, more_committed)
+    workspace = AsyncWorkspace({"eu": Account("sandbox", {"rate_limit": None}, watching)})
+    executor = _Forgetting()
+    asyncio.get_running_loop().set_default_executor(executor)
+    gc.collect()
+    gc.disable()
+    try:
+        async with workspace:
+            with Store(tmp_path / "cdp.db") as store:
+                report = await store.sync_async(
+                    workspace, entities=["subscriptions"], now=NOW, progress=progress
+                )
+    finally:
+        gc.enable()
+        executor.shutdown()
+    assert report.ok
+    assert len(watching.alive_when_asked) == 8
+    assert watching.alive_when_asked == [0] * 8
+    assert len(committed) == 8 * PAGE

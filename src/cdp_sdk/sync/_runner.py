@@ -632,6 +632,7 @@ class SyncRun(RunContext):
                     responses += 1
                 calls = state.calls
                 batch.append(record)
+            del arrived  # its committed records go while the next page is fetched
         if batch:
             if pending is not None:
                 yield pending, False
@@ -718,6 +719,7 @@ class SyncRun(RunContext):
                     for record in page:
                         observe(record)
                 await writer.put(page, cursor() if last else KEEP)
+                del page  # the writer's now: not kept while the next page is gathered
                 committed = True
             if not committed:
                 await writer.put(None, cursor())
@@ -998,6 +1000,7 @@ async def _arrivals(source: AsyncIterator[T]) -> AsyncIterator[list[T]]:
         except StopAsyncIteration:
             return
         yield arrived
+        del arrived  # not kept while the next batch is fetched
 
 
 class _PageWriter(Generic[R]):
@@ -1023,6 +1026,7 @@ class _PageWriter(Generic[R]):
                 await self._run._commit(self._state, None, cursor=cursor)
             else:
                 await self._run._store_page(self._state, self._write, page, cursor=cursor)
+            del item, page  # committed: not kept while the next page is awaited
 
     async def put(self, page: list[R] | None, cursor: CursorUpdate) -> None:
         """Queue a page for its commit (waiting while the queue is full).
