@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 import pytest
+from sqlalchemy import MetaData, Table
 
 from cdp_sdk import (
     Bearer,
@@ -165,6 +166,9 @@ def test_store_tables_keep_their_types(tmp_path: Path) -> None:
         assert isinstance(invoices["period_start"].iloc[0], date)
         modes = store.to_pandas("activation_modes")
         assert isinstance(json.loads(modes["next"].iloc[0]), list)
+        # A table the caller reflected from the database has plain JSON columns.
+        reflected = Table("activation_modes", MetaData(), autoload_with=store.engine)
+        assert isinstance(json.loads(store.to_arrow(reflected)["next"][0].as_py()), list)
         # A workspace listing goes straight into a frame as well.
         sims = to_pandas(workspace.subscriptions())
         assert sorted(set(sims["account"])) == ["eu", "us"]

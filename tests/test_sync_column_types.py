@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any, cast
 
 import pytest
+from sqlalchemy import JSON
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.types import TypeDecorator
 
@@ -97,3 +98,14 @@ def test_a_refusal_without_a_message_is_named_by_its_class() -> None:
     assert (
         database_reason(OverflowError()) == "the database refused it: OverflowError: OverflowError"
     )
+
+
+@pytest.mark.parametrize("dialect", [sqlite.dialect(), postgresql.dialect()])
+def test_json_columns_compare_with_plain_values_as_json_does(dialect: Any) -> None:
+    # `extra == "x"` binds "x" as text, not as the JSON document '"x"'.
+    extra = schema.subscriptions.c.extra
+    comparison = (extra == "x").compile(dialect=dialect)
+    assert list(comparison.construct_params().values()) == ["x"]
+    assert type(comparison.binds[next(iter(comparison.binds))].type).__name__ == "String"
+    native = postgresql.JSONB if dialect.name == "postgresql" else JSON
+    assert isinstance(extra.type.load_dialect_impl(dialect), native)

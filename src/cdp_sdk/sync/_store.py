@@ -14,6 +14,7 @@ from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any, Self, TypeVar
 
 from sqlalchemy import (
+    JSON,
     Boolean,
     Connection,
     Date,
@@ -702,6 +703,7 @@ def _column_kind(column_type: Any) -> ColumnKind:
         (UtcDateTime, ColumnKind.DATETIME),
         (ExactDecimal, ColumnKind.DECIMAL),
         (JsonDocument, ColumnKind.JSON),
+        (JSON, ColumnKind.JSON),  # a store table reflected by the caller
         (Boolean, ColumnKind.BOOLEAN),
         (Integer, ColumnKind.INTEGER),  # BigInteger too
         (Float, ColumnKind.FLOAT),

@@ -128,6 +128,10 @@ class JsonDocument(TypeDecorator[Any]):
     cache_ok = True
     should_evaluate_none = True
 
+    def coerce_compared_value(self, op: Any, value: Any) -> Any:
+        # As JSON does: a plain value compared with the column binds as that value's type.
+        return self.impl_instance.coerce_compared_value(op, value)
+
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
         if dialect.name == "postgresql":
             from sqlalchemy.dialects.postgresql import JSONB
