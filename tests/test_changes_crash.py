@@ -53,7 +53,6 @@ from cdp_sdk.sandbox import Emulator
 from cdp_sdk.sync import Store, schema
 from cdp_sdk.sync._changes import journal_rows
 from cdp_sdk.workspace import BaseWorkspace, Workspace
-from pg import postgres_server
 
 TODAY = date(2024, 6, 15)
 ACCOUNTS = {"eu": "emnify", "jp": "soracom"}
@@ -297,12 +296,6 @@ CASES = [("intent", 1), ("response", 1), ("outcome", 12)] + [kill_point(s) for s
 @pytest.mark.parametrize(("kind", "kill_at"), CASES)
 def test_a_killed_apply_resumes_on_sqlite(tmp_path: Path, kind: str, kill_at: int) -> None:
     run_scenario(tmp_path, str(tmp_path / "cdp.db"), kind, kill_at)
-
-
-@pytest.fixture(scope="module")
-def postgres_url() -> Iterator[str]:
-    with postgres_server() as url:
-        yield url
 
 
 @pytest.mark.parametrize(("kind", "kill_at"), [kill_point(seed) for seed in range(10, 13)])

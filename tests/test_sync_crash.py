@@ -20,7 +20,6 @@ import random
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -44,14 +43,6 @@ def killed_child(target: str, kill: tuple[str, int]) -> int:
     )
     assert child.returncode in (0, -signal.SIGKILL), child.stderr
     return child.returncode
-
-
-@pytest.fixture(scope="module")
-def postgres_url() -> Iterator[str]:
-    from pg import postgres_server
-
-    with postgres_server() as url:
-        yield url
 
 
 def new_target(dialect: str, name: str, tmp_path: Path, postgres_url: str | None) -> str:

@@ -11,7 +11,7 @@ import gc
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
@@ -26,18 +26,12 @@ from cdp_sdk.sandbox import Fault, Fleet
 from cdp_sdk.sync import Entity, PageCommitted, Store, SyncEvent, _runner, schema
 from cdp_sdk.sync._rows import Stamp
 from cdp_sdk.workspace import Account, AsyncWorkspace, Workspace
-from pg import create_database, postgres_server
+from pg import create_database
 from test_sync import NOW, TODAY
 
 LISTING = "^/v1/sims$"
 WAIT = 10.0
 """Seconds a test waits for what the pipeline must let happen (a failure shows as a wait)."""
-
-
-@pytest.fixture(scope="module")
-def postgres_url() -> Iterator[str]:
-    with postgres_server() as url:
-        yield url
 
 
 def emulator(size: int, *, seed: int = 1, page: int = 5) -> SandboxEmulator:

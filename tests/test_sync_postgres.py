@@ -21,15 +21,8 @@ from cdp_sdk import SimStatus
 from cdp_sdk.sync import Store, _lease, schema
 from cdp_sdk.sync._lease import Claimant, acquire, confirm
 from cdp_sdk.workspace import AsyncWorkspace, Workspace
-from pg import postgres_server
 from test_sync import NOW, emulator_of, in_process, snapshot
 from test_sync_lease import opened_at_once, race
-
-
-@pytest.fixture(scope="module")
-def postgres_url() -> Iterator[str]:
-    with postgres_server() as url:
-        yield url
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ from the store, equals the connector's model of it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ from cdp_sdk.models import ActivationMode, Invoice, Subscription, Tariff
 from cdp_sdk.sync import Store, SyncOptions
 from cdp_sdk.workspace import Account, AsyncWorkspace, Workspace
 from conftest import InstallPlugins
-from pg import create_database, postgres_server
+from pg import create_database
 from test_sync import NOW, TODAY, in_process
 
 OPTIONS = SyncOptions(history=timedelta(days=400))
@@ -144,12 +143,6 @@ def test_invoices_and_their_lines_are_stored_field_by_field(tmp_path: Path, rich
                 line.quantity,
                 line.unit_price,
             )
-
-
-@pytest.fixture(scope="module")
-def postgres_url() -> Iterator[str]:
-    with postgres_server() as url:
-        yield url
 
 
 def test_a_postgresql_server_in_another_time_zone_keeps_every_instant(

@@ -32,14 +32,8 @@ from cdp_sdk.sandbox import Fleet
 from cdp_sdk.sync import InsecureStoreWarning, PageCommitted, Store, SyncEvent, _liveness, schema
 from cdp_sdk.sync._db import create_store_engine, database_url
 from cdp_sdk.workspace import Account, AsyncWorkspace, Workspace
-from pg import create_database, postgres_server
+from pg import create_database
 from test_sync import NOW, TODAY, snapshot
-
-
-@pytest.fixture(scope="module")
-def postgres_url() -> Iterator[str]:
-    with postgres_server() as url:
-        yield url
 
 
 def mode(path: Path) -> int:

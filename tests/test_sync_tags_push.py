@@ -9,7 +9,6 @@ if it reached any other.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from cdp_sdk.sandbox import Fault
 from cdp_sdk.sync import Store, StoredTag, TagChange, TagImportError, TagPlan
 from cdp_sdk.workspace import Account, AsyncWorkspace, Workspace
 from conftest import InstallPlugins
-from pg import create_database, postgres_server
+from pg import create_database
 from test_sync import NOW, emulator_of, in_process
 from test_sync_tags import READ_ONLY
 
@@ -329,12 +328,6 @@ def test_accounts_the_workspace_cannot_push_to_are_skipped_with_why(
 
 
 # -- reading tags and import errors -------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def postgres_url() -> Iterator[str]:
-    with postgres_server() as url:
-        yield url
 
 
 @pytest.mark.parametrize("database", ["sqlite", "postgresql"])

@@ -45,7 +45,7 @@ from cdp_sdk.sync._storable import (
 )
 from cdp_sdk.workspace import Account, Workspace
 from emulated import emulated
-from pg import create_database, postgres_server
+from pg import create_database
 from test_sync import NOW, TODAY
 
 Doctor = Callable[[httpx.Request, Any], Any]
@@ -122,12 +122,6 @@ def doctored_workspace(*, fixed: bool = False) -> tuple[Workspace, list[Doctored
         transports.append(transport)
         accounts[name] = Account("sandbox", {"rate_limit": None}, transport)
     return Workspace(accounts), transports
-
-
-@pytest.fixture(scope="module")
-def postgres_url() -> Iterator[str]:
-    with postgres_server() as url:
-        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
