@@ -1,57 +1,79 @@
 """``extra``: a JSON object whose values pydantic-core checks without calling Python.
 
 pydantic's :data:`~pydantic.JsonValue` picks the schema of each value by calling a Python
-function, once per value. Vendor records carry many values in ``extra`` (Hologram's
-SIMs about 28), so :data:`JsonObject` first tries a schema of its own, built from
-pydantic-core's strict types alone: ``null``, strings, booleans, integers, floats, and
-lists and objects of them nested up to :data:`NESTING` deep. Whatever that schema
-refuses (deeper nesting, a subclass of ``str``, a value that is not JSON) goes
-to ``dict[str, JsonValue]``, so the values accepted and the values kept are the same as
-with ``JsonValue`` alone; only the error differs: one ``json_object`` error for the
-whole field, without the path to the value refused. JSON input is read as before.
+function, once per value (and again to write it). Vendor records carry many values in
+``extra`` (Hologram's SIMs about 28), so :data:`JsonObject` first tries, for each value, a
+schema made of pydantic-core's strict types alone: ``null``, strings, booleans, integers,
+floats, and lists and objects of them at any depth. A value that schema refuses goes to
+``JsonValue``, alone, which takes it or refuses it as before. The keys, the values
+accepted and the values kept are those of ``dict[str, JsonValue]``; JSON input is read
+by it, as before. Only a refused value's error differs: it points at the value's key, not
+deeper inside the value.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeAlias, cast
 
-from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler, JsonValue
+from pydantic import (
+    Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    JsonValue,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+)
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, core_schema
+from typing_extensions import TypeAliasType  # pydantic's own dependency, as in JsonValue
 
-__all__ = ["NESTING", "JsonObject"]
+__all__ = ["JsonObject"]
 
-NESTING = 3
-"""Lists and objects nested this deep inside a value are checked without Python."""
-
-_ERROR_TYPE = "json_object"
-_ERROR_MESSAGE = (
-    "Input should be a JSON object: string keys, and values null, true, false, numbers,"
-    " strings, lists or objects"
-)
+_ERROR_TYPE = "invalid-json-value"
+_ERROR_MESSAGE = "input was not a valid JSON value"
+"""JsonValue's own error."""
 
 
-def _strict_value(nesting: int) -> CoreSchema:
-    """A JSON value as pydantic-core's strict types, containers ``nesting`` deep."""
-    choices: list[CoreSchema | tuple[CoreSchema, str]] = [
-        core_schema.str_schema(strict=True),
-        core_schema.bool_schema(strict=True),
-        core_schema.int_schema(strict=True),
-        # a float: pydantic-core's strict float also takes Decimal, Fraction and int
-        # subclasses, which JsonValue refuses or reads as an int
-        core_schema.chain_schema(
+class _Float:
+    """A float, as pydantic-core's strict float takes it, but refusing what JsonValue
+    refuses: that float also takes ``Decimal`` and ``Fraction``."""
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        return core_schema.chain_schema(
             [core_schema.is_instance_schema(float), core_schema.float_schema(strict=True)]
-        ),
-    ]
-    if nesting:
-        inner = _strict_value(nesting - 1)
-        choices.append(core_schema.list_schema(inner, strict=True))
-        choices.append(
-            core_schema.dict_schema(core_schema.str_schema(strict=True), inner, strict=True)
         )
-    # null first (no error is made for it), then the choices in order: a value fails only
-    # the choices before its own, strings (the most common) first.
-    return core_schema.nullable_schema(core_schema.union_schema(choices, mode="left_to_right"))
+
+
+class _Strict:
+    """A list or a dict as pydantic-core's strict mode takes it: a ``list`` or a ``dict``
+    (subclasses included), not a tuple, a set or another mapping. pydantic's ``Strict()``
+    does so from 2.8 on; this works from the 2.7 that ``pyproject.toml`` allows."""
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        return cast("CoreSchema", {**handler(source), "strict": True})
+
+
+if TYPE_CHECKING:  # a recursive alias is pydantic's business; to mypy it is JsonValue
+    _StrictJsonValue: TypeAlias = JsonValue
+else:
+    _StrictJsonValue = TypeAliasType(
+        "_StrictJsonValue",
+        Annotated[
+            StrictStr
+            | StrictBool
+            | StrictInt
+            | Annotated[float, _Float]
+            | Annotated[list["_StrictJsonValue"], _Strict]
+            | Annotated[dict[StrictStr, "_StrictJsonValue"], _Strict]
+            | None,
+            # the first choice that takes the value, strings (the most common) first
+            Field(union_mode="left_to_right"),
+        ],
+    )
+"""A JSON value in pydantic-core's strict types alone, at any depth."""
 
 
 class _StrictFirst:
@@ -60,17 +82,16 @@ class _StrictFirst:
     @classmethod
     def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
         usual = handler(source)  # dict[str, JsonValue]
-        strict = core_schema.dict_schema(
-            core_schema.str_schema(strict=True), _strict_value(NESTING), strict=True
+        value = core_schema.union_schema(
+            [handler.generate_schema(_StrictJsonValue), handler.generate_schema(JsonValue)],
+            mode="left_to_right",
+            custom_error_type=_ERROR_TYPE,
+            custom_error_message=_ERROR_MESSAGE,
         )
         return core_schema.json_or_python_schema(
             json_schema=usual,
-            python_schema=core_schema.union_schema(
-                [strict, usual],
-                mode="left_to_right",
-                custom_error_type=_ERROR_TYPE,
-                custom_error_message=_ERROR_MESSAGE,
-            ),
+            # keys as JsonValue's objects take them (a subclass of str becomes a str)
+            python_schema=core_schema.dict_schema(core_schema.str_schema(), value),
         )
 
     @classmethod
