@@ -19,6 +19,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    JsonValue,
     field_serializer,
     field_validator,
     model_validator,
@@ -34,7 +35,6 @@ from cdp_sdk.models._enums import (
     Unit,
 )
 from cdp_sdk.models._identifiers import Currency, Eid, Iccid, Imei, Imsi, Msisdn, UtcDatetime
-from cdp_sdk.models._json import JsonObject
 
 __all__ = [
     "ActivationMode",
@@ -118,7 +118,7 @@ class Subscription(CdpModel):
     ip_address: str | None = None
     """The IPv4 or IPv6 address assigned to the SIM, in canonical text form."""
     tags: tuple[Tag, ...] = ()
-    extra: JsonObject = Field(default_factory=dict)
+    extra: dict[str, JsonValue] = Field(default_factory=dict)
     """Vendor fields worth keeping that have no normalized home."""
 
     @field_validator("ip_address")
@@ -150,7 +150,7 @@ class ActivationMode(CdpModel):
     """The state can be requested through the API."""
     next: tuple[str, ...] = ()
     """Names of the platform states reachable through the API from this one."""
-    extra: JsonObject = Field(default_factory=dict)
+    extra: dict[str, JsonValue] = Field(default_factory=dict)
     """Vendor fields worth keeping that have no normalized home."""
 
 
@@ -165,7 +165,7 @@ class StatusChange(CdpModel):
     request_id: str | None = None
     """The platform's key for a queued request, to follow it up."""
     effective_at: UtcDatetime | None = None
-    extra: JsonObject = Field(default_factory=dict)
+    extra: dict[str, JsonValue] = Field(default_factory=dict)
     """Vendor fields worth keeping that have no normalized home."""
 
 
@@ -182,7 +182,7 @@ class Tariff(CdpModel):
     included_data_bytes: _Count | None = None
     included_sms: _Count | None = None
     included_voice_seconds: _Count | None = None
-    extra: JsonObject = Field(default_factory=dict)
+    extra: dict[str, JsonValue] = Field(default_factory=dict)
     """Vendor fields worth keeping that have no normalized home."""
 
     @model_validator(mode="after")
@@ -222,7 +222,7 @@ class UsageRecord(CdpModel):
     currency: Currency | None = None
     zone: str | None = None
     """The platform's tariff zone or roaming region for this traffic."""
-    extra: JsonObject = Field(default_factory=dict)
+    extra: dict[str, JsonValue] = Field(default_factory=dict)
     """Vendor fields worth keeping that have no normalized home."""
 
     @model_validator(mode="before")
@@ -284,7 +284,7 @@ class Invoice(CdpModel):
     status: str | None = None
     """The platform's own payment status, e.g. ``open`` or ``paid``."""
     lines: tuple[InvoiceLine, ...] = ()
-    extra: JsonObject = Field(default_factory=dict)
+    extra: dict[str, JsonValue] = Field(default_factory=dict)
     """Vendor fields worth keeping that have no normalized home."""
 
     @model_validator(mode="after")
@@ -309,7 +309,7 @@ class AuditEvent(CdpModel):
     actor: str | None = None
     """Who made the change: a user, an API key or the platform itself."""
     description: str | None = None
-    extra: JsonObject = Field(default_factory=dict)
+    extra: dict[str, JsonValue] = Field(default_factory=dict)
     """Vendor fields worth keeping that have no normalized home."""
 
 
